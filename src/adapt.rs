@@ -1,0 +1,201 @@
+//! The inner loop: `k` steps from `θ0` with per-parameter step sizes `α` (Meta-SGD; one shared `α`
+//! is plain MAML), a proximal pull toward `θ0`, and gradient-norm clipping:
+//!
+//! ```text
+//! g_t   = ∇L_support(θ_t) + λ (θ_t − θ0)        restricted to the trainable range
+//! g_t  *= min(1, clip / ‖g_t‖)
+//! θ_t+1 = θ_t − α ⊙ g_t
+//! ```
+//!
+//! The same function runs in the browser, natively and inside meta-training, over any
+//! [`Objective`]; [`RankObjective`] is the ranking loss over a session's support set.
+
+use crate::error::{Error, Result};
+use crate::kernels::Kernels;
+use crate::loss::{listwise, pairwise, LossKind};
+use crate::params::{Arch, Block};
+use crate::scorer::{backward_rows, forward_rows, head_scores, hidden_from};
+use crate::session::SupportSet;
+
+/// Which parameters the inner loop changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Only the head: the body's outputs stay cached, so a click costs O(N·H).
+    Head,
+    /// Every parameter.
+    All,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Head => "head",
+            Scope::All => "all",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "head" => Ok(Scope::Head),
+            "all" => Ok(Scope::All),
+            other => Err(Error::config("scope", format!("expected \"head\" or \"all\", got {other:?}"))),
+        }
+    }
+    /// First trainable index of the flat buffer (head blocks are stored last).
+    pub fn trainable_from(self, arch: &Arch) -> usize {
+        match self {
+            Scope::Head => arch.head_start(),
+            Scope::All => 0,
+        }
+    }
+}
+
+pub const MAX_STEPS: u32 = 100;
+
+/// Inner-loop settings, stored in the model file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InnerLoop {
+    pub steps: u32,
+    pub scope: Scope,
+    pub loss: LossKind,
+    /// Proximal pull toward θ0 (λ ≥ 0).
+    pub prox: f32,
+    /// Largest gradient norm per step (> 0).
+    pub clip: f32,
+}
+
+impl Default for InnerLoop {
+    fn default() -> Self {
+        InnerLoop { steps: 5, scope: Scope::Head, loss: LossKind::Pairwise, prox: 0.1, clip: 10.0 }
+    }
+}
+
+impl InnerLoop {
+    pub fn validate(&self) -> Result<()> {
+        if self.steps > MAX_STEPS {
+            return Err(Error::config("steps", format!("must be at most {MAX_STEPS}, got {}", self.steps)));
+        }
+        if !(self.prox.is_finite() && self.prox >= 0.0) {
+            return Err(Error::config("prox", format!("must be finite and ≥ 0, got {}", self.prox)));
+        }
+        if !(self.clip.is_finite() && self.clip > 0.0) {
+            return Err(Error::config("clip", format!("must be finite and > 0, got {}", self.clip)));
+        }
+        Ok(())
+    }
+}
+
+/// A differentiable objective over a flat parameter vector.
+pub trait Objective {
+    /// Returns the loss at `theta` and writes its gradient into `grad` (overwriting it).
+    fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32;
+    fn loss(&self, theta: &[f32]) -> f32 {
+        let mut g = vec![0.0; theta.len()];
+        self.loss_grad(theta, &mut g)
+    }
+}
+
+/// What [`adapt`] records for meta-gradients: the parameters before each step and the clip factor
+/// applied at that step.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub thetas: Vec<Vec<f32>>,
+    pub grads: Vec<Vec<f32>>,
+    pub clip_scales: Vec<f32>,
+}
+
+/// Runs the inner loop. `alpha` has one entry per parameter.
+pub fn adapt(
+    obj: &dyn Objective,
+    theta0: &[f32],
+    alpha: &[f32],
+    cfg: &InnerLoop,
+    trainable_from: usize,
+    mut trace: Option<&mut Trace>,
+) -> Vec<f32> {
+    let mut theta = theta0.to_vec();
+    let mut g = vec![0.0; theta.len()];
+    for _ in 0..cfg.steps {
+        obj.loss_grad(&theta, &mut g);
+        g[..trainable_from].fill(0.0);
+        for i in trainable_from..theta.len() {
+            g[i] += cfg.prox * (theta[i] - theta0[i]);
+        }
+        let norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let scale = if norm > cfg.clip { cfg.clip / norm } else if norm.is_finite() { 1.0 } else { 0.0 };
+        if let Some(t) = trace.as_deref_mut() {
+            t.thetas.push(theta.clone());
+            t.grads.push(g.clone());
+            t.clip_scales.push(scale);
+        }
+        for i in trainable_from..theta.len() {
+            theta[i] -= alpha[i] * scale * g[i];
+        }
+    }
+    theta
+}
+
+/// The ranking loss of a support (or query) set as an [`Objective`]. In head scope the body's
+/// hidden activations are computed once from `θ0` and reused by every step.
+pub struct RankObjective<'a, K: Kernels + ?Sized> {
+    kernels: &'a K,
+    arch: Arch,
+    set: &'a SupportSet,
+    loss: LossKind,
+    hidden: Option<Vec<f32>>,
+}
+
+impl<'a, K: Kernels + ?Sized> RankObjective<'a, K> {
+    /// `theta0` is used only in head scope, to cache the body's outputs.
+    pub fn new(kernels: &'a K, arch: Arch, set: &'a SupportSet, loss: LossKind, theta0: &[f32], scope: Scope) -> Self {
+        let hidden = (scope == Scope::Head).then(|| {
+            let fwd = forward_rows(kernels, &arch, theta0, &set.inputs, &set.base);
+            hidden_from(&arch, theta0, &fwd.a)
+        });
+        RankObjective { kernels, arch, set, loss, hidden }
+    }
+
+    fn loss_of_scores(&self, scores: &[f32], g: &mut [f32]) -> f32 {
+        match self.loss {
+            LossKind::Pairwise => pairwise(&self.set.pairs, scores, g),
+            LossKind::Listwise => listwise(&self.set.groups, scores, g),
+        }
+    }
+}
+
+impl<K: Kernels + ?Sized> Objective for RankObjective<'_, K> {
+    fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        grad.fill(0.0);
+        let (arch, set) = (&self.arch, self.set);
+        let n = set.n_rows();
+        let mut g = vec![0.0; n];
+        match &self.hidden {
+            Some(hidden) => {
+                let mut scores = vec![0.0; n];
+                head_scores(arch, theta, hidden, &set.inputs, &set.base, &mut scores);
+                let loss = self.loss_of_scores(&scores, &mut g);
+                let (h, width) = (arch.hidden, set.width);
+                let (c, w2, lin) = (arch.range(Block::C).start, arch.range(Block::W2), arch.range(Block::V).start);
+                for r in 0..n {
+                    let gr = g[r];
+                    if gr == 0.0 {
+                        continue;
+                    }
+                    grad[c] += gr * set.base[r];
+                    for (gw, hv) in grad[w2.clone()].iter_mut().zip(&hidden[r * h..(r + 1) * h]) {
+                        *gw += gr * hv;
+                    }
+                    for (gl, x) in grad[lin..lin + width].iter_mut().zip(&set.inputs[r * width..(r + 1) * width]) {
+                        *gl += gr * x;
+                    }
+                }
+                loss
+            }
+            None => {
+                let fwd = forward_rows(self.kernels, arch, theta, &set.inputs, &set.base);
+                let loss = self.loss_of_scores(&fwd.scores, &mut g);
+                backward_rows(self.kernels, arch, theta, &set.inputs, &set.base, &fwd, &g, grad, false);
+                loss
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The one error type of the core. Every fallible operation returns it; the wasm boundary maps each
+//! variant once to a JS `Error` with a stable `code` (see [`Error::code`]).
+
+use std::fmt;
+
+/// Everything that can go wrong in the core, with the facts needed to act on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The model file is not a fewclick model, or is damaged.
+    InvalidModel { reason: String },
+    /// The model file was written by a format version this build does not read.
+    UnsupportedVersion { found: u32, supported: u32 },
+    /// A vector or table has the wrong length.
+    DimensionMismatch { what: &'static str, expected: usize, found: usize },
+    /// A number that must be finite is NaN or infinite.
+    NonFinite { what: &'static str, index: usize },
+    /// More candidates than the configured limit.
+    TooManyCandidates { limit: usize, found: usize },
+    /// The same item id appears twice in one result set.
+    DuplicateId { id: String },
+    /// An item id is empty or too long.
+    InvalidId { reason: String },
+    /// An event refers to an item we know nothing about and the operation needs it.
+    UnknownItem { id: String },
+    /// A setting is out of its allowed range.
+    InvalidConfig { field: &'static str, reason: String },
+    /// Input data (session logs, feature tables) could not be parsed.
+    InvalidInput { reason: String },
+    /// The operation needs a result set and none has been given.
+    NoResults,
+}
+
+impl Error {
+    /// The stable, machine-readable code the JS side sees as `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidModel { .. } => "INVALID_MODEL",
+            Error::UnsupportedVersion { .. } => "UNSUPPORTED_VERSION",
+            Error::DimensionMismatch { .. } => "DIMENSION_MISMATCH",
+            Error::NonFinite { .. } => "NON_FINITE",
+            Error::TooManyCandidates { .. } => "TOO_MANY_CANDIDATES",
+            Error::DuplicateId { .. } => "DUPLICATE_ID",
+            Error::InvalidId { .. } => "INVALID_ID",
+            Error::UnknownItem { .. } => "UNKNOWN_ITEM",
+            Error::InvalidConfig { .. } => "INVALID_CONFIG",
+            Error::InvalidInput { .. } => "INVALID_INPUT",
+            Error::NoResults => "NO_RESULTS",
+        }
+    }
+
+    pub(crate) fn model(reason: impl Into<String>) -> Self {
+        Error::InvalidModel { reason: reason.into() }
+    }
+
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig { field, reason: reason.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidModel { reason } => write!(f, "invalid model file: {reason}"),
+            Error::UnsupportedVersion { found, supported } => write!(
+                f,
+                "model file format version {found} is not supported (this build reads version {supported})"
+            ),
+            Error::DimensionMismatch { what, expected, found } => {
+                write!(f, "{what}: expected length {expected}, found {found}")
+            }
+            Error::NonFinite { what, index } => {
+                write!(f, "{what}: value at index {index} is NaN or infinite")
+            }
+            Error::TooManyCandidates { limit, found } => {
+                write!(f, "{found} candidates exceed the limit of {limit}")
+            }
+            Error::DuplicateId { id } => write!(f, "item id {id:?} appears more than once"),
+            Error::InvalidId { reason } => write!(f, "invalid item id: {reason}"),
+            Error::UnknownItem { id } => write!(f, "unknown item {id:?}"),
+            Error::InvalidConfig { field, reason } => write!(f, "invalid setting `{field}`: {reason}"),
+            Error::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
+            Error::NoResults => write!(f, "no result set: call setResults first"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Checks that every value is finite, naming the first offender.
+pub(crate) fn check_finite(what: &'static str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(Error::NonFinite { what, index }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<()> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(Error::DimensionMismatch { what, expected, found })
+    }
+}

@@ -1,0 +1,28 @@
+//! fewclick: re-rank a storefront's search results from the shopper's first few clicks, on the
+//! shopper's own device.
+//!
+//! The core (everything but [`wasm`]) is plain Rust with no binding attributes; the same code runs
+//! in the browser, natively and inside meta-training. See ARCHITECTURE.md for the map.
+
+pub mod adapt;
+pub mod error;
+pub mod kernels;
+pub mod loss;
+pub mod model_file;
+pub mod params;
+pub mod rank;
+pub mod reranker;
+pub mod rng;
+pub mod scorer;
+pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use adapt::{InnerLoop, Scope};
+pub use error::{Error, Result};
+pub use loss::LossKind;
+pub use model_file::Model;
+pub use params::Arch;
+pub use reranker::{Config, Explanation, Ranking, Reranker};
+pub use session::{Event, EventKind};

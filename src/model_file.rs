@@ -1,0 +1,261 @@
+//! The model file (`.fcm`): everything the browser needs to adapt and rank, in one versioned,
+//! checksummed little-endian binary.
+//!
+//! ```text
+//! offset  field
+//!      0  magic "FEWCLICK"                        8 bytes
+//!      8  format version (u32)                    = 1
+//!     12  total length in bytes, checksum included (u32)
+//!     16  item_dim, hidden, session_dim, n_params (u32 × 4)
+//!     32  steps (u32), scope (u8: 0 head, 1 all), loss (u8: 0 pairwise, 1 listwise), 2 zero bytes,
+//!         prox (f32), clip (f32), max_move (u32, u32::MAX = unbounded)
+//!     52  algorithm name: u16 length + UTF-8
+//!         item_dim feature names: u16 length + UTF-8 each
+//!         θ0: n_params × f32;  α: n_params × f32
+//!    end  CRC-32 (IEEE) of every byte before it (u32)
+//! ```
+//!
+//! The reader trusts nothing: every size is checked against the bytes actually present and against
+//! the architecture's own arithmetic before anything is allocated.
+
+use crate::adapt::{InnerLoop, Scope};
+use crate::error::{Error, Result};
+use crate::loss::LossKind;
+use crate::params::Arch;
+use crate::session::SESSION_DIM;
+
+pub const MAGIC: &[u8; 8] = b"FEWCLICK";
+pub const FORMAT_VERSION: u32 = 1;
+const MAX_NAME_BYTES: usize = 64;
+const HEADER_BYTES: usize = 52;
+
+/// A trained model: architecture, initialisation, step sizes and inner-loop settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub arch: Arch,
+    pub theta: Vec<f32>,
+    pub alpha: Vec<f32>,
+    pub inner: InnerLoop,
+    /// How many places an item may move (None = unbounded).
+    pub max_move: Option<u32>,
+    pub algorithm: String,
+    pub feature_names: Vec<String>,
+}
+
+impl Model {
+    /// Checks every invariant a model must hold; the reader and every constructor call it.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.arch.n_params();
+        if self.theta.len() != n || self.alpha.len() != n {
+            return Err(Error::model(format!(
+                "parameter count mismatch: architecture needs {n}, θ has {}, α has {}",
+                self.theta.len(),
+                self.alpha.len()
+            )));
+        }
+        if let Some(i) = self.theta.iter().position(|v| !v.is_finite()) {
+            return Err(Error::model(format!("θ0[{i}] is not finite")));
+        }
+        if let Some(i) = self.alpha.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(Error::model(format!("α[{i}] must be finite and non-negative")));
+        }
+        self.inner.validate().map_err(|e| Error::model(e.to_string()))?;
+        if self.feature_names.len() != self.arch.item_dim {
+            return Err(Error::model(format!(
+                "{} feature names for item_dim {}",
+                self.feature_names.len(),
+                self.arch.item_dim
+            )));
+        }
+        for name in std::iter::once(&self.algorithm).chain(&self.feature_names) {
+            if name.len() > MAX_NAME_BYTES {
+                return Err(Error::model(format!("name longer than {MAX_NAME_BYTES} bytes")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HEADER_BYTES + 8 * self.theta.len() + 64);
+        b.extend_from_slice(MAGIC);
+        put_u32(&mut b, FORMAT_VERSION);
+        put_u32(&mut b, 0); // total length, patched below
+        for v in [self.arch.item_dim, self.arch.hidden, SESSION_DIM, self.arch.n_params()] {
+            put_u32(&mut b, v as u32);
+        }
+        put_u32(&mut b, self.inner.steps);
+        b.push(match self.inner.scope {
+            Scope::Head => 0,
+            Scope::All => 1,
+        });
+        b.push(match self.inner.loss {
+            LossKind::Pairwise => 0,
+            LossKind::Listwise => 1,
+        });
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&self.inner.prox.to_le_bytes());
+        b.extend_from_slice(&self.inner.clip.to_le_bytes());
+        put_u32(&mut b, self.max_move.unwrap_or(u32::MAX));
+        for name in std::iter::once(&self.algorithm).chain(&self.feature_names) {
+            let bytes = &name.as_bytes()[..name.len().min(MAX_NAME_BYTES)];
+            b.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+            b.extend_from_slice(bytes);
+        }
+        for v in self.theta.iter().chain(&self.alpha) {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let total = (b.len() + 4) as u32;
+        b[12..16].copy_from_slice(&total.to_le_bytes());
+        let crc = crc32(&b);
+        put_u32(&mut b, crc);
+        b
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
+        if bytes.len() < HEADER_BYTES + 4 {
+            return Err(Error::model(format!("file is {} bytes, shorter than any model", bytes.len())));
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(Error::model("not a fewclick model (bad magic)"));
+        }
+        let mut r = Reader { bytes, pos: 8 };
+        let version = r.u32()?;
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        }
+        let total = r.u32()? as usize;
+        if total != bytes.len() {
+            return Err(Error::model(format!("header says {total} bytes, file has {} (truncated?)", bytes.len())));
+        }
+        let body = &bytes[..total - 4];
+        let stored = u32::from_le_bytes([bytes[total - 4], bytes[total - 3], bytes[total - 2], bytes[total - 1]]);
+        if crc32(body) != stored {
+            return Err(Error::model("checksum mismatch: the file is corrupted"));
+        }
+        let mut r = Reader { bytes: body, pos: 16 };
+        let (item_dim, hidden, session_dim, n_params) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
+        let arch = Arch::new(item_dim as usize, hidden as usize).map_err(|e| Error::model(e.to_string()))?;
+        if session_dim as usize != SESSION_DIM {
+            return Err(Error::model(format!("session feature count {session_dim}, this build has {SESSION_DIM}")));
+        }
+        if n_params as usize != arch.n_params() {
+            return Err(Error::model(format!("{n_params} parameters for an architecture of {}", arch.n_params())));
+        }
+        let steps = r.u32()?;
+        let scope = match r.u8()? {
+            0 => Scope::Head,
+            1 => Scope::All,
+            v => return Err(Error::model(format!("unknown adapt scope {v}"))),
+        };
+        let loss = match r.u8()? {
+            0 => LossKind::Pairwise,
+            1 => LossKind::Listwise,
+            v => return Err(Error::model(format!("unknown loss {v}"))),
+        };
+        if r.u8()? != 0 || r.u8()? != 0 {
+            return Err(Error::model("reserved bytes are not zero"));
+        }
+        let (prox, clip) = (r.f32()?, r.f32()?);
+        let max_move = match r.u32()? {
+            u32::MAX => None,
+            m => Some(m),
+        };
+        let algorithm = r.name()?;
+        let feature_names = (0..arch.item_dim).map(|_| r.name()).collect::<Result<Vec<_>>>()?;
+        let n = arch.n_params();
+        if body.len() - r.pos != 8 * n {
+            return Err(Error::model(format!(
+                "{} bytes of weights where {} are needed",
+                body.len() - r.pos,
+                8 * n
+            )));
+        }
+        let theta = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;
+        let alpha = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;
+        let model = Model {
+            arch,
+            theta,
+            alpha,
+            inner: InnerLoop { steps, scope, loss, prox, clip },
+            max_move,
+            algorithm,
+            feature_names,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+}
+
+fn put_u32(b: &mut Vec<u8>, v: u32) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(|| Error::model("unexpected end of file"))?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn f32(&mut self) -> Result<f32> {
+        Ok(f32::from_bits(self.u32()?))
+    }
+    fn name(&mut self) -> Result<String> {
+        let s = self.take(2)?;
+        let len = u16::from_le_bytes([s[0], s[1]]) as usize;
+        if len > MAX_NAME_BYTES {
+            return Err(Error::model(format!("name of {len} bytes exceeds {MAX_NAME_BYTES}")));
+        }
+        let raw = self.take(len)?;
+        String::from_utf8(raw.to_vec()).map_err(|_| Error::model("name is not UTF-8"))
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), bytewise with a table built at compile
+/// time. Detects every single-byte change and every burst of up to 32 bits.
+pub fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    let mut crc = !0u32;
+    for &b in data {
+        crc = TABLE[((crc ^ b as u32) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        // The check value of CRC-32/ISO-HDLC for "123456789" (from the CRC catalogue).
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+}

@@ -1,0 +1,106 @@
+//! Turning scores into an order: stable (ties keep display order), optionally with a bound on how
+//! many places any item may move from its display position.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Descending by score; equal scores (and NaN, which the engine never produces) keep display order.
+fn better(scores: &[f32], a: usize, b: usize) -> Ordering {
+    scores[b].partial_cmp(&scores[a]).unwrap_or(Ordering::Equal).then(a.cmp(&b))
+}
+
+/// The display indices in ranked order. With `max_move = Some(m)`, no item ends up more than `m`
+/// places above or below its display position: at each output slot the item whose deadline has
+/// come is placed; otherwise the best-scored item among those allowed to move up to this slot.
+pub fn order(scores: &[f32], max_move: Option<usize>) -> Vec<usize> {
+    let n = scores.len();
+    let mut idx: Vec<usize> = (0..n).collect();
+    let Some(m) = max_move.filter(|&m| m < n) else {
+        idx.sort_by(|&a, &b| better(scores, a, b));
+        return idx;
+    };
+    #[derive(PartialEq)]
+    struct Cand(f32, usize);
+    impl Eq for Cand {}
+    impl PartialOrd for Cand {
+        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Cand {
+        fn cmp(&self, o: &Self) -> Ordering {
+            // Max-heap: the "greatest" is the best score, then the smallest display index.
+            self.0.partial_cmp(&o.0).unwrap_or(Ordering::Equal).then(o.1.cmp(&self.1))
+        }
+    }
+    let mut placed = vec![false; n];
+    let mut heap = BinaryHeap::new();
+    let mut out = Vec::with_capacity(n);
+    let mut next_in = 0; // next display index to enter the window
+    for t in 0..n {
+        while next_in < n && next_in <= t + m {
+            heap.push(Cand(scores[next_in], next_in));
+            next_in += 1;
+        }
+        // An item whose display index is t − m must be placed now or it would fall too far.
+        let forced = t.checked_sub(m).filter(|&i| !placed[i]);
+        let pick = match forced {
+            Some(i) => i,
+            None => loop {
+                let Cand(_, i) = heap.pop().expect("window holds an unplaced item");
+                if !placed[i] {
+                    break i;
+                }
+            },
+        };
+        placed[pick] = true;
+        out.push(pick);
+    }
+    out
+}
+
+/// How far each item moved: display position minus new position (positive = moved up), indexed by
+/// new position.
+pub fn moves(order: &[usize]) -> Vec<i32> {
+    order.iter().enumerate().map(|(new, &old)| old as i32 - new as i32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn is_permutation(o: &[usize]) -> bool {
+        let mut seen = vec![false; o.len()];
+        o.iter().all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true))
+    }
+
+    #[test]
+    fn stable_descending_order() {
+        assert_eq!(order(&[1.0, 3.0, 3.0, 2.0], None), vec![1, 2, 3, 0]);
+    }
+
+    #[test]
+    fn bounded_moves_respect_the_bound_and_are_permutations() {
+        let seed = 99;
+        println!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        for _ in 0..300 {
+            let n = 1 + rng.below(60);
+            let m = rng.below(6);
+            let scores: Vec<f32> = (0..n).map(|_| rng.below(10) as f32).collect();
+            let o = order(&scores, Some(m));
+            assert!(is_permutation(&o));
+            assert!(moves(&o).iter().all(|d| d.unsigned_abs() as usize <= m), "bound {m}: {:?}", moves(&o));
+        }
+    }
+
+    #[test]
+    fn bound_of_zero_keeps_display_order_and_large_bound_is_a_full_sort() {
+        let s = [0.1, 5.0, -2.0, 3.0];
+        assert_eq!(order(&s, Some(0)), vec![0, 1, 2, 3]);
+        assert_eq!(order(&s, Some(10)), order(&s, None));
+        // The best item may climb at most one place with a bound of 1.
+        assert_eq!(order(&[0.0, 0.0, 9.0], Some(1)), vec![0, 2, 1]);
+    }
+}

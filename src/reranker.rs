@@ -1,0 +1,298 @@
+//! The engine a page talks to: a model, the current results, the session's events, and `rank`.
+//!
+//! Every method validates its input completely before changing anything, so a failed call leaves
+//! the reranker exactly as it was.
+
+use crate::adapt::{adapt, RankObjective, Scope};
+use crate::error::{Error, Result};
+use crate::kernels::{Fast, Kernels};
+use crate::model_file::Model;
+use crate::rank;
+use crate::scorer::{project_items, score_candidates};
+use crate::session::{Event, EventLog, ResultSet, SESSION_DIM, SESSION_FEATURE_NAMES};
+
+/// Host-chosen limits and overrides.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub max_candidates: usize,
+    pub event_capacity: usize,
+    /// Overrides the model's bound on how far an item may move (`Some(None)` = unbounded).
+    pub max_move: Option<Option<u32>>,
+    /// Overrides the model's adapt scope.
+    pub scope: Option<Scope>,
+    /// Overrides the model's number of inner steps.
+    pub steps: Option<u32>,
+}
+
+pub const MAX_CANDIDATES: usize = 100_000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_candidates: MAX_CANDIDATES, event_capacity: 256, max_move: None, scope: None, steps: None }
+    }
+}
+
+/// The outcome of [`Reranker::rank`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranking {
+    /// Display indices in the new order.
+    pub order: Vec<usize>,
+    /// Score of each item, by new position.
+    pub scores: Vec<f32>,
+    /// Places moved up (negative: down), by new position.
+    pub moved: Vec<i32>,
+    /// Whether the inner loop ran (false with no training examples or no events).
+    pub adapted: bool,
+    /// Support loss before and after adaptation (None when it did not run).
+    pub support_loss: Option<(f32, f32)>,
+}
+
+/// Why an item sits where it does: its session features and what each contributes to its score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanation {
+    pub id: String,
+    pub display_position: usize,
+    pub score: f32,
+    /// (feature name, value, contribution to the score: score − score with the feature at 0)
+    pub signals: Vec<(&'static str, f32, f32)>,
+    /// Plain-language reasons, strongest first.
+    pub reasons: Vec<String>,
+}
+
+struct Results {
+    set: ResultSet,
+    /// `X·Wx` with θ0's `Wx`: valid for every head-scope adaptation.
+    proj: Vec<f32>,
+}
+
+pub struct Reranker {
+    model: Model,
+    cfg: Config,
+    kernels: Fast,
+    results: Option<Results>,
+    log: EventLog,
+    /// θ adapted to the current log (cleared by every new event).
+    adapted: Option<(Vec<f32>, Option<(f32, f32)>)>,
+}
+
+impl Reranker {
+    pub fn new(model: Model, cfg: Config) -> Result<Self> {
+        model.validate()?;
+        if cfg.max_candidates == 0 || cfg.max_candidates > MAX_CANDIDATES {
+            return Err(Error::config("max_candidates", format!("must be in 1..={MAX_CANDIDATES}")));
+        }
+        if let Some(s) = cfg.steps {
+            crate::adapt::InnerLoop { steps: s, ..model.inner }.validate()?;
+        }
+        let log = EventLog::new(cfg.event_capacity)?;
+        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None })
+    }
+
+    pub fn from_bytes(bytes: &[u8], cfg: Config) -> Result<Self> {
+        Reranker::new(Model::from_bytes(bytes)?, cfg)
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn backend(&self) -> &'static str {
+        self.kernels.name()
+    }
+    pub fn n_events(&self) -> usize {
+        self.log.len()
+    }
+    pub fn n_results(&self) -> usize {
+        self.results.as_ref().map_or(0, |r| r.set.len())
+    }
+    pub fn results(&self) -> Option<&ResultSet> {
+        self.results.as_ref().map(|r| &r.set)
+    }
+
+    fn inner(&self) -> crate::adapt::InnerLoop {
+        let mut inner = self.model.inner;
+        if let Some(s) = self.cfg.scope {
+            inner.scope = s;
+        }
+        if let Some(k) = self.cfg.steps {
+            inner.steps = k;
+        }
+        inner
+    }
+
+    fn max_move(&self) -> Option<usize> {
+        self.cfg.max_move.unwrap_or(self.model.max_move).map(|m| m as usize)
+    }
+
+    /// Replaces the result set; the session's events are kept.
+    pub fn set_results(&mut self, ids: Vec<String>, features: Vec<f32>, base: Option<Vec<f32>>, prices: Option<Vec<f32>>) -> Result<()> {
+        let arch = self.model.arch;
+        let set = ResultSet::new(ids, features, arch.item_dim, base, prices, self.cfg.max_candidates)?;
+        let proj = project_items(&self.kernels, &arch, &self.model.theta, set.features(), set.len());
+        self.results = Some(Results { set, proj });
+        Ok(())
+    }
+
+    pub fn record(&mut self, event: Event) -> Result<()> {
+        self.log.record(event, self.results.as_ref().map(|r| &r.set))?;
+        self.adapted = None;
+        Ok(())
+    }
+
+    /// Forgets every event of the session (the result set stays).
+    pub fn reset(&mut self) {
+        self.log.clear();
+        self.adapted = None;
+    }
+
+    /// Forgets everything: events and results.
+    pub fn forget(&mut self) {
+        self.reset();
+        self.results = None;
+    }
+
+    /// θ adapted to the session's examples (θ0 when there is nothing to learn from), cached.
+    fn adapted_theta(&mut self) -> (Vec<f32>, Option<(f32, f32)>) {
+        if let Some(a) = &self.adapted {
+            return a.clone();
+        }
+        let arch = self.model.arch;
+        let inner = self.inner();
+        let support = self.log.support(arch.item_dim);
+        let result = if support.is_empty() || inner.steps == 0 {
+            (self.model.theta.clone(), None)
+        } else {
+            let obj = RankObjective::new(&self.kernels, arch, &support, inner.loss, &self.model.theta, inner.scope);
+            let before = crate::adapt::Objective::loss(&obj, &self.model.theta);
+            let theta = adapt(&obj, &self.model.theta, &self.model.alpha, &inner, inner.scope.trainable_from(&arch), None);
+            if theta.iter().all(|v| v.is_finite()) {
+                let after = crate::adapt::Objective::loss(&obj, &theta);
+                (theta, Some((before, after)))
+            } else {
+                (self.model.theta.clone(), None)
+            }
+        };
+        self.adapted = Some(result.clone());
+        result
+    }
+
+    /// Scores every candidate with θ and the given session features.
+    fn score(&self, theta: &[f32], s: &[f32], scope: Scope) -> Vec<f32> {
+        let r = self.results.as_ref().expect("caller checked results");
+        let n = r.set.len();
+        let mut out = vec![0.0; n];
+        let mut scratch = Vec::new();
+        let proj = (scope == Scope::Head).then_some(r.proj.as_slice());
+        score_candidates(&self.kernels, &self.model.arch, theta, r.set.features(), s, r.set.base(), proj, &mut scratch, &mut out);
+        out
+    }
+
+    /// Ranks the current results for this session.
+    pub fn rank(&mut self) -> Result<Ranking> {
+        let n = self.results.as_ref().ok_or(Error::NoResults)?.set.len();
+        if self.log.is_empty() {
+            let base = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
+            return Ok(Ranking { order: (0..n).collect(), scores: base, moved: vec![0; n], adapted: false, support_loss: None });
+        }
+        let (theta, support_loss) = self.adapted_theta();
+        let s = self.session_features();
+        let mut scores = self.score(&theta, &s, self.inner().scope);
+        if scores.iter().any(|v| !v.is_finite()) {
+            // Cannot happen with validated inputs; never let it reach the page.
+            scores = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
+        }
+        let order = rank::order(&scores, self.max_move());
+        let moved = rank::moves(&order);
+        let scores = order.iter().map(|&i| scores[i]).collect();
+        Ok(Ranking { order, scores, moved, adapted: support_loss.is_some(), support_loss })
+    }
+
+    /// Session features of every candidate (`n × S`).
+    pub fn session_features(&self) -> Vec<f32> {
+        match &self.results {
+            Some(r) => self.log.summarize(Some(r.set.dim())).all_features(&r.set),
+            None => Vec::new(),
+        }
+    }
+
+    /// Explains one item of the current results.
+    pub fn explain(&mut self, id: &str) -> Result<Explanation> {
+        let r = self.results.as_ref().ok_or(Error::NoResults)?;
+        let pos = r.set.position(id).ok_or_else(|| Error::UnknownItem { id: id.to_string() })?;
+        let (theta, _) = self.adapted_theta();
+        let r = self.results.as_ref().ok_or(Error::NoResults)?;
+        let summary = self.log.summarize(Some(r.set.dim()));
+        let mut s = [0.0; SESSION_DIM];
+        summary.features(&r.set, pos, &mut s);
+        let arch = self.model.arch;
+        let x = r.set.row(pos);
+        let base = [r.set.base()[pos]];
+        let score_of = |s: &[f32]| crate::scorer::score_reference(&arch, &theta, x, s, &base)[0];
+        let score = score_of(&s);
+        let mut signals = Vec::with_capacity(SESSION_DIM);
+        for k in 0..SESSION_DIM {
+            let mut without = s;
+            without[k] = 0.0;
+            signals.push((SESSION_FEATURE_NAMES[k], s[k], score - score_of(&without)));
+        }
+        let mut reasons: Vec<(f32, String)> = Vec::new();
+        let contribution = |name: &str| signals.iter().find(|(n, _, _)| *n == name).map_or(0.0, |t| t.2);
+        if s[0] > 0.0 {
+            let times = (s[0].exp() - 1.0).round();
+            reasons.push((
+                contribution("engagement_log_count") + contribution("engagement_recency"),
+                format!("You interacted with this item before (engagement weight {times}); that moves it {}.", dir(contribution("engagement_log_count") + contribution("engagement_recency"))),
+            ));
+        }
+        if s[5] > 0.3 {
+            reasons.push((
+                contribution("max_similarity_to_engaged") + contribution("similarity_to_engaged_centroid"),
+                format!(
+                    "It resembles items you engaged with (similarity {:.0}%); that moves it {}.",
+                    s[5] * 100.0,
+                    dir(contribution("max_similarity_to_engaged") + contribution("similarity_to_engaged_centroid"))
+                ),
+            ));
+        }
+        if s[9] > 0.0 {
+            let pct = (s[7].exp() - 1.0) * 100.0;
+            let what = if pct.abs() < 5.0 {
+                "about the price of the items you looked at".to_string()
+            } else if pct > 0.0 {
+                format!("{pct:.0}% pricier than the items you looked at")
+            } else {
+                format!("{:.0}% cheaper than the items you looked at", -pct)
+            };
+            let c = contribution("log_price_vs_engaged") + contribution("abs_log_price_vs_engaged");
+            reasons.push((c, format!("It is {what}; that moves it {}.", dir(c))));
+        }
+        if s[4] > 0.0 {
+            let c = contribution("skips_log_count");
+            reasons.push((c, format!("You skipped it; that moves it {}.", dir(c))));
+        }
+        if s[3] > 0.0 {
+            let c = contribution("impressions_log_count");
+            reasons.push((c, format!("You have already seen it without opening it; that moves it {}.", dir(c))));
+        }
+        if reasons.is_empty() {
+            reasons.push((0.0, "Nothing in this session singles it out; it keeps the store's order.".to_string()));
+        }
+        reasons.sort_by(|a, b| b.0.abs().partial_cmp(&a.0.abs()).unwrap_or(std::cmp::Ordering::Equal));
+        Ok(Explanation {
+            id: id.to_string(),
+            display_position: pos,
+            score,
+            signals,
+            reasons: reasons.into_iter().map(|r| r.1).collect(),
+        })
+    }
+}
+
+fn dir(c: f32) -> &'static str {
+    if c > 1e-4 {
+        "up"
+    } else if c < -1e-4 {
+        "down"
+    } else {
+        "neither up nor down"
+    }
+}

@@ -1,0 +1,189 @@
+//! The scorer's forward and backward passes (see [`crate::params`] for the formula).
+//!
+//! Two shapes of input:
+//! * input rows `[x | s]` with base scores (support and query rows of the inner loop and of
+//!   training): [`forward_rows`] / [`backward_rows`], the gradients checked against finite
+//!   differences in the tests;
+//! * a whole result set (item features `X`, session features `S` kept apart, so `X·Wx` can be cached
+//!   per result set): [`score_candidates`].
+//!
+//! [`score_reference`] is the plain per-candidate oracle.
+
+use crate::kernels::Kernels;
+use crate::params::{Arch, Block, Params};
+use crate::session::SESSION_DIM;
+
+/// Intermediate values of a forward pass over input rows, kept for the backward pass.
+#[derive(Clone, Debug, Default)]
+pub struct Forward {
+    /// Hidden pre-activations without the bias, `n × H`.
+    pub a: Vec<f32>,
+    pub scores: Vec<f32>,
+}
+
+/// Scores `n` input rows `[x | s]` (width `d + S`) with base scores.
+pub fn forward_rows<K: Kernels + ?Sized>(k: &K, arch: &Arch, theta: &[f32], inputs: &[f32], base: &[f32]) -> Forward {
+    let p = Params::view(arch, theta);
+    let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
+    let mut a = vec![0.0; n * h];
+    k.matmul_acc(inputs, n, width, p.w_in, h, &mut a);
+    let mut scores = vec![0.0; n];
+    k.relu_dot(&a, n, h, p.b1, p.w2, &mut scores);
+    k.gemv_acc(inputs, n, width, p.lin, &mut scores);
+    for (s, b) in scores.iter_mut().zip(base) {
+        *s += p.c * b;
+    }
+    Forward { a, scores }
+}
+
+/// Scores with the body's hidden activations given (`relu(z)`, `n × H`): the head-only fast path.
+pub fn head_scores(arch: &Arch, theta: &[f32], hidden: &[f32], inputs: &[f32], base: &[f32], out: &mut [f32]) {
+    let p = Params::view(arch, theta);
+    let (h, width) = (arch.hidden, arch.item_dim + SESSION_DIM);
+    for (r, o) in out.iter_mut().enumerate() {
+        let hid = &hidden[r * h..(r + 1) * h];
+        let row = &inputs[r * width..(r + 1) * width];
+        let mut s = p.c * base[r];
+        s += hid.iter().zip(p.w2).map(|(a, b)| a * b).sum::<f32>();
+        s += row.iter().zip(p.lin).map(|(a, b)| a * b).sum::<f32>();
+        *o = s;
+    }
+}
+
+/// `relu(a + b1)` for every row: the body's output, constant while only the head adapts.
+pub fn hidden_from(arch: &Arch, theta: &[f32], a: &[f32]) -> Vec<f32> {
+    let b1 = &theta[arch.range(Block::B1)];
+    a.chunks_exact(arch.hidden)
+        .flat_map(|row| row.iter().zip(b1).map(|(v, b)| (v + b).max(0.0)))
+        .collect()
+}
+
+/// Accumulates `∂L/∂θ` into `grad` given `g = ∂L/∂score` per row. With `head_only`, the body's
+/// gradient is skipped (it is not needed when only the head adapts).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_rows<K: Kernels + ?Sized>(
+    k: &K,
+    arch: &Arch,
+    theta: &[f32],
+    inputs: &[f32],
+    base: &[f32],
+    fwd: &Forward,
+    g: &[f32],
+    grad: &mut [f32],
+    head_only: bool,
+) {
+    let p = Params::view(arch, theta);
+    let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
+    let c = arch.range(Block::C).start;
+    let lin = arch.range(Block::V).start..arch.range(Block::U).end;
+    let w2 = arch.range(Block::W2);
+    let mut dz = if head_only { Vec::new() } else { vec![0.0; n * h] };
+    for r in 0..n {
+        let gr = g[r];
+        if gr == 0.0 {
+            continue;
+        }
+        grad[c] += gr * base[r];
+        let row = &inputs[r * width..(r + 1) * width];
+        for (gk, x) in grad[lin.clone()].iter_mut().zip(row) {
+            *gk += gr * x;
+        }
+        let ar = &fwd.a[r * h..(r + 1) * h];
+        for j in 0..h {
+            let z = ar[j] + p.b1[j];
+            if z > 0.0 {
+                grad[w2.start + j] += gr * z;
+                if !head_only {
+                    dz[r * h + j] = gr * p.w2[j];
+                }
+            }
+        }
+    }
+    if head_only {
+        return;
+    }
+    let b1 = arch.range(Block::B1);
+    for row in dz.chunks_exact(h) {
+        for (gb, d) in grad[b1.clone()].iter_mut().zip(row) {
+            *gb += d;
+        }
+    }
+    // dW (width × H) += inputsᵀ (width × n) · dz (n × H)
+    let mut t = vec![0.0; width * n];
+    for r in 0..n {
+        for kk in 0..width {
+            t[kk * n + r] = inputs[r * width + kk];
+        }
+    }
+    let w_in = arch.range(Block::Wx).start..arch.range(Block::Ws).end;
+    k.matmul_acc(&t, width, n, &dz, h, &mut grad[w_in]);
+}
+
+/// Scores a result set: `x` (`n × d`), `s` (`n × S`), `base` (`n`). `proj`, when given, is `X·Wx`
+/// computed earlier with the same `Wx` (the per-result-set cache of the head-only path).
+#[allow(clippy::too_many_arguments)]
+pub fn score_candidates<K: Kernels + ?Sized>(
+    k: &K,
+    arch: &Arch,
+    theta: &[f32],
+    x: &[f32],
+    s: &[f32],
+    base: &[f32],
+    proj: Option<&[f32]>,
+    scratch: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let p = Params::view(arch, theta);
+    let (n, d, h) = (base.len(), arch.item_dim, arch.hidden);
+    scratch.clear();
+    match proj {
+        Some(pr) => scratch.extend_from_slice(&pr[..n * h]),
+        None => {
+            scratch.resize(n * h, 0.0);
+            k.matmul_acc(x, n, d, p.wx, h, scratch);
+        }
+    }
+    k.matmul_acc(s, n, SESSION_DIM, p.ws, h, scratch);
+    k.relu_dot(scratch, n, h, p.b1, p.w2, out);
+    k.gemv_acc(x, n, d, p.v, out);
+    k.gemv_acc(s, n, SESSION_DIM, p.u, out);
+    for (o, b) in out.iter_mut().zip(base) {
+        *o += p.c * b;
+    }
+}
+
+/// `X·Wx` for a result set: the part of the body that depends only on the items.
+pub fn project_items<K: Kernels + ?Sized>(k: &K, arch: &Arch, theta: &[f32], x: &[f32], n: usize) -> Vec<f32> {
+    let mut proj = vec![0.0; n * arch.hidden];
+    k.matmul_acc(x, n, arch.item_dim, &theta[arch.range(Block::Wx)], arch.hidden, &mut proj);
+    proj
+}
+
+/// The oracle: one candidate at a time, straight from the formula, in f64.
+pub fn score_reference(arch: &Arch, theta: &[f32], x: &[f32], s: &[f32], base: &[f32]) -> Vec<f32> {
+    let p = Params::view(arch, theta);
+    let (d, h) = (arch.item_dim, arch.hidden);
+    (0..base.len())
+        .map(|i| {
+            let (xi, si) = (&x[i * d..(i + 1) * d], &s[i * SESSION_DIM..(i + 1) * SESSION_DIM]);
+            let mut score = p.c as f64 * base[i] as f64;
+            for j in 0..h {
+                let mut z = p.b1[j] as f64;
+                for k in 0..d {
+                    z += xi[k] as f64 * p.wx[k * h + j] as f64;
+                }
+                for k in 0..SESSION_DIM {
+                    z += si[k] as f64 * p.ws[k * h + j] as f64;
+                }
+                score += z.max(0.0) * p.w2[j] as f64;
+            }
+            for k in 0..d {
+                score += xi[k] as f64 * p.v[k] as f64;
+            }
+            for k in 0..SESSION_DIM {
+                score += si[k] as f64 * p.u[k] as f64;
+            }
+            score as f32
+        })
+        .collect()
+}
