@@ -16,6 +16,9 @@ pub mod rng;
 pub mod scorer;
 pub mod session;
 
+#[cfg(feature = "cli")]
+pub mod train;
+
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

@@ -1,0 +1,6 @@
+//! Native-only meta-training and evaluation (the `cli` feature): session logs in, model file and
+//! honest metrics out. Uses the core unchanged.
+
+pub mod data;
+pub mod items;
+pub mod report;

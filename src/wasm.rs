@@ -1,0 +1,339 @@
+//! The wasm boundary: the only module with `#[wasm_bindgen]`. Each export is a thin shell that
+//! converts JS values, calls the core, and maps the core's [`Error`] to a JS `Error` (a
+//! `RangeError` for caller mistakes) carrying a stable `code`. Nothing here unwraps or panics.
+
+use crate::error::Error;
+use crate::model_file::Model;
+use crate::params::Arch;
+use crate::reranker::{Config, Reranker as Core};
+use crate::session::{Event, EventKind};
+use crate::Scope;
+use js_sys::{Array, Float32Array, Int32Array, Object, Reflect, Uint32Array, Uint8Array};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+fn js_error(e: &Error) -> JsValue {
+    let caller_mistake = matches!(
+        e,
+        Error::DimensionMismatch { .. } | Error::NonFinite { .. } | Error::TooManyCandidates { .. } | Error::InvalidConfig { .. }
+    );
+    let err: js_sys::Error = if caller_mistake {
+        js_sys::RangeError::new(&e.to_string()).into()
+    } else {
+        js_sys::Error::new(&e.to_string())
+    };
+    // Reflect::set on a fresh Error object cannot fail; ignore the impossible error.
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+fn invalid(reason: impl Into<String>) -> JsValue {
+    js_error(&Error::InvalidInput { reason: reason.into() })
+}
+
+type JsResult<T> = Result<T, JsValue>;
+
+fn set(obj: &Object, key: &str, value: &JsValue) -> JsResult<()> {
+    Reflect::set(obj, &key.into(), value).map(|_| ())
+}
+
+/// `performance.now()` where there is one (window and workers), else `Date.now()`.
+fn now_ms() -> f64 {
+    let perf = Reflect::get(&js_sys::global(), &"performance".into()).ok().filter(|p| !p.is_undefined());
+    if let Some(perf) = perf {
+        if let Ok(now) = Reflect::get(&perf, &"now".into()) {
+            if let Ok(f) = now.dyn_into::<js_sys::Function>() {
+                if let Some(t) = f.call0(&perf).ok().and_then(|v| v.as_f64()) {
+                    return t;
+                }
+            }
+        }
+    }
+    js_sys::Date::now()
+}
+
+/// A Float32Array, or an array of numbers, as a Vec<f32>.
+fn f32s(value: &JsValue, what: &str) -> JsResult<Vec<f32>> {
+    if let Some(a) = value.dyn_ref::<Float32Array>() {
+        return Ok(a.to_vec());
+    }
+    if Array::is_array(value) {
+        let arr = Array::from(value);
+        return (0..arr.length())
+            .map(|i| arr.get(i).as_f64().map(|v| v as f32).ok_or_else(|| invalid(format!("{what}[{i}] is not a number"))))
+            .collect();
+    }
+    Err(invalid(format!("{what} must be a Float32Array or an array of numbers")))
+}
+
+fn optional_f32s(value: &JsValue, what: &str) -> JsResult<Option<Vec<f32>>> {
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        f32s(value, what).map(Some)
+    }
+}
+
+fn strings(value: &JsValue, what: &str) -> JsResult<Vec<String>> {
+    if !Array::is_array(value) {
+        return Err(invalid(format!("{what} must be an array of strings")));
+    }
+    let arr = Array::from(value);
+    (0..arr.length())
+        .map(|i| arr.get(i).as_string().ok_or_else(|| invalid(format!("{what}[{i}] is not a string"))))
+        .collect()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Options {
+    max_candidates: Option<usize>,
+    event_capacity: Option<usize>,
+    /// A number, or null for unbounded; absent keeps the model's setting.
+    #[serde(default, deserialize_with = "some_nullable")]
+    max_move: Option<Option<u32>>,
+    scope: Option<String>,
+    steps: Option<u32>,
+}
+
+fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsEvent {
+    item: String,
+    #[serde(rename = "type")]
+    kind: String,
+    timestamp: Option<f64>,
+    dwell_ms: Option<f32>,
+}
+
+/// The page's reranker: one per shopper session.
+#[wasm_bindgen]
+pub struct Reranker {
+    core: Core,
+    last_adapt_ms: f64,
+}
+
+#[wasm_bindgen]
+impl Reranker {
+    /// Loads a model file (validated strictly) with optional settings
+    /// `{ maxCandidates, eventCapacity, maxMove, scope, steps }`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(model: &[u8], options: JsValue) -> JsResult<Reranker> {
+        let opts: Options = if options.is_undefined() || options.is_null() {
+            Options::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| invalid(format!("options: {e}")))?
+        };
+        let defaults = Config::default();
+        let cfg = Config {
+            max_candidates: opts.max_candidates.unwrap_or(defaults.max_candidates),
+            event_capacity: opts.event_capacity.unwrap_or(defaults.event_capacity),
+            max_move: opts.max_move,
+            scope: opts.scope.as_deref().map(Scope::parse).transpose().map_err(|e| js_error(&e))?,
+            steps: opts.steps,
+        };
+        let core = Core::from_bytes(model, cfg).map_err(|e| js_error(&e))?;
+        Ok(Reranker { core, last_adapt_ms: 0.0 })
+    }
+
+    /// Replaces the results (ids in display order, features `n × itemDim`, optional base scores
+    /// and prices). The session's events are kept. On error nothing changes.
+    #[wasm_bindgen(js_name = setResults)]
+    pub fn set_results(&mut self, ids: JsValue, features: JsValue, base: JsValue, prices: JsValue) -> JsResult<()> {
+        let ids = strings(&ids, "ids")?;
+        let features = f32s(&features, "features")?;
+        let base = optional_f32s(&base, "baseScores")?;
+        let prices = optional_f32s(&prices, "prices")?;
+        self.core.set_results(ids, features, base, prices).map_err(|e| js_error(&e))
+    }
+
+    /// Records `{ item, type, timestamp?, dwellMs? }`; `type` is one of impression, view, click,
+    /// cart, purchase, skip, dwell.
+    pub fn record(&mut self, event: JsValue) -> JsResult<()> {
+        let e: JsEvent = serde_wasm_bindgen::from_value(event).map_err(|e| invalid(format!("event: {e}")))?;
+        let kind = EventKind::parse(&e.kind).map_err(|e| js_error(&e))?;
+        let event = Event { item: e.item, kind, timestamp: e.timestamp, dwell_ms: e.dwell_ms.unwrap_or(0.0) };
+        self.core.record(event).map_err(|e| js_error(&e))
+    }
+
+    /// Adapts to the session and ranks: `{ ids, order, scores, moved, adapted, adaptMs, backend }`.
+    pub fn rank(&mut self) -> JsResult<Object> {
+        let t0 = now_ms();
+        let ranking = self.core.rank().map_err(|e| js_error(&e))?;
+        self.last_adapt_ms = now_ms() - t0;
+        let ids = self.core.results().map(|r| r.ids()).unwrap_or(&[]);
+        let out = Object::new();
+        let id_arr = Array::new_with_length(ranking.order.len() as u32);
+        for (k, &i) in ranking.order.iter().enumerate() {
+            if let Some(id) = ids.get(i) {
+                id_arr.set(k as u32, JsValue::from_str(id));
+            }
+        }
+        let order: Vec<u32> = ranking.order.iter().map(|&i| i as u32).collect();
+        set(&out, "ids", &id_arr)?;
+        set(&out, "order", &Uint32Array::from(order.as_slice()))?;
+        set(&out, "scores", &Float32Array::from(ranking.scores.as_slice()))?;
+        set(&out, "moved", &Int32Array::from(ranking.moved.as_slice()))?;
+        set(&out, "adapted", &ranking.adapted.into())?;
+        set(&out, "adaptMs", &self.last_adapt_ms.into())?;
+        set(&out, "backend", &self.core.backend().into())?;
+        Ok(out)
+    }
+
+    /// Why an item sits where it does: `{ id, displayPosition, score, signals: [{name, value,
+    /// contribution}], reasons: string[] }`.
+    pub fn explain(&mut self, id: &str) -> JsResult<Object> {
+        let ex = self.core.explain(id).map_err(|e| js_error(&e))?;
+        let out = Object::new();
+        set(&out, "id", &ex.id.as_str().into())?;
+        set(&out, "displayPosition", &(ex.display_position as u32).into())?;
+        set(&out, "score", &ex.score.into())?;
+        let signals = Array::new();
+        for (name, value, contribution) in ex.signals {
+            let s = Object::new();
+            set(&s, "name", &name.into())?;
+            set(&s, "value", &value.into())?;
+            set(&s, "contribution", &contribution.into())?;
+            signals.push(&s);
+        }
+        set(&out, "signals", &signals)?;
+        let reasons = Array::new();
+        for r in ex.reasons {
+            reasons.push(&r.as_str().into());
+        }
+        set(&out, "reasons", &reasons)?;
+        Ok(out)
+    }
+
+    /// Forgets the session's events (the results stay).
+    pub fn reset(&mut self) {
+        self.core.reset();
+    }
+
+    /// Forgets everything the reranker holds about the shopper: events and results.
+    pub fn forget(&mut self) {
+        self.core.forget();
+        self.last_adapt_ms = 0.0;
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.core.backend().to_string()
+    }
+
+    #[wasm_bindgen(getter, js_name = lastAdaptMs)]
+    pub fn last_adapt_ms(&self) -> f64 {
+        self.last_adapt_ms
+    }
+
+    #[wasm_bindgen(getter, js_name = itemDim)]
+    pub fn item_dim(&self) -> u32 {
+        self.core.model().arch.item_dim as u32
+    }
+
+    #[wasm_bindgen(getter, js_name = eventCount)]
+    pub fn event_count(&self) -> u32 {
+        self.core.n_events() as u32
+    }
+
+    /// What the model file holds: `{ algorithm, itemDim, hidden, steps, scope, loss, featureNames }`.
+    #[wasm_bindgen(js_name = modelInfo)]
+    pub fn model_info(&self) -> JsResult<Object> {
+        let m = self.core.model();
+        let out = Object::new();
+        set(&out, "algorithm", &m.algorithm.as_str().into())?;
+        set(&out, "itemDim", &(m.arch.item_dim as u32).into())?;
+        set(&out, "hidden", &(m.arch.hidden as u32).into())?;
+        set(&out, "steps", &m.inner.steps.into())?;
+        set(&out, "scope", &m.inner.scope.as_str().into())?;
+        set(&out, "loss", &m.inner.loss.as_str().into())?;
+        let names = Array::new();
+        for n in &m.feature_names {
+            names.push(&n.as_str().into());
+        }
+        set(&out, "featureNames", &names)?;
+        Ok(out)
+    }
+}
+
+/// A randomly initialised model file, for benchmarks and smoke tests (not for ranking shoppers).
+#[wasm_bindgen(js_name = syntheticModel)]
+pub fn synthetic_model(item_dim: u32, hidden: u32, seed: u32) -> JsResult<Uint8Array> {
+    let arch = Arch::new(item_dim as usize, hidden as usize).map_err(|e| js_error(&e))?;
+    let mut rng = crate::rng::Rng::new(seed as u64);
+    let theta = arch.init(&mut rng);
+    let model = Model {
+        arch,
+        alpha: vec![0.05; theta.len()],
+        theta,
+        inner: Default::default(),
+        max_move: None,
+        algorithm: "synthetic".into(),
+        feature_names: (0..item_dim).map(|i| format!("f{i}")).collect(),
+    };
+    Ok(Uint8Array::from(model.to_bytes().as_slice()))
+}
+
+/// The kernel set this build runs: "cpu-simd128" or "cpu-scalar".
+#[wasm_bindgen(js_name = cpuKernels)]
+pub fn cpu_kernels() -> String {
+    crate::kernels::Kernels::name(&crate::kernels::Fast).to_string()
+}
+
+/// Benchmark probe: scores `n` random candidates `reps` times through the batched scoring kernel;
+/// returns `{ seconds, flops }` (multiply-adds counted as 2 flops).
+#[wasm_bindgen(js_name = benchScoringKernel)]
+pub fn bench_scoring_kernel(n: u32, item_dim: u32, hidden: u32, reps: u32) -> JsResult<Object> {
+    let arch = Arch::new(item_dim as usize, hidden as usize).map_err(|e| js_error(&e))?;
+    let (n, d, h) = (n as usize, arch.item_dim, arch.hidden);
+    let mut rng = crate::rng::Rng::new(1);
+    let theta = arch.init(&mut rng);
+    let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
+    let s: Vec<f32> = (0..n * crate::session::SESSION_DIM).map(|_| rng.range(0.0, 1.0)).collect();
+    let base = vec![0.0; n];
+    let (mut scratch, mut out) = (Vec::new(), vec![0.0; n]);
+    let t0 = now_ms();
+    for _ in 0..reps {
+        crate::scorer::score_candidates(&crate::kernels::Fast, &arch, &theta, &x, &s, &base, None, &mut scratch, &mut out);
+    }
+    let seconds = (now_ms() - t0) / 1000.0;
+    let width = d + crate::session::SESSION_DIM;
+    let flops = reps as f64 * n as f64 * (2.0 * (width * h) as f64 + 3.0 * h as f64 + 2.0 * width as f64 + 2.0);
+    let o = Object::new();
+    set(&o, "seconds", &seconds.into())?;
+    set(&o, "flops", &flops.into())?;
+    set(&o, "checksum", &out.iter().sum::<f32>().into())?;
+    Ok(o)
+}
+
+/// Benchmark probe: the simd128 multiply-add peak on this machine, `{ seconds, flops }`; `null` in
+/// the baseline (non-SIMD) build.
+#[wasm_bindgen(js_name = benchSimdPeak)]
+pub fn bench_simd_peak(iters: u32) -> JsResult<JsValue> {
+    #[cfg(target_feature = "simd128")]
+    {
+        let t0 = now_ms();
+        let (flops, sink) = crate::kernels::simd_peak_probe(iters);
+        let seconds = (now_ms() - t0) / 1000.0;
+        let o = Object::new();
+        set(&o, "seconds", &seconds.into())?;
+        set(&o, "flops", &flops.into())?;
+        set(&o, "checksum", &sink.into())?;
+        Ok(o.into())
+    }
+    #[cfg(not(target_feature = "simd128"))]
+    {
+        let _ = iters;
+        Ok(JsValue::NULL)
+    }
+}
+
+/// The library version.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}

@@ -1,0 +1,732 @@
+//! The core's behaviour, run natively by `cargo test` and compiled to wasm and run in Node and in
+//! headless Chromium by wasm-bindgen-test (scripts/test.sh). Every random test prints its seed.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use fewclick::adapt::{adapt, Objective, RankObjective};
+use fewclick::kernels::{Fast, Kernels, Reference};
+use fewclick::model_file::Model;
+use fewclick::params::Block;
+use fewclick::rng::Rng;
+use fewclick::scorer::{
+    forward_rows, hidden_from, project_items, score_candidates, score_reference,
+};
+use fewclick::session::{SupportSet, SESSION_DIM};
+use fewclick::{Arch, Config, Error, Event, EventKind, InnerLoop, LossKind, Reranker, Scope};
+
+fn model(item_dim: usize, hidden: usize, seed: u64, inner: InnerLoop) -> Model {
+    let arch = Arch::new(item_dim, hidden).unwrap();
+    let mut rng = Rng::new(seed);
+    let mut theta = arch.init(&mut rng);
+    // Give the head and session weights some life so gradients are non-trivial.
+    for v in &mut theta[arch.head_start()..] {
+        *v += rng.range(-0.3, 0.3);
+    }
+    Model {
+        arch,
+        alpha: (0..theta.len()).map(|_| rng.range(0.02, 0.2)).collect(),
+        theta,
+        inner,
+        max_move: None,
+        algorithm: "test".into(),
+        feature_names: (0..item_dim).map(|i| format!("f{i}")).collect(),
+    }
+}
+
+fn results(rng: &mut Rng, n: usize, d: usize, prefix: &str) -> (Vec<String>, Vec<f32>, Vec<f32>) {
+    let ids = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    let x = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
+    let prices = (0..n).map(|_| rng.range(10.0, 200.0)).collect();
+    (ids, x, prices)
+}
+
+/// A support set built the way the page builds it: results, then clicks.
+fn support_from_clicks(m: &Model, seed: u64, clicks: usize) -> SupportSet {
+    let mut rng = Rng::new(seed);
+    let mut r = Reranker::new(m.clone(), Config::default()).unwrap();
+    let (ids, x, prices) = results(&mut rng, 30, m.arch.item_dim, "i");
+    r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
+    let mut log = fewclick::session::EventLog::new(64).unwrap();
+    for _ in 0..clicks {
+        let id = &ids[3 + rng.below(27)];
+        let kind = [EventKind::Click, EventKind::Cart, EventKind::Skip][rng.below(3)];
+        log.record(Event::new(id.clone(), kind), r.results())
+            .unwrap();
+    }
+    log.support(m.arch.item_dim)
+}
+
+#[test]
+fn fast_kernels_match_the_reference_within_tolerance() {
+    // |fast − ref| ≤ 1e-5 + 1e-4·|ref| (f32 sums of ≤ 64 products vs an f64 oracle).
+    let seed = 11;
+    println!("seed {seed}, kernels {}", Fast.name());
+    let mut rng = Rng::new(seed);
+    for _ in 0..40 {
+        let (rows, dim, h) = (
+            1 + rng.below(33),
+            1 + rng.below(40),
+            4 * (1 + rng.below(10)),
+        );
+        let x: Vec<f32> = (0..rows * dim).map(|_| rng.range(-2.0, 2.0)).collect();
+        let w: Vec<f32> = (0..dim * h).map(|_| rng.range(-2.0, 2.0)).collect();
+        let (mut f, mut r) = (vec![0.25; rows * h], vec![0.25; rows * h]);
+        Fast.matmul_acc(&x, rows, dim, &w, h, &mut f);
+        Reference.matmul_acc(&x, rows, dim, &w, h, &mut r);
+        for (a, b) in f.iter().zip(&r) {
+            assert!(
+                (a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
+                "{a} vs {b} (rows {rows} dim {dim} h {h})"
+            );
+        }
+        let b1: Vec<f32> = (0..h).map(|_| rng.range(-1.0, 1.0)).collect();
+        let (mut fo, mut ro) = (vec![0.0; rows], vec![0.0; rows]);
+        Fast.relu_dot(&r, rows, h, &b1, &b1, &mut fo);
+        Reference.relu_dot(&r, rows, h, &b1, &b1, &mut ro);
+        for (a, b) in fo.iter().zip(&ro) {
+            assert!(
+                (a - b).abs() <= 1e-4 + 1e-4 * b.abs(),
+                "relu_dot {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn batched_scoring_matches_the_per_candidate_oracle() {
+    let seed = 12;
+    println!("seed {seed}");
+    let mut rng = Rng::new(seed);
+    for &n in &[1usize, 7, 100, 1000] {
+        let m = model(16, 32, seed + n as u64, InnerLoop::default());
+        let (_, x, _) = results(&mut rng, n, 16, "c");
+        let s: Vec<f32> = (0..n * SESSION_DIM).map(|_| rng.range(0.0, 1.0)).collect();
+        let base: Vec<f32> = (0..n).map(|i| -((1 + i) as f32).ln()).collect();
+        let want = score_reference(&m.arch, &m.theta, &x, &s, &base);
+        let proj = project_items(&Fast, &m.arch, &m.theta, &x, n);
+        for cached in [None, Some(proj.as_slice())] {
+            let (mut scratch, mut got) = (Vec::new(), vec![0.0; n]);
+            score_candidates(
+                &Fast,
+                &m.arch,
+                &m.theta,
+                &x,
+                &s,
+                &base,
+                cached,
+                &mut scratch,
+                &mut got,
+            );
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-4 + 1e-4 * w.abs(),
+                    "n {n} cand {i}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+/// Relu is not differentiable at 0: a coordinate whose ±eps perturbation flips a hidden unit's
+/// sign is not a fair finite-difference check and is skipped (and counted).
+fn activation_pattern(m: &Model, set: &SupportSet, theta: &[f32]) -> Vec<bool> {
+    let fwd = forward_rows(&Reference, &m.arch, theta, &set.inputs, &set.base);
+    let b1 = &theta[m.arch.range(Block::B1)];
+    fwd.a
+        .chunks_exact(m.arch.hidden)
+        .flat_map(|r| r.iter().zip(b1).map(|(a, b)| a + b > 0.0))
+        .collect()
+}
+
+#[test]
+fn analytic_gradients_match_central_finite_differences_for_every_parameter() {
+    // Tolerance: |fd − analytic| ≤ 2e-3 + 3e-2·|analytic| with eps = 1e-3 in f32 (rounding noise of
+    // the f32 loss is ~1e-7 / 2e-3 = 5e-5).
+    for (seed, loss) in [(21u64, LossKind::Pairwise), (22, LossKind::Listwise)] {
+        println!("seed {seed} loss {loss:?}");
+        let m = model(
+            3,
+            4,
+            seed,
+            InnerLoop {
+                loss,
+                ..InnerLoop::default()
+            },
+        );
+        let set = support_from_clicks(&m, seed, 6);
+        assert!(!set.pairs.is_empty());
+        let obj = RankObjective::new(&Fast, m.arch, &set, loss, &m.theta, Scope::All);
+        let mut g = vec![0.0; m.theta.len()];
+        obj.loss_grad(&m.theta, &mut g);
+        assert!(
+            g.iter().any(|v| v.abs() > 1e-4),
+            "gradient is not trivially zero"
+        );
+        let pattern = activation_pattern(&m, &set, &m.theta);
+        let eps = 1e-3;
+        let mut skipped = 0;
+        for i in 0..m.theta.len() {
+            let (mut p, mut q) = (m.theta.clone(), m.theta.clone());
+            p[i] += eps;
+            q[i] -= eps;
+            if activation_pattern(&m, &set, &p) != pattern
+                || activation_pattern(&m, &set, &q) != pattern
+            {
+                skipped += 1;
+                continue;
+            }
+            let fd = (obj.loss(&p) - obj.loss(&q)) / (2.0 * eps);
+            assert!(
+                (fd - g[i]).abs() <= 2e-3 + 3e-2 * g[i].abs(),
+                "param {i}: analytic {} vs fd {fd}",
+                g[i]
+            );
+        }
+        assert!(
+            skipped * 10 < m.theta.len(),
+            "{skipped} of {} coordinates skipped at relu kinks",
+            m.theta.len()
+        );
+    }
+}
+
+#[test]
+fn head_only_objective_equals_the_full_gradient_on_the_head() {
+    let m = model(5, 8, 31, InnerLoop::default());
+    let set = support_from_clicks(&m, 31, 8);
+    let full = RankObjective::new(
+        &Fast,
+        m.arch,
+        &set,
+        LossKind::Pairwise,
+        &m.theta,
+        Scope::All,
+    );
+    let head = RankObjective::new(
+        &Fast,
+        m.arch,
+        &set,
+        LossKind::Pairwise,
+        &m.theta,
+        Scope::Head,
+    );
+    let (mut gf, mut gh) = (vec![0.0; m.theta.len()], vec![0.0; m.theta.len()]);
+    let (lf, lh) = (
+        full.loss_grad(&m.theta, &mut gf),
+        head.loss_grad(&m.theta, &mut gh),
+    );
+    assert!((lf - lh).abs() < 1e-5);
+    for i in m.arch.head_start()..m.theta.len() {
+        assert!(
+            (gf[i] - gh[i]).abs() <= 1e-5 + 1e-4 * gf[i].abs(),
+            "head param {i}: {} vs {}",
+            gf[i],
+            gh[i]
+        );
+    }
+    // And the cached body really is the body's output.
+    let fwd = forward_rows(&Reference, &m.arch, &m.theta, &set.inputs, &set.base);
+    assert_eq!(
+        hidden_from(&m.arch, &m.theta, &fwd.a).len(),
+        set.n_rows() * m.arch.hidden
+    );
+}
+
+#[test]
+fn a_few_steps_lower_the_support_loss_and_raise_the_clicked_items() {
+    for scope in [Scope::Head, Scope::All] {
+        let seed = 41;
+        println!("seed {seed} scope {scope:?}");
+        // A neutral initialisation (the untrained `Arch::init`) with one step size for all.
+        let mut m = model(
+            8,
+            16,
+            seed,
+            InnerLoop {
+                steps: 5,
+                scope,
+                ..InnerLoop::default()
+            },
+        );
+        m.theta = m.arch.init(&mut Rng::new(seed));
+        m.alpha = vec![0.5; m.theta.len()];
+        let mut rng = Rng::new(seed);
+        let (ids, mut x, prices) = results(&mut rng, 40, 8, "p");
+        // Items 20..40 share a direction in feature space (a "brand"); the shopper clicks them.
+        for i in 20..40 {
+            x[i * 8] = 2.0;
+        }
+        let clicked = [25, 31, 37];
+        let rank_with = |steps: u32| {
+            let cfg = Config {
+                max_move: Some(None),
+                steps: Some(steps),
+                ..Config::default()
+            };
+            let mut r = Reranker::new(m.clone(), cfg).unwrap();
+            r.set_results(ids.clone(), x.clone(), None, Some(prices.clone()))
+                .unwrap();
+            for &i in &clicked {
+                r.record(Event::new(ids[i].clone(), EventKind::Click))
+                    .unwrap();
+            }
+            r.rank().unwrap()
+        };
+        let (frozen, adapted) = (rank_with(0), rank_with(5));
+        let (before, after) = adapted.support_loss.expect("adapted");
+        assert!(after < before, "support loss {before} → {after}");
+        let pos = |r: &fewclick::Ranking, id: usize| r.order.iter().position(|&i| i == id).unwrap();
+        for &i in &clicked {
+            assert!(
+                pos(&adapted, i) <= pos(&frozen, i),
+                "clicked {i}: {} without adaptation, {} with",
+                pos(&frozen, i),
+                pos(&adapted, i)
+            );
+        }
+        let gain: usize = clicked
+            .iter()
+            .map(|&i| pos(&frozen, i) - pos(&adapted, i))
+            .sum();
+        assert!(gain > 0, "adaptation raised the clicked items");
+        // Unclicked items of the same brand gain against the rest too.
+        let brand_gain: i64 = (20..40)
+            .filter(|i| !clicked.contains(i))
+            .map(|i| pos(&frozen, i) as i64 - pos(&adapted, i) as i64)
+            .sum();
+        assert!(
+            brand_gain > 0,
+            "brand items gained {brand_gain} places in total"
+        );
+    }
+}
+
+fn random_session(seed: u64, scope: Scope) -> (Reranker, Vec<String>) {
+    let mut rng = Rng::new(seed);
+    let m = model(
+        6,
+        8,
+        seed,
+        InnerLoop {
+            scope,
+            ..InnerLoop::default()
+        },
+    );
+    let mut r = Reranker::new(
+        m,
+        Config {
+            event_capacity: 16,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let n = 1 + rng.below(60);
+    let (ids, x, prices) = results(&mut rng, n, 6, "r");
+    let prices = (rng.below(2) == 0).then_some(prices);
+    r.set_results(ids.clone(), x, None, prices).unwrap();
+    let kinds = [
+        EventKind::Impression,
+        EventKind::Click,
+        EventKind::Cart,
+        EventKind::Purchase,
+        EventKind::Skip,
+        EventKind::Dwell,
+    ];
+    for _ in 0..rng.below(30) {
+        let item = if rng.below(5) == 0 {
+            format!("elsewhere{}", rng.below(3))
+        } else {
+            ids[rng.below(n)].clone()
+        };
+        let mut e = Event::new(item, kinds[rng.below(kinds.len())]);
+        e.dwell_ms = rng.range(0.0, 60_000.0);
+        r.record(e).unwrap();
+    }
+    (r, ids)
+}
+
+#[test]
+fn rankings_are_finite_deterministic_permutations_under_random_click_streams() {
+    for seed in 100..160u64 {
+        let scope = if seed % 2 == 0 {
+            Scope::Head
+        } else {
+            Scope::All
+        };
+        let (mut a, ids) = random_session(seed, scope);
+        let (mut b, _) = random_session(seed, scope);
+        let ra = a.rank().unwrap();
+        let rb = b.rank().unwrap();
+        assert_eq!(ra, rb, "seed {seed}: same inputs, same output");
+        let mut sorted = ra.order.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (0..ids.len()).collect::<Vec<_>>(),
+            "seed {seed}: a permutation"
+        );
+        assert!(
+            ra.scores.iter().all(|s| s.is_finite()),
+            "seed {seed}: finite scores"
+        );
+        assert_eq!(
+            a.rank().unwrap(),
+            ra,
+            "seed {seed}: ranking twice gives the same answer"
+        );
+    }
+}
+
+#[test]
+fn no_events_returns_the_hosts_order_exactly() {
+    for seed in 200..220u64 {
+        let mut rng = Rng::new(seed);
+        let mut r =
+            Reranker::new(model(4, 8, seed, InnerLoop::default()), Config::default()).unwrap();
+        let n = rng.below(50);
+        let (ids, x, _) = results(&mut rng, n, 4, "h");
+        // Host scores that disagree with display order must not reorder anything without events.
+        let base: Vec<f32> = (0..n).map(|_| rng.range(-5.0, 5.0)).collect();
+        r.set_results(ids, x, Some(base), None).unwrap();
+        let ranking = r.rank().unwrap();
+        assert_eq!(ranking.order, (0..n).collect::<Vec<_>>());
+        assert!(ranking.moved.iter().all(|&m| m == 0));
+        assert!(!ranking.adapted);
+    }
+}
+
+#[test]
+fn forgetting_the_session_returns_to_the_hosts_order() {
+    let (mut r, ids) = random_session(300, Scope::Head);
+    r.record(Event::new(ids[ids.len() - 1].clone(), EventKind::Purchase))
+        .unwrap();
+    r.reset();
+    assert_eq!(r.n_events(), 0);
+    assert_eq!(r.rank().unwrap().order, (0..ids.len()).collect::<Vec<_>>());
+    r.forget();
+    assert_eq!(r.rank().unwrap_err(), Error::NoResults);
+}
+
+#[test]
+fn the_move_bound_is_respected() {
+    for seed in 400..420u64 {
+        let (r, _) = random_session(seed, Scope::Head);
+        let m = r.model().clone();
+        let mut bounded = Reranker::new(
+            m,
+            Config {
+                max_move: Some(Some(2)),
+                event_capacity: 16,
+                ..Config::default()
+            },
+        )
+        .unwrap();
+        let res = r.results().unwrap();
+        let prices: Option<Vec<f32>> = (0..res.len()).map(|i| res.price(i)).collect();
+        bounded
+            .set_results(res.ids().to_vec(), res.features().to_vec(), None, prices)
+            .unwrap();
+        let events: Vec<Event> = (0..3)
+            .map(|k| Event::new(res.ids()[(k * 7) % res.len()].clone(), EventKind::Click))
+            .collect();
+        for e in events {
+            bounded.record(e).unwrap();
+        }
+        let ranking = bounded.rank().unwrap();
+        assert!(
+            ranking.moved.iter().all(|m| m.abs() <= 2),
+            "seed {seed}: {:?}",
+            ranking.moved
+        );
+    }
+}
+
+#[test]
+fn the_event_log_is_bounded_oldest_first() {
+    let mut r = Reranker::new(
+        model(4, 8, 5, InnerLoop::default()),
+        Config {
+            event_capacity: 5,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    for i in 0..20 {
+        r.record(Event::new(format!("x{i}"), EventKind::Click))
+            .unwrap();
+    }
+    assert_eq!(r.n_events(), 5);
+    assert!(Reranker::new(
+        model(4, 8, 5, InnerLoop::default()),
+        Config {
+            event_capacity: 0,
+            ..Config::default()
+        }
+    )
+    .is_err());
+}
+
+#[test]
+fn events_on_items_outside_the_results_count_when_the_item_appears() {
+    let mut rng = Rng::new(500);
+    let mut r = Reranker::new(model(4, 8, 500, InnerLoop::default()), Config::default()).unwrap();
+    // An event on an item never seen: accepted, counted by id.
+    r.record(Event::new("later", EventKind::Cart)).unwrap();
+    let (mut ids, x, _) = results(&mut rng, 10, 4, "o");
+    ids[7] = "later".into();
+    r.set_results(ids.clone(), x.clone(), None, None).unwrap();
+    let s = r.session_features();
+    assert!(
+        s[7 * SESSION_DIM] > 0.0,
+        "engagement count of the item clicked before it was shown"
+    );
+    assert_eq!(s[6 * SESSION_DIM], 0.0);
+    // A click snapshotted in one result set keeps its features after the results change, so the
+    // similarity feature still sees it.
+    r.record(Event::new(ids[2].clone(), EventKind::Click))
+        .unwrap();
+    let mut ids2: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+    ids2[0] = "twin".into();
+    let mut x2 = vec![0.1; 40];
+    x2[..4].copy_from_slice(&x[8..12]); // "twin" has exactly the features of ids[2]
+    r.set_results(ids2, x2, None, None).unwrap();
+    let s = r.session_features();
+    assert!(
+        (s[5] - 1.0).abs() < 1e-5,
+        "max similarity of the twin to the clicked item: {}",
+        s[5]
+    );
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_changes_nothing() {
+    let mut rng = Rng::new(600);
+    let mut r = Reranker::new(
+        model(4, 8, 600, InnerLoop::default()),
+        Config {
+            max_candidates: 50,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let (ids, x, prices) = results(&mut rng, 10, 4, "b");
+    r.set_results(ids.clone(), x.clone(), None, Some(prices.clone()))
+        .unwrap();
+    r.record(Event::new(ids[4].clone(), EventKind::Click))
+        .unwrap();
+    let before = r.rank().unwrap();
+    let mut nan = x.clone();
+    nan[3] = f32::NAN;
+    let dup: Vec<String> = ids.iter().map(|_| "same".to_string()).collect();
+    let (big_ids, big_x, _) = results(&mut rng, 51, 4, "z");
+    let cases: Vec<(Error, Box<dyn Fn(&mut Reranker) -> fewclick::Result<()>>)> = vec![
+        (
+            Error::DimensionMismatch {
+                what: "features (n × item_dim)",
+                expected: 40,
+                found: 39,
+            },
+            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), x[..39].to_vec(), None, None)),
+        ),
+        (
+            Error::NonFinite {
+                what: "features",
+                index: 3,
+            },
+            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), nan.clone(), None, None)),
+        ),
+        (
+            Error::DuplicateId { id: "same".into() },
+            Box::new(|r: &mut Reranker| r.set_results(dup.clone(), x.clone(), None, None)),
+        ),
+        (
+            Error::TooManyCandidates {
+                limit: 50,
+                found: 51,
+            },
+            Box::new(|r: &mut Reranker| r.set_results(big_ids.clone(), big_x.clone(), None, None)),
+        ),
+        (
+            Error::DimensionMismatch {
+                what: "prices",
+                expected: 10,
+                found: 3,
+            },
+            Box::new(|r: &mut Reranker| {
+                r.set_results(ids.clone(), x.clone(), None, Some(vec![1.0; 3]))
+            }),
+        ),
+        (
+            Error::InvalidId {
+                reason: "empty id".into(),
+            },
+            Box::new(|r: &mut Reranker| r.record(Event::new("", EventKind::Click))),
+        ),
+    ];
+    for (want, call) in &cases {
+        assert_eq!(&call(&mut r).unwrap_err(), want);
+        assert_eq!(r.n_events(), 1);
+        assert_eq!(r.rank().unwrap(), before, "state unchanged after {want}");
+    }
+    let mut bad_dwell = Event::new(ids[1].clone(), EventKind::Dwell);
+    bad_dwell.dwell_ms = f32::INFINITY;
+    assert_eq!(r.record(bad_dwell).unwrap_err().code(), "INVALID_INPUT");
+    assert_eq!(
+        r.explain("nope").unwrap_err(),
+        Error::UnknownItem { id: "nope".into() }
+    );
+    assert_eq!(r.rank().unwrap(), before);
+}
+
+#[test]
+fn explanations_name_the_signals_in_plain_words() {
+    let mut rng = Rng::new(700);
+    let mut r = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default()).unwrap();
+    let (ids, x, prices) = results(&mut rng, 12, 4, "e");
+    r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
+    r.record(Event::new(ids[9].clone(), EventKind::Click))
+        .unwrap();
+    let ex = r.explain(&ids[9]).unwrap();
+    assert_eq!(ex.display_position, 9);
+    assert_eq!(ex.signals.len(), SESSION_DIM);
+    assert!(
+        ex.reasons[0..]
+            .iter()
+            .any(|s| s.contains("interacted with this item")),
+        "{:?}",
+        ex.reasons
+    );
+    let fresh = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default())
+        .unwrap()
+        .explain("x");
+    assert_eq!(fresh.unwrap_err(), Error::NoResults);
+}
+
+#[test]
+fn model_files_round_trip() {
+    let m = model(
+        7,
+        12,
+        800,
+        InnerLoop {
+            steps: 3,
+            scope: Scope::All,
+            loss: LossKind::Listwise,
+            prox: 0.5,
+            clip: 2.0,
+        },
+    );
+    let bytes = m.to_bytes();
+    assert_eq!(Model::from_bytes(&bytes).unwrap(), m);
+    let mut bounded = m.clone();
+    bounded.max_move = Some(4);
+    assert_eq!(Model::from_bytes(&bounded.to_bytes()).unwrap(), bounded);
+}
+
+#[test]
+fn corrupted_model_files_are_always_rejected() {
+    let m = model(3, 4, 900, InnerLoop::default());
+    let bytes = m.to_bytes();
+    // Every truncation.
+    for len in 0..bytes.len() {
+        assert!(
+            Model::from_bytes(&bytes[..len]).is_err(),
+            "truncated to {len} bytes accepted"
+        );
+    }
+    // Every byte flipped, with several patterns each.
+    for i in 0..bytes.len() {
+        for mask in [0x01u8, 0x80, 0xFF, 0x5A] {
+            let mut b = bytes.clone();
+            b[i] ^= mask;
+            let err = Model::from_bytes(&b).expect_err("flipped byte accepted");
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidModel { .. } | Error::UnsupportedVersion { .. }
+                ),
+                "byte {i}: {err:?}"
+            );
+        }
+    }
+    // Random garbage and appended bytes.
+    let seed = 901;
+    println!("seed {seed}");
+    let mut rng = Rng::new(seed);
+    for _ in 0..500 {
+        let mut b = bytes.clone();
+        for _ in 0..1 + rng.below(8) {
+            let i = rng.below(b.len());
+            b[i] = rng.next_u32() as u8;
+        }
+        if b != bytes {
+            assert!(Model::from_bytes(&b).is_err());
+        }
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Model::from_bytes(&longer).is_err());
+}
+
+#[test]
+fn unknown_versions_and_non_finite_weights_are_typed_errors() {
+    let m = model(3, 4, 950, InnerLoop::default());
+    let mut b = m.to_bytes();
+    b[8..12].copy_from_slice(&2u32.to_le_bytes());
+    assert_eq!(
+        Model::from_bytes(&b).unwrap_err(),
+        Error::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        }
+    );
+    // A NaN weight with a valid checksum (a buggy writer) is still rejected.
+    let mut bad = m.clone();
+    bad.theta[0] = f32::NAN;
+    let mut bytes = Vec::new();
+    {
+        let good = m.to_bytes();
+        bytes.extend_from_slice(&good);
+        let at = good.len() - 4 - 8 * m.theta.len();
+        bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        let crc = fewclick::model_file::crc32(&bytes[..bytes.len() - 4]);
+        let n = bytes.len();
+        bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    }
+    assert!(matches!(
+        Model::from_bytes(&bytes).unwrap_err(),
+        Error::InvalidModel { .. }
+    ));
+    assert!(bad.validate().is_err());
+}
+
+#[test]
+fn the_inner_loop_never_moves_frozen_parameters_and_respects_clipping() {
+    let m = model(4, 8, 1000, InnerLoop::default());
+    let set = support_from_clicks(&m, 1000, 6);
+    let obj = RankObjective::new(
+        &Fast,
+        m.arch,
+        &set,
+        LossKind::Pairwise,
+        &m.theta,
+        Scope::Head,
+    );
+    let cfg = InnerLoop {
+        steps: 3,
+        clip: 1e-3,
+        ..InnerLoop::default()
+    };
+    let start = m.arch.head_start();
+    let theta = adapt(&obj, &m.theta, &m.alpha, &cfg, start, None);
+    assert_eq!(&theta[..start], &m.theta[..start]);
+    let step: f32 = theta
+        .iter()
+        .zip(&m.theta)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f32>()
+        .sqrt();
+    let max_alpha = m.alpha.iter().cloned().fold(0.0, f32::max);
+    assert!(step <= 3.0 * 1e-3 * max_alpha + 1e-7, "moved {step}");
+}
