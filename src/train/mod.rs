@@ -3,4 +3,6 @@
 
 pub mod data;
 pub mod items;
+pub mod meta;
 pub mod report;
+pub mod sinusoid;
