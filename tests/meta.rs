@@ -111,17 +111,22 @@ fn maml_beats_joint_pretraining_on_sinusoids() {
         inner,
         trainable_from: 0,
         alpha: 0.01,
-        meta_lr: 1e-3,
+        meta_lr: 3e-3,
         alpha_lr: 0.0,
-        batch: 10,
-        iterations: 4000,
+        batch: 25,
+        iterations: 10000,
         seed,
     };
     let (maml, _) = meta_train(&train, init.clone(), &cfg(Algorithm::Maml), |_| {});
     let (joint, _) = meta_train(&train, init, &cfg(Algorithm::Joint), |_| {});
-    for steps in [1, 10] {
-        let (m, j) = (mean_mse_after(&test, &maml, 0.01, steps), mean_mse_after(&test, &joint, 0.01, steps));
-        println!("after {steps} step(s): MAML MSE {m:.3}, pretrained MSE {j:.3}");
-        assert!(m < 0.5 * j, "after {steps} steps MAML {m} is not far below pretrained {j}");
+    for steps in [0, 1, 10] {
+        let m = mean_mse_after(&test, &maml, 0.01, steps);
+        // The pretrained model is fine-tuned with the best of three step sizes (a stronger baseline
+        // than the paper's single 0.01, with which it can diverge).
+        let j = [0.001, 0.003, 0.01].map(|a| mean_mse_after(&test, &joint, a, steps)).into_iter().fold(f32::INFINITY, f32::min);
+        println!("after {steps} step(s): MAML MSE {m:.3}, pretrained + fine-tuned MSE {j:.3}");
+        if steps > 0 {
+            assert!(m < 0.5 * j, "after {steps} steps MAML {m} is not far below pretrained {j}");
+        }
     }
 }

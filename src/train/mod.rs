@@ -2,7 +2,10 @@
 //! honest metrics out. Uses the core unchanged.
 
 pub mod data;
+pub mod eval;
 pub mod items;
 pub mod meta;
+pub mod pipeline;
 pub mod report;
 pub mod sinusoid;
+pub mod tasks;

@@ -1,0 +1,423 @@
+//! The `fewclick` command line: train, evaluate, inspect and compare models on session logs.
+//!
+//! ```text
+//! cargo run --release --bin fewclick -- train   --format trivago --sessions FILE --split 0.8 --out model.fcm
+//! cargo run --release --bin fewclick -- eval    --format trivago --sessions FILE --split 0.8 --model model.fcm
+//! cargo run --release --bin fewclick -- inspect model.fcm
+//! cargo run --release --bin fewclick -- compare --format trivago --sessions FILE --split 0.8
+//! ```
+
+use clap::{Args, Parser, Subcommand};
+use fewclick::train::data::{self, Dataset, Format};
+use fewclick::train::eval::{evaluate, Method};
+use fewclick::train::items::ItemFeatures;
+use fewclick::train::meta::{Algorithm, Progress};
+use fewclick::train::pipeline::{prepare, train, TrainOptions};
+use fewclick::train::report::Report;
+use fewclick::{LossKind, Model, Scope};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "fewclick", version, about = "Meta-train and evaluate on-device re-rankers on session logs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Meta-train a model on session logs and write the model file, item features and a training log.
+    Train(TrainArgs),
+    /// Evaluate a model and the baselines on session logs (MRR, nDCG@5, HitRate@1).
+    Eval(EvalArgs),
+    /// Show what a model file holds.
+    Inspect {
+        /// The model file (.fcm).
+        model: PathBuf,
+    },
+    /// Train every algorithm and learned baseline on one part and evaluate them all on another.
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Clone)]
+struct Input {
+    /// Session log format: trivago, jsonl, csv or parquet.
+    #[arg(long, default_value = "jsonl")]
+    format: String,
+    /// Session log file.
+    #[arg(long)]
+    sessions: PathBuf,
+    /// Time split: sessions starting in the first SPLIT fraction of start times are the training
+    /// part, the rest the evaluation part. `train` uses the first part, `eval` the second.
+    #[arg(long)]
+    split: Option<f64>,
+}
+
+impl Input {
+    fn load(&self) -> Result<Dataset, String> {
+        let format = Format::parse(&self.format).map_err(|e| e.to_string())?;
+        if let Some(s) = self.split {
+            if !(s > 0.0 && s < 1.0) {
+                return Err(format!("--split must be strictly between 0 and 1, got {s}"));
+            }
+        }
+        let t = Instant::now();
+        let ds = data::load(format, &self.sessions).map_err(|e| format!("{}: {e}", self.sessions.display()))?;
+        eprintln!("loaded {}: {} ({:.1} s)", self.sessions.display(), data::describe(&ds), t.elapsed().as_secs_f64());
+        Ok(ds)
+    }
+    /// (training part, evaluation part) of the file.
+    fn parts(&self) -> Result<(Dataset, Dataset), String> {
+        let ds = self.load()?;
+        Ok(match self.split {
+            Some(s) => ds.split_by_time(s),
+            None => (ds.clone(), ds),
+        })
+    }
+}
+
+#[derive(Args, Clone)]
+struct TrainSettings {
+    /// Meta-learning algorithm: maml, fomaml, reptile, meta-sgd, anil or joint.
+    #[arg(long, default_value = "meta-sgd")]
+    algorithm: String,
+    /// Random seed (a number, or "random" to draw one from the OS; it is printed either way).
+    #[arg(long, default_value = "42")]
+    seed: String,
+    /// Hidden units of the scorer (a multiple of 4).
+    #[arg(long, default_value_t = 32)]
+    hidden: usize,
+    /// Inner-loop steps.
+    #[arg(long, default_value_t = 5)]
+    steps: u32,
+    /// Adapt scope: head or all (default: head for anil, all otherwise).
+    #[arg(long)]
+    scope: Option<String>,
+    /// Inner-loop loss: pairwise or listwise.
+    #[arg(long, default_value = "pairwise")]
+    loss: String,
+    /// Initial inner step size α.
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f32,
+    /// Proximal pull toward θ0 in the inner loop.
+    #[arg(long, default_value_t = 0.1)]
+    prox: f32,
+    /// Meta learning rate (Adam).
+    #[arg(long, default_value_t = 3e-3)]
+    meta_lr: f32,
+    /// Tasks per meta-batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Passes over the training tasks.
+    #[arg(long, default_value_t = 4.0)]
+    epochs: f32,
+    /// Bound on how many places an item may move when served (default: unbounded).
+    #[arg(long)]
+    max_move: Option<u32>,
+}
+
+impl TrainSettings {
+    fn options(&self) -> Result<TrainOptions, String> {
+        let seed = match self.seed.as_str() {
+            "random" => {
+                let mut b = [0u8; 8];
+                getrandom::fill(&mut b).map_err(|e| format!("cannot draw a seed: {e}"))?;
+                u64::from_le_bytes(b) % 1_000_000_000
+            }
+            s => s.parse().map_err(|_| format!("--seed must be a number or \"random\", got {s:?}"))?,
+        };
+        let opts = TrainOptions {
+            algorithm: Algorithm::parse(&self.algorithm).map_err(|e| e.to_string())?,
+            hidden: self.hidden,
+            steps: self.steps,
+            scope: self.scope.as_deref().map(Scope::parse).transpose().map_err(|e| e.to_string())?,
+            inner_loss: match self.loss.as_str() {
+                "pairwise" => LossKind::Pairwise,
+                "listwise" => LossKind::Listwise,
+                other => return Err(format!("--loss must be pairwise or listwise, got {other:?}")),
+            },
+            alpha: self.alpha,
+            prox: self.prox,
+            meta_lr: self.meta_lr,
+            batch: self.batch,
+            epochs: self.epochs,
+            seed,
+            max_move: self.max_move,
+            ..TrainOptions::default()
+        };
+        opts.validate().map_err(|e| e.to_string())?;
+        Ok(opts)
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    settings: TrainSettings,
+    /// Where to write the model file.
+    #[arg(long, default_value = "model.fcm")]
+    out: PathBuf,
+    /// Where to write the item features (default: the model path with .features.json).
+    #[arg(long)]
+    features_out: Option<PathBuf>,
+    /// Where to write the training log (default: the model path with .train-log.json).
+    #[arg(long)]
+    log: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    input: Input,
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Item features learned with the model (default: the model path with .features.json).
+    #[arg(long)]
+    features: Option<PathBuf>,
+    /// Print the report as JSON on stdout (progress and logs stay on stderr).
+    #[arg(long)]
+    json: bool,
+    /// Directory for report.md, report.json and report.svg.
+    #[arg(long, default_value = "out/eval")]
+    report_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    input: Input,
+    /// Evaluate on this file instead of the second part of --sessions (same --format).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    #[command(flatten)]
+    settings: TrainSettings,
+    /// Algorithms to train (comma-separated).
+    #[arg(long, default_value = "maml,fomaml,reptile,meta-sgd,anil")]
+    algorithms: String,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value = "out/compare")]
+    report_dir: PathBuf,
+}
+
+fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    p.with_file_name(format!("{stem}{suffix}"))
+}
+
+/// A progress bar on stderr: redrawn in place on a terminal, a line every 10% otherwise.
+fn progress_bar(label: String) -> impl FnMut(Progress) {
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_decile = usize::MAX;
+    move |p: Progress| {
+        let frac = p.iteration as f64 / p.iterations.max(1) as f64;
+        let decile = (frac * 10.0) as usize;
+        if !tty && decile == last_decile && p.iteration != p.iterations {
+            return;
+        }
+        last_decile = decile;
+        let width = 30;
+        let filled = (frac * width as f64) as usize;
+        let elapsed = started.elapsed().as_secs_f64();
+        let eta = if frac > 0.0 { elapsed * (1.0 - frac) / frac } else { 0.0 };
+        let bar = format!(
+            "{label} [{}{}] {}/{} query loss {:.4}  {:.0}s elapsed, ~{:.0}s left",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            p.iteration,
+            p.iterations,
+            p.query_loss,
+            elapsed,
+            eta
+        );
+        let mut err = std::io::stderr();
+        if tty {
+            let _ = write!(err, "\r{bar}");
+            if p.iteration == p.iterations {
+                let _ = writeln!(err);
+            }
+        } else {
+            let _ = writeln!(err, "{bar}");
+        }
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn cmd_train(a: TrainArgs) -> Result<(), String> {
+    let opts = a.settings.options()?;
+    eprintln!("seed {}", opts.seed);
+    let (train_part, _) = a.input.parts()?;
+    let t = Instant::now();
+    let prep = prepare(&train_part, &opts).map_err(|e| e.to_string())?;
+    eprintln!("{} training tasks, {} item features, prepared in {:.1} s", prep.tasks.len(), prep.features.dim(), t.elapsed().as_secs_f64());
+    let trained = train(&prep, &opts, progress_bar(opts.algorithm.name().to_string())).map_err(|e| e.to_string())?;
+    let bytes = trained.model.to_bytes();
+    write_file(&a.out, &bytes)?;
+    let features_out = a.features_out.unwrap_or_else(|| with_suffix(&a.out, ".features.json"));
+    prep.features.save_json(&features_out).map_err(|e| e.to_string())?;
+    let log_path = a.log.unwrap_or_else(|| with_suffix(&a.out, ".train-log.json"));
+    let log = serde_json::json!({
+        "algorithm": opts.algorithm.name(),
+        "seed": opts.seed,
+        "sessions": a.input.sessions.display().to_string(),
+        "split": a.input.split,
+        "tasks": prep.tasks.len(),
+        "iterations": trained.iterations,
+        "seconds": trained.seconds,
+        "options": format!("{opts:?}"),
+        "query_loss": trained.log.iter().map(|(i, l)| serde_json::json!([i, l])).collect::<Vec<_>>(),
+    });
+    write_file(&log_path, serde_json::to_string_pretty(&log).map_err(|e| e.to_string())?.as_bytes())?;
+    eprintln!(
+        "wrote {} ({} bytes, {} parameters), {} and {}; trained in {:.1} s",
+        a.out.display(),
+        bytes.len(),
+        trained.model.arch.n_params(),
+        features_out.display(),
+        log_path.display(),
+        trained.seconds
+    );
+    Ok(())
+}
+
+fn read_model(path: &Path) -> Result<Model, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Model::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn emit(report: &Report, dir: &Path, json: bool) -> Result<(), String> {
+    report.write_all(dir).map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_markdown());
+    }
+    eprintln!("report written to {}/report.{{md,json,svg}}", dir.display());
+    Ok(())
+}
+
+fn cmd_eval(a: EvalArgs) -> Result<(), String> {
+    let model = read_model(&a.model)?;
+    let fpath = a.features.clone().unwrap_or_else(|| with_suffix(&a.model, ".features.json"));
+    let features = ItemFeatures::load_json(&fpath).map_err(|e| format!("{}: {e}", fpath.display()))?;
+    if features.dim() != model.arch.item_dim {
+        return Err(format!("item features have {} dimensions, the model expects {}", features.dim(), model.arch.item_dim));
+    }
+    let (_, eval_part) = a.input.parts()?;
+    let name = model.algorithm.clone();
+    let methods = vec![
+        Method::display(),
+        Method::interacted_first(),
+        Method::model(name.clone(), &model, None),
+        Method::model(format!("{name}-no-adapt"), &model, Some(0)),
+    ];
+    let t = Instant::now();
+    let outcomes = evaluate(&eval_part, &features, &methods).map_err(|e| e.to_string())?;
+    let notes = vec![
+        format!("model {} ({}; k = {}, scope {})", a.model.display(), name, model.inner.steps, model.inner.scope.as_str()),
+        format!("evaluated on {}", data::describe(&eval_part)),
+        format!("evaluation took {:.1} s", t.elapsed().as_secs_f64()),
+    ];
+    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes), &a.report_dir, a.json)
+}
+
+fn cmd_inspect(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let m = Model::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let alpha_stats = |r: std::ops::Range<usize>| {
+        let a = &m.alpha[r];
+        let mean = a.iter().sum::<f32>() / a.len().max(1) as f32;
+        let max = a.iter().cloned().fold(0.0, f32::max);
+        format!("α mean {mean:.4}, max {max:.4}")
+    };
+    println!("{}: fewclick model, format version {}", path.display(), fewclick::model_file::FORMAT_VERSION);
+    println!("  size            {} bytes (checksum ok)", bytes.len());
+    println!("  algorithm       {}", m.algorithm);
+    println!("  architecture    item_dim {}, session features {}, hidden {}, {} parameters", m.arch.item_dim, m.arch.session_dim(), m.arch.hidden, m.arch.n_params());
+    println!(
+        "  inner loop      k = {}, scope {}, loss {}, prox {}, clip {}",
+        m.inner.steps,
+        m.inner.scope.as_str(),
+        m.inner.loss.as_str(),
+        m.inner.prox,
+        m.inner.clip
+    );
+    println!("  max move        {}", m.max_move.map_or("unbounded".to_string(), |v| v.to_string()));
+    println!("  item features   {}", m.feature_names.join(", "));
+    for b in fewclick::params::Block::ALL {
+        let r = m.arch.range(b);
+        let norm = m.theta[r.clone()].iter().map(|v| v * v).sum::<f32>().sqrt();
+        println!("  {:<24} {:>5} params, ‖θ0‖ {:>8.4}, {}", b.name(), r.len(), norm, alpha_stats(r));
+    }
+    let u = m.arch.range(fewclick::params::Block::U);
+    println!("  session-feature weights (head, linear):");
+    for (name, w) in fewclick::session::SESSION_FEATURE_NAMES.iter().zip(&m.theta[u]) {
+        println!("    {name:<32} {w:+.4}");
+    }
+    Ok(())
+}
+
+fn cmd_compare(a: CompareArgs) -> Result<(), String> {
+    let base = a.settings.options()?;
+    eprintln!("seed {}", base.seed);
+    let (train_part, mut eval_part) = a.input.parts()?;
+    if let Some(test) = &a.test {
+        eval_part = Input { format: a.input.format.clone(), sessions: test.clone(), split: None }.load()?;
+    } else if a.input.split.is_none() {
+        return Err("compare needs --split F (a time split of --sessions) or --test FILE".into());
+    }
+    let algorithms: Vec<Algorithm> =
+        a.algorithms.split(',').map(|s| Algorithm::parse(s.trim())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    let prep = prepare(&train_part, &base).map_err(|e| e.to_string())?;
+    eprintln!("{} training tasks, prepared in {:.1} s", prep.tasks.len(), t.elapsed().as_secs_f64());
+    let mut methods = vec![Method::display(), Method::interacted_first()];
+    let mut notes = vec![format!("seed {}", base.seed), format!("trained on {}", data::describe(&train_part))];
+    for alg in algorithms.iter().copied().filter(|&x| x != Algorithm::Joint).chain([Algorithm::Joint]) {
+        let opts = TrainOptions { algorithm: alg, ..base.clone() };
+        let trained = train(&prep, &opts, progress_bar(alg.name().to_string())).map_err(|e| e.to_string())?;
+        notes.push(format!("{}: {} iterations in {:.1} s", alg.name(), trained.iterations, trained.seconds));
+        let m = &trained.model;
+        if alg == Algorithm::Joint {
+            methods.push(Method::model("joint (no adaptation)", m, Some(0)));
+            methods.push(Method::model("joint + fine-tune", m, None));
+        } else {
+            methods.push(Method::model(alg.name(), m, None));
+            methods.push(Method::model(format!("{}-no-adapt", alg.name()), m, Some(0)));
+        }
+    }
+    let t = Instant::now();
+    let outcomes = evaluate(&eval_part, &prep.features, &methods).map_err(|e| e.to_string())?;
+    notes.push(format!("evaluated on {} in {:.1} s", data::describe(&eval_part), t.elapsed().as_secs_f64()));
+    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes), &a.report_dir, a.json)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => cmd_train(a),
+        Command::Eval(a) => cmd_eval(a),
+        Command::Inspect { model } => cmd_inspect(&model),
+        Command::Compare(a) => cmd_compare(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! From a training split to a model file: item features, tasks, meta-training.
+
+use super::data::Dataset;
+use super::items::ItemFeatures;
+use super::meta::{meta_train, Algorithm, MetaConfig, Progress};
+use super::tasks::{build_tasks, RankTask};
+use crate::adapt::{InnerLoop, Scope};
+use crate::error::{Error, Result};
+use crate::loss::LossKind;
+use crate::model_file::Model;
+use crate::params::Arch;
+use crate::rng::Rng;
+use std::time::Instant;
+
+/// Settings of one training run (validated by [`TrainOptions::validate`] before anything runs).
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub algorithm: Algorithm,
+    pub hidden: usize,
+    pub steps: u32,
+    /// Adapt scope; `None` = `head` for ANIL, `all` otherwise.
+    pub scope: Option<Scope>,
+    pub inner_loss: LossKind,
+    pub prox: f32,
+    pub clip: f32,
+    pub alpha: f32,
+    pub meta_lr: f32,
+    pub alpha_lr: f32,
+    pub batch: usize,
+    pub epochs: f32,
+    pub seed: u64,
+    pub folds: usize,
+    pub max_move: Option<u32>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            algorithm: Algorithm::MetaSgd,
+            hidden: 32,
+            steps: 5,
+            scope: None,
+            inner_loss: LossKind::Pairwise,
+            prox: 0.1,
+            clip: 10.0,
+            alpha: 0.05,
+            meta_lr: 3e-3,
+            alpha_lr: 1e-3,
+            batch: 32,
+            epochs: 4.0,
+            seed: 42,
+            folds: 5,
+            max_move: None,
+        }
+    }
+}
+
+impl TrainOptions {
+    pub fn validate(&self) -> Result<()> {
+        let pos = |v: f32| v.is_finite() && v > 0.0;
+        if !pos(self.alpha) || !pos(self.meta_lr) || !(self.alpha_lr.is_finite() && self.alpha_lr >= 0.0) {
+            return Err(Error::config("alpha/meta_lr/alpha_lr", "step sizes must be finite and positive"));
+        }
+        if self.batch == 0 || !pos(self.epochs) || self.folds < 2 {
+            return Err(Error::config("batch/epochs/folds", "batch ≥ 1, epochs > 0, folds ≥ 2"));
+        }
+        self.inner().validate()?;
+        Arch::new(1, self.hidden)?;
+        Ok(())
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.scope.unwrap_or(if self.algorithm == Algorithm::Anil { Scope::Head } else { Scope::All })
+    }
+
+    pub fn inner(&self) -> InnerLoop {
+        InnerLoop { steps: self.steps, scope: self.scope(), loss: self.inner_loss, prox: self.prox, clip: self.clip }
+    }
+}
+
+/// What every algorithm of one run shares: item features and tasks.
+pub struct Prepared {
+    pub features: ItemFeatures,
+    pub tasks: Vec<RankTask>,
+    pub arch: Arch,
+}
+
+/// Learns item features (out-of-fold for the training tasks, on the whole split for serving) and
+/// builds the tasks.
+pub fn prepare(train: &Dataset, opts: &TrainOptions) -> Result<Prepared> {
+    opts.validate()?;
+    if train.n_displays() == 0 {
+        return Err(Error::InvalidInput { reason: "the training sessions contain no result lists".into() });
+    }
+    let features = ItemFeatures::learn(train);
+    let tables = ItemFeatures::learn_out_of_fold(train, opts.folds);
+    let arch = Arch::new(features.dim(), opts.hidden)?;
+    let tasks = build_tasks(train, &tables, arch, opts.inner_loss);
+    Ok(Prepared { features, tasks, arch })
+}
+
+/// The result of one training run.
+pub struct Trained {
+    pub model: Model,
+    /// (iteration, mean query loss of the meta-batch)
+    pub log: Vec<(usize, f32)>,
+    pub seconds: f64,
+    pub iterations: usize,
+}
+
+/// Meta-trains one algorithm on prepared tasks.
+pub fn train(prep: &Prepared, opts: &TrainOptions, mut progress: impl FnMut(Progress)) -> Result<Trained> {
+    opts.validate()?;
+    let started = Instant::now();
+    let arch = prep.arch;
+    let mut rng = Rng::new(opts.seed);
+    let theta0 = arch.init(&mut rng);
+    let inner = opts.inner();
+    let iterations = ((prep.tasks.len() as f32 * opts.epochs) / opts.batch as f32).ceil().max(1.0) as usize;
+    let cfg = MetaConfig {
+        algorithm: opts.algorithm,
+        inner,
+        trainable_from: inner.scope.trainable_from(&arch),
+        alpha: opts.alpha,
+        meta_lr: opts.meta_lr,
+        alpha_lr: opts.alpha_lr,
+        batch: opts.batch,
+        iterations,
+        seed: opts.seed,
+    };
+    let mut log = Vec::with_capacity(iterations);
+    let (theta, alpha) = meta_train(&prep.tasks, theta0, &cfg, |p| {
+        log.push((p.iteration, p.query_loss));
+        progress(p);
+    });
+    let model = Model {
+        arch,
+        theta,
+        alpha,
+        inner,
+        max_move: opts.max_move,
+        algorithm: opts.algorithm.name().to_string(),
+        feature_names: prep.features.names.clone(),
+    };
+    model.validate()?;
+    Ok(Trained { model, log, seconds: started.elapsed().as_secs_f64(), iterations })
+}

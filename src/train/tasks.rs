@@ -1,0 +1,102 @@
+//! Ranking tasks from sessions: one task per engaged result list. The session is replayed through
+//! the core's own event log, exactly as the page would see it: the support set is what the log has
+//! learned from the events *before* the list, the query is the list itself with the engaged item.
+//! Nothing from later events leaks into a task.
+
+use super::data::{Dataset, Step};
+use super::items::ItemFeatures;
+use super::meta::MetaTask;
+use crate::adapt::{Objective, RankObjective};
+use crate::kernels::Fast;
+use crate::loss::LossKind;
+use crate::params::Arch;
+use crate::session::{EventLog, Group, ResultSet, SupportSet};
+use crate::Scope;
+use rayon::prelude::*;
+
+/// The event-log capacity of training replays: the browser's default.
+pub const LOG_CAPACITY: usize = 256;
+
+/// One ranking task.
+#[derive(Clone, Debug)]
+pub struct RankTask {
+    arch: Arch,
+    inner_loss: LossKind,
+    pub support: SupportSet,
+    /// The displayed list: row 0 the engaged item, then the others in display order; one
+    /// listwise group over all rows.
+    pub query: SupportSet,
+    /// Events in the log before this list.
+    pub prior_events: usize,
+}
+
+impl MetaTask for RankTask {
+    fn support(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        RankObjective::new(&Fast, self.arch, &self.support, self.inner_loss, theta, Scope::All).loss_grad(theta, grad)
+    }
+    fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        RankObjective::new(&Fast, self.arch, &self.query, LossKind::Listwise, theta, Scope::All).loss_grad(theta, grad)
+    }
+}
+
+/// Builds the query set of a result list whose engaged item is at display index `target`.
+fn query_set(rs: &ResultSet, log: &EventLog, target: usize) -> SupportSet {
+    let d = rs.dim();
+    let s = log.summarize(Some(d)).all_features(rs);
+    let width = d + crate::session::SESSION_DIM;
+    let n = rs.len();
+    let mut q = SupportSet { width, ..SupportSet::default() };
+    let order = std::iter::once(target).chain((0..n).filter(|&i| i != target));
+    for i in order {
+        q.inputs.extend_from_slice(rs.row(i));
+        q.inputs.extend_from_slice(&s[i * crate::session::SESSION_DIM..(i + 1) * crate::session::SESSION_DIM]);
+        q.base.push(rs.base()[i]);
+    }
+    q.groups.push(Group { pos: 0, negs: 1..n as u32, weight: 1.0 });
+    q
+}
+
+/// Tasks of every session; session `i` is featurised with `tables[i % tables.len()]` (pass
+/// out-of-fold tables for training data). Lists seen with an empty log are skipped: the page shows
+/// the host's order for them whatever the model, so they teach nothing about personalisation.
+pub fn build_tasks(ds: &Dataset, tables: &[ItemFeatures], arch: Arch, inner_loss: LossKind) -> Vec<RankTask> {
+    let per_session: Vec<Vec<RankTask>> = ds
+        .sessions
+        .par_iter()
+        .enumerate()
+        .map(|(i, session)| {
+            let table = &tables[i % tables.len()];
+            let mut log = EventLog::new(LOG_CAPACITY).expect("valid capacity");
+            let mut results: Option<ResultSet> = None;
+            let mut tasks = Vec::new();
+            for step in &session.steps {
+                match step {
+                    Step::Event { event, .. } => {
+                        let _ = log.record(event.clone(), results.as_ref());
+                    }
+                    Step::Results(display) => {
+                        let x = table.for_display(&display.items, display.prices.as_deref());
+                        let Ok(rs) = ResultSet::new(display.items.clone(), x, arch.item_dim, None, display.prices.clone(), usize::MAX) else {
+                            continue;
+                        };
+                        if let (Some(target), Some(event)) = (display.clicked_index(), display.click_event()) {
+                            if !log.is_empty() && rs.len() > 1 {
+                                tasks.push(RankTask {
+                                    arch,
+                                    inner_loss,
+                                    support: log.support(arch.item_dim),
+                                    query: query_set(&rs, &log, target),
+                                    prior_events: log.len(),
+                                });
+                            }
+                            let _ = log.record(event, Some(&rs));
+                        }
+                        results = Some(rs);
+                    }
+                }
+            }
+            tasks
+        })
+        .collect();
+    per_session.into_iter().flatten().collect()
+}
