@@ -1,0 +1,650 @@
+//! Item features: the per-candidate feature vector a host sends with its results, learned from the
+//! training sessions only.
+//!
+//! A candidate's vector is `[item-level part | list-context part]`:
+//!
+//! | # | name | formula |
+//! |---|---|---|
+//! | 0 | `seen_in_training` | 1 if the item occurs in the training sessions (in a result list or an event), else 0 |
+//! | 1 | `log_times_shown` | ln(1 + number of training result lists showing the item) |
+//! | 2 | `log_times_clicked` | ln(1 + number of training result lists in which the item was the engaged one) |
+//! | 3 | `click_log_odds` | logit(p) − logit(g), p = (clicks + 10·g) / (shown + 10), g = all clicks / all shown items in training (0.05 without training lists) |
+//! | 4 | `log_interactions` | ln(1 + number of training engagement events on the item: clicks, carts, purchases, dwell > 0) |
+//! | 5–8 | `cooc_0` … `cooc_3` | co-occurrence embedding (below); zero for items never engaged together with another item |
+//! | 9 | `log_price_vs_list_median` | clamp(ln price − ln median price of the list, −3, 3) |
+//! | 10 | `price_rank_in_list` | (#cheaper items + ½ #other items at the same price) / (n − 1) in the list; ½ when n = 1 |
+//! | 11 | `price_available` | 1 when the list has prices, else 0 |
+//!
+//! Features 9–11 are 0 when the list has no prices (or any price is not a finite positive number,
+//! or their count differs from the item count). The median of an even number of prices is the mean
+//! of the two middle ones. There is deliberately no display-position feature.
+//!
+//! An item unknown to the table gets the **default** item-level part: `seen_in_training` 0,
+//! `log_times_shown`, `log_times_clicked` and `log_interactions` at their averages over all training
+//! result-list slots (so an unseen item looks like an average candidate), `click_log_odds` 0 (the
+//! prior) and a zero embedding.
+//!
+//! **Co-occurrence embedding.** For every training session, the distinct items it engaged with
+//! (engagement events and clicks on result lists, the first 50) are linked pairwise with weight
+//! 1/(k − 1), k the number of such items. With A the row-normalised link matrix and R a fixed
+//! Gaussian 4-vector per item (seeded by a hash of the item id, so no OS randomness), the embedding
+//! is the unit-normalised row of ((I + A)/2)³ R: items engaged in the same sessions, or with common
+//! neighbours, get similar directions.
+//!
+//! **Target leakage.** Statistics learned on a set of sessions include those sessions' own clicks.
+//! Featurising a training session with a table learned on itself leaks its labels (an item's click
+//! count includes the click being predicted); use [`ItemFeatures::learn_out_of_fold`] for training
+//! examples and [`ItemFeatures::learn`] on the whole training split for held-out evaluation and
+//! serving.
+//!
+//! **File format** ([`ItemFeatures::save_json`]):
+//!
+//! ```text
+//! {"format": "fewclick-item-features", "version": 1,
+//!  "names": [12 feature names, item-level first, then the 3 list-context names],
+//!  "default": [the 9 item-level values of an unknown item],
+//!  "items": {"item id": [its 9 item-level values], ...}}
+//! ```
+//!
+//! The file carries only the item-level part; the host computes the list-context part of each
+//! candidate from the prices of the list it displays, with the formulas above, and appends it.
+
+use super::data::{Dataset, Step};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::session::validate_id;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Dimensions of the co-occurrence embedding.
+pub const EMBED_DIM: usize = 4;
+/// Width of the item-level part of the feature vector.
+pub const ITEM_LEVEL_DIM: usize = 5 + EMBED_DIM;
+/// Width of the list-context part.
+pub const LIST_CONTEXT_DIM: usize = 3;
+/// Width of the full feature vector.
+pub const ITEM_DIM: usize = ITEM_LEVEL_DIM + LIST_CONTEXT_DIM;
+
+/// Names of the item-level features, in vector order.
+pub const ITEM_LEVEL_NAMES: [&str; ITEM_LEVEL_DIM] = [
+    "seen_in_training",
+    "log_times_shown",
+    "log_times_clicked",
+    "click_log_odds",
+    "log_interactions",
+    "cooc_0",
+    "cooc_1",
+    "cooc_2",
+    "cooc_3",
+];
+/// Names of the list-context features, in vector order (after the item-level ones).
+pub const LIST_CONTEXT_NAMES: [&str; LIST_CONTEXT_DIM] =
+    ["log_price_vs_list_median", "price_rank_in_list", "price_available"];
+
+/// Pseudo-counts pulling an item's click rate toward the global rate.
+const PRIOR_STRENGTH: f64 = 10.0;
+/// Global click rate used when the training set has no result lists.
+const FALLBACK_CLICK_RATE: f64 = 0.05;
+/// At most this many distinct engaged items per session enter the co-occurrence links.
+const MAX_COOC_ITEMS: usize = 50;
+/// Smoothing steps of the co-occurrence embedding.
+const EMBED_STEPS: usize = 3;
+/// Mixed into every item's hash to seed its random projection vector.
+const EMBED_SEED: u64 = 0x6665_7763_6c69_636b; // "fewclick"
+/// Bound on |ln price − ln median|.
+const MAX_LOG_PRICE_RATIO: f32 = 3.0;
+const FILE_FORMAT: &str = "fewclick-item-features";
+const FILE_VERSION: u32 = 1;
+
+/// A learned item-feature table. Two tables are equal when they have the same names, the same
+/// default and the same items with the same values (whatever their internal layout).
+#[derive(Clone, Debug)]
+pub struct ItemFeatures {
+    /// Feature names, item-level first, then list-context (length [`ItemFeatures::dim`]).
+    pub names: Vec<String>,
+    item_dim: usize,
+    index: HashMap<String, usize>,
+    /// Item-level rows, `n_items × item_dim`, row `index[id]`.
+    rows: Vec<f32>,
+    /// Item-level part of an unknown item.
+    default: Vec<f32>,
+}
+
+impl PartialEq for ItemFeatures {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+            && self.item_dim == other.item_dim
+            && self.default == other.default
+            && self.index.len() == other.index.len()
+            && self.index.keys().all(|id| other.contains(id) && self.item_level(id) == other.item_level(id))
+    }
+}
+
+/// FNV-1a, 64 bit: a stable hash of an item id across runs and platforms.
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn logit(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
+}
+
+/// Per-item training counts, indexed in order of first appearance.
+#[derive(Default)]
+struct Counts<'a> {
+    index: HashMap<&'a str, usize>,
+    ids: Vec<&'a str>,
+    shown: Vec<u32>,
+    clicked: Vec<u32>,
+    interactions: Vec<u32>,
+}
+
+impl<'a> Counts<'a> {
+    fn intern(&mut self, id: &'a str) -> usize {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let i = self.ids.len();
+        self.index.insert(id, i);
+        self.ids.push(id);
+        self.shown.push(0);
+        self.clicked.push(0);
+        self.interactions.push(0);
+        i
+    }
+}
+
+impl ItemFeatures {
+    /// Learns item statistics from the given sessions only (pass the training split).
+    pub fn learn(train: &Dataset) -> ItemFeatures {
+        let mut c = Counts::default();
+        // (i, j, weight) co-occurrence links, generated in a deterministic order.
+        let mut links: Vec<(u32, u32, f32)> = Vec::new();
+        let mut engaged: Vec<usize> = Vec::new();
+        for session in &train.sessions {
+            engaged.clear();
+            for step in &session.steps {
+                let engaged_item = match step {
+                    Step::Event { event, .. } => {
+                        let i = c.intern(&event.item);
+                        if event.engagement() > 0.0 {
+                            c.interactions[i] += 1;
+                            Some(i)
+                        } else {
+                            None
+                        }
+                    }
+                    Step::Results(d) => {
+                        for id in &d.items {
+                            let i = c.intern(id);
+                            c.shown[i] += 1;
+                        }
+                        d.clicked.as_deref().map(|id| {
+                            let i = c.intern(id);
+                            c.clicked[i] += 1;
+                            i
+                        })
+                    }
+                };
+                if let Some(i) = engaged_item {
+                    if engaged.len() < MAX_COOC_ITEMS && !engaged.contains(&i) {
+                        engaged.push(i);
+                    }
+                }
+            }
+            if engaged.len() > 1 {
+                let w = 1.0 / (engaged.len() - 1) as f32;
+                for &a in &engaged {
+                    for &b in &engaged {
+                        if a != b {
+                            links.push((a as u32, b as u32, w));
+                        }
+                    }
+                }
+            }
+        }
+        let n = c.ids.len();
+        let embedding = cooccurrence_embedding(&c.ids, links);
+
+        let total_shown: u64 = c.shown.iter().map(|&v| v as u64).sum();
+        let total_clicked: u64 = c.clicked.iter().map(|&v| v as u64).sum();
+        let g = if total_shown > 0 && total_clicked > 0 {
+            (total_clicked as f64 / total_shown as f64).min(0.5)
+        } else {
+            FALLBACK_CLICK_RATE
+        };
+        let logit_g = logit(g);
+
+        let mut rows = Vec::with_capacity(n * ITEM_LEVEL_DIM);
+        // Sums over result-list slots (each showing of an item), for the unknown-item default.
+        let (mut s_shown, mut s_clicked, mut s_inter) = (0.0f64, 0.0f64, 0.0f64);
+        for i in 0..n {
+            let shown = c.shown[i] as f64;
+            let clicked = c.clicked[i] as f64;
+            let p = (clicked + PRIOR_STRENGTH * g) / (shown.max(clicked) + PRIOR_STRENGTH);
+            let log_shown = shown.ln_1p();
+            let log_clicked = clicked.ln_1p();
+            let log_inter = (c.interactions[i] as f64).ln_1p();
+            rows.extend_from_slice(&[
+                1.0,
+                log_shown as f32,
+                log_clicked as f32,
+                (logit(p) - logit_g) as f32,
+                log_inter as f32,
+            ]);
+            rows.extend_from_slice(&embedding[i * EMBED_DIM..(i + 1) * EMBED_DIM]);
+            s_shown += shown * log_shown;
+            s_clicked += shown * log_clicked;
+            s_inter += shown * log_inter;
+        }
+        let mut default = vec![0.0f32; ITEM_LEVEL_DIM];
+        if total_shown > 0 {
+            let t = total_shown as f64;
+            default[1] = (s_shown / t) as f32;
+            default[2] = (s_clicked / t) as f32;
+            default[4] = (s_inter / t) as f32;
+        }
+        let index = c.ids.iter().enumerate().map(|(i, id)| (id.to_string(), i)).collect();
+        ItemFeatures { names: all_names(), item_dim: ITEM_LEVEL_DIM, index, rows, default }
+    }
+
+    /// Out-of-fold tables for featurising training sessions without leaking their own clicks:
+    /// table `f` is learned from every session of `train` whose index `i` has `i % folds != f`, so
+    /// session `i` should be featurised with table `i % folds`. `folds` below 2 counts as 2.
+    pub fn learn_out_of_fold(train: &Dataset, folds: usize) -> Vec<ItemFeatures> {
+        use rayon::prelude::*;
+        let folds = folds.max(2);
+        (0..folds)
+            .into_par_iter()
+            .map(|f| {
+                let part = Dataset {
+                    sessions: train
+                        .sessions
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % folds != f)
+                        .map(|(_, s)| s.clone())
+                        .collect(),
+                };
+                ItemFeatures::learn(&part)
+            })
+            .collect()
+    }
+
+    /// Width of the full feature vector (item-level + list-context).
+    pub fn dim(&self) -> usize {
+        self.item_dim + LIST_CONTEXT_DIM
+    }
+
+    /// Width of the item-level part (the part stored per item).
+    pub fn item_dim(&self) -> usize {
+        self.item_dim
+    }
+
+    /// Number of items in the table.
+    pub fn n_items(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The item-level part for an item: its learned row, or the default for an unknown item.
+    pub fn item_level(&self, id: &str) -> &[f32] {
+        match self.index.get(id) {
+            Some(&i) => &self.rows[i * self.item_dim..(i + 1) * self.item_dim],
+            None => &self.default,
+        }
+    }
+
+    /// The item-level part of an unknown item.
+    pub fn default_item_level(&self) -> &[f32] {
+        &self.default
+    }
+
+    /// Feature rows (row-major, n × dim) for the items of one displayed list, in display order.
+    pub fn for_display(&self, items: &[String], prices: Option<&[f32]>) -> Vec<f32> {
+        let dim = self.dim();
+        let context = list_context(items.len(), prices);
+        let mut out = Vec::with_capacity(items.len() * dim);
+        for (id, ctx) in items.iter().zip(context.chunks_exact(LIST_CONTEXT_DIM)) {
+            out.extend_from_slice(self.item_level(id));
+            out.extend_from_slice(ctx);
+        }
+        out
+    }
+
+    /// Writes the table as JSON (see the [module documentation](self) for the layout).
+    pub fn save_json(&self, path: &Path) -> Result<()> {
+        #[derive(serde::Serialize)]
+        struct File<'a> {
+            format: &'a str,
+            version: u32,
+            names: &'a [String],
+            default: &'a [f32],
+            items: BTreeMap<&'a str, &'a [f32]>,
+        }
+        let items = self.index.keys().map(|id| (id.as_str(), self.item_level(id))).collect();
+        let file =
+            File { format: FILE_FORMAT, version: FILE_VERSION, names: &self.names, default: &self.default, items };
+        let json = serde_json::to_string(&file)
+            .map_err(|e| Error::InvalidInput { reason: format!("cannot encode item features: {e}") })?;
+        std::fs::write(path, json)
+            .map_err(|e| Error::InvalidInput { reason: format!("cannot write {}: {e}", path.display()) })
+    }
+
+    /// Reads a table written by [`ItemFeatures::save_json`], validating every vector.
+    pub fn load_json(path: &Path) -> Result<ItemFeatures> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            format: Option<String>,
+            version: Option<u32>,
+            names: Vec<String>,
+            default: Vec<f32>,
+            items: HashMap<String, Vec<f32>>,
+        }
+        let bad = |reason: String| Error::InvalidInput { reason: format!("{}: {reason}", path.display()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::InvalidInput { reason: format!("cannot read {}: {e}", path.display()) })?;
+        let file: File = serde_json::from_str(&text).map_err(|e| bad(format!("not an item-feature file: {e}")))?;
+        if let Some(f) = &file.format {
+            if f != FILE_FORMAT {
+                return Err(bad(format!("format is {f:?}, expected {FILE_FORMAT:?}")));
+            }
+        }
+        if let Some(v) = file.version {
+            if v != FILE_VERSION {
+                return Err(bad(format!("version {v} is not supported (this build reads version {FILE_VERSION})")));
+            }
+        }
+        let n_names = file.names.len();
+        if n_names <= LIST_CONTEXT_DIM || file.names[n_names - LIST_CONTEXT_DIM..] != LIST_CONTEXT_NAMES {
+            return Err(bad(format!("\"names\" must end with the list-context features {LIST_CONTEXT_NAMES:?}")));
+        }
+        let item_dim = n_names - LIST_CONTEXT_DIM;
+        let check = |what: &str, v: &[f32]| -> Result<()> {
+            if v.len() != item_dim {
+                return Err(bad(format!("{what} has {} values, expected {item_dim}", v.len())));
+            }
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!("{what}: value {i} is not finite")));
+            }
+            Ok(())
+        };
+        check("\"default\"", &file.default)?;
+        let mut ids: Vec<String> = file.items.keys().cloned().collect();
+        ids.sort();
+        let mut rows = Vec::with_capacity(ids.len() * item_dim);
+        let mut index = HashMap::with_capacity(ids.len());
+        for (i, id) in ids.into_iter().enumerate() {
+            validate_id(&id).map_err(|e| bad(format!("item id {id:?}: {e}")))?;
+            let v = &file.items[&id];
+            check(&format!("item {id:?}"), v)?;
+            rows.extend_from_slice(v);
+            index.insert(id, i);
+        }
+        Ok(ItemFeatures { names: file.names, item_dim, index, rows, default: file.default })
+    }
+}
+
+fn all_names() -> Vec<String> {
+    ITEM_LEVEL_NAMES.iter().chain(LIST_CONTEXT_NAMES.iter()).map(|s| s.to_string()).collect()
+}
+
+/// The list-context features (row-major, `n × 3`) of a list of `n` items with these prices; all
+/// zero when prices are absent or unusable (wrong count, a non-finite or non-positive price).
+pub fn list_context(n: usize, prices: Option<&[f32]>) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * LIST_CONTEXT_DIM];
+    let Some(p) = prices.filter(|p| p.len() == n && n > 0 && p.iter().all(|v| v.is_finite() && *v > 0.0)) else {
+        return out;
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let median =
+        if n % 2 == 1 { p[order[n / 2]] as f64 } else { 0.5 * (p[order[n / 2 - 1]] as f64 + p[order[n / 2]] as f64) };
+    let log_median = median.ln();
+    // Walk groups of equal prices: items in a group share #cheaper = group start.
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        while end < n && p[order[end]] == p[order[start]] {
+            end += 1;
+        }
+        let ties = (end - start - 1) as f32;
+        for &i in &order[start..end] {
+            let row = &mut out[i * LIST_CONTEXT_DIM..(i + 1) * LIST_CONTEXT_DIM];
+            row[0] =
+                ((p[i] as f64).ln() - log_median).clamp(-MAX_LOG_PRICE_RATIO as f64, MAX_LOG_PRICE_RATIO as f64) as f32;
+            row[1] = if n == 1 { 0.5 } else { (start as f32 + 0.5 * ties) / (n - 1) as f32 };
+            row[2] = 1.0;
+        }
+        start = end;
+    }
+    out
+}
+
+/// Unit-normalised rows of ((I + A)/2)^EMBED_STEPS · R over the co-occurrence graph
+/// (`n_items × EMBED_DIM`; zero rows for items without links).
+fn cooccurrence_embedding(ids: &[&str], mut links: Vec<(u32, u32, f32)>) -> Vec<f32> {
+    let n = ids.len();
+    let mut emb = vec![0.0f32; n * EMBED_DIM];
+    if links.is_empty() {
+        return emb;
+    }
+    // Merge duplicate links into a CSR adjacency (stable sort: deterministic sums).
+    links.sort_by_key(|&(a, b, _)| (a, b));
+    let mut offsets = vec![0usize; n + 1];
+    let mut targets: Vec<u32> = Vec::new();
+    let mut weights: Vec<f32> = Vec::new();
+    let mut k = 0;
+    while k < links.len() {
+        let (a, b, mut w) = links[k];
+        k += 1;
+        while k < links.len() && links[k].0 == a && links[k].1 == b {
+            w += links[k].2;
+            k += 1;
+        }
+        targets.push(b);
+        weights.push(w);
+        offsets[a as usize + 1] += 1;
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    // Row-normalise.
+    for i in 0..n {
+        let row = &mut weights[offsets[i]..offsets[i + 1]];
+        let total: f32 = row.iter().sum();
+        if total > 0.0 {
+            row.iter_mut().for_each(|w| *w /= total);
+        }
+    }
+    let linked: Vec<bool> = (0..n).map(|i| offsets[i + 1] > offsets[i]).collect();
+    for i in (0..n).filter(|&i| linked[i]) {
+        let mut rng = Rng::new(fnv1a(ids[i]) ^ EMBED_SEED);
+        for v in &mut emb[i * EMBED_DIM..(i + 1) * EMBED_DIM] {
+            *v = rng.normal();
+        }
+    }
+    let mut next = vec![0.0f32; n * EMBED_DIM];
+    for _ in 0..EMBED_STEPS {
+        for i in (0..n).filter(|&i| linked[i]) {
+            let mut acc = [0.0f32; EMBED_DIM];
+            for e in offsets[i]..offsets[i + 1] {
+                let j = targets[e] as usize;
+                for (a, v) in acc.iter_mut().zip(&emb[j * EMBED_DIM..(j + 1) * EMBED_DIM]) {
+                    *a += weights[e] * v;
+                }
+            }
+            for d in 0..EMBED_DIM {
+                next[i * EMBED_DIM + d] = 0.5 * emb[i * EMBED_DIM + d] + 0.5 * acc[d];
+            }
+        }
+        std::mem::swap(&mut emb, &mut next);
+    }
+    for row in emb.chunks_exact_mut(EMBED_DIM) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    emb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Event, EventKind};
+    use crate::train::data::{Display, Session};
+
+    fn event(t: f64, item: &str) -> Step {
+        let mut event = Event::new(item, EventKind::Click);
+        event.timestamp = Some(t);
+        Step::Event { timestamp: t, event }
+    }
+
+    fn results(t: f64, items: &[&str], prices: Option<Vec<f32>>, clicked: Option<&str>) -> Step {
+        Step::Results(Display {
+            timestamp: t,
+            items: items.iter().map(|s| s.to_string()).collect(),
+            prices,
+            clicked: clicked.map(str::to_owned),
+            click_kind: EventKind::Cart,
+        })
+    }
+
+    fn toy() -> Dataset {
+        Dataset {
+            sessions: vec![
+                Session {
+                    id: "s1".into(),
+                    user: None,
+                    steps: vec![
+                        event(1.0, "a"),
+                        results(2.0, &["a", "b", "c"], Some(vec![10.0, 20.0, 40.0]), Some("b")),
+                    ],
+                },
+                Session {
+                    id: "s2".into(),
+                    user: None,
+                    steps: vec![event(1.0, "b"), results(2.0, &["c", "b"], None, Some("b")), event(3.0, "d")],
+                },
+                Session { id: "s3".into(), user: None, steps: vec![results(5.0, &["c", "e"], None, None)] },
+            ],
+        }
+    }
+
+    #[test]
+    fn statistics_follow_the_formulas() {
+        let f = ItemFeatures::learn(&toy());
+        assert_eq!(f.dim(), ITEM_DIM);
+        assert_eq!(f.names.len(), f.dim());
+        assert_eq!(f.n_items(), 5);
+        // Item b: shown 2, clicked 2, one click event. All shown slots: 3 + 2 + 2 = 7, clicks 2.
+        let b = f.item_level("b");
+        let g = 2.0f64 / 7.0;
+        let p = (2.0 + 10.0 * g) / (2.0 + 10.0);
+        assert_eq!(b[0], 1.0);
+        assert!((b[1] - 3f32.ln()).abs() < 1e-6);
+        assert!((b[2] - 3f32.ln()).abs() < 1e-6);
+        assert!((b[3] as f64 - (logit(p) - logit(g))).abs() < 1e-5);
+        assert!((b[4] - 2f32.ln()).abs() < 1e-6);
+        // c: shown 3 times, never clicked: negative log-odds.
+        assert!(f.item_level("c")[3] < 0.0);
+        // e never engaged: zero embedding; a and b co-engaged in s1: unit embeddings, same direction
+        // after smoothing (a pair only linked to each other).
+        assert!(f.item_level("e")[5..].iter().all(|&v| v == 0.0));
+        let ea = &f.item_level("a")[5..];
+        let eb = &f.item_level("b")[5..];
+        let dot: f32 = ea.iter().zip(eb).map(|(x, y)| x * y).sum();
+        assert!((ea.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(dot > 0.5, "co-engaged items should point the same way, cosine {dot}");
+    }
+
+    #[test]
+    fn unknown_items_get_the_defaults_and_rows_are_finite() {
+        let f = ItemFeatures::learn(&toy());
+        let items: Vec<String> = ["b", "zzz"].iter().map(|s| s.to_string()).collect();
+        let rows = f.for_display(&items, Some(&[5.0, 10.0]));
+        assert_eq!(rows.len(), 2 * f.dim());
+        assert!(rows.iter().all(|v| v.is_finite()));
+        let unknown = &rows[f.dim()..2 * f.dim()];
+        assert_eq!(&unknown[..f.item_dim()], f.default_item_level());
+        assert_eq!(unknown[0], 0.0);
+        assert!(unknown[1] > 0.0, "shown default is the slot average");
+        assert_eq!(unknown[3], 0.0);
+        assert!(!f.contains("zzz"));
+        // Learning from nothing still gives a usable, finite table.
+        let empty = ItemFeatures::learn(&Dataset::default());
+        let rows = empty.for_display(&items, None);
+        assert!(rows.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn list_context_formulas() {
+        // Prices 10, 20, 40, 20: sorted 10, 20, 20, 40, median (20 + 20) / 2 = 20.
+        let c = list_context(4, Some(&[10.0, 20.0, 40.0, 20.0]));
+        let row = |i: usize| &c[i * 3..i * 3 + 3];
+        assert!((row(0)[0] - 0.5f32.ln()).abs() < 1e-6);
+        assert_eq!(row(0)[1], 0.0);
+        // The two 20s: 1 cheaper item, 1 tie: (1 + 0.5) / 3.
+        assert!((row(1)[1] - 0.5).abs() < 1e-6 && (row(3)[1] - 0.5).abs() < 1e-6);
+        assert_eq!(row(1)[0], 0.0);
+        assert!((row(2)[0] - 2f32.ln()).abs() < 1e-6);
+        assert_eq!(row(2)[1], 1.0);
+        assert!(c.chunks_exact(3).all(|r| r[2] == 1.0));
+        // Extreme ratios are clamped; a single item sits in the middle.
+        let c = list_context(2, Some(&[1.0, 1e6]));
+        assert_eq!(c[0], -MAX_LOG_PRICE_RATIO);
+        assert_eq!(list_context(1, Some(&[3.0])), vec![0.0, 0.5, 1.0]);
+        // Absent, mismatched or invalid prices: all zero.
+        assert!(list_context(2, None).iter().all(|&v| v == 0.0));
+        assert!(list_context(2, Some(&[1.0])).iter().all(|&v| v == 0.0));
+        assert!(list_context(2, Some(&[1.0, 0.0])).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn learning_is_deterministic_and_out_of_fold_excludes_own_sessions() {
+        let ds = toy();
+        assert_eq!(ItemFeatures::learn(&ds), ItemFeatures::learn(&ds));
+        let folds = ItemFeatures::learn_out_of_fold(&ds, 3);
+        assert_eq!(folds.len(), 3);
+        // Table 2 excludes s3 (index 2): e only occurs in s3.
+        assert!(!folds[2].contains("e"));
+        assert!(folds[0].contains("e"));
+        // Table 1 excludes s2: d only occurs in s2.
+        assert!(!folds[1].contains("d"));
+    }
+
+    #[test]
+    fn json_round_trip_and_validation() {
+        let f = ItemFeatures::learn(&toy());
+        let dir = std::env::temp_dir().join(format!("fewclick-items-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("items.json");
+        f.save_json(&path).expect("save");
+        let g = ItemFeatures::load_json(&path).expect("load");
+        assert_eq!(g.names, f.names);
+        assert_eq!(g.default_item_level(), f.default_item_level());
+        for id in ["a", "b", "c", "d", "e", "unknown"] {
+            assert_eq!(g.item_level(id), f.item_level(id), "{id}");
+        }
+        let items: Vec<String> = ["c", "a", "x"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(g.for_display(&items, Some(&[1.0, 2.0, 3.0])), f.for_display(&items, Some(&[1.0, 2.0, 3.0])));
+
+        let text = std::fs::read_to_string(&path).expect("read");
+        let broken = text.replacen("\"default\":[", "\"default\":[1.0,", 1);
+        std::fs::write(&path, broken).expect("write");
+        let err = ItemFeatures::load_json(&path).expect_err("wrong length");
+        assert!(err.to_string().contains("\"default\" has 10 values"), "{err}");
+        std::fs::write(&path, "{\"names\":[\"x\"],\"default\":[],\"items\":{}}").expect("write");
+        assert!(ItemFeatures::load_json(&path).is_err());
+        assert!(ItemFeatures::load_json(&dir.join("missing.json")).is_err());
+    }
+}

@@ -1,0 +1,525 @@
+//! Session-log loading, item features and the evaluation report, on generated data (and, when it
+//! is present, a load check of the real trivago development split).
+
+#![cfg(feature = "cli")]
+
+use fewclick::rng::Rng;
+use fewclick::session::{Event, EventKind};
+use fewclick::train::data::{self, Dataset, Display, Format, Session, Step};
+use fewclick::train::items::ItemFeatures;
+use fewclick::train::report::{Outcome, Report, BUCKETS};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fewclick-train-data-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Item ids, one with a comma and quotes to exercise CSV quoting.
+fn item_id(i: usize) -> String {
+    if i == 7 {
+        "sku \"7\", red".to_string()
+    } else {
+        format!("sku-{i}")
+    }
+}
+
+/// Random sessions with every kind of step. `integer_times` keeps timestamps integral (for the
+/// INT64 Parquet variant).
+fn generate(seed: u64, n_sessions: usize, integer_times: bool) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let kinds = [
+        EventKind::Click,
+        EventKind::Impression,
+        EventKind::Cart,
+        EventKind::Purchase,
+        EventKind::Skip,
+        EventKind::Dwell,
+    ];
+    let mut sessions = Vec::new();
+    for s in 0..n_sessions {
+        let mut t = 1_000.0 + rng.below(10_000) as f64;
+        let user = (rng.f32() < 0.7).then(|| format!("user-{}", rng.below(20)));
+        let mut steps = Vec::new();
+        for _ in 0..1 + rng.below(8) {
+            t += rng.below(60) as f64 + if integer_times { 0.0 } else { 0.25 * rng.below(4) as f64 };
+            if rng.f32() < 0.4 {
+                let n = 1 + rng.below(12);
+                let mut items: Vec<String> = Vec::new();
+                while items.len() < n {
+                    let id = item_id(rng.below(40));
+                    if !items.contains(&id) {
+                        items.push(id);
+                    }
+                }
+                let prices = (rng.f32() < 0.6)
+                    .then(|| (0..n).map(|_| (rng.range(5.0, 500.0) * 100.0).round() / 100.0).collect());
+                let clicked = (rng.f32() < 0.8).then(|| items[rng.below(n)].clone());
+                let click_kind = [EventKind::Click, EventKind::Cart, EventKind::Purchase][rng.below(3)];
+                steps.push(Step::Results(Display { timestamp: t, items, prices, clicked, click_kind }));
+            } else {
+                let kind = kinds[rng.below(kinds.len())];
+                let mut event = Event::new(item_id(rng.below(40)), kind);
+                event.timestamp = Some(t);
+                if kind == EventKind::Dwell {
+                    event.dwell_ms = rng.below(60_000) as f32;
+                }
+                steps.push(Step::Event { timestamp: t, event });
+            }
+        }
+        sessions.push(Session { id: format!("session-{s}"), user, steps });
+    }
+    Dataset { sessions }
+}
+
+/// Flattened rows of the generic formats: (session, user, timestamp, type, item, items, prices,
+/// clicked, click_type, dwell_ms), missing values as None.
+type FlatRow = (
+    String,
+    Option<String>,
+    f64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+);
+
+fn flatten(ds: &Dataset) -> Vec<FlatRow> {
+    let mut rows = Vec::new();
+    for s in &ds.sessions {
+        for step in &s.steps {
+            match step {
+                Step::Event { timestamp, event } => rows.push((
+                    s.id.clone(),
+                    s.user.clone(),
+                    *timestamp,
+                    event.kind.as_str().to_string(),
+                    Some(event.item.clone()),
+                    None,
+                    None,
+                    None,
+                    None,
+                    (event.dwell_ms != 0.0).then_some(event.dwell_ms as f64),
+                )),
+                Step::Results(d) => rows.push((
+                    s.id.clone(),
+                    s.user.clone(),
+                    d.timestamp,
+                    "results".to_string(),
+                    None,
+                    Some(d.items.join("|")),
+                    d.prices.as_ref().map(|p| p.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("|")),
+                    d.clicked.clone(),
+                    Some(d.click_kind.as_str().to_string()),
+                    None,
+                )),
+            }
+        }
+    }
+    rows
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_csv(ds: &Dataset, path: &Path) {
+    // Columns in a different order than documented, plus an ignored extra column.
+    let mut out = String::from("type,session,timestamp,item,items,prices,clicked,click_type,dwell_ms,user,note\n");
+    for (session, user, t, kind, item, items, prices, clicked, click_type, dwell) in flatten(ds) {
+        let fields = [
+            kind,
+            session,
+            t.to_string(),
+            item.unwrap_or_default(),
+            items.unwrap_or_default(),
+            prices.unwrap_or_default(),
+            clicked.unwrap_or_default(),
+            click_type.unwrap_or_default(),
+            dwell.map(|d| d.to_string()).unwrap_or_default(),
+            user.unwrap_or_default(),
+            "free text, ignored".to_string(),
+        ];
+        out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    std::fs::write(path, out).expect("write CSV");
+}
+
+fn write_parquet(ds: &Dataset, path: &Path, int64_timestamps: bool) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
+    let schema = format!(
+        "message session_log {{
+            REQUIRED BYTE_ARRAY session (UTF8);
+            OPTIONAL BYTE_ARRAY user (UTF8);
+            REQUIRED {} timestamp;
+            REQUIRED BYTE_ARRAY type (UTF8);
+            OPTIONAL BYTE_ARRAY item (UTF8);
+            OPTIONAL BYTE_ARRAY items (UTF8);
+            OPTIONAL BYTE_ARRAY prices (UTF8);
+            OPTIONAL BYTE_ARRAY clicked (UTF8);
+            OPTIONAL BYTE_ARRAY click_type (UTF8);
+            OPTIONAL DOUBLE dwell_ms;
+        }}",
+        if int64_timestamps { "INT64" } else { "DOUBLE" }
+    );
+    let schema = Arc::new(parse_message_type(&schema).expect("schema"));
+    let props = Arc::new(WriterProperties::builder().build());
+    let file = std::fs::File::create(path).expect("create parquet file");
+    let mut writer = SerializedFileWriter::new(file, schema, props).expect("writer");
+    let rows = flatten(ds);
+
+    fn strings(values: impl Iterator<Item = Option<String>>) -> (Vec<ByteArray>, Vec<i16>) {
+        let (mut data, mut defs) = (Vec::new(), Vec::new());
+        for v in values {
+            match v {
+                Some(s) => {
+                    data.push(ByteArray::from(s.as_str()));
+                    defs.push(1);
+                }
+                None => defs.push(0),
+            }
+        }
+        (data, defs)
+    }
+
+    let mut group = writer.next_row_group().expect("row group");
+    let mut column = 0;
+    while let Some(mut col) = group.next_column().expect("next column") {
+        match column {
+            2 if int64_timestamps => {
+                let v: Vec<i64> = rows.iter().map(|r| r.2 as i64).collect();
+                col.typed::<Int64Type>().write_batch(&v, None, None).expect("write");
+            }
+            2 => {
+                let v: Vec<f64> = rows.iter().map(|r| r.2).collect();
+                col.typed::<DoubleType>().write_batch(&v, None, None).expect("write");
+            }
+            9 => {
+                let v: Vec<f64> = rows.iter().filter_map(|r| r.9).collect();
+                let defs: Vec<i16> = rows.iter().map(|r| r.9.is_some() as i16).collect();
+                col.typed::<DoubleType>().write_batch(&v, Some(&defs), None).expect("write");
+            }
+            0 | 3 => {
+                let (data, _) = strings(rows.iter().map(|r| Some(if column == 0 { r.0.clone() } else { r.3.clone() })));
+                col.typed::<ByteArrayType>().write_batch(&data, None, None).expect("write");
+            }
+            c => {
+                let (data, defs) = strings(rows.iter().map(|r| match c {
+                    1 => r.1.clone(),
+                    4 => r.4.clone(),
+                    5 => r.5.clone(),
+                    6 => r.6.clone(),
+                    7 => r.7.clone(),
+                    _ => r.8.clone(),
+                }));
+                col.typed::<ByteArrayType>().write_batch(&data, Some(&defs), None).expect("write");
+            }
+        }
+        col.close().expect("close column");
+        column += 1;
+    }
+    group.close().expect("close row group");
+    writer.close().expect("close writer");
+}
+
+#[test]
+fn jsonl_csv_and_parquet_load_to_the_same_dataset() {
+    let dir = temp_dir("equivalence");
+    let original = generate(42, 60, false);
+
+    let jsonl = dir.join("log.jsonl");
+    data::write_jsonl(&original, &jsonl).expect("write JSONL");
+    let from_jsonl = data::load(Format::Jsonl, &jsonl).expect("load JSONL");
+
+    let csv = dir.join("log.csv");
+    write_csv(&original, &csv);
+    let from_csv = data::load(Format::Csv, &csv).expect("load CSV");
+
+    let parquet = dir.join("log.parquet");
+    write_parquet(&original, &parquet, false);
+    let from_parquet = data::load(Format::Parquet, &parquet).expect("load Parquet");
+
+    assert_eq!(from_jsonl.sessions, original.sessions);
+    assert_eq!(from_csv.sessions, original.sessions);
+    assert_eq!(from_parquet.sessions, original.sessions);
+    assert_eq!(from_csv.n_displays(), original.n_displays());
+    assert!(original.sessions.iter().flat_map(|s| s.displays()).any(|d| d.items.contains(&item_id(7))));
+
+    // INT64 timestamps in Parquet.
+    let integral = generate(7, 20, true);
+    let parquet = dir.join("int64.parquet");
+    write_parquet(&integral, &parquet, true);
+    assert_eq!(data::load(Format::Parquet, &parquet).expect("load").sessions, integral.sessions);
+}
+
+#[test]
+fn rows_out_of_order_are_sorted_per_session() {
+    let dir = temp_dir("order");
+    let path = dir.join("log.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            "{\"session\": \"b\", \"timestamp\": 5, \"type\": \"click\", \"item\": \"x\"}\n",
+            "{\"session\": \"a\", \"timestamp\": 9, \"type\": \"results\", \"items\": [\"x\", \"y\"], \"clicked\": \"zzz\"}\n",
+            "\n",
+            "{\"session\": \"a\", \"timestamp\": 3, \"type\": \"view\", \"item\": \"y\", \"user\": 17}\n",
+            "{\"session\": \"b\", \"timestamp\": 5, \"type\": \"cart\", \"item\": \"x\"}\n",
+        ),
+    )
+    .expect("write");
+    let ds = data::load(Format::Jsonl, &path).expect("load");
+    let ids: Vec<&str> = ds.sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, vec!["b", "a"], "sessions keep the order of first appearance");
+    let a = &ds.sessions[1];
+    assert_eq!(a.user.as_deref(), Some("17"));
+    assert_eq!(a.start_time(), 3.0);
+    assert!(matches!(&a.steps[0], Step::Event { event, .. } if event.kind == EventKind::Impression));
+    match &a.steps[1] {
+        Step::Results(d) => assert_eq!((d.clicked.as_deref(), d.click_kind), (None, EventKind::Click)),
+        other => panic!("expected results, got {other:?}"),
+    }
+    // Equal timestamps keep file order.
+    let kinds: Vec<EventKind> = ds.sessions[0]
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Event { event, .. } => event.kind,
+            Step::Results(_) => EventKind::Skip,
+        })
+        .collect();
+    assert_eq!(kinds, vec![EventKind::Click, EventKind::Cart]);
+}
+
+#[test]
+fn split_by_time_is_disjoint_and_time_ordered() {
+    let ds = generate(3, 200, false);
+    for fraction in [0.0, 0.1, 0.5, 0.75, 0.99, 1.0] {
+        let (train, test) = ds.split_by_time(fraction);
+        assert_eq!(train.sessions.len() + test.sessions.len(), ds.sessions.len());
+        let train_ids: std::collections::HashSet<&str> = train.sessions.iter().map(|s| s.id.as_str()).collect();
+        assert!(test.sessions.iter().all(|s| !train_ids.contains(s.id.as_str())));
+        let last_train = train.sessions.iter().map(Session::start_time).fold(f64::NEG_INFINITY, f64::max);
+        let first_test = test.sessions.iter().map(Session::start_time).fold(f64::INFINITY, f64::min);
+        assert!(last_train < first_test, "fraction {fraction}: {last_train} !< {first_test}");
+        let expected = (fraction * ds.sessions.len() as f64).round() as usize;
+        assert!(train.sessions.len() >= expected && train.sessions.len() <= expected + 5);
+        // Deterministic.
+        let (again, _) = ds.split_by_time(fraction);
+        assert_eq!(again.sessions, train.sessions);
+    }
+}
+
+#[test]
+fn item_features_on_generated_sessions() {
+    let ds = generate(11, 150, false);
+    let (train, test) = ds.split_by_time(0.7);
+    let features = ItemFeatures::learn(&train);
+    assert!((8..=16).contains(&features.dim()));
+    for d in test.sessions.iter().flat_map(|s| s.displays()) {
+        let rows = features.for_display(&d.items, d.prices.as_deref());
+        assert_eq!(rows.len(), d.items.len() * features.dim());
+        assert!(rows.iter().all(|v| v.is_finite() && v.abs() <= 10.0), "{rows:?}");
+    }
+    let unknown = vec!["never-seen".to_string()];
+    let row = features.for_display(&unknown, None);
+    assert_eq!(&row[..features.item_dim()], features.default_item_level());
+    assert!(row[features.item_dim()..].iter().all(|&v| v == 0.0));
+
+    let path = temp_dir("items").join("items.json");
+    features.save_json(&path).expect("save");
+    let loaded = ItemFeatures::load_json(&path).expect("load");
+    assert_eq!(loaded, features);
+    assert_eq!(loaded.n_items(), features.n_items());
+    for d in ds.sessions.iter().flat_map(|s| s.displays()) {
+        assert_eq!(
+            loaded.for_display(&d.items, d.prices.as_deref()),
+            features.for_display(&d.items, d.prices.as_deref())
+        );
+    }
+}
+
+/// Checks that every tag is closed in order (a small XML well-formedness check for our SVG).
+fn assert_balanced_xml(svg: &str) {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>').expect("unclosed tag") + start;
+        let tag = &rest[start + 1..end];
+        assert!(!tag.contains('<'), "'<' inside a tag: {tag}");
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched closing tag");
+        } else if !tag.ends_with('/') && !tag.starts_with('?') && !tag.starts_with('!') {
+            let name = tag.split_whitespace().next().expect("tag name");
+            stack.push(name.to_string());
+        }
+        let text = &rest[..start];
+        assert!(!text.contains('>'), "stray '>' in text: {text}");
+        rest = &rest[end + 1..];
+    }
+    assert!(stack.is_empty(), "unclosed tags: {stack:?}");
+    for (i, _) in svg.match_indices('&') {
+        let entity = &svg[i..svg[i..].find(';').map_or(svg.len(), |e| i + e + 1)];
+        assert!(["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"].contains(&entity), "bad entity {entity}");
+    }
+}
+
+#[test]
+fn report_files() {
+    let outcomes = |seed: u64| -> Vec<Outcome> {
+        let mut rng = Rng::new(seed);
+        (0..300).map(|_| Outcome { rank: 1 + rng.below(20), prior_events: rng.below(9) }).collect()
+    };
+    let report = Report::new(
+        "generated <sessions> & \"clicks\"",
+        vec![
+            ("display order".to_string(), outcomes(1)),
+            ("interacted first".to_string(), outcomes(2)),
+            ("fewclick (k = 5)".to_string(), outcomes(3)),
+            ("no events".to_string(), Vec::new()),
+        ],
+        vec!["seed 1".to_string()],
+    );
+    let svg = report.to_svg();
+    assert!(svg.starts_with("<svg"));
+    assert_balanced_xml(&svg);
+    for m in &report.methods {
+        assert!(svg.contains(&m.name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")));
+    }
+    for b in BUCKETS {
+        assert!(svg.contains(&format!(">{b}</text>")), "bucket label {b}");
+    }
+
+    let dir = temp_dir("report");
+    report.write_all(&dir).expect("write report");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("JSON");
+    for m in json["methods"].as_array().expect("methods") {
+        for key in ["name", "mrr", "ndcg5", "hit1", "n"] {
+            assert!(m.get(key).is_some(), "{key}");
+        }
+    }
+    assert_eq!(json["methods"][3]["n"], 0);
+    let md = std::fs::read_to_string(dir.join("report.md")).expect("read");
+    assert!(md.contains("| no events | – | – | – | 0 |"), "{md}");
+    assert!(dir.join("report.svg").exists());
+}
+
+/// Loads the real trivago development split when it is present (it is not part of the repository).
+#[test]
+fn real_trivago_split_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/trivago/sessions.csv");
+    if !path.exists() {
+        println!("skipped: {} is not present", path.display());
+        return;
+    }
+    let start = std::time::Instant::now();
+    let ds = data::load(Format::Trivago, &path).expect("load trivago");
+    let load_time = start.elapsed();
+    // 5,709 sessions in the file; 75 of them contain only filter, sort or destination actions and
+    // are dropped as empty. Every one of the 10,245 clickouts becomes a result list.
+    assert_eq!(ds.sessions.len(), 5_634);
+    assert_eq!(ds.n_displays(), 10_245);
+    let clicked = ds.sessions.iter().flat_map(|s| s.displays()).filter(|d| d.clicked.is_some()).count();
+    assert!(clicked >= 10_240, "{clicked} clicked lists");
+
+    let (train, test) = ds.split_by_time(0.8);
+    let start = std::time::Instant::now();
+    let features = ItemFeatures::learn(&train);
+    let learn_time = start.elapsed();
+    let mut max_abs = vec![0.0f32; features.dim()];
+    for d in test.sessions.iter().flat_map(|s| s.displays()) {
+        let rows = features.for_display(&d.items, d.prices.as_deref());
+        for row in rows.chunks_exact(features.dim()) {
+            for (m, v) in max_abs.iter_mut().zip(row) {
+                assert!(v.is_finite());
+                *m = m.max(v.abs());
+            }
+        }
+    }
+    println!(
+        "{}; load {load_time:?}, item features learned on {} sessions in {learn_time:?} ({} items); max |feature| on the held-out part: {max_abs:?}",
+        data::describe(&ds),
+        train.sessions.len(),
+        features.n_items()
+    );
+}
+
+/// `items` and `prices` may also be Parquet LIST columns.
+#[test]
+fn parquet_list_columns() {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
+    let schema = "message session_log {
+        REQUIRED BYTE_ARRAY session (UTF8);
+        REQUIRED INT64 timestamp;
+        REQUIRED BYTE_ARRAY type (UTF8);
+        OPTIONAL BYTE_ARRAY item (UTF8);
+        OPTIONAL group items (LIST) { REPEATED group list { REQUIRED BYTE_ARRAY element (UTF8); } }
+        OPTIONAL group prices (LIST) { REPEATED group list { REQUIRED DOUBLE element; } }
+    }";
+    let path = temp_dir("parquet-lists").join("lists.parquet");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut writer = SerializedFileWriter::new(
+        file,
+        Arc::new(parse_message_type(schema).expect("schema")),
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .expect("writer");
+    let bytes = |v: &[&str]| v.iter().map(|s| ByteArray::from(*s)).collect::<Vec<_>>();
+    // Rows: click on a at 1; results [a, b, c] with prices at 2; results [c] without prices at 3.
+    let mut group = writer.next_row_group().expect("row group");
+    let mut column = 0;
+    while let Some(mut col) = group.next_column().expect("column") {
+        match column {
+            0 => col.typed::<ByteArrayType>().write_batch(&bytes(&["s", "s", "s"]), None, None),
+            1 => col.typed::<Int64Type>().write_batch(&[1, 2, 3], None, None),
+            2 => col.typed::<ByteArrayType>().write_batch(&bytes(&["click", "results", "results"]), None, None),
+            3 => col.typed::<ByteArrayType>().write_batch(&bytes(&["a"]), Some(&[1, 0, 0]), None),
+            4 => col.typed::<ByteArrayType>().write_batch(
+                &bytes(&["a", "b", "c", "c"]),
+                Some(&[0, 2, 2, 2, 2]),
+                Some(&[0, 0, 1, 1, 0]),
+            ),
+            _ => {
+                col.typed::<DoubleType>().write_batch(&[1.5, 2.0, 3.0], Some(&[0, 2, 2, 2, 0]), Some(&[0, 0, 1, 1, 0]))
+            }
+        }
+        .expect("write");
+        col.close().expect("close column");
+        column += 1;
+    }
+    group.close().expect("close row group");
+    writer.close().expect("close");
+
+    let ds = data::load(Format::Parquet, &path).expect("load");
+    assert_eq!(ds.sessions.len(), 1);
+    let steps = &ds.sessions[0].steps;
+    assert_eq!(steps.len(), 3);
+    assert!(matches!(&steps[0], Step::Event { event, .. } if event.item == "a"));
+    match (&steps[1], &steps[2]) {
+        (Step::Results(d1), Step::Results(d2)) => {
+            assert_eq!(d1.items, vec!["a", "b", "c"]);
+            assert_eq!(d1.prices, Some(vec![1.5, 2.0, 3.0]));
+            assert_eq!(d2.items, vec!["c"]);
+            assert_eq!(d2.prices, None);
+        }
+        other => panic!("expected two result lists, got {other:?}"),
+    }
+}
