@@ -7,7 +7,8 @@
 //!      8  format version (u32)                    = 1
 //!     12  total length in bytes, checksum included (u32)
 //!     16  item_dim, hidden, session_dim, n_params (u32 × 4)
-//!     32  steps (u32), scope (u8: 0 head, 1 all), loss (u8: 0 pairwise, 1 listwise), 2 zero bytes,
+//!     32  steps (u32), scope (u8: 0 head, 1 all), loss (u8: 0 pairwise, 1 listwise),
+//!         flags (u8: bit 0 = rank with the model even before any event), 1 zero byte,
 //!         prox (f32), clip (f32), max_move (u32, u32::MAX = unbounded)
 //!     52  algorithm name: u16 length + UTF-8
 //!         item_dim feature names: u16 length + UTF-8 each
@@ -38,6 +39,10 @@ pub struct Model {
     pub inner: InnerLoop,
     /// How many places an item may move (None = unbounded).
     pub max_move: Option<u32>,
+    /// Rank with the model even when the session has no events. Off, the host's order is returned
+    /// untouched until the first event; the trainer turns it on only when held-out data shows the
+    /// global model beats the host's order on such lists.
+    pub rank_without_events: bool,
     pub algorithm: String,
     pub feature_names: Vec<String>,
 }
@@ -92,7 +97,7 @@ impl Model {
             LossKind::Pairwise => 0,
             LossKind::Listwise => 1,
         });
-        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&[self.rank_without_events as u8, 0]);
         b.extend_from_slice(&self.inner.prox.to_le_bytes());
         b.extend_from_slice(&self.inner.clip.to_le_bytes());
         put_u32(&mut b, self.max_move.unwrap_or(u32::MAX));
@@ -152,8 +157,13 @@ impl Model {
             1 => LossKind::Listwise,
             v => return Err(Error::model(format!("unknown loss {v}"))),
         };
-        if r.u8()? != 0 || r.u8()? != 0 {
-            return Err(Error::model("reserved bytes are not zero"));
+        let rank_without_events = match r.u8()? {
+            0 => false,
+            1 => true,
+            v => return Err(Error::model(format!("unknown flags {v:#x}"))),
+        };
+        if r.u8()? != 0 {
+            return Err(Error::model("reserved byte is not zero"));
         }
         let (prox, clip) = (r.f32()?, r.f32()?);
         let max_move = match r.u32()? {
@@ -178,6 +188,7 @@ impl Model {
             alpha,
             inner: InnerLoop { steps, scope, loss, prox, clip },
             max_move,
+            rank_without_events,
             algorithm,
             feature_names,
         };

@@ -22,13 +22,15 @@ pub struct Config {
     pub scope: Option<Scope>,
     /// Overrides the model's number of inner steps.
     pub steps: Option<u32>,
+    /// Overrides the model's choice of ranking before any event (false: the host's order).
+    pub rank_without_events: Option<bool>,
 }
 
 pub const MAX_CANDIDATES: usize = 100_000;
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_candidates: MAX_CANDIDATES, event_capacity: 256, max_move: None, scope: None, steps: None }
+        Config { max_candidates: MAX_CANDIDATES, event_capacity: 256, max_move: None, scope: None, steps: None, rank_without_events: None }
     }
 }
 
@@ -189,7 +191,8 @@ impl Reranker {
     /// Ranks the current results for this session.
     pub fn rank(&mut self) -> Result<Ranking> {
         let n = self.results.as_ref().ok_or(Error::NoResults)?.set.len();
-        if self.log.is_empty() {
+        let global = self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events);
+        if self.log.is_empty() && !global {
             let base = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
             return Ok(Ranking { order: (0..n).collect(), scores: base, moved: vec![0; n], adapted: false, support_loss: None });
         }

@@ -94,6 +94,7 @@ struct Options {
     max_move: Option<Option<u32>>,
     scope: Option<String>,
     steps: Option<u32>,
+    rank_without_events: Option<bool>,
 }
 
 fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
@@ -120,7 +121,7 @@ pub struct Reranker {
 #[wasm_bindgen]
 impl Reranker {
     /// Loads a model file (validated strictly) with optional settings
-    /// `{ maxCandidates, eventCapacity, maxMove, scope, steps }`.
+    /// `{ maxCandidates, eventCapacity, maxMove, scope, steps, rankWithoutEvents }`.
     #[wasm_bindgen(constructor)]
     pub fn new(model: &[u8], options: JsValue) -> JsResult<Reranker> {
         let opts: Options = if options.is_undefined() || options.is_null() {
@@ -135,6 +136,7 @@ impl Reranker {
             max_move: opts.max_move,
             scope: opts.scope.as_deref().map(Scope::parse).transpose().map_err(|e| js_error(&e))?,
             steps: opts.steps,
+            rank_without_events: opts.rank_without_events,
         };
         let core = Core::from_bytes(model, cfg).map_err(|e| js_error(&e))?;
         Ok(Reranker { core, last_adapt_ms: 0.0 })
@@ -272,6 +274,7 @@ pub fn synthetic_model(item_dim: u32, hidden: u32, seed: u32) -> JsResult<Uint8A
         theta,
         inner: Default::default(),
         max_move: None,
+        rank_without_events: false,
         algorithm: "synthetic".into(),
         feature_names: (0..item_dim).map(|i| format!("f{i}")).collect(),
     };

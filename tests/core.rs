@@ -29,6 +29,7 @@ fn model(item_dim: usize, hidden: usize, seed: u64, inner: InnerLoop) -> Model {
         theta,
         inner,
         max_move: None,
+        rank_without_events: false,
         algorithm: "test".into(),
         feature_names: (0..item_dim).map(|i| format!("f{i}")).collect(),
     }
@@ -394,6 +395,26 @@ fn no_events_returns_the_hosts_order_exactly() {
         assert!(ranking.moved.iter().all(|&m| m == 0));
         assert!(!ranking.adapted);
     }
+}
+
+#[test]
+fn a_model_may_rank_before_any_event_only_when_it_says_so() {
+    let mut rng = Rng::new(230);
+    let mut m = model(4, 8, 230, InnerLoop::default());
+    let (ids, x, _) = results(&mut rng, 30, 4, "g");
+    let rank = |m: &Model, cfg: Config| {
+        let mut r = Reranker::new(m.clone(), cfg).unwrap();
+        r.set_results(ids.clone(), x.clone(), None, None).unwrap();
+        r.rank().unwrap().order
+    };
+    let host: Vec<usize> = (0..30).collect();
+    assert_eq!(rank(&m, Config::default()), host);
+    let forced = rank(&m, Config { rank_without_events: Some(true), ..Config::default() });
+    assert_ne!(forced, host, "the global model reorders a random list");
+    m.rank_without_events = true;
+    assert_eq!(rank(&m, Config::default()), forced);
+    assert_eq!(Model::from_bytes(&m.to_bytes()).unwrap(), m);
+    assert_eq!(rank(&m, Config { rank_without_events: Some(false), ..Config::default() }), host);
 }
 
 #[test]

@@ -117,6 +117,10 @@ struct TrainSettings {
     /// Bound on how many places an item may move when served (default: unbounded).
     #[arg(long)]
     max_move: Option<u32>,
+    /// Let the model rank lists seen before any event (default: the host's order until the first
+    /// event). Turn on only when evaluation shows the global model beats the host's order.
+    #[arg(long)]
+    rank_without_events: bool,
 }
 
 impl TrainSettings {
@@ -146,6 +150,7 @@ impl TrainSettings {
             epochs: self.epochs,
             seed,
             max_move: self.max_move,
+            rank_without_events: self.rank_without_events,
             ..TrainOptions::default()
         };
         opts.validate().map_err(|e| e.to_string())?;

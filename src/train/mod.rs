@@ -7,5 +7,6 @@ pub mod items;
 pub mod meta;
 pub mod pipeline;
 pub mod report;
+pub mod simulate;
 pub mod sinusoid;
 pub mod tasks;

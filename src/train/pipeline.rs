@@ -31,6 +31,8 @@ pub struct TrainOptions {
     pub seed: u64,
     pub folds: usize,
     pub max_move: Option<u32>,
+    /// Train on, and rank, lists seen before any event too (see `Model::rank_without_events`).
+    pub rank_without_events: bool,
 }
 
 impl Default for TrainOptions {
@@ -51,6 +53,7 @@ impl Default for TrainOptions {
             seed: 42,
             folds: 5,
             max_move: None,
+            rank_without_events: false,
         }
     }
 }
@@ -95,7 +98,7 @@ pub fn prepare(train: &Dataset, opts: &TrainOptions) -> Result<Prepared> {
     let features = ItemFeatures::learn(train);
     let tables = ItemFeatures::learn_out_of_fold(train, opts.folds);
     let arch = Arch::new(features.dim(), opts.hidden)?;
-    let tasks = build_tasks(train, &tables, arch, opts.inner_loss);
+    let tasks = build_tasks(train, &tables, arch, opts.inner_loss, opts.rank_without_events);
     Ok(Prepared { features, tasks, arch })
 }
 
@@ -139,6 +142,7 @@ pub fn train(prep: &Prepared, opts: &TrainOptions, mut progress: impl FnMut(Prog
         alpha,
         inner,
         max_move: opts.max_move,
+        rank_without_events: opts.rank_without_events,
         algorithm: opts.algorithm.name().to_string(),
         feature_names: prep.features.names.clone(),
     };

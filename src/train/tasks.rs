@@ -57,9 +57,9 @@ fn query_set(rs: &ResultSet, log: &EventLog, target: usize) -> SupportSet {
 }
 
 /// Tasks of every session; session `i` is featurised with `tables[i % tables.len()]` (pass
-/// out-of-fold tables for training data). Lists seen with an empty log are skipped: the page shows
-/// the host's order for them whatever the model, so they teach nothing about personalisation.
-pub fn build_tasks(ds: &Dataset, tables: &[ItemFeatures], arch: Arch, inner_loss: LossKind) -> Vec<RankTask> {
+/// out-of-fold tables for training data). Lists seen with an empty log are skipped unless
+/// `with_empty_log`: without it the page shows the host's order for them whatever the model.
+pub fn build_tasks(ds: &Dataset, tables: &[ItemFeatures], arch: Arch, inner_loss: LossKind, with_empty_log: bool) -> Vec<RankTask> {
     let per_session: Vec<Vec<RankTask>> = ds
         .sessions
         .par_iter()
@@ -80,7 +80,7 @@ pub fn build_tasks(ds: &Dataset, tables: &[ItemFeatures], arch: Arch, inner_loss
                             continue;
                         };
                         if let (Some(target), Some(event)) = (display.clicked_index(), display.click_event()) {
-                            if !log.is_empty() && rs.len() > 1 {
+                            if (with_empty_log || !log.is_empty()) && rs.len() > 1 {
                                 tasks.push(RankTask {
                                     arch,
                                     inner_loss,
