@@ -65,7 +65,7 @@ impl Input {
             }
         }
         let t = Instant::now();
-        let ds = data::load(format, &self.sessions).map_err(|e| format!("{}: {e}", self.sessions.display()))?;
+        let ds = data::load(format, &self.sessions).map_err(|e| e.to_string())?;
         eprintln!("loaded {}: {} ({:.1} s)", self.sessions.display(), data::describe(&ds), t.elapsed().as_secs_f64());
         Ok(ds)
     }
@@ -170,6 +170,10 @@ struct TrainArgs {
     /// Where to write the item features (default: the model path with .features.json).
     #[arg(long)]
     features_out: Option<PathBuf>,
+    /// Use this item-feature table (same JSON format as the features file, e.g. catalogue
+    /// attributes) instead of learning item statistics from the sessions.
+    #[arg(long)]
+    item_table: Option<PathBuf>,
     /// Where to write the training log (default: the model path with .train-log.json).
     #[arg(long)]
     log: Option<PathBuf>,
@@ -266,7 +270,8 @@ fn cmd_train(a: TrainArgs) -> Result<(), String> {
     eprintln!("seed {}", opts.seed);
     let (train_part, _) = a.input.parts()?;
     let t = Instant::now();
-    let prep = prepare(&train_part, &opts).map_err(|e| e.to_string())?;
+    let table = a.item_table.as_deref().map(ItemFeatures::load_json).transpose().map_err(|e| e.to_string())?;
+    let prep = prepare(&train_part, &opts, table).map_err(|e| e.to_string())?;
     eprintln!("{} training tasks, {} item features, prepared in {:.1} s", prep.tasks.len(), prep.features.dim(), t.elapsed().as_secs_f64());
     let trained = train(&prep, &opts, progress_bar(opts.algorithm.name().to_string())).map_err(|e| e.to_string())?;
     let bytes = trained.model.to_bytes();
@@ -387,7 +392,7 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     let algorithms: Vec<Algorithm> =
         a.algorithms.split(',').map(|s| Algorithm::parse(s.trim())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     let t = Instant::now();
-    let prep = prepare(&train_part, &base).map_err(|e| e.to_string())?;
+    let prep = prepare(&train_part, &base, None).map_err(|e| e.to_string())?;
     eprintln!("{} training tasks, prepared in {:.1} s", prep.tasks.len(), t.elapsed().as_secs_f64());
     let mut methods = vec![Method::display(), Method::interacted_first()];
     let mut notes = vec![format!("seed {}", base.seed), format!("trained on {}", data::describe(&train_part))];

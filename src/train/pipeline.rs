@@ -89,14 +89,17 @@ pub struct Prepared {
 }
 
 /// Learns item features (out-of-fold for the training tasks, on the whole split for serving) and
-/// builds the tasks.
-pub fn prepare(train: &Dataset, opts: &TrainOptions) -> Result<Prepared> {
+/// builds the tasks. With `fixed`, a given item table (for example catalogue attributes, which carry
+/// no labels and so cannot leak) is used for both instead.
+pub fn prepare(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>) -> Result<Prepared> {
     opts.validate()?;
     if train.n_displays() == 0 {
         return Err(Error::InvalidInput { reason: "the training sessions contain no result lists".into() });
     }
-    let features = ItemFeatures::learn(train);
-    let tables = ItemFeatures::learn_out_of_fold(train, opts.folds);
+    let (features, tables) = match fixed {
+        Some(table) => (table.clone(), vec![table]),
+        None => (ItemFeatures::learn(train), ItemFeatures::learn_out_of_fold(train, opts.folds)),
+    };
     let arch = Arch::new(features.dim(), opts.hidden)?;
     let tasks = build_tasks(train, &tables, arch, opts.inner_loss, opts.rank_without_events);
     Ok(Prepared { features, tasks, arch })
