@@ -1,0 +1,282 @@
+// The environment-neutral half of the package: the memoised loader, the typed wrapper around the
+// wasm exports and the error type. index.js (browsers, bundlers, workers) and node.js (Node) each
+// pass makeApi() two functions: where a build's wasm comes from and how to fetch a model URL, so
+// node-only code (fs) never reaches a bundle.
+//
+// Invariants: one wasm instance per JavaScript realm (the glue module holds it); the only network
+// requests are the wasm file the loader picked and a model URL the host passes; nothing here
+// needs cross-origin isolation (no SharedArrayBuffer, no threads).
+
+import initGlue, * as glue from './fewclick_wasm.js';
+
+/** Codes the wasm core attaches to the errors it throws (see src/error.rs). */
+const CORE_CODES = [
+  'INVALID_MODEL', 'UNSUPPORTED_VERSION', 'DIMENSION_MISMATCH', 'NON_FINITE', 'TOO_MANY_CANDIDATES',
+  'DUPLICATE_ID', 'INVALID_ID', 'UNKNOWN_ITEM', 'INVALID_CONFIG', 'INVALID_INPUT', 'NO_RESULTS',
+];
+/** Codes the JavaScript side adds: loading, fetching, use after free(), workers, bugs. */
+const JS_CODES = ['WASM_LOAD_FAILED', 'FETCH_FAILED', 'FREED', 'WORKER_ERROR', 'INTERNAL'];
+
+export const ERROR_CODES = Object.freeze([...CORE_CODES, ...JS_CODES]);
+const KNOWN_CODES = new Set(ERROR_CODES);
+
+/**
+ * An error with a stable `code`. The wasm core throws plain `Error`s / `RangeError`s carrying a
+ * code; `instanceof FewclickError` recognises those too, so callers need one check.
+ */
+export class FewclickError extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.name = 'FewclickError';
+    this.code = code;
+  }
+
+  static [Symbol.hasInstance](value) {
+    return value instanceof Error && KNOWN_CODES.has(value.code);
+  }
+}
+
+export function isFewclickError(value) {
+  return value instanceof FewclickError;
+}
+
+// A minimal module whose one function uses v128 (i8x16.splat + i8x16.popcnt); it validates only
+// where wasm simd128 is supported. The same probe wasm-feature-detect uses.
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15,
+  253, 98, 11,
+]);
+
+/** Whether this engine runs wasm simd128 (and so gets the SIMD build). */
+export function simdSupported() {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `fn`, turning failures without a fewclick code into INTERNAL errors. */
+function guarded(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof FewclickError) throw e;
+    // A trap (WebAssembly.RuntimeError) or a glue error ("recursive use of an object", "null
+    // pointer passed to rust") is a bug in fewclick, never the caller's input.
+    throw new FewclickError('INTERNAL', `fewclick internal error: ${e && e.message ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+function isPlainObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+// Keys the core reads (src/wasm.rs `Options`, `JsEvent`). serde-wasm-bindgen ignores unknown keys
+// despite `deny_unknown_fields`, so a typo (`maxmove`, `dwell_ms`) would pass silently: check here.
+const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps']);
+const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
+
+function checkKeys(object, allowed, what) {
+  for (const key of Object.keys(object)) {
+    if (!allowed.has(key)) {
+      throw new FewclickError('INVALID_INPUT', `${what}: unknown key "${key}" (expected ${[...allowed].join(', ')})`);
+    }
+  }
+}
+
+/** Options for the wasm constructor, without keys set to undefined (the core reads a present
+ * `maxMove: undefined` as "unbounded"; here absent and undefined both mean "model's setting"). */
+function rerankerOptions(options) {
+  if (options === undefined || options === null) return undefined;
+  if (!isPlainObject(options)) throw new FewclickError('INVALID_INPUT', 'options must be an object');
+  checkKeys(options, OPTION_KEYS, 'options');
+  const out = {};
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+function toBytes(model) {
+  if (model instanceof Uint8Array) return model;
+  if (model instanceof ArrayBuffer) return new Uint8Array(model);
+  if (ArrayBuffer.isView(model)) return new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
+  return undefined;
+}
+
+/** Fetches a URL's body as bytes; network failures and HTTP errors become FETCH_FAILED. */
+export async function fetchBytes(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new FewclickError('FETCH_FAILED', `could not fetch the model from ${url}: ${e && e.message}`, { cause: e });
+  }
+  if (!response.ok) {
+    throw new FewclickError('FETCH_FAILED', `could not fetch the model from ${url}: HTTP ${response.status} ${response.statusText}`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+function checkUint32(value, what) {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new FewclickError('INVALID_INPUT', `${what} must be an integer in 0..=4294967295, got ${String(value)}`);
+  }
+}
+
+/** The page's reranker: a typed shell over the wasm object. */
+class Reranker {
+  #raw;
+
+  constructor(raw) {
+    this.#raw = raw;
+  }
+
+  #live() {
+    if (this.#raw === undefined) throw new FewclickError('FREED', 'this reranker has been freed');
+    return this.#raw;
+  }
+
+  setResults(results) {
+    if (!isPlainObject(results)) {
+      throw new FewclickError('INVALID_INPUT', 'setResults expects { ids, features, baseScores?, prices? }');
+    }
+    const { ids, features, baseScores, prices } = results;
+    const raw = this.#live();
+    guarded(() => raw.setResults(ids, features, baseScores, prices));
+  }
+
+  record(event) {
+    if (isPlainObject(event)) checkKeys(event, EVENT_KEYS, 'event');
+    const raw = this.#live();
+    guarded(() => raw.record(event));
+  }
+
+  rank() {
+    const raw = this.#live();
+    return guarded(() => raw.rank());
+  }
+
+  explain(id) {
+    if (typeof id !== 'string') throw new FewclickError('INVALID_INPUT', 'explain expects an item id (string)');
+    const raw = this.#live();
+    return guarded(() => raw.explain(id));
+  }
+
+  reset() {
+    const raw = this.#live();
+    guarded(() => raw.reset());
+  }
+
+  forget() {
+    const raw = this.#live();
+    guarded(() => raw.forget());
+  }
+
+  get backend() {
+    const raw = this.#live();
+    return guarded(() => raw.backend);
+  }
+
+  get lastAdaptMs() {
+    const raw = this.#live();
+    return guarded(() => raw.lastAdaptMs);
+  }
+
+  get itemDim() {
+    const raw = this.#live();
+    return guarded(() => raw.itemDim);
+  }
+
+  get eventCount() {
+    const raw = this.#live();
+    return guarded(() => raw.eventCount);
+  }
+
+  modelInfo() {
+    const raw = this.#live();
+    return guarded(() => raw.modelInfo());
+  }
+
+  /** Releases the wasm memory now (it is also released when the object is garbage collected).
+   * Calling it twice is harmless; any other call afterwards throws FREED. */
+  free() {
+    const raw = this.#raw;
+    this.#raw = undefined;
+    if (raw !== undefined) raw.free();
+  }
+}
+
+/**
+ * Builds the public API for one environment.
+ * @param env.wasmSource (build: 'simd' | 'baseline') => what wasm-bindgen's init accepts:
+ *   a URL (fetched and streamed), bytes, or a WebAssembly.Module; may return a promise.
+ * @param env.fetchModel (url: string | URL) => Promise<Uint8Array>
+ */
+export function makeApi(env) {
+  let loading; // Promise<build> of this realm's one instantiation
+
+  function init(options) {
+    let want = 'auto';
+    if (options !== undefined && options !== null) {
+      if (!isPlainObject(options)) return Promise.reject(new FewclickError('INVALID_INPUT', 'init options must be an object'));
+      want = options.build === undefined ? 'auto' : options.build;
+      if (want !== 'auto' && want !== 'simd' && want !== 'baseline') {
+        return Promise.reject(new FewclickError('INVALID_CONFIG', `build must be "auto", "simd" or "baseline", got ${String(want)}`));
+      }
+    }
+    if (loading === undefined) {
+      const build = want === 'auto' ? (simdSupported() ? 'simd' : 'baseline') : want;
+      const attempt = (async () => {
+        try {
+          await initGlue({ module_or_path: await env.wasmSource(build) });
+        } catch (e) {
+          throw new FewclickError('WASM_LOAD_FAILED', `could not load the fewclick ${build} wasm build: ${e && e.message}`, { cause: e });
+        }
+        return build;
+      })();
+      loading = attempt;
+      // A failed load (offline, 404) may be retried by the next call.
+      attempt.catch(() => {
+        if (loading === attempt) loading = undefined;
+      });
+    }
+    if (want === 'auto') return loading;
+    return loading.then((build) => {
+      if (build !== want) {
+        throw new FewclickError('INVALID_CONFIG', `the ${build} build is already loaded; init({ build: "${want}" }) must run before anything else`);
+      }
+      return build;
+    });
+  }
+
+  async function createReranker(model, options) {
+    const opts = rerankerOptions(options);
+    let bytesPromise;
+    const bytes = toBytes(model);
+    if (bytes !== undefined) bytesPromise = bytes;
+    else if (typeof model === 'string' || (typeof URL === 'function' && model instanceof URL)) bytesPromise = env.fetchModel(model);
+    else throw new FewclickError('INVALID_INPUT', 'model must be an ArrayBuffer, a typed array or a URL');
+    const [modelBytes] = await Promise.all([bytesPromise, init()]);
+    return new Reranker(guarded(() => new glue.Reranker(modelBytes, opts)));
+  }
+
+  async function syntheticModel(itemDim, hidden, seed = 0) {
+    checkUint32(itemDim, 'itemDim');
+    checkUint32(hidden, 'hidden');
+    checkUint32(seed, 'seed');
+    await init();
+    return guarded(() => glue.syntheticModel(itemDim, hidden, seed));
+  }
+
+  async function version() {
+    await init();
+    return glue.version();
+  }
+
+  async function cpuKernels() {
+    await init();
+    return glue.cpuKernels();
+  }
+
+  return { init, createReranker, syntheticModel, version, cpuKernels };
+}

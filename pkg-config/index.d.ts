@@ -1,0 +1,226 @@
+// Types of the fewclick package (both the browser entry and the Node entry).
+
+/** Which wasm build runs: `simd` needs wasm simd128; `baseline` runs everywhere else. */
+export type WasmBuild = 'simd' | 'baseline';
+
+/** The kernel set that scores candidates. */
+export type Backend = 'cpu-simd128' | 'cpu-scalar';
+
+/** Codes thrown by the wasm core. */
+export type CoreErrorCode =
+  | 'INVALID_MODEL'
+  | 'UNSUPPORTED_VERSION'
+  | 'DIMENSION_MISMATCH'
+  | 'NON_FINITE'
+  | 'TOO_MANY_CANDIDATES'
+  | 'DUPLICATE_ID'
+  | 'INVALID_ID'
+  | 'UNKNOWN_ITEM'
+  | 'INVALID_CONFIG'
+  | 'INVALID_INPUT'
+  | 'NO_RESULTS';
+
+/**
+ * Codes added by the JavaScript side:
+ * - `WASM_LOAD_FAILED`: the wasm file could not be fetched or instantiated;
+ * - `FETCH_FAILED`: the model URL (or, in Node, file) could not be read;
+ * - `FREED`: a method was called after `free()`;
+ * - `WORKER_ERROR`: the worker failed (script error, failed load); create a new one;
+ * - `INTERNAL`: a bug in fewclick (never caused by input): please report it.
+ */
+export type JsErrorCode = 'WASM_LOAD_FAILED' | 'FETCH_FAILED' | 'FREED' | 'WORKER_ERROR' | 'INTERNAL';
+
+export type FewclickErrorCode = CoreErrorCode | JsErrorCode;
+
+/** Every code, in a fixed order. */
+export declare const ERROR_CODES: readonly FewclickErrorCode[];
+
+/**
+ * The error every fewclick call throws (or rejects with). Errors from the wasm core are plain
+ * `Error`s or `RangeError`s (caller mistakes) carrying a `code`; `instanceof FewclickError`
+ * recognises them as well. A failed call leaves the reranker exactly as it was.
+ */
+export declare class FewclickError extends Error {
+  constructor(code: FewclickErrorCode, message: string, options?: { cause?: unknown });
+  readonly code: FewclickErrorCode;
+}
+
+export declare function isFewclickError(value: unknown): value is FewclickError;
+
+/** Model file bytes, or a URL to fetch them from (Node: also a file path or file: URL). */
+export type ModelSource = ArrayBuffer | ArrayBufferView | string | URL;
+
+export type Vector = Float32Array | readonly number[];
+
+/** The host's results, in display order. */
+export interface Results {
+  /** Item ids in display order; unique, non-empty. */
+  ids: readonly string[];
+  /** Item features, row-major: `ids.length × itemDim` finite numbers. */
+  features: Vector;
+  /** The host's own score per item (default 0); the model learns a residual over it. */
+  baseScores?: Vector;
+  /** Price per item, for price-relative session features. */
+  prices?: Vector;
+}
+
+export type EventType =
+  | 'impression'
+  | 'view'
+  | 'click'
+  | 'cart'
+  | 'add_to_cart'
+  | 'add-to-cart'
+  | 'purchase'
+  | 'skip'
+  | 'dwell';
+
+export interface ShopperEvent {
+  /** Id of an item of the current (or an earlier) result set. */
+  item: string;
+  type: EventType;
+  /** Milliseconds (any monotonic clock); default: the order of recording. */
+  timestamp?: number;
+  /** Time spent on the item, for `dwell` events. */
+  dwellMs?: number;
+}
+
+export interface RerankerOptions {
+  /** Largest result set accepted (1..=100000; default 100000). */
+  maxCandidates?: number;
+  /** Events kept (oldest dropped first; default 256). */
+  eventCapacity?: number;
+  /** How many places one item may move; `null` = unbounded; absent = the model's setting. */
+  maxMove?: number | null;
+  /** What the inner loop adapts: the head only (fast, per click) or all weights. */
+  scope?: 'head' | 'all';
+  /** Inner-loop steps (default: the model's). */
+  steps?: number;
+}
+
+export interface Ranking {
+  /** Item ids in the new order. */
+  ids: string[];
+  /** Display indices in the new order. */
+  order: Uint32Array;
+  /** Score of each item, by new position. */
+  scores: Float32Array;
+  /** Places moved up (negative: down), by new position. */
+  moved: Int32Array;
+  /** Whether the inner loop ran (false with no events to learn from). */
+  adapted: boolean;
+  /** Time rank() took, adaptation included, in milliseconds. */
+  adaptMs: number;
+  backend: Backend;
+}
+
+export interface Signal {
+  name: string;
+  value: number;
+  /** Score minus the score with this signal at 0. */
+  contribution: number;
+}
+
+export interface Explanation {
+  id: string;
+  displayPosition: number;
+  score: number;
+  signals: Signal[];
+  /** Plain-language reasons, strongest first. */
+  reasons: string[];
+}
+
+export interface ModelInfo {
+  algorithm: string;
+  itemDim: number;
+  hidden: number;
+  steps: number;
+  scope: 'head' | 'all';
+  loss: 'pairwise' | 'listwise';
+  featureNames: string[];
+}
+
+/** One shopper session's reranker. Every method throws a FewclickError on bad input. */
+export interface Reranker {
+  /** Replaces the results; the session's events are kept. */
+  setResults(results: Results): void;
+  record(event: ShopperEvent): void;
+  /** Adapts to the session's events and ranks the current results (no events: display order). */
+  rank(): Ranking;
+  explain(id: string): Explanation;
+  /** Forgets the session's events (the results stay). */
+  reset(): void;
+  /** Forgets everything about the shopper: events and results. */
+  forget(): void;
+  readonly backend: Backend;
+  /** Duration of the last rank(), in milliseconds. */
+  readonly lastAdaptMs: number;
+  readonly itemDim: number;
+  readonly eventCount: number;
+  modelInfo(): ModelInfo;
+  /** Releases the wasm memory now; later calls throw FREED. Idempotent. */
+  free(): void;
+}
+
+/** The same reranker running in a Web Worker: methods return promises; the properties hold the
+ * values as of the last settled call. */
+export interface WorkerReranker {
+  setResults(results: Results): Promise<void>;
+  record(event: ShopperEvent): Promise<void>;
+  rank(): Promise<Ranking>;
+  explain(id: string): Promise<Explanation>;
+  reset(): Promise<void>;
+  forget(): Promise<void>;
+  readonly backend: Backend;
+  readonly lastAdaptMs: number;
+  readonly itemDim: number;
+  readonly eventCount: number;
+  modelInfo(): Promise<ModelInfo>;
+  /** Releases the reranker (and terminates the worker if createWorkerReranker started it). */
+  free(): Promise<void>;
+}
+
+export interface InitOptions {
+  /** Force a build (tests, benchmarks); default `auto`: SIMD where supported. */
+  build?: WasmBuild | 'auto';
+}
+
+/**
+ * Loads the wasm build once per realm (later calls return the same promise). Called by every
+ * other function; call it yourself only to load early or to force a build.
+ */
+export declare function init(options?: InitOptions): Promise<WasmBuild>;
+
+export declare function createReranker(model: ModelSource, options?: RerankerOptions): Promise<Reranker>;
+
+/** What createWorkerReranker needs of a Worker (a DOM `Worker` fits; no DOM types required). */
+export interface WorkerLike {
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  addEventListener(type: 'message', listener: (event: { readonly data: unknown }) => void): void;
+  addEventListener(type: 'error', listener: (event: { readonly message?: string }) => void): void;
+  addEventListener(type: 'messageerror', listener: (event: unknown) => void): void;
+  terminate(): void;
+}
+
+/**
+ * Creates a reranker in a Web Worker. `worker` is a module Worker whose script is (or imports)
+ * `fewclick/worker`, or the URL of such a script: it is then started with `{ type: 'module' }`
+ * and terminated by `free()`. A model URL is resolved against the page before the worker fetches it.
+ */
+export declare function createWorkerReranker(
+  worker: WorkerLike | string | URL,
+  model: ModelSource,
+  options?: RerankerOptions,
+): Promise<WorkerReranker>;
+
+/** A randomly initialised model file, for smoke tests and benchmarks (it ranks nothing well). */
+export declare function syntheticModel(itemDim: number, hidden: number, seed?: number): Promise<Uint8Array>;
+
+/** The library version. */
+export declare function version(): Promise<string>;
+
+/** The kernel set this build runs. */
+export declare function cpuKernels(): Promise<Backend>;
+
+/** Whether this engine runs wasm simd128 (and so gets the SIMD build). */
+export declare function simdSupported(): boolean;

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Builds the npm package in pkg/: two wasm builds of the same crate (SIMD and baseline), one
+# wasm-bindgen glue, the loader, types and worker entry from pkg-config/.
+#
+#   scripts/build-wasm.sh            release build, wasm-opt -O3
+#
+# Needs: cargo + the wasm32-unknown-unknown target, wasm-bindgen-cli at the version Cargo.toml
+# pins, node + tools/node_modules (binaryen's wasm-opt), gzip (scripts/setup.sh installs them).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$ROOT"
+
+PKG="$ROOT/pkg"
+WORK="$ROOT/target/wasm-bindgen"   # intermediate outputs (git-ignored with target/)
+
+# --- tools --------------------------------------------------------------------------------
+pin="$(pinned_wasm_bindgen)"
+[ -n "$pin" ] || die "could not read the pinned wasm-bindgen version (wasm-bindgen = \"=X\") from Cargo.toml"
+have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" || true
+[ "$have" = "$pin" ] || die "wasm-bindgen CLI is '${have:-missing}', Cargo.toml pins $pin: run scripts/setup.sh"
+[ -x "$WASM_OPT" ] || command -v "$WASM_OPT" >/dev/null || die "wasm-opt not found at $WASM_OPT: run scripts/setup.sh (npm ci in tools/)"
+command -v node >/dev/null || die "node is missing"
+
+# --- compile, bind, optimise each build -----------------------------------------------------
+build_variant() {
+  local variant="$1" opt_features=("${WASM_OPT_FEATURES[@]}")
+  [ "$variant" = simd ] && opt_features+=(--enable-simd)
+  (
+    wasm_env "$variant"
+    step "cargo build ($variant: RUSTFLAGS='${RUSTFLAGS}', CARGO_TARGET_DIR=${CARGO_TARGET_DIR#"$ROOT"/})"
+    cargo build --lib --release --no-default-features --target wasm32-unknown-unknown --quiet
+    local raw="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/fewclick.wasm"
+    [ -f "$raw" ] || die "cargo did not produce $raw"
+    rm -rf "$WORK/$variant"
+    wasm-bindgen --target web --out-dir "$WORK/$variant" "$raw"
+    step "wasm-opt -O3 ($variant, $("$WASM_OPT" --version))"
+    # --strip-target-features/--strip-producers: metadata sections the browser never reads.
+    "$WASM_OPT" -O3 "${opt_features[@]}" --strip-target-features --strip-producers \
+      "$WORK/$variant/fewclick_bg.wasm" -o "$WORK/$variant/opt.wasm" \
+      || die "wasm-opt failed on the $variant build (features: ${opt_features[*]})"
+    ok "$variant: $(wc -c <"$raw") bytes raw -> $(wc -c <"$WORK/$variant/opt.wasm") bytes optimised"
+  )
+}
+build_variant simd
+build_variant base
+
+# --- checks ---------------------------------------------------------------------------------
+step "checking the two builds"
+# Validating without --enable-simd must fail for the SIMD build (the flag took effect) and pass
+# for the baseline (it runs on engines without simd128). Both files have no target_features
+# section any more, so wasm-opt uses exactly the features named here.
+"$WASM_OPT" "${WASM_OPT_FEATURES[@]}" "$WORK/base/opt.wasm" -o /dev/null >/dev/null 2>&1 \
+  || die "the baseline build contains SIMD instructions (or uses a feature not in WASM_OPT_FEATURES)"
+if "$WASM_OPT" "${WASM_OPT_FEATURES[@]}" "$WORK/simd/opt.wasm" -o /dev/null >/dev/null 2>&1; then
+  die "the SIMD build contains no SIMD instructions: was RUSTFLAGS ignored?"
+fi
+ok "baseline has no simd128 instructions; the SIMD build has them"
+# The loader ships one glue for both builds; that is only right while their exports match.
+cmp -s "$WORK/simd/fewclick.js" "$WORK/base/fewclick.js" \
+  || die "the wasm-bindgen glue of the SIMD and baseline builds differ (different exports per build?); pkg-config/core.js assumes one glue"
+ok "wasm-bindgen glue identical for both builds"
+
+# --- assemble pkg/ --------------------------------------------------------------------------
+step "assembling pkg/"
+rm -rf "$PKG"
+mkdir -p "$PKG"
+cp "$WORK/simd/opt.wasm" "$PKG/fewclick_simd.wasm"
+cp "$WORK/base/opt.wasm" "$PKG/fewclick_base.wasm"
+# The glue's fallback URL ('fewclick_bg.wasm') names a file the package does not ship; bundlers
+# would try to resolve it. The loader always passes the wasm it picked, so make the fallback an
+# explicit error instead. Fail loudly if a new wasm-bindgen changes that line.
+default_line="module_or_path = new URL('fewclick_bg.wasm', import.meta.url);"
+n="$(grep -cF "$default_line" "$WORK/simd/fewclick.js" || true)"
+[ "$n" = 1 ] || die "expected the wasm-bindgen glue to contain exactly one \"$default_line\" (found $n); update scripts/build-wasm.sh for this wasm-bindgen version"
+DEFAULT_LINE="$default_line" node -e '
+  const fs = require("fs");
+  const [src, dst] = process.argv.slice(1);
+  const text = fs.readFileSync(src, "utf8").replace(process.env.DEFAULT_LINE,
+    "throw new Error(\"fewclick: load the package through its entry point, not the raw glue\");");
+  fs.writeFileSync(dst, text);
+' "$WORK/simd/fewclick.js" "$PKG/fewclick_wasm.js"
+for f in index.js node.js core.js worker.js worker-client.js index.d.ts worker.d.ts README.md; do
+  cp "pkg-config/$f" "$PKG/$f"
+done
+version="$(crate_version)"
+node -e '
+  const fs = require("fs");
+  const [src, dst, version] = process.argv.slice(1);
+  const pkg = JSON.parse(fs.readFileSync(src, "utf8"));
+  pkg.version = version;
+  for (const f of pkg.files) if (!fs.existsSync(require("path").join(require("path").dirname(dst), f)))
+    throw new Error(`package.json lists ${f} but pkg/ has no such file`);
+  fs.writeFileSync(dst, JSON.stringify(pkg, null, 2) + "\n");
+' pkg-config/package.json "$PKG/package.json" "$version"
+ok "pkg/ holds fewclick@$version: $(cd "$PKG" && ls | tr '\n' ' ')"
+node scripts/lib/check-pkg.mjs "$PKG" simd || die "the optimised SIMD build does not work (see above)"
+node scripts/lib/check-pkg.mjs "$PKG" baseline || die "the optimised baseline build does not work (see above)"
+
+# --- sizes ----------------------------------------------------------------------------------
+page_js=("$PKG/index.js" "$PKG/core.js" "$PKG/worker-client.js" "$PKG/fewclick_wasm.js")
+js_gz="$(gz_size "${page_js[@]}")"
+simd_gz="$(gz_size "$PKG/fewclick_simd.wasm")"
+base_gz="$(gz_size "$PKG/fewclick_base.wasm")"
+step "sizes (gzip -9)"
+note "loader + glue JS (index.js core.js worker-client.js fewclick_wasm.js): $js_gz bytes"
+note "SIMD wasm:                                             $simd_gz bytes"
+note "a page loads (JS + SIMD wasm):                         $((js_gz + simd_gz)) bytes ($(( (js_gz + simd_gz + 512) / 1024 )) KiB)"
+note "baseline wasm (engines without simd128, instead):      $base_gz bytes"
+mkdir -p "$ROOT/target"
+printf '{"js_gzip":%s,"simd_wasm_gzip":%s,"base_wasm_gzip":%s,"page_gzip":%s}\n' \
+  "$js_gz" "$simd_gz" "$base_gz" "$((js_gz + simd_gz))" >"$ROOT/target/pkg-sizes.json"

@@ -1,0 +1,59 @@
+# Shared shell helpers for scripts/*.sh. Source it; do not run it.
+#
+# The wasm build settings live here, in one place: every script that compiles the crate for
+# wasm32 (build-wasm.sh, test.sh, bench.sh) calls `wasm_env <variant>` so the SIMD and the
+# baseline builds each keep their own target directory and flags and never rebuild each other.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# Progress lines: "==> doing X", "  ok: X", "error: X" (to stderr), then exit.
+step() { printf '==> %s\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Flags every wasm build gets. RUSTFLAGS replaces any rustflags in .cargo/config.toml, so a flag
+# the crate needs on wasm (for instance --cfg=web_sys_unstable_apis for WebGPU) belongs here.
+WASM_RUSTFLAGS_COMMON=""
+
+# wasm_env simd|base: exports RUSTFLAGS and CARGO_TARGET_DIR for that build.
+wasm_env() {
+  case "$1" in
+    simd) export RUSTFLAGS="${WASM_RUSTFLAGS_COMMON:+$WASM_RUSTFLAGS_COMMON }-C target-feature=+simd128" ;;
+    base) export RUSTFLAGS="$WASM_RUSTFLAGS_COMMON" ;;
+    *) die "wasm_env: unknown variant '$1' (expected simd or base)" ;;
+  esac
+  export CARGO_TARGET_DIR="$ROOT/target/wasm-$1"
+}
+
+# The exact wasm-bindgen version Cargo.toml pins (`wasm-bindgen = "=X"`); the CLI must match it.
+pinned_wasm_bindgen() {
+  sed -n 's/^wasm-bindgen *= *"=\([0-9][0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1
+}
+
+# The crate version (first `version = "..."` line, in [package]).
+crate_version() {
+  sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1
+}
+
+# Sum of the gzip -9 sizes in bytes of the given files, each compressed on its own (as a server
+# sends them).
+gz_size() {
+  local total=0 f
+  for f in "$@"; do total=$((total + $(gzip -9c "$f" | wc -c))); done
+  echo "$total"
+}
+
+# Binaryen's wasm-opt: the version pinned in tools/package-lock.json (npm `binaryen`). Debian's
+# wasm-opt 108 cannot be used: it rewrites modules with two tables (wasm-bindgen's externref table
+# beside the function table) so that `__wbindgen_externrefs` exports the funcref table, and the
+# module then fails to instantiate. Override with WASM_OPT=/path/to/wasm-opt (build-wasm.sh still
+# instantiates the result to prove it works).
+WASM_OPT="${WASM_OPT:-$ROOT/tools/node_modules/.bin/wasm-opt}"
+
+# Binaryen features rustc's wasm32 target emits by default (since Rust 1.82/1.87): bulk memory,
+# sign extension, non-trapping float-to-int, mutable globals, reference types (wasm-bindgen's
+# externref table) and multivalue. The SIMD build adds --enable-simd.
+WASM_OPT_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
+  --enable-mutable-globals --enable-reference-types --enable-multivalue)
