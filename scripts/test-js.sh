@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Tests the npm package the way a customer gets it: `npm pack` pkg/, install the tarball into a
+# scratch project in a temp dir (offline), then
+#   - node --test tests/js/package.test.mjs   (the API from Node, errors and their codes)
+#   - tsc --noEmit (strict) on tests/js/consumer*.ts against the package's types (nodenext and
+#     bundler resolution with DOM types; Node types without DOM)
+#   - node --test tests/js/browser.test.mjs   (headless Chromium: browser entry, worker, SIMD)
+# Needs pkg/ (scripts/build-wasm.sh) and tools/ (scripts/setup.sh).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$ROOT"
+
+[ -f pkg/package.json ] || die "pkg/ is missing: run scripts/build-wasm.sh first"
+TSC="$ROOT/tools/node_modules/.bin/tsc"
+[ -x "$TSC" ] || die "typescript is missing in tools/: run scripts/setup.sh"
+
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/fewclick-consumer.XXXXXX")"
+trap 'rm -rf "$SCRATCH"' EXIT
+
+step "npm pack pkg/"
+tarball="$(cd pkg && npm pack --silent --pack-destination "$SCRATCH")"
+ok "$tarball: $(tar -tzf "$SCRATCH/$tarball" | sed 's|^package/||' | sort | tr '\n' ' ')"
+# The public types must not use `any`.
+if grep -nwE 'any' pkg/index.d.ts pkg/worker.d.ts | grep -vE '^\S+:[0-9]+:\s*(//|\*|/\*)'; then
+  die "the package's .d.ts files use 'any'"
+fi
+ok "no 'any' in the public types"
+
+step "install the tarball into a scratch project (offline)"
+cat >"$SCRATCH/package.json" <<'JSON'
+{ "name": "fewclick-consumer", "private": true, "type": "module" }
+JSON
+(cd "$SCRATCH" && npm install --offline --no-audit --no-fund --loglevel=error "./$tarball")
+cp tests/js/package.test.mjs tests/js/consumer.ts tests/js/consumer-node.ts tests/js/tsconfig*.json "$SCRATCH/"
+# @types/node for the Node-only consumer, from tools/ (no network needed).
+ln -s "$ROOT/tools/node_modules/@types" "$SCRATCH/node_modules/@types"
+ok "installed in $SCRATCH"
+
+step "Node: node --test package.test.mjs"
+(cd "$SCRATCH" && node --test --test-reporter=tap package.test.mjs)
+
+step "TypeScript: tsc --noEmit (strict) against the package's types"
+"$TSC" -p "$SCRATCH/tsconfig.json"
+ok "consumer.ts (moduleResolution nodenext, DOM): type-checks; every @ts-expect-error is an error"
+"$TSC" -p "$SCRATCH/tsconfig.bundler.json"
+ok "consumer.ts (moduleResolution bundler, DOM): type-checks"
+"$TSC" -p "$SCRATCH/tsconfig.node.json"
+ok "consumer-node.ts (Node types only, no DOM): type-checks"
+
+step "Chromium: node --test browser.test.mjs"
+FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/browser.test.mjs

@@ -1,0 +1,82 @@
+// The installed package in headless Chromium: a static page (served from 127.0.0.1 under
+// CSP script-src 'self' 'wasm-unsafe-eval', without cross-origin isolation) imports the package's
+// browser entry, ranks on the main thread and in a worker, and must pick the SIMD build. Every
+// request must go to the page's own origin.
+//   FEWCLICK_CONSUMER=<scratch project with fewclick installed> node --test tests/js/browser.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { serve } from '../../scripts/lib/serve.mjs';
+import { launchChromium } from '../../scripts/lib/chromium.mjs';
+
+const consumer = process.env.FEWCLICK_CONSUMER;
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'";
+
+test('the browser entry ranks in headless Chromium with the SIMD build, same-origin only', async (t) => {
+  assert.ok(consumer, 'set FEWCLICK_CONSUMER to the scratch project that has fewclick installed');
+  const pkgDir = join(consumer, 'node_modules', 'fewclick');
+  const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+  assert.equal(pkg.exports['.'].browser, './index.js', 'page.js imports the browser entry by path');
+
+  // The page, and a model file it fetches by URL.
+  const www = join(consumer, 'www');
+  mkdirSync(www, { recursive: true });
+  cpSync(new URL('./browser/', import.meta.url), www, { recursive: true });
+  const fc = await import(pathToFileURL(join(pkgDir, 'node.js')).href);
+  writeFileSync(join(www, 'model.fcm'), await fc.syntheticModel(16, 32, 3));
+
+  const server = await serve(consumer, { headers: () => ({ 'content-security-policy': CSP }) });
+  t.after(() => server.close());
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = [];
+  context.on('request', (req) => seen.push(req.url()));
+  page.on('worker', (worker) => seen.push(worker.url()));
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+
+  await page.goto(`${server.origin}/www/index.html`);
+  const outcome = await page.waitForFunction(() => window.__fewclickResult, null, { timeout: 60_000 }).then((h) => h.jsonValue());
+  assert.ok(outcome.ok, `page failed: ${outcome.error}\n${logs.join('\n')}`);
+  const r = outcome.result;
+  t.diagnostic(JSON.stringify(r));
+
+  assert.equal(r.crossOriginIsolated, false, 'runs without cross-origin isolation');
+  assert.equal(r.build, 'simd');
+  assert.equal(r.kernels, 'cpu-simd128');
+  assert.equal(r.noEventsIsDisplayOrder, true);
+  assert.equal(r.mainPermutation, true);
+  assert.equal(r.mainFinite, true);
+  assert.equal(r.mainBackend, 'cpu-simd128');
+  assert.equal(r.mainError, 'DIMENSION_MISMATCH');
+  assert.equal(r.urlModelItemDim, 16);
+  assert.equal(r.missingModel, 'FETCH_FAILED');
+  assert.equal(r.workerItemDim, 16);
+  assert.equal(r.workerNoEvents, true);
+  assert.equal(r.workerPermutation, true);
+  assert.equal(r.workerFinite, true);
+  assert.equal(r.workerBackend, 'cpu-simd128');
+  assert.equal(r.workerEventCount, 1);
+  assert.equal(r.workerLastAdaptMs, true);
+  assert.equal(r.workerError, 'INVALID_INPUT');
+  assert.equal(r.workerUnknownItem, 'UNKNOWN_ITEM');
+  assert.equal(r.workerStillWorks, true);
+  assert.equal(r.workerFreed, 'FREED');
+  assert.deepEqual(r.cspViolations, [], 'no CSP violations');
+  // The one expected console error is the 404 of missing.fcm.
+  const errors = logs.filter((l) => (l.startsWith('error') || l.startsWith('pageerror')) && !l.includes('404'));
+  assert.deepEqual(errors, [], logs.join('\n'));
+
+  // Network: only the page's origin; the SIMD wasm, never the baseline one.
+  const foreign = seen.filter((u) => new URL(u).origin !== server.origin);
+  assert.deepEqual(foreign, [], 'every request goes to the page origin');
+  assert.ok(server.requests.includes('/node_modules/fewclick/fewclick_simd.wasm'), server.requests.join('\n'));
+  assert.ok(!server.requests.includes('/node_modules/fewclick/fewclick_base.wasm'), 'the baseline wasm is not downloaded');
+  assert.ok(server.requests.includes('/www/model.fcm'));
+  t.diagnostic(`requests: ${server.requests.join(' ')}`);
+});

@@ -1,0 +1,91 @@
+// Runs in headless Chromium (tests/js/browser.test.mjs): imports the installed package's browser
+// entry, ranks on the main thread and in a Web Worker, and publishes what it saw in
+// window.__fewclickResult.
+import {
+  cpuKernels,
+  createReranker,
+  createWorkerReranker,
+  FewclickError,
+  init,
+  syntheticModel,
+} from '../node_modules/fewclick/index.js';
+
+const violations = [];
+document.addEventListener('securitypolicyviolation', (e) => violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+
+function results(n) {
+  return {
+    ids: Array.from({ length: n }, (_, i) => `sku-${i}`),
+    features: Float32Array.from({ length: n * 16 }, (_, i) => Math.sin(i * 0.37)),
+  };
+}
+
+function isPermutation(ids, of) {
+  return ids.length === of.length && [...ids].sort().join() === [...of].sort().join();
+}
+
+async function errorCode(fn) {
+  try {
+    await fn();
+    return 'no error';
+  } catch (e) {
+    return e instanceof FewclickError ? e.code : `not a FewclickError: ${e}`;
+  }
+}
+
+async function run() {
+  const out = { crossOriginIsolated: globalThis.crossOriginIsolated === true };
+  out.build = await init();
+  out.kernels = await cpuKernels();
+
+  // Main thread, model as bytes.
+  const r = await createReranker(await syntheticModel(16, 32, 1));
+  const res = results(100);
+  r.setResults(res);
+  out.noEventsIsDisplayOrder = r.rank().ids.join() === res.ids.join();
+  r.record({ item: 'sku-60', type: 'click' });
+  r.record({ item: 'sku-61', type: 'click' });
+  const ranking = r.rank();
+  out.mainPermutation = isPermutation(ranking.ids, res.ids);
+  out.mainFinite = ranking.scores.every(Number.isFinite);
+  out.mainBackend = ranking.backend;
+  out.mainError = await errorCode(() => r.setResults({ ...res, features: res.features.subarray(3) }));
+  r.free();
+
+  // Main thread, model by URL (relative to the page).
+  const byUrl = await createReranker('model.fcm');
+  out.urlModelItemDim = byUrl.itemDim;
+  byUrl.free();
+  out.missingModel = await errorCode(() => createReranker('missing.fcm'));
+
+  // In a module worker started from the package's worker.js; model URL resolved against the page.
+  const w = await createWorkerReranker(new URL('../node_modules/fewclick/worker.js', import.meta.url), 'model.fcm', { steps: 5 });
+  out.workerItemDim = w.itemDim;
+  await w.setResults(res);
+  out.workerNoEvents = (await w.rank()).ids.join() === res.ids.join();
+  await w.record({ item: 'sku-99', type: 'click' });
+  const wr = await w.rank();
+  out.workerPermutation = isPermutation(wr.ids, res.ids);
+  out.workerFinite = wr.scores.every(Number.isFinite) && wr.scores instanceof Float32Array;
+  out.workerBackend = w.backend;
+  out.workerEventCount = w.eventCount;
+  out.workerLastAdaptMs = w.lastAdaptMs === wr.adaptMs;
+  out.workerError = await errorCode(() => w.record({ item: 'sku-1', type: 'teleport' }));
+  out.workerUnknownItem = await errorCode(() => w.explain('nope'));
+  out.workerStillWorks = isPermutation((await w.rank()).ids, res.ids);
+  await w.free();
+  out.workerFreed = await errorCode(() => w.rank());
+
+  out.cspViolations = violations;
+  return out;
+}
+
+run().then(
+  (result) => {
+    window.__fewclickResult = { ok: true, result };
+    document.getElementById('out').textContent = JSON.stringify(result, null, 2);
+  },
+  (e) => {
+    window.__fewclickResult = { ok: false, error: `${e && e.code ? e.code + ': ' : ''}${e && e.stack ? e.stack : e}` };
+  },
+);
