@@ -16,7 +16,7 @@ use crate::error::{check_finite, check_len, Error, Result};
 use std::collections::{HashMap, VecDeque};
 
 /// Number of session features per candidate.
-pub const SESSION_DIM: usize = 11;
+pub const SESSION_DIM: usize = 13;
 
 /// What each session feature means, in the order of the feature vector.
 pub const SESSION_FEATURE_NAMES: [&str; SESSION_DIM] = [
@@ -31,6 +31,8 @@ pub const SESSION_FEATURE_NAMES: [&str; SESSION_DIM] = [
     "abs_log_price_vs_engaged",
     "price_comparison_available",
     "session_engagement_depth",
+    "display_proximity_to_last_engaged",
+    "shown_below_last_engaged",
 ];
 
 /// Most items shown above an engaged item that become its negatives.
@@ -500,6 +502,16 @@ impl Summary<'_> {
             out[9] = 1.0;
         }
         out[10] = (1.0 + self.n_engaged_events as f32).ln();
+        // Shoppers tend to carry on scanning from the last item they engaged with: how close this
+        // candidate is to it in the current list, and whether it comes after it. (Relative to the
+        // shopper's own click, so not a position prior: both are 0 until the shopper engages with
+        // an item of this list.)
+        if let Some(j) = self.last_engaged_item.and_then(|id| r.position(id)) {
+            if j != i {
+                out[11] = 1.0 / (1.0 + (i as f32 - j as f32).abs());
+                out[12] = (i > j) as u8 as f32;
+            }
+        }
     }
 
     /// Session features of every candidate, row-major `n × SESSION_DIM`.

@@ -1101,9 +1101,9 @@ mod tests {
         let path = temp_file("bad3.jsonl", "not json\n");
         let r = reason(load(Format::Jsonl, &path).expect_err("must fail"));
         assert!(r.contains(":1:") && r.contains("not valid JSON"), "{r}");
-        let path = temp_file("bad.csv", "session,timestamp,type,item\ns,1,click,a\ns,2,click,\n");
+        let path = temp_file("bad-generic.csv", "session,timestamp,type,item\ns,1,click,a\ns,2,click,\n");
         let r = reason(load(Format::Csv, &path).expect_err("must fail"));
-        assert!(r.contains("bad.csv:3") && r.contains("needs an item"), "{r}");
+        assert!(r.contains("bad-generic.csv:3") && r.contains("needs an item"), "{r}");
         let path = temp_file("users.csv", "session,timestamp,type,item,user\ns,1,click,a,u1\ns,2,click,a,u2\n");
         let r = reason(load(Format::Csv, &path).expect_err("must fail"));
         assert!(r.contains("users.csv:3") && r.contains("user"), "{r}");
