@@ -751,3 +751,49 @@ fn the_inner_loop_never_moves_frozen_parameters_and_respects_clipping() {
     let max_alpha = m.alpha.iter().cloned().fold(0.0, f32::max);
     assert!(step <= 3.0 * 1e-3 * max_alpha + 1e-7, "moved {step}");
 }
+
+/// No train/serve skew: the scores of a fixed model file on fixed inputs, recorded from the native
+/// build (`tests/fixtures/skew-scores.txt`), must be reproduced within 1e-5 by every build this
+/// test runs in: native, and wasm (SIMD and baseline) in Node and headless Chromium. After an
+/// intended change to the scorer, re-record with `FEWCLICK_BLESS=1 cargo test --test core recorded_native`.
+const SKEW_MODEL: &[u8] = include_bytes!("fixtures/skew-model.fcm");
+const SKEW_SCORES: &str = include_str!("fixtures/skew-scores.txt");
+
+fn skew_scores(model_bytes: &[u8]) -> Vec<f32> {
+    let cfg = Config { max_move: Some(None), scope: Some(Scope::All), ..Config::default() };
+    let mut r = Reranker::from_bytes(model_bytes, cfg).unwrap();
+    let mut rng = Rng::new(77);
+    let d = r.model().arch.item_dim;
+    let (ids, x, prices) = results(&mut rng, 200, d, "k");
+    r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
+    for (i, kind) in [(17, EventKind::Click), (40, EventKind::Cart), (3, EventKind::Skip), (120, EventKind::Click)] {
+        r.record(Event::new(ids[i].clone(), kind)).unwrap();
+    }
+    let ranking = r.rank().unwrap();
+    let mut by_display = vec![0.0; ids.len()];
+    for (pos, &i) in ranking.order.iter().enumerate() {
+        by_display[i] = ranking.scores[pos];
+    }
+    by_display
+}
+
+#[test]
+fn scores_match_the_recorded_native_scores_within_1e_5() {
+    #[cfg(not(target_arch = "wasm32"))]
+    if std::env::var_os("FEWCLICK_BLESS").is_some() {
+        let m = model(12, 16, 4242, InnerLoop { steps: 5, scope: Scope::All, ..InnerLoop::default() });
+        let bytes = m.to_bytes();
+        let text: String = skew_scores(&bytes).iter().map(|s| format!("{s:e}\n")).collect();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        std::fs::write(format!("{dir}/skew-model.fcm"), &bytes).unwrap();
+        std::fs::write(format!("{dir}/skew-scores.txt"), text).unwrap();
+        println!("re-recorded the skew fixture; rebuild and rerun to check it");
+        return;
+    }
+    let want: Vec<f32> = SKEW_SCORES.lines().map(|l| l.parse().unwrap()).collect();
+    let got = skew_scores(SKEW_MODEL);
+    assert_eq!(got.len(), want.len());
+    let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs() / (1.0 + w.abs())).fold(0.0f32, f32::max);
+    println!("kernels {}: largest deviation from the native scores {worst:e}", Fast.name());
+    assert!(worst <= 1e-5, "scores differ from the native build by {worst}");
+}
