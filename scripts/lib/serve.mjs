@@ -3,7 +3,7 @@
 // response (e.g. a Content-Security-Policy), and a log of every request it answered.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { extname, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -19,12 +19,13 @@ const TYPES = {
  * @param headers optional (path) => extra response headers
  */
 export async function serve(root, { headers = () => ({}) } = {}) {
+  root = resolve(root);
   const requests = [];
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
     const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
-    if (!file.startsWith(normalize(root) + sep)) {
+    if (!file.startsWith(root + sep)) {
       res.writeHead(403).end();
       return;
     }

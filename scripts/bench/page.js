@@ -1,0 +1,20 @@
+// The benchmark in headless Chromium (started by scripts/bench.mjs): ?build=simd|baseline picks
+// the build; results land in window.__bench. One page per build: one wasm instance per realm.
+import * as api from '../../pkg/index.js';
+import * as glue from '../../pkg/fewclick_wasm.js';
+import { runSuite } from './suite.mjs';
+
+const params = new URLSearchParams(location.search);
+const build = params.get('build');
+const budgetMs = Number(params.get('budget') ?? 1200);
+const ns = params.get('ns') ? params.get('ns').split(',').map(Number) : undefined;
+const lines = [];
+runSuite({ api, glue, build, env: 'chromium', budgetMs, ns, log: (l) => lines.push(l) }).then(
+  (rows) => {
+    window.__bench = { ok: true, rows, lines, crossOriginIsolated };
+    document.getElementById('out').textContent = lines.join('\n');
+  },
+  (e) => {
+    window.__bench = { ok: false, error: String(e && e.stack ? e.stack : e), lines };
+  },
+);

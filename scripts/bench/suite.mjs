@@ -1,0 +1,151 @@
+// The benchmark itself, shared by Node (scripts/bench.mjs) and headless Chromium
+// (scripts/bench/page.js): the same code times the same calls in both.
+//
+// Paths (itemDim 16, hidden 32, syntheticModel(16, 32, 1), 25 click events on random items):
+//   adapt+rank      options { scope: 'all', steps: 5 }: each repetition resets the session,
+//                   records 25 clicks, then times rank() (adapt k=5 from θ0 + score + order).
+//   per-click-head  options { scope: 'head', steps: 5 }: 25 clicks, one untimed rank(), one more
+//                   click, then time rank() (what a page pays per click).
+// Every timed rank() follows a new event, so the adapted-θ cache cannot answer it.
+// Times are of the rank() call as the page sees it (JS result objects included); core_ms is the
+// same call's own adaptMs (the core's rank, without building the JS result).
+
+export const NS = [100, 1000, 10_000, 100_000];
+export const PATHS = ['adapt+rank', 'per-click-head'];
+const ITEM_DIM = 16;
+const HIDDEN = 32;
+const EVENTS = 25;
+const STEPS = 5;
+const WARMUP = 3;
+const MIN_REPS = 10;
+const MAX_REPS = 400;
+
+export const SEED = 20240601;
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function quantile(sorted, q) {
+  const i = (sorted.length - 1) * q;
+  const lo = Math.floor(i);
+  const hi = Math.ceil(i);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
+}
+
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { median: quantile(s, 0.5), p90: quantile(s, 0.9), min: s[0] };
+}
+
+const round = (x, digits = 4) => Number(x.toFixed(digits));
+
+/** Repeats `fn(reps)` (returns {seconds, flops}) with doubling reps until it runs ≥ minSeconds,
+ * then takes the median GFLOP/s of 5 runs at that size. */
+function gflops(fn, minSeconds, maxReps = 1 << 26) {
+  let reps = 1;
+  for (;;) {
+    const r = fn(reps);
+    if (r.seconds >= minSeconds || reps >= maxReps) break;
+    reps *= 2;
+  }
+  const runs = [];
+  for (let i = 0; i < 5; i++) {
+    const r = fn(reps);
+    runs.push(r.flops / r.seconds / 1e9);
+  }
+  return { gflops: stats(runs).median, reps };
+}
+
+/**
+ * @param api    the package module (index.js or node.js)
+ * @param glue   the package's wasm-bindgen glue (for the kernel probes, not public API)
+ * @param build  'simd' | 'baseline'
+ * @param env    'node' | 'chromium'
+ * @param budgetMs  wall time per (path, n) cell beyond MIN_REPS
+ * @param log    progress lines
+ */
+export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS, log = () => {} }) {
+  const loaded = await api.init({ build });
+  const kernels = await api.cpuKernels();
+  const model = await api.syntheticModel(ITEM_DIM, HIDDEN, 1);
+  const now = () => performance.now();
+  const rows = [];
+  const base = { env, build, kernels, item_dim: ITEM_DIM, hidden: HIDDEN };
+  if (loaded !== build) throw new Error(`asked for ${build}, loaded ${loaded}`);
+
+  for (const path of PATHS) {
+    for (const n of ns) {
+      const rand = mulberry32(SEED + n);
+      const pick = () => Math.floor(rand() * n);
+      const reranker = await api.createReranker(model, { scope: path === 'adapt+rank' ? 'all' : 'head', steps: STEPS });
+      const ids = Array.from({ length: n }, (_, i) => `item-${i}`);
+      const features = Float32Array.from({ length: n * ITEM_DIM }, () => rand() * 2 - 1);
+      const prices = Float32Array.from({ length: n }, () => 5 + rand() * 295);
+      reranker.setResults({ ids, features, prices });
+      const once = () => {
+        reranker.reset();
+        for (let e = 0; e < EVENTS; e++) reranker.record({ item: ids[pick()], type: 'click' });
+        if (path === 'per-click-head') {
+          reranker.rank();
+          reranker.record({ item: ids[pick()], type: 'click' });
+        }
+        const t0 = now();
+        const ranking = reranker.rank();
+        const ms = now() - t0;
+        if (!ranking.adapted) throw new Error('rank() did not adapt: the benchmark would time the wrong thing');
+        return [ms, ranking.adaptMs];
+      };
+      for (let w = 0; w < WARMUP; w++) once();
+      const wall = [];
+      const core = [];
+      const start = now();
+      while (wall.length < MAX_REPS && (wall.length < MIN_REPS || now() - start < budgetMs)) {
+        const [ms, coreMs] = once();
+        wall.push(ms);
+        core.push(coreMs);
+      }
+      reranker.free();
+      const w = stats(wall);
+      const c = stats(core);
+      const row = {
+        ...base,
+        n,
+        path,
+        events: path === 'per-click-head' ? EVENTS + 1 : EVENTS,
+        steps: STEPS,
+        median_ms: round(w.median),
+        p90_ms: round(w.p90),
+        min_ms: round(w.min),
+        core_median_ms: round(c.median),
+        reps: wall.length,
+      };
+      rows.push(row);
+      log(`${env} ${build} ${path} n=${n}: median ${row.median_ms} ms, p90 ${row.p90_ms} ms (${row.reps} reps)`);
+    }
+  }
+
+  const KN = 10_000;
+  const scoring = gflops((reps) => glue.benchScoringKernel(KN, ITEM_DIM, HIDDEN, reps), 0.25);
+  const peakProbe = glue.benchSimdPeak(1);
+  const peak = peakProbe === null ? null : gflops((k) => glue.benchSimdPeak(k * 1024), 0.25, 1 << 21); // iters is a u32
+  const kernelRow = {
+    ...base,
+    n: KN,
+    path: 'scoring-kernel',
+    gflops: round(scoring.gflops, 3),
+    simd_peak_gflops: peak === null ? null : round(peak.gflops, 3),
+    ratio_of_peak: peak === null ? null : round(scoring.gflops / peak.gflops, 3),
+    reps: scoring.reps,
+  };
+  rows.push(kernelRow);
+  log(`${env} ${build} scoring kernel n=${KN}: ${kernelRow.gflops} GFLOP/s; simd peak ${kernelRow.simd_peak_gflops ?? 'n/a'}`);
+  return rows;
+}

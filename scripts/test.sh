@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The project's test command: everything CI runs, in order, stopping at the first failure.
+#
+#   1. scripts/setup.sh                       (tools; idempotent)
+#   2. cargo test                             (native, default features)
+#   3. tests/core.rs compiled to wasm32 and run by wasm-bindgen-test-runner:
+#        SIMD build      in Node and in headless Chromium
+#        baseline build  in Node and in headless Chromium
+#   4. scripts/build-wasm.sh                  (the npm package in pkg/)
+#   5. scripts/test-js.sh                     (the packed package from Node, tsc, Chromium)
+#
+# Logs of each stage go to test-artifacts/<stage>.log; a summary is printed at the end.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$ROOT"
+
+ARTIFACTS="$ROOT/test-artifacts"
+rm -rf "$ARTIFACTS"
+mkdir -p "$ARTIFACTS"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+SUMMARY=()
+STARTED=$SECONDS
+current=""
+
+finish() {
+  local rc=$?
+  echo
+  echo "==================== fewclick test summary ===================="
+  local line
+  for line in "${SUMMARY[@]}"; do echo "  $line"; done
+  if [ "$rc" -ne 0 ] && [ -n "$current" ]; then
+    echo "  FAILED  $current  (log: ${ARTIFACTS#"$ROOT"/}/$current.log)"
+  fi
+  echo "  total time: $((SECONDS - STARTED)) s"
+  if [ "$rc" -eq 0 ]; then echo "  result: PASS"; else echo "  result: FAIL (exit $rc)"; fi
+  echo "================================================================"
+}
+trap finish EXIT
+
+# Sums "test result: ok. N passed; M failed; K ignored" lines (cargo and wasm-bindgen-test).
+count_tests() {
+  awk '/test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+       END { printf "%d passed, %d failed, %d ignored", p, f, g }' "$1"
+}
+passed_count() { awk '/test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$1"; }
+
+# stage NAME CMD...: runs CMD with its output shown and logged; stops the script if it fails.
+stage() {
+  current="$1"
+  shift
+  local log="$ARTIFACTS/$current.log" t0=$SECONDS
+  step "$current"
+  "$@" 2>&1 | tee "$log"
+  LAST_LOG="$log"
+  LAST_SECONDS=$((SECONDS - t0))
+  current=""
+}
+
+stage setup bash scripts/setup.sh
+SUMMARY+=("ok      setup ($LAST_SECONDS s)")
+
+stage native-tests cargo test
+SUMMARY+=("ok      native cargo test: $(count_tests "$LAST_LOG") ($LAST_SECONDS s)")
+
+# wasm32 tests: one build per variant (its own CARGO_TARGET_DIR and RUSTFLAGS), run twice.
+wasm_tests() {
+  local variant="$1" where="$2"
+  (
+    wasm_env "$variant"
+    export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+    export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
+    if [ "$where" = chromium ]; then
+      export WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver
+    else
+      unset WASM_BINDGEN_USE_BROWSER CHROMEDRIVER
+    fi
+    cargo test --target wasm32-unknown-unknown --no-default-features --test core
+  )
+}
+for variant in simd base; do
+  for where in node chromium; do
+    stage "wasm-$variant-$where" wasm_tests "$variant" "$where"
+    # A runner that skips (a test file pinned to another mode) still exits 0: insist that tests
+    # ran, and ran where they were meant to.
+    [ "$(passed_count "$LAST_LOG")" -gt 0 ] || { current="wasm-$variant-$where"; die "no wasm tests ran ($LAST_LOG)"; }
+    if [ "$where" = chromium ]; then
+      grep -q "Running headless tests in Chrome" "$LAST_LOG" || { current="wasm-$variant-$where"; die "the tests did not run in headless Chromium"; }
+    fi
+    SUMMARY+=("ok      wasm $variant build in $where: $(count_tests "$LAST_LOG") ($LAST_SECONDS s)")
+  done
+done
+
+stage build-wasm bash scripts/build-wasm.sh
+SUMMARY+=("ok      npm package built: $(grep -o 'a page loads (JS + SIMD wasm): *[0-9]* bytes' "$LAST_LOG" | sed 's/  */ /g') ($LAST_SECONDS s)")
+
+stage js-tests bash scripts/test-js.sh
+SUMMARY+=("ok      JS package tests: $(grep -E '^# (pass|fail)' "$LAST_LOG" | awk '{s[$2] += $3} END {printf "%d passed, %d failed", s["pass"], s["fail"]}'), tsc --noEmit strict ($LAST_SECONDS s)")
