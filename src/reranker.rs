@@ -61,6 +61,23 @@ pub struct Explanation {
     pub reasons: Vec<String>,
 }
 
+/// What [`Reranker::prepare_scoring`] leaves to do.
+pub enum Scoring {
+    /// Nothing to score (no events): the host's order.
+    Done(Ranking),
+    Job(ScoringJob),
+}
+
+/// Parameters and session features with which to score every candidate.
+#[derive(Clone, Debug)]
+pub struct ScoringJob {
+    /// The adapted parameters (θ0 when nothing was learned).
+    pub theta: Vec<f32>,
+    /// Session features, `n × S`, display order.
+    pub session_features: Vec<f32>,
+    pub support_loss: Option<(f32, f32)>,
+}
+
 struct Results {
     set: ResultSet,
     /// `X·Wx` with θ0's `Wx`: valid for every head-scope adaptation.
@@ -188,25 +205,50 @@ impl Reranker {
         out
     }
 
-    /// Ranks the current results for this session.
+    /// Ranks the current results for this session on the CPU.
     pub fn rank(&mut self) -> Result<Ranking> {
+        match self.prepare_scoring()? {
+            Scoring::Done(ranking) => Ok(ranking),
+            Scoring::Job(job) => {
+                let scores = self.score(&job.theta, &job.session_features, self.inner().scope);
+                Ok(self.finish(&job, scores))
+            }
+        }
+    }
+
+    /// The first half of [`Reranker::rank`]: adapts θ and computes the session features, leaving
+    /// the scoring of the candidates to the caller (the CPU in `rank`, or a GPU backend), which
+    /// hands the scores back to [`Reranker::finish`].
+    pub fn prepare_scoring(&mut self) -> Result<Scoring> {
         let n = self.results.as_ref().ok_or(Error::NoResults)?.set.len();
         let global = self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events);
         if self.log.is_empty() && !global {
             let base = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
-            return Ok(Ranking { order: (0..n).collect(), scores: base, moved: vec![0; n], adapted: false, support_loss: None });
+            let ranking = Ranking { order: (0..n).collect(), scores: base, moved: vec![0; n], adapted: false, support_loss: None };
+            return Ok(Scoring::Done(ranking));
         }
         let (theta, support_loss) = self.adapted_theta();
-        let s = self.session_features();
-        let mut scores = self.score(&theta, &s, self.inner().scope);
-        if scores.iter().any(|v| !v.is_finite()) {
-            // Cannot happen with validated inputs; never let it reach the page.
-            scores = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
+        let session_features = self.session_features();
+        Ok(Scoring::Job(ScoringJob { theta, session_features, support_loss }))
+    }
+
+    /// The second half of [`Reranker::rank`]: orders the candidates by `scores` (display order,
+    /// one per candidate). Non-finite or missing scores fall back to the host's order.
+    pub fn finish(&self, job: &ScoringJob, mut scores: Vec<f32>) -> Ranking {
+        let base = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
+        if scores.len() != base.len() || scores.iter().any(|v| !v.is_finite()) {
+            // Cannot happen with validated inputs and a correct backend; never let it reach the page.
+            scores = base;
         }
         let order = rank::order(&scores, self.max_move());
         let moved = rank::moves(&order);
         let scores = order.iter().map(|&i| scores[i]).collect();
-        Ok(Ranking { order, scores, moved, adapted: support_loss.is_some(), support_loss })
+        Ranking { order, scores, moved, adapted: job.support_loss.is_some(), support_loss: job.support_loss }
+    }
+
+    /// The adapt scope in force (the model's, or the host's override).
+    pub fn scope(&self) -> Scope {
+        self.inner().scope
     }
 
     /// Session features of every candidate (`n × S`).
