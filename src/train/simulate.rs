@@ -1,0 +1,829 @@
+//! The demo store's world: a deterministic catalogue generator and simulated shoppers whose clicks
+//! the demo model is meta-trained on.
+//!
+//! # Catalogue
+//!
+//! [`generate_catalogue`] makes `n` products over 6 categories, 8 brands and 8 colours (each block of
+//! 48 products holds every (category, brand) pair once, so brands are spread evenly over
+//! categories), with a price drawn log-normally around the category's median times the
+//! brand's price level, rounded to `x.99`, and a readable name ("Nordlys Wool Jumper, Forest
+//! Green"). Every product also gets a hidden popularity; the products are stored in **catalogue
+//! order** (most popular first), the order the store shows search results in. Same seed, same
+//! catalogue, on every platform.
+//!
+//! # Item features
+//!
+//! [`item_vector`] is the item-level part of the model's candidate vector, [`D`] values named by
+//! [`FEATURE_NAMES`]: one-hot brand, one-hot category, one-hot colour, then
+//! `(ln price − ln 60) / 0.8` rounded to 4 decimals. The served vector appends the three
+//! list-context price features of [`super::items::list_context`]. Cosine similarity between two
+//! vectors (one of the core's session features) is thus mostly "same brand / category / colour".
+//!
+//! # Shoppers
+//!
+//! [`simulate_sessions`] draws shoppers with hidden preferences: a favourite brand or two, a
+//! favourite colour, a price level relative to the category's median, and how much each matters
+//! (three kinds: brand-loyal, colour-led, bargain-hunting). A session is 2–5 searches; a search is
+//! a query (a category, or a brand or colour word) answered by [`Catalogue::search`] with the first
+//! [`RESULTS_PER_PAGE`] matches in catalogue order. The shopper looks at the list with position
+//! bias, `examine(p) = (1 + p)^−0.6` for display index `p`, and engages with an item with weight
+//! `examine(p) · σ(u − 2)`, `u` the item's utility under the hidden preferences (a no-click weight
+//! of 0.6 competes with the items). After an engagement the same list is shown again (the page
+//! re-ranks the same results after each click) and the shopper may engage again, up to three
+//! times per search; items already engaged with keep 30% of their weight (shoppers come back to
+//! compare). Engagements are mostly clicks, sometimes add-to-cart straight from the grid; a
+//! clicked item may later be added to the cart or bought from its product page (a separate
+//! [`Step::Event`]).
+
+use super::data::{Dataset, Display, Session, Step};
+use super::items::LIST_CONTEXT_NAMES;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::session::{Event, EventKind};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+/// A category of the demo store.
+#[derive(Clone, Copy, Debug)]
+pub struct CategorySpec {
+    pub name: &'static str,
+    pub plural: &'static str,
+    /// Median price of a mid-priced brand, in the store's currency.
+    pub median_price: f32,
+    /// Spread of ln price within the category.
+    pub price_sigma: f32,
+    /// Style words used in product names ("Wool" Jumper).
+    pub styles: [&'static str; 4],
+    /// Sizes (or fits) a product of the category comes in.
+    pub sizes: [&'static str; 3],
+}
+
+/// A brand and its price level (a factor on the category median).
+#[derive(Clone, Copy, Debug)]
+pub struct BrandSpec {
+    pub name: &'static str,
+    pub price_level: f32,
+}
+
+/// A colour and how the demo draws it.
+#[derive(Clone, Copy, Debug)]
+pub struct ColourSpec {
+    pub name: &'static str,
+    pub hex: &'static str,
+}
+
+pub const CATEGORIES: [CategorySpec; 6] = [
+    CategorySpec {
+        name: "Jumper",
+        plural: "Jumpers",
+        median_price: 65.0,
+        price_sigma: 0.25,
+        styles: ["Wool", "Merino", "Cable-Knit", "Cotton"],
+        sizes: ["XS–XL", "S–XXL", "XS–L"],
+    },
+    CategorySpec {
+        name: "Jacket",
+        plural: "Jackets",
+        median_price: 140.0,
+        price_sigma: 0.3,
+        styles: ["Rain", "Down", "Softshell", "Denim"],
+        sizes: ["S–XXL", "XS–XL", "M–XXL"],
+    },
+    CategorySpec {
+        name: "Trainers",
+        plural: "Trainers",
+        median_price: 90.0,
+        price_sigma: 0.25,
+        styles: ["Running", "Canvas", "Leather", "Trail"],
+        sizes: ["EU 36–46", "EU 38–47", "EU 35–42"],
+    },
+    CategorySpec {
+        name: "T-Shirt",
+        plural: "T-Shirts",
+        median_price: 25.0,
+        price_sigma: 0.25,
+        styles: ["Organic", "Striped", "Pocket", "Linen"],
+        sizes: ["XS–XL", "S–XXL", "XS–XXL"],
+    },
+    CategorySpec {
+        name: "Jeans",
+        plural: "Jeans",
+        median_price: 70.0,
+        price_sigma: 0.2,
+        styles: ["Slim", "Straight", "Relaxed", "Tapered"],
+        sizes: ["W28–W36", "W30–W38", "W26–W34"],
+    },
+    CategorySpec {
+        name: "Backpack",
+        plural: "Backpacks",
+        median_price: 60.0,
+        price_sigma: 0.3,
+        styles: ["Roll-Top", "Commuter", "Hiking", "Canvas"],
+        sizes: ["18 L", "24 L", "30 L"],
+    },
+];
+
+pub const BRANDS: [BrandSpec; 8] = [
+    BrandSpec { name: "Nordlys", price_level: 1.45 },
+    BrandSpec { name: "Ashgrove", price_level: 1.25 },
+    BrandSpec { name: "Kestrel", price_level: 1.1 },
+    BrandSpec { name: "Marlowe", price_level: 1.0 },
+    BrandSpec { name: "Tidewell", price_level: 1.0 },
+    BrandSpec { name: "Solvang", price_level: 0.9 },
+    BrandSpec { name: "Halden", price_level: 0.8 },
+    BrandSpec { name: "Corvo", price_level: 0.7 },
+];
+
+pub const COLOURS: [ColourSpec; 8] = [
+    ColourSpec { name: "Forest Green", hex: "#2f5d3a" },
+    ColourSpec { name: "Navy", hex: "#1f2f55" },
+    ColourSpec { name: "Charcoal", hex: "#3c3f44" },
+    ColourSpec { name: "Oatmeal", hex: "#d9cbb0" },
+    ColourSpec { name: "Rust", hex: "#b0532b" },
+    ColourSpec { name: "Sky Blue", hex: "#7fb2dd" },
+    ColourSpec { name: "Burgundy", hex: "#6e1f33" },
+    ColourSpec { name: "Mustard", hex: "#d1a12a" },
+];
+
+/// Width of [`item_vector`].
+pub const D: usize = BRANDS.len() + CATEGORIES.len() + COLOURS.len() + 1;
+
+/// Names of the [`item_vector`] entries, in order.
+pub const FEATURE_NAMES: [&str; D] = [
+    "brand_nordlys",
+    "brand_ashgrove",
+    "brand_kestrel",
+    "brand_marlowe",
+    "brand_tidewell",
+    "brand_solvang",
+    "brand_halden",
+    "brand_corvo",
+    "category_jumper",
+    "category_jacket",
+    "category_trainers",
+    "category_t_shirt",
+    "category_jeans",
+    "category_backpack",
+    "colour_forest_green",
+    "colour_navy",
+    "colour_charcoal",
+    "colour_oatmeal",
+    "colour_rust",
+    "colour_sky_blue",
+    "colour_burgundy",
+    "colour_mustard",
+    "log_price",
+];
+
+/// Centre and scale of the `log_price` feature: `(ln price − ln 60) / 0.8`.
+const LOG_PRICE_CENTRE: f32 = 60.0;
+const LOG_PRICE_SCALE: f32 = 0.8;
+/// Search results per page, in the simulation and in the demo.
+pub const RESULTS_PER_PAGE: usize = 24;
+/// Catalogue file format written by [`Catalogue::save_json`].
+pub const CATALOGUE_FORMAT: &str = "fewclick-demo-catalogue";
+pub const CATALOGUE_VERSION: u32 = 1;
+
+/// One product of the demo store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub brand: String,
+    pub colour: String,
+    pub size: String,
+    pub price: f32,
+    /// Hidden popularity (a standard-normal draw) the catalogue order is sorted by.
+    pub popularity: f32,
+}
+
+/// The demo store's products, in catalogue order (most popular first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Catalogue {
+    /// The seed [`generate_catalogue`] was called with.
+    pub seed: u64,
+    pub products: Vec<Product>,
+}
+
+fn index_of<T>(specs: &[T], name: &str, key: impl Fn(&T) -> &str) -> Option<usize> {
+    specs.iter().position(|s| key(s) == name)
+}
+
+fn category_index(p: &Product) -> usize {
+    index_of(&CATEGORIES, &p.category, |c| c.name).unwrap_or(0)
+}
+fn brand_index(p: &Product) -> usize {
+    index_of(&BRANDS, &p.brand, |b| b.name).unwrap_or(0)
+}
+fn colour_index(p: &Product) -> usize {
+    index_of(&COLOURS, &p.colour, |c| c.name).unwrap_or(0)
+}
+
+/// The item-level feature vector of a product ([`D`] values, see [`FEATURE_NAMES`]). Attributes
+/// outside the generator's lists get an all-zero one-hot block.
+pub fn item_vector(p: &Product) -> Vec<f32> {
+    let mut v = vec![0.0f32; D];
+    let mut offset = 0;
+    if let Some(b) = index_of(&BRANDS, &p.brand, |b| b.name) {
+        v[offset + b] = 1.0;
+    }
+    offset += BRANDS.len();
+    if let Some(c) = index_of(&CATEGORIES, &p.category, |c| c.name) {
+        v[offset + c] = 1.0;
+    }
+    offset += CATEGORIES.len();
+    if let Some(c) = index_of(&COLOURS, &p.colour, |c| c.name) {
+        v[offset + c] = 1.0;
+    }
+    offset += COLOURS.len();
+    let z = if p.price.is_finite() && p.price > 0.0 {
+        (p.price.ln() - LOG_PRICE_CENTRE.ln()) / LOG_PRICE_SCALE
+    } else {
+        0.0
+    };
+    v[offset] = (z * 1e4).round() / 1e4;
+    v
+}
+
+/// Lower-cased search tokens of a text; a trailing plural "s" is dropped from words longer than
+/// three letters (not "ss"), so "jumpers" finds "Jumper". The demo page (www/search.js) implements
+/// the same rule.
+pub fn search_tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let t = t.to_lowercase();
+            if t.chars().count() > 3 && t.ends_with('s') && !t.ends_with("ss") {
+                t[..t.len() - 1].to_string()
+            } else {
+                t
+            }
+        })
+        .collect()
+}
+
+impl Product {
+    /// What the search matches against: name, category (and its plural), brand and colour.
+    fn search_text(&self) -> String {
+        let plural = CATEGORIES.iter().find(|c| c.name == self.category).map_or("", |c| c.plural);
+        format!("{} {} {} {} {}", self.name, self.category, plural, self.brand, self.colour)
+    }
+}
+
+impl Catalogue {
+    /// Ids of the first `limit` products matching a query, in catalogue order: every query token
+    /// must be a prefix of some token of the product (see [`search_tokens`]). An empty query
+    /// matches everything.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<usize> {
+        let q = search_tokens(query);
+        self.products
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                let tokens = search_tokens(&p.search_text());
+                q.iter().all(|qt| tokens.iter().any(|t| t.starts_with(qt.as_str())))
+            })
+            .map(|(i, _)| i)
+            .take(limit)
+            .collect()
+    }
+
+    /// The queries the simulated shoppers use, which the demo offers as suggestions: every
+    /// category (plural), brand and colour, lower-cased.
+    pub fn canonical_queries() -> Vec<String> {
+        CATEGORIES
+            .iter()
+            .map(|c| c.plural)
+            .chain(BRANDS.iter().map(|b| b.name))
+            .chain(COLOURS.iter().map(|c| c.name))
+            .map(str::to_lowercase)
+            .collect()
+    }
+
+    /// Writes the catalogue for the demo page: products in catalogue order with their feature
+    /// vectors, the feature names, the attribute lists (colours with their hex codes) and the
+    /// result ids of every canonical query (so the page can check its own search against this
+    /// one).
+    ///
+    /// ```text
+    /// {"format": "fewclick-demo-catalogue", "version": 1, "seed": 7,
+    ///  "featureNames": [D item-level names], "listContextNames": [3 names],
+    ///  "resultsPerPage": 24,
+    ///  "categories": [{"name", "plural"}], "brands": [names], "colours": [{"name", "hex"}],
+    ///  "queries": {"jumpers": [ids], ...},
+    ///  "products": [{"id", "name", "category", "brand", "colour", "size", "price", "vector"}]}
+    /// ```
+    pub fn save_json(&self, path: &Path) -> Result<()> {
+        let json = self.to_json();
+        let text = serde_json::to_string(&json).map_err(|e| invalid(format!("cannot encode the catalogue: {e}")))?;
+        write(path, text.as_bytes())
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let queries: serde_json::Map<String, serde_json::Value> = Catalogue::canonical_queries()
+            .into_iter()
+            .map(|q| {
+                let ids: Vec<&str> =
+                    self.search(&q, RESULTS_PER_PAGE).into_iter().map(|i| self.products[i].id.as_str()).collect();
+                (q, json!(ids))
+            })
+            .collect();
+        let products: Vec<serde_json::Value> = self
+            .products
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.id, "name": p.name, "category": p.category, "brand": p.brand,
+                    "colour": p.colour, "size": p.size, "price": p.price, "vector": item_vector(p),
+                })
+            })
+            .collect();
+        json!({
+            "format": CATALOGUE_FORMAT,
+            "version": CATALOGUE_VERSION,
+            "seed": self.seed,
+            "featureNames": FEATURE_NAMES,
+            "listContextNames": LIST_CONTEXT_NAMES,
+            "resultsPerPage": RESULTS_PER_PAGE,
+            "categories": CATEGORIES.iter().map(|c| json!({"name": c.name, "plural": c.plural})).collect::<Vec<_>>(),
+            "brands": BRANDS.iter().map(|b| b.name).collect::<Vec<_>>(),
+            "colours": COLOURS.iter().map(|c| json!({"name": c.name, "hex": c.hex})).collect::<Vec<_>>(),
+            "queries": queries,
+            "products": products,
+        })
+    }
+
+    /// Reads a file written by [`Catalogue::save_json`] (popularity is not stored: it reads back
+    /// as 0). Checks the format, the feature names and that every stored vector is
+    /// [`item_vector`] of its product.
+    pub fn load_json(path: &Path) -> Result<Catalogue> {
+        use serde_json::Value;
+        let bad = |reason: String| invalid(format!("{}: {reason}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        if v["format"] != CATALOGUE_FORMAT || v["version"] != CATALOGUE_VERSION {
+            return Err(bad(format!("not a {CATALOGUE_FORMAT} version {CATALOGUE_VERSION} file")));
+        }
+        let names: Vec<&str> =
+            v["featureNames"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        if names != FEATURE_NAMES {
+            return Err(bad(format!("featureNames {names:?} differ from the generator's {FEATURE_NAMES:?}")));
+        }
+        let seed = v["seed"].as_u64().ok_or_else(|| bad("missing seed".into()))?;
+        let mut products = Vec::new();
+        for (i, p) in v["products"].as_array().ok_or_else(|| bad("missing products".into()))?.iter().enumerate() {
+            let s = |k: &str| p[k].as_str().map(str::to_owned).ok_or_else(|| bad(format!("product {i}: missing {k}")));
+            let product = Product {
+                id: s("id")?,
+                name: s("name")?,
+                category: s("category")?,
+                brand: s("brand")?,
+                colour: s("colour")?,
+                size: s("size")?,
+                price: p["price"].as_f64().ok_or_else(|| bad(format!("product {i}: missing price")))? as f32,
+                popularity: 0.0,
+            };
+            let vector: Vec<f32> = p["vector"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect())
+                .unwrap_or_default();
+            if vector != item_vector(&product) {
+                return Err(bad(format!("product {:?}: stored vector differs from item_vector()", product.id)));
+            }
+            products.push(product);
+        }
+        Ok(Catalogue { seed, products })
+    }
+}
+
+fn invalid(reason: String) -> Error {
+    Error::InvalidInput { reason }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| invalid(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A price rounded to `x.99` (at least 4.99).
+fn shop_price(raw: f32) -> f32 {
+    let whole = raw.round().max(5.0);
+    ((whole - 0.01) * 100.0).round() / 100.0
+}
+
+/// Generates a catalogue of `n` products (deterministic for a seed; see the module docs).
+pub fn generate_catalogue(seed: u64, n: usize) -> Catalogue {
+    let mut rng = Rng::new(seed ^ 0x6361_7461_6c6f_6775); // "catalogu"
+    let mut names = HashSet::new();
+    let mut products = Vec::with_capacity(n);
+    for i in 0..n {
+        let cat = &CATEGORIES[i % CATEGORIES.len()];
+        // Each block of 48 products holds every (category, brand) pair once.
+        let brand = &BRANDS[(i / CATEGORIES.len()) % BRANDS.len()];
+        // Draw style and colour until the name is new (32 names per (brand, category) pair; past
+        // that, after 64 draws, a name may repeat).
+        let mut attempt = 0;
+        let (colour, name) = loop {
+            let style = cat.styles[rng.below(cat.styles.len())];
+            let colour = &COLOURS[rng.below(COLOURS.len())];
+            let name = format!("{} {} {}, {}", brand.name, style, cat.name, colour.name);
+            attempt += 1;
+            if names.insert(name.clone()) || attempt >= 64 {
+                break (colour, name);
+            }
+        };
+        let size = cat.sizes[rng.below(cat.sizes.len())];
+        let price = shop_price(cat.median_price * brand.price_level * (cat.price_sigma * rng.normal()).exp());
+        let popularity = rng.normal();
+        products.push(Product {
+            id: format!("sku-{:03}", i + 1),
+            name,
+            category: cat.name.to_string(),
+            brand: brand.name.to_string(),
+            colour: colour.name.to_string(),
+            size: size.to_string(),
+            price,
+            popularity,
+        });
+    }
+    // Catalogue order: most popular first; ties (impossible in practice) by id.
+    products.sort_by(|a, b| b.popularity.total_cmp(&a.popularity).then_with(|| a.id.cmp(&b.id)));
+    Catalogue { seed, products }
+}
+
+/// What a simulated shopper wants (hidden from the model).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shopper {
+    pub favourite_brands: Vec<usize>,
+    pub favourite_colour: usize,
+    /// Preferred ln(price / category median).
+    pub price_level: f32,
+    pub brand_weight: f32,
+    pub colour_weight: f32,
+    pub price_weight: f32,
+    /// Categories the shopper is shopping for (indices into [`CATEGORIES`]).
+    pub categories: Vec<usize>,
+}
+
+impl Shopper {
+    fn draw(rng: &mut Rng) -> Shopper {
+        let kind = rng.f32();
+        let first = rng.below(BRANDS.len());
+        let mut favourite_brands = vec![first];
+        if rng.f32() < 0.4 {
+            let second = (first + 1 + rng.below(BRANDS.len() - 1)) % BRANDS.len();
+            favourite_brands.push(second);
+        }
+        let favourite_colour = rng.below(COLOURS.len());
+        let (brand_weight, colour_weight, price_weight, price_level) = if kind < 0.55 {
+            // Brand-loyal.
+            (rng.range(2.5, 3.5), rng.range(0.3, 1.0), rng.range(0.3, 1.0), rng.range(-0.3, 0.4))
+        } else if kind < 0.8 {
+            // Colour-led.
+            (rng.range(0.5, 1.5), rng.range(2.0, 3.0), rng.range(0.3, 1.0), rng.range(-0.3, 0.3))
+        } else {
+            // Bargain-hunting.
+            (rng.range(0.5, 1.5), rng.range(0.3, 1.0), rng.range(2.0, 3.0), rng.range(-0.8, -0.4))
+        };
+        let n_cat = 1 + rng.below(3);
+        let mut categories: Vec<usize> = Vec::with_capacity(n_cat);
+        while categories.len() < n_cat {
+            let c = rng.below(CATEGORIES.len());
+            if !categories.contains(&c) {
+                categories.push(c);
+            }
+        }
+        Shopper { favourite_brands, favourite_colour, price_level, brand_weight, colour_weight, price_weight, categories }
+    }
+
+    /// How much the shopper likes a product (before position bias).
+    pub fn utility(&self, p: &Product) -> f32 {
+        let cat = &CATEGORIES[category_index(p)];
+        let brand = self.favourite_brands.contains(&brand_index(p)) as u8 as f32;
+        let colour = (colour_index(p) == self.favourite_colour) as u8 as f32;
+        let price_gap = ((p.price / cat.median_price).ln() - self.price_level).abs();
+        0.5 * p.popularity + self.brand_weight * brand + self.colour_weight * colour - self.price_weight * price_gap / 0.4
+    }
+}
+
+/// Position bias: how likely the shopper looks at display index `p` at all.
+pub fn examine(p: usize) -> f32 {
+    (1.0 + p as f32).powf(-0.6)
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Weight of "no engagement" against the items' weights.
+const NO_CLICK_WEIGHT: f32 = 0.6;
+/// Engagement weight kept by an item the session already engaged with.
+const REVISIT: f32 = 0.3;
+/// At most this many engagements per search.
+const MAX_ENGAGEMENTS_PER_SEARCH: usize = 3;
+
+/// Simulates `n_sessions` shopper sessions on the catalogue (deterministic for a seed).
+pub fn simulate_sessions(cat: &Catalogue, n_sessions: usize, seed: u64) -> Dataset {
+    simulate_with_shoppers(cat, n_sessions, seed).0
+}
+
+/// [`simulate_sessions`] and each session's hidden shopper.
+pub fn simulate_with_shoppers(cat: &Catalogue, n_sessions: usize, seed: u64) -> (Dataset, Vec<Shopper>) {
+    let mut rng = Rng::new(seed ^ 0x7368_6f70_7065_7273); // "shoppers"
+    let mut sessions = Vec::with_capacity(n_sessions);
+    let mut shoppers = Vec::with_capacity(n_sessions);
+    // Query → result indices, computed once.
+    let mut cache: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for s in 0..n_sessions {
+        let shopper = Shopper::draw(&mut rng);
+        // Whole seconds: they survive the JSONL round trip exactly.
+        let mut t = (s * 3600 + rng.below(600)) as f64;
+        let mut steps = Vec::new();
+        let mut engaged: HashSet<usize> = HashSet::new();
+        let n_searches = 2 + rng.below(4);
+        for _ in 0..n_searches {
+            let r = rng.f32();
+            let query = if r < 0.7 {
+                CATEGORIES[shopper.categories[rng.below(shopper.categories.len())]].plural.to_lowercase()
+            } else if r < 0.85 {
+                let b = if rng.f32() < 0.5 { shopper.favourite_brands[0] } else { rng.below(BRANDS.len()) };
+                BRANDS[b].name.to_lowercase()
+            } else {
+                let c = if rng.f32() < 0.5 { shopper.favourite_colour } else { rng.below(COLOURS.len()) };
+                COLOURS[c].name.to_lowercase()
+            };
+            let results = cache.entry(query.clone()).or_insert_with(|| cat.search(&query, RESULTS_PER_PAGE)).clone();
+            if results.len() < 2 {
+                continue;
+            }
+            let items: Vec<String> = results.iter().map(|&i| cat.products[i].id.clone()).collect();
+            let prices: Vec<f32> = results.iter().map(|&i| cat.products[i].price).collect();
+            let appeal: Vec<f32> =
+                results.iter().enumerate().map(|(p, &i)| examine(p) * sigmoid(shopper.utility(&cat.products[i]) - 2.0)).collect();
+            for _ in 0..MAX_ENGAGEMENTS_PER_SEARCH {
+                t += (4 + rng.below(27)) as f64;
+                let weights: Vec<f32> = results
+                    .iter()
+                    .zip(&appeal)
+                    .map(|(i, &a)| if engaged.contains(i) { REVISIT * a } else { a })
+                    .collect();
+                let total: f32 = weights.iter().sum::<f32>() + NO_CLICK_WEIGHT;
+                let mut x = rng.f32() * total;
+                let mut pick = None;
+                for (k, w) in weights.iter().enumerate() {
+                    if x < *w {
+                        pick = Some(k);
+                        break;
+                    }
+                    x -= w;
+                }
+                let (clicked, click_kind) = match pick {
+                    Some(k) => {
+                        let kind = if rng.f32() < 0.1 { EventKind::Cart } else { EventKind::Click };
+                        (Some(items[k].clone()), kind)
+                    }
+                    None => (None, EventKind::Click),
+                };
+                steps.push(Step::Results(Display {
+                    timestamp: t,
+                    items: items.clone(),
+                    prices: Some(prices.clone()),
+                    clicked: clicked.clone(),
+                    click_kind,
+                }));
+                let Some(k) = pick else { break };
+                engaged.insert(results[k]);
+                // From the product page: sometimes into the cart, rarely bought.
+                if click_kind == EventKind::Click && shopper.utility(&cat.products[results[k]]) > 2.0 {
+                    let r = rng.f32();
+                    let kind = if r < 0.05 {
+                        Some(EventKind::Purchase)
+                    } else if r < 0.3 {
+                        Some(EventKind::Cart)
+                    } else {
+                        None
+                    };
+                    if let Some(kind) = kind {
+                        t += (5 + rng.below(56)) as f64;
+                        let mut event = Event::new(items[k].clone(), kind);
+                        event.timestamp = Some(t);
+                        steps.push(Step::Event { timestamp: t, event });
+                    }
+                }
+            }
+        }
+        if steps.is_empty() {
+            // A session needs a step; a shopper who searched for nothing still saw the front page.
+            let items: Vec<String> = cat.products.iter().take(RESULTS_PER_PAGE).map(|p| p.id.clone()).collect();
+            let prices = cat.products.iter().take(RESULTS_PER_PAGE).map(|p| p.price).collect();
+            steps.push(Step::Results(Display { timestamp: t, items, prices: Some(prices), clicked: None, click_kind: EventKind::Click }));
+        }
+        sessions.push(Session { id: format!("sim-{:05}", s + 1), user: Some(format!("shopper-{:05}", s + 1)), steps });
+        shoppers.push(shopper);
+    }
+    (Dataset { sessions }, shoppers)
+}
+
+/// Writes what `fewclick simulate` produces into `dir` (created if needed): `catalogue.json`
+/// ([`Catalogue::save_json`]), `sessions.jsonl` (the JSONL session format) and `item-table.json`
+/// (an item-feature table in the format of [`super::items::ItemFeatures::save_json`], for
+/// `fewclick train --item-table`: [`FEATURE_NAMES`] then the list-context names, a zero default,
+/// every product's [`item_vector`]).
+pub fn write_demo_inputs(cat: &Catalogue, ds: &Dataset, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| invalid(format!("cannot create {}: {e}", dir.display())))?;
+    cat.save_json(&dir.join("catalogue.json"))?;
+    super::data::write_jsonl(ds, &dir.join("sessions.jsonl"))?;
+    write(&dir.join("item-table.json"), item_table_json(cat)?.as_bytes())
+}
+
+/// The catalogue's item-feature table as JSON (see [`write_demo_inputs`]).
+pub fn item_table_json(cat: &Catalogue) -> Result<String> {
+    let names: Vec<&str> = FEATURE_NAMES.iter().chain(LIST_CONTEXT_NAMES.iter()).copied().collect();
+    let items: BTreeMap<&str, Vec<f32>> = cat.products.iter().map(|p| (p.id.as_str(), item_vector(p))).collect();
+    let json = serde_json::json!({
+        "format": "fewclick-item-features",
+        "version": 1,
+        "names": names,
+        "default": vec![0.0f32; D],
+        "items": items,
+    });
+    serde_json::to_string(&json).map_err(|e| invalid(format!("cannot encode the item table: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::data::{load, Format};
+    use crate::train::items::ItemFeatures;
+
+    #[test]
+    fn catalogue_is_deterministic_and_readable() {
+        let a = generate_catalogue(7, 192);
+        assert_eq!(a, generate_catalogue(7, 192));
+        assert_ne!(a, generate_catalogue(8, 192));
+        assert_eq!(a.products.len(), 192);
+        let ids: HashSet<&str> = a.products.iter().map(|p| p.id.as_str()).collect();
+        let names: HashSet<&str> = a.products.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(ids.len(), 192, "ids are unique");
+        assert_eq!(names.len(), 192, "names are unique");
+        for p in &a.products {
+            assert!(p.name.starts_with(&p.brand) && p.name.ends_with(&format!("{}, {}", p.category, p.colour)), "{}", p.name);
+            assert!(p.price >= 4.99 && p.price < 1000.0, "{}: {}", p.name, p.price);
+            assert!(((p.price * 100.0).round() as i64) % 100 == 99, "{} ends in .99", p.price);
+        }
+        // Catalogue order is popularity order.
+        assert!(a.products.windows(2).all(|w| w[0].popularity >= w[1].popularity));
+        // Every brand in every category, 4 times each in 192 products.
+        for c in CATEGORIES {
+            for b in BRANDS {
+                let n = a.products.iter().filter(|p| p.category == c.name && p.brand == b.name).count();
+                assert_eq!(n, 4, "{} {}", b.name, c.name);
+            }
+        }
+        // Prices follow category and brand: the premium brand's jackets cost more than the budget
+        // brand's T-shirts.
+        let mean = |cat: &str, brand: &str| {
+            let v: Vec<f32> = a.products.iter().filter(|p| p.category == cat && p.brand == brand).map(|p| p.price).collect();
+            v.iter().sum::<f32>() / v.len() as f32
+        };
+        assert!(mean("Jacket", "Nordlys") > 3.0 * mean("T-Shirt", "Corvo"));
+    }
+
+    #[test]
+    fn vectors_have_d_entries_and_match_the_names() {
+        let cat = generate_catalogue(1, 60);
+        assert_eq!(FEATURE_NAMES.len(), D);
+        for (i, b) in BRANDS.iter().enumerate() {
+            assert_eq!(FEATURE_NAMES[i], format!("brand_{}", b.name.to_lowercase()));
+        }
+        for (i, c) in CATEGORIES.iter().enumerate() {
+            assert_eq!(FEATURE_NAMES[BRANDS.len() + i], format!("category_{}", c.name.to_lowercase().replace('-', "_")));
+        }
+        for (i, c) in COLOURS.iter().enumerate() {
+            assert_eq!(
+                FEATURE_NAMES[BRANDS.len() + CATEGORIES.len() + i],
+                format!("colour_{}", c.name.to_lowercase().replace(' ', "_"))
+            );
+        }
+        for p in &cat.products {
+            let v = item_vector(p);
+            assert_eq!(v.len(), D);
+            assert!(v.iter().all(|x| x.is_finite()));
+            let ones = |r: std::ops::Range<usize>| v[r].iter().filter(|&&x| x == 1.0).count();
+            assert_eq!(ones(0..8), 1);
+            assert_eq!(ones(8..14), 1);
+            assert_eq!(ones(14..22), 1);
+            assert_eq!(v[8 + category_index(p)], 1.0);
+            let z = (p.price.ln() - 60f32.ln()) / 0.8;
+            assert!((v[D - 1] - z).abs() <= 5e-5, "{} vs {z}", v[D - 1]);
+        }
+    }
+
+    #[test]
+    fn search_matches_tokens_in_catalogue_order() {
+        let cat = generate_catalogue(7, 192);
+        let jumpers = cat.search("jumpers", RESULTS_PER_PAGE);
+        assert_eq!(jumpers.len(), RESULTS_PER_PAGE);
+        assert!(jumpers.windows(2).all(|w| w[0] < w[1]), "catalogue order");
+        assert!(jumpers.iter().all(|&i| cat.products[i].category == "Jumper"));
+        // The first 24 jumpers of the catalogue, none skipped.
+        let expected: Vec<usize> =
+            (0..cat.products.len()).filter(|&i| cat.products[i].category == "Jumper").take(RESULTS_PER_PAGE).collect();
+        assert_eq!(jumpers, expected);
+        assert_eq!(cat.search("T-Shirts", 100).len(), 32);
+        assert_eq!(cat.search("jeans", 100).len(), 32);
+        assert_eq!(cat.search("nordlys", 100).len(), 24);
+        let green = cat.search("forest green", 100);
+        assert!(!green.is_empty() && green.iter().all(|&i| cat.products[i].colour == "Forest Green"));
+        assert_eq!(cat.search("", 5), vec![0, 1, 2, 3, 4]);
+        assert!(cat.search("submarine", 10).is_empty());
+        assert_eq!(search_tokens("Cable-Knit Jumpers, Glass"), vec!["cable", "knit", "jumper", "glass"]);
+    }
+
+    #[test]
+    fn sessions_are_deterministic_and_well_formed() {
+        let cat = generate_catalogue(7, 192);
+        let a = simulate_sessions(&cat, 50, 3);
+        assert_eq!(a.sessions, simulate_sessions(&cat, 50, 3).sessions);
+        assert_ne!(a.sessions, simulate_sessions(&cat, 50, 4).sessions);
+        assert_eq!(a.n_sessions(), 50);
+        let ids: HashSet<&str> = cat.products.iter().map(|p| p.id.as_str()).collect();
+        let mut clicked = 0;
+        for s in &a.sessions {
+            assert!(s.steps.windows(2).all(|w| w[0].timestamp() < w[1].timestamp()), "time order");
+            for d in s.displays() {
+                assert!((12..=24).contains(&d.items.len()), "{} items", d.items.len());
+                assert!(d.items.iter().all(|i| ids.contains(i.as_str())));
+                assert_eq!(d.prices.as_ref().map(Vec::len), Some(d.items.len()));
+                clicked += d.clicked.is_some() as usize;
+            }
+        }
+        assert!(clicked > 100, "{clicked} clicked lists");
+        assert!(a.n_events() > 0, "carts and purchases appear as events");
+    }
+
+    #[test]
+    fn shoppers_click_their_favourite_brands_more_often_than_chance_and_position_matters() {
+        let cat = generate_catalogue(7, 192);
+        let (ds, shoppers) = simulate_with_shoppers(&cat, 400, 5);
+        let brand_of: std::collections::HashMap<&str, usize> =
+            cat.products.iter().map(|p| (p.id.as_str(), brand_index(p))).collect();
+        // Chance: a click on a uniformly drawn item of the same list. Overall, and for the
+        // brand-loyal shoppers alone; lists that are mostly the favourite brands (a search for the
+        // brand) do not count.
+        let mut stats = [(0usize, 0.0f64, 0usize); 2]; // (favourite-brand clicks, chance, clicks)
+        let mut by_position = [0usize; RESULTS_PER_PAGE];
+        for (s, shopper) in ds.sessions.iter().zip(&shoppers) {
+            for d in s.displays() {
+                let fav = |id: &str| shopper.favourite_brands.contains(&brand_of[id]);
+                let n_fav = d.items.iter().filter(|i| fav(i)).count();
+                if let (Some(c), Some(k)) = (&d.clicked, d.clicked_index()) {
+                    by_position[k] += 1;
+                    if 2 * n_fav > d.items.len() {
+                        continue;
+                    }
+                    let loyal = shopper.brand_weight >= 2.5;
+                    for st in stats.iter_mut().take(1 + loyal as usize) {
+                        st.0 += fav(c) as usize;
+                        st.1 += n_fav as f64 / d.items.len() as f64;
+                        st.2 += 1;
+                    }
+                }
+            }
+        }
+        let share = |st: (usize, f64, usize)| (st.0 as f64 / st.2 as f64, st.1 / st.2 as f64);
+        let (all, all_chance) = share(stats[0]);
+        let (loyal, loyal_chance) = share(stats[1]);
+        eprintln!("favourite-brand click share {all:.3} (chance {all_chance:.3}); brand-loyal {loyal:.3} (chance {loyal_chance:.3})");
+        assert!(all > 1.5 * all_chance, "favourite brands: {all:.3} of clicks, {all_chance:.3} by chance");
+        assert!(loyal > 2.5 * loyal_chance, "brand-loyal: {loyal:.3} of clicks, {loyal_chance:.3} by chance");
+        // Position bias: the top three slots get more clicks than the bottom three.
+        let top: usize = by_position[..3].iter().sum();
+        let bottom: usize = by_position[RESULTS_PER_PAGE - 3..].iter().sum();
+        assert!(top > 2 * bottom, "top {top}, bottom {bottom}");
+    }
+
+    #[test]
+    fn demo_inputs_load_back() {
+        let cat = generate_catalogue(7, 96);
+        let ds = simulate_sessions(&cat, 20, 1);
+        let dir = std::env::temp_dir().join(format!("fewclick-simulate-{}", std::process::id()));
+        write_demo_inputs(&cat, &ds, &dir).expect("write");
+        let back = load(Format::Jsonl, &dir.join("sessions.jsonl")).expect("sessions load");
+        assert_eq!(back.sessions, ds.sessions);
+        let table = ItemFeatures::load_json(&dir.join("item-table.json")).expect("item table loads");
+        assert_eq!(table.dim(), D + LIST_CONTEXT_NAMES.len());
+        assert_eq!(table.n_items(), 96);
+        let p = &cat.products[5];
+        assert_eq!(table.item_level(&p.id), item_vector(p).as_slice());
+        let loaded = Catalogue::load_json(&dir.join("catalogue.json")).expect("catalogue loads");
+        assert_eq!(loaded.seed, 7);
+        let strip = |c: &Catalogue| c.products.iter().map(|p| Product { popularity: 0.0, ..p.clone() }).collect::<Vec<_>>();
+        assert_eq!(strip(&loaded), strip(&cat));
+        let text = std::fs::read_to_string(dir.join("catalogue.json")).expect("read");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["queries"]["jumpers"].as_array().map(Vec::len), Some(16));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
