@@ -112,7 +112,7 @@ struct TrainSettings {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Passes over the training tasks.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 10.0)]
     epochs: f32,
     /// Bound on how many places an item may move when served (default: unbounded).
     #[arg(long)]

@@ -49,7 +49,7 @@ impl Default for TrainOptions {
             meta_lr: 3e-3,
             alpha_lr: 1e-3,
             batch: 32,
-            epochs: 4.0,
+            epochs: 10.0,
             seed: 42,
             folds: 5,
             max_move: None,
