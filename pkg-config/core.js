@@ -61,7 +61,8 @@ function guarded(fn) {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof FewclickError) throw e;
+    // The core's errors carry a code (a code this file does not know yet still passes through).
+    if (e instanceof Error && typeof e.code === 'string') throw e;
     // A trap (WebAssembly.RuntimeError) or a glue error ("recursive use of an object", "null
     // pointer passed to rust") is a bug in fewclick, never the caller's input.
     throw new FewclickError('INTERNAL', `fewclick internal error: ${e && e.message ? e.message : String(e)}`, { cause: e });
