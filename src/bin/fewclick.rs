@@ -40,6 +40,20 @@ enum Command {
     },
     /// Train every algorithm and learned baseline on one part and evaluate them all on another.
     Compare(CompareArgs),
+    /// Generate the demo store's catalogue and simulated shopper sessions (catalogue.json,
+    /// sessions.jsonl, item-table.json for `train --item-table`).
+    Simulate {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Products in the catalogue.
+        #[arg(long, default_value_t = 240)]
+        products: usize,
+        /// Simulated shopper sessions.
+        #[arg(long, default_value_t = 3000)]
+        sessions: usize,
+        #[arg(long, default_value = "out/demo")]
+        out_dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -272,7 +286,12 @@ fn cmd_train(a: TrainArgs) -> Result<(), String> {
     let t = Instant::now();
     let table = a.item_table.as_deref().map(ItemFeatures::load_json).transpose().map_err(|e| e.to_string())?;
     let prep = prepare(&train_part, &opts, table).map_err(|e| e.to_string())?;
-    eprintln!("{} training tasks, {} item features, prepared in {:.1} s", prep.tasks.len(), prep.features.dim(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "{} training tasks, {} item features, prepared in {:.1} s",
+        prep.tasks.len(),
+        prep.features.dim(),
+        t.elapsed().as_secs_f64()
+    );
     let trained = train(&prep, &opts, progress_bar(opts.algorithm.name().to_string())).map_err(|e| e.to_string())?;
     let bytes = trained.model.to_bytes();
     write_file(&a.out, &bytes)?;
@@ -324,7 +343,11 @@ fn cmd_eval(a: EvalArgs) -> Result<(), String> {
     let fpath = a.features.clone().unwrap_or_else(|| with_suffix(&a.model, ".features.json"));
     let features = ItemFeatures::load_json(&fpath).map_err(|e| format!("{}: {e}", fpath.display()))?;
     if features.dim() != model.arch.item_dim {
-        return Err(format!("item features have {} dimensions, the model expects {}", features.dim(), model.arch.item_dim));
+        return Err(format!(
+            "item features have {} dimensions, the model expects {}",
+            features.dim(),
+            model.arch.item_dim
+        ));
     }
     let (_, eval_part) = a.input.parts()?;
     let name = model.algorithm.clone();
@@ -337,7 +360,13 @@ fn cmd_eval(a: EvalArgs) -> Result<(), String> {
     let t = Instant::now();
     let outcomes = evaluate(&eval_part, &features, &methods).map_err(|e| e.to_string())?;
     let notes = vec![
-        format!("model {} ({}; k = {}, scope {})", a.model.display(), name, model.inner.steps, model.inner.scope.as_str()),
+        format!(
+            "model {} ({}; k = {}, scope {})",
+            a.model.display(),
+            name,
+            model.inner.steps,
+            model.inner.scope.as_str()
+        ),
         format!("evaluated on {}", data::describe(&eval_part)),
         format!("evaluation took {:.1} s", t.elapsed().as_secs_f64()),
     ];
@@ -356,7 +385,13 @@ fn cmd_inspect(path: &Path) -> Result<(), String> {
     println!("{}: fewclick model, format version {}", path.display(), fewclick::model_file::FORMAT_VERSION);
     println!("  size            {} bytes (checksum ok)", bytes.len());
     println!("  algorithm       {}", m.algorithm);
-    println!("  architecture    item_dim {}, session features {}, hidden {}, {} parameters", m.arch.item_dim, m.arch.session_dim(), m.arch.hidden, m.arch.n_params());
+    println!(
+        "  architecture    item_dim {}, session features {}, hidden {}, {} parameters",
+        m.arch.item_dim,
+        m.arch.session_dim(),
+        m.arch.hidden,
+        m.arch.n_params()
+    );
     println!(
         "  inner loop      k = {}, scope {}, loss {}, prox {}, clip {}",
         m.inner.steps,
@@ -389,8 +424,12 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     } else if a.input.split.is_none() {
         return Err("compare needs --split F (a time split of --sessions) or --test FILE".into());
     }
-    let algorithms: Vec<Algorithm> =
-        a.algorithms.split(',').map(|s| Algorithm::parse(s.trim())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let algorithms: Vec<Algorithm> = a
+        .algorithms
+        .split(',')
+        .map(|s| Algorithm::parse(s.trim()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let t = Instant::now();
     let prep = prepare(&train_part, &base, None).map_err(|e| e.to_string())?;
     eprintln!("{} training tasks, prepared in {:.1} s", prep.tasks.len(), t.elapsed().as_secs_f64());
@@ -415,6 +454,19 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes), &a.report_dir, a.json)
 }
 
+fn cmd_simulate(seed: u64, products: usize, sessions: usize, dir: &Path) -> Result<(), String> {
+    use fewclick::train::simulate;
+    if products == 0 || sessions == 0 {
+        return Err("--products and --sessions must be at least 1".into());
+    }
+    eprintln!("seed {seed}");
+    let cat = simulate::generate_catalogue(seed, products);
+    let ds = simulate::simulate_sessions(&cat, sessions, seed);
+    simulate::write_demo_inputs(&cat, &ds, dir).map_err(|e| e.to_string())?;
+    eprintln!("wrote {}/{{catalogue.json,sessions.jsonl,item-table.json}}: {}", dir.display(), data::describe(&ds));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -422,6 +474,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd_eval(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Compare(a) => cmd_compare(a),
+        Command::Simulate { seed, products, sessions, out_dir } => cmd_simulate(seed, products, sessions, &out_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
