@@ -121,7 +121,13 @@ pub fn adapt(
             g[i] += cfg.prox * (theta[i] - theta0[i]);
         }
         let norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let scale = if norm > cfg.clip { cfg.clip / norm } else if norm.is_finite() { 1.0 } else { 0.0 };
+        let scale = if norm > cfg.clip {
+            cfg.clip / norm
+        } else if norm.is_finite() {
+            1.0
+        } else {
+            0.0
+        };
         if let Some(t) = trace.as_deref_mut() {
             t.thetas.push(theta.clone());
             t.grads.push(g.clone());

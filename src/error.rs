@@ -61,10 +61,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidModel { reason } => write!(f, "invalid model file: {reason}"),
-            Error::UnsupportedVersion { found, supported } => write!(
-                f,
-                "model file format version {found} is not supported (this build reads version {supported})"
-            ),
+            Error::UnsupportedVersion { found, supported } => {
+                write!(f, "model file format version {found} is not supported (this build reads version {supported})")
+            }
             Error::DimensionMismatch { what, expected, found } => {
                 write!(f, "{what}: expected length {expected}, found {found}")
             }

@@ -70,10 +70,10 @@ impl Kernels for Reference {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Fast;
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use simd128 as fast_impl;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 use portable as fast_impl;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use simd128 as fast_impl;
 
 impl Kernels for Fast {
     fn matmul_acc(&self, x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {

@@ -174,11 +174,7 @@ impl Model {
         let feature_names = (0..arch.item_dim).map(|_| r.name()).collect::<Result<Vec<_>>>()?;
         let n = arch.n_params();
         if body.len() - r.pos != 8 * n {
-            return Err(Error::model(format!(
-                "{} bytes of weights where {} are needed",
-                body.len() - r.pos,
-                8 * n
-            )));
+            return Err(Error::model(format!("{} bytes of weights where {} are needed", body.len() - r.pos, 8 * n)));
         }
         let theta = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;
         let alpha = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;

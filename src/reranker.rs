@@ -30,7 +30,14 @@ pub const MAX_CANDIDATES: usize = 100_000;
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_candidates: MAX_CANDIDATES, event_capacity: 256, max_move: None, scope: None, steps: None, rank_without_events: None }
+        Config {
+            max_candidates: MAX_CANDIDATES,
+            event_capacity: 256,
+            max_move: None,
+            scope: None,
+            steps: None,
+            rank_without_events: None,
+        }
     }
 }
 
@@ -143,7 +150,13 @@ impl Reranker {
     }
 
     /// Replaces the result set; the session's events are kept.
-    pub fn set_results(&mut self, ids: Vec<String>, features: Vec<f32>, base: Option<Vec<f32>>, prices: Option<Vec<f32>>) -> Result<()> {
+    pub fn set_results(
+        &mut self,
+        ids: Vec<String>,
+        features: Vec<f32>,
+        base: Option<Vec<f32>>,
+        prices: Option<Vec<f32>>,
+    ) -> Result<()> {
         let arch = self.model.arch;
         let set = ResultSet::new(ids, features, arch.item_dim, base, prices, self.cfg.max_candidates)?;
         let proj = project_items(&self.kernels, &arch, &self.model.theta, set.features(), set.len());
@@ -182,7 +195,8 @@ impl Reranker {
         } else {
             let obj = RankObjective::new(&self.kernels, arch, &support, inner.loss, &self.model.theta, inner.scope);
             let before = crate::adapt::Objective::loss(&obj, &self.model.theta);
-            let theta = adapt(&obj, &self.model.theta, &self.model.alpha, &inner, inner.scope.trainable_from(&arch), None);
+            let theta =
+                adapt(&obj, &self.model.theta, &self.model.alpha, &inner, inner.scope.trainable_from(&arch), None);
             if theta.iter().all(|v| v.is_finite()) {
                 let after = crate::adapt::Objective::loss(&obj, &theta);
                 (theta, Some((before, after)))
@@ -201,7 +215,17 @@ impl Reranker {
         let mut out = vec![0.0; n];
         let mut scratch = Vec::new();
         let proj = (scope == Scope::Head).then_some(r.proj.as_slice());
-        score_candidates(&self.kernels, &self.model.arch, theta, r.set.features(), s, r.set.base(), proj, &mut scratch, &mut out);
+        score_candidates(
+            &self.kernels,
+            &self.model.arch,
+            theta,
+            r.set.features(),
+            s,
+            r.set.base(),
+            proj,
+            &mut scratch,
+            &mut out,
+        );
         out
     }
 
@@ -224,7 +248,13 @@ impl Reranker {
         let global = self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events);
         if self.log.is_empty() && !global {
             let base = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
-            let ranking = Ranking { order: (0..n).collect(), scores: base, moved: vec![0; n], adapted: false, support_loss: None };
+            let ranking = Ranking {
+                order: (0..n).collect(),
+                scores: base,
+                moved: vec![0; n],
+                adapted: false,
+                support_loss: None,
+            };
             return Ok(Scoring::Done(ranking));
         }
         let (theta, support_loss) = self.adapted_theta();
@@ -285,7 +315,10 @@ impl Reranker {
             let times = (s[0].exp() - 1.0).round();
             reasons.push((
                 contribution("engagement_log_count") + contribution("engagement_recency"),
-                format!("You interacted with this item before (engagement weight {times}); that moves it {}.", dir(contribution("engagement_log_count") + contribution("engagement_recency"))),
+                format!(
+                    "You interacted with this item before (engagement weight {times}); that moves it {}.",
+                    dir(contribution("engagement_log_count") + contribution("engagement_recency"))
+                ),
             ));
         }
         if s[5] > 0.3 {

@@ -53,9 +53,7 @@ pub fn head_scores(arch: &Arch, theta: &[f32], hidden: &[f32], inputs: &[f32], b
 /// `relu(a + b1)` for every row: the body's output, constant while only the head adapts.
 pub fn hidden_from(arch: &Arch, theta: &[f32], a: &[f32]) -> Vec<f32> {
     let b1 = &theta[arch.range(Block::B1)];
-    a.chunks_exact(arch.hidden)
-        .flat_map(|row| row.iter().zip(b1).map(|(v, b)| (v + b).max(0.0)))
-        .collect()
+    a.chunks_exact(arch.hidden).flat_map(|row| row.iter().zip(b1).map(|(v, b)| (v + b).max(0.0))).collect()
 }
 
 /// Accumulates `∂L/∂θ` into `grad` given `g = ∂L/∂score` per row. With `head_only`, the body's

@@ -118,7 +118,9 @@ impl Event {
             }
         }
         if !self.dwell_ms.is_finite() || self.dwell_ms < 0.0 {
-            return Err(Error::InvalidInput { reason: format!("dwell must be a finite, non-negative number of ms, got {}", self.dwell_ms) });
+            return Err(Error::InvalidInput {
+                reason: format!("dwell must be a finite, non-negative number of ms, got {}", self.dwell_ms),
+            });
         }
         Ok(())
     }

@@ -9,9 +9,7 @@ use fewclick::kernels::{Fast, Kernels, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Block;
 use fewclick::rng::Rng;
-use fewclick::scorer::{
-    forward_rows, hidden_from, project_items, score_candidates, score_reference,
-};
+use fewclick::scorer::{forward_rows, hidden_from, project_items, score_candidates, score_reference};
 use fewclick::session::{SupportSet, SESSION_DIM};
 use fewclick::{Arch, Config, Error, Event, EventKind, InnerLoop, LossKind, Reranker, Scope};
 
@@ -52,8 +50,7 @@ fn support_from_clicks(m: &Model, seed: u64, clicks: usize) -> SupportSet {
     for _ in 0..clicks {
         let id = &ids[3 + rng.below(27)];
         let kind = [EventKind::Click, EventKind::Cart, EventKind::Skip][rng.below(3)];
-        log.record(Event::new(id.clone(), kind), r.results())
-            .unwrap();
+        log.record(Event::new(id.clone(), kind), r.results()).unwrap();
     }
     log.support(m.arch.item_dim)
 }
@@ -65,31 +62,21 @@ fn fast_kernels_match_the_reference_within_tolerance() {
     println!("seed {seed}, kernels {}", Fast.name());
     let mut rng = Rng::new(seed);
     for _ in 0..40 {
-        let (rows, dim, h) = (
-            1 + rng.below(33),
-            1 + rng.below(40),
-            4 * (1 + rng.below(10)),
-        );
+        let (rows, dim, h) = (1 + rng.below(33), 1 + rng.below(40), 4 * (1 + rng.below(10)));
         let x: Vec<f32> = (0..rows * dim).map(|_| rng.range(-2.0, 2.0)).collect();
         let w: Vec<f32> = (0..dim * h).map(|_| rng.range(-2.0, 2.0)).collect();
         let (mut f, mut r) = (vec![0.25; rows * h], vec![0.25; rows * h]);
         Fast.matmul_acc(&x, rows, dim, &w, h, &mut f);
         Reference.matmul_acc(&x, rows, dim, &w, h, &mut r);
         for (a, b) in f.iter().zip(&r) {
-            assert!(
-                (a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
-                "{a} vs {b} (rows {rows} dim {dim} h {h})"
-            );
+            assert!((a - b).abs() <= 1e-5 + 1e-4 * b.abs(), "{a} vs {b} (rows {rows} dim {dim} h {h})");
         }
         let b1: Vec<f32> = (0..h).map(|_| rng.range(-1.0, 1.0)).collect();
         let (mut fo, mut ro) = (vec![0.0; rows], vec![0.0; rows]);
         Fast.relu_dot(&r, rows, h, &b1, &b1, &mut fo);
         Reference.relu_dot(&r, rows, h, &b1, &b1, &mut ro);
         for (a, b) in fo.iter().zip(&ro) {
-            assert!(
-                (a - b).abs() <= 1e-4 + 1e-4 * b.abs(),
-                "relu_dot {a} vs {b}"
-            );
+            assert!((a - b).abs() <= 1e-4 + 1e-4 * b.abs(), "relu_dot {a} vs {b}");
         }
     }
 }
@@ -108,22 +95,9 @@ fn batched_scoring_matches_the_per_candidate_oracle() {
         let proj = project_items(&Fast, &m.arch, &m.theta, &x, n);
         for cached in [None, Some(proj.as_slice())] {
             let (mut scratch, mut got) = (Vec::new(), vec![0.0; n]);
-            score_candidates(
-                &Fast,
-                &m.arch,
-                &m.theta,
-                &x,
-                &s,
-                &base,
-                cached,
-                &mut scratch,
-                &mut got,
-            );
+            score_candidates(&Fast, &m.arch, &m.theta, &x, &s, &base, cached, &mut scratch, &mut got);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (g - w).abs() <= 1e-4 + 1e-4 * w.abs(),
-                    "n {n} cand {i}: {g} vs {w}"
-                );
+                assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "n {n} cand {i}: {g} vs {w}");
             }
         }
     }
@@ -134,10 +108,7 @@ fn batched_scoring_matches_the_per_candidate_oracle() {
 fn activation_pattern(m: &Model, set: &SupportSet, theta: &[f32]) -> Vec<bool> {
     let fwd = forward_rows(&Reference, &m.arch, theta, &set.inputs, &set.base);
     let b1 = &theta[m.arch.range(Block::B1)];
-    fwd.a
-        .chunks_exact(m.arch.hidden)
-        .flat_map(|r| r.iter().zip(b1).map(|(a, b)| a + b > 0.0))
-        .collect()
+    fwd.a.chunks_exact(m.arch.hidden).flat_map(|r| r.iter().zip(b1).map(|(a, b)| a + b > 0.0)).collect()
 }
 
 #[test]
@@ -146,24 +117,13 @@ fn analytic_gradients_match_central_finite_differences_for_every_parameter() {
     // the f32 loss is ~1e-7 / 2e-3 = 5e-5).
     for (seed, loss) in [(21u64, LossKind::Pairwise), (22, LossKind::Listwise)] {
         println!("seed {seed} loss {loss:?}");
-        let m = model(
-            3,
-            4,
-            seed,
-            InnerLoop {
-                loss,
-                ..InnerLoop::default()
-            },
-        );
+        let m = model(3, 4, seed, InnerLoop { loss, ..InnerLoop::default() });
         let set = support_from_clicks(&m, seed, 6);
         assert!(!set.pairs.is_empty());
         let obj = RankObjective::new(&Fast, m.arch, &set, loss, &m.theta, Scope::All);
         let mut g = vec![0.0; m.theta.len()];
         obj.loss_grad(&m.theta, &mut g);
-        assert!(
-            g.iter().any(|v| v.abs() > 1e-4),
-            "gradient is not trivially zero"
-        );
+        assert!(g.iter().any(|v| v.abs() > 1e-4), "gradient is not trivially zero");
         let pattern = activation_pattern(&m, &set, &m.theta);
         let eps = 1e-3;
         let mut skipped = 0;
@@ -171,24 +131,14 @@ fn analytic_gradients_match_central_finite_differences_for_every_parameter() {
             let (mut p, mut q) = (m.theta.clone(), m.theta.clone());
             p[i] += eps;
             q[i] -= eps;
-            if activation_pattern(&m, &set, &p) != pattern
-                || activation_pattern(&m, &set, &q) != pattern
-            {
+            if activation_pattern(&m, &set, &p) != pattern || activation_pattern(&m, &set, &q) != pattern {
                 skipped += 1;
                 continue;
             }
             let fd = (obj.loss(&p) - obj.loss(&q)) / (2.0 * eps);
-            assert!(
-                (fd - g[i]).abs() <= 2e-3 + 3e-2 * g[i].abs(),
-                "param {i}: analytic {} vs fd {fd}",
-                g[i]
-            );
+            assert!((fd - g[i]).abs() <= 2e-3 + 3e-2 * g[i].abs(), "param {i}: analytic {} vs fd {fd}", g[i]);
         }
-        assert!(
-            skipped * 10 < m.theta.len(),
-            "{skipped} of {} coordinates skipped at relu kinks",
-            m.theta.len()
-        );
+        assert!(skipped * 10 < m.theta.len(), "{skipped} of {} coordinates skipped at relu kinks", m.theta.len());
     }
 }
 
@@ -196,42 +146,17 @@ fn analytic_gradients_match_central_finite_differences_for_every_parameter() {
 fn head_only_objective_equals_the_full_gradient_on_the_head() {
     let m = model(5, 8, 31, InnerLoop::default());
     let set = support_from_clicks(&m, 31, 8);
-    let full = RankObjective::new(
-        &Fast,
-        m.arch,
-        &set,
-        LossKind::Pairwise,
-        &m.theta,
-        Scope::All,
-    );
-    let head = RankObjective::new(
-        &Fast,
-        m.arch,
-        &set,
-        LossKind::Pairwise,
-        &m.theta,
-        Scope::Head,
-    );
+    let full = RankObjective::new(&Fast, m.arch, &set, LossKind::Pairwise, &m.theta, Scope::All);
+    let head = RankObjective::new(&Fast, m.arch, &set, LossKind::Pairwise, &m.theta, Scope::Head);
     let (mut gf, mut gh) = (vec![0.0; m.theta.len()], vec![0.0; m.theta.len()]);
-    let (lf, lh) = (
-        full.loss_grad(&m.theta, &mut gf),
-        head.loss_grad(&m.theta, &mut gh),
-    );
+    let (lf, lh) = (full.loss_grad(&m.theta, &mut gf), head.loss_grad(&m.theta, &mut gh));
     assert!((lf - lh).abs() < 1e-5);
     for i in m.arch.head_start()..m.theta.len() {
-        assert!(
-            (gf[i] - gh[i]).abs() <= 1e-5 + 1e-4 * gf[i].abs(),
-            "head param {i}: {} vs {}",
-            gf[i],
-            gh[i]
-        );
+        assert!((gf[i] - gh[i]).abs() <= 1e-5 + 1e-4 * gf[i].abs(), "head param {i}: {} vs {}", gf[i], gh[i]);
     }
     // And the cached body really is the body's output.
     let fwd = forward_rows(&Reference, &m.arch, &m.theta, &set.inputs, &set.base);
-    assert_eq!(
-        hidden_from(&m.arch, &m.theta, &fwd.a).len(),
-        set.n_rows() * m.arch.hidden
-    );
+    assert_eq!(hidden_from(&m.arch, &m.theta, &fwd.a).len(), set.n_rows() * m.arch.hidden);
 }
 
 #[test]
@@ -240,16 +165,7 @@ fn a_few_steps_lower_the_support_loss_and_raise_the_clicked_items() {
         let seed = 41;
         println!("seed {seed} scope {scope:?}");
         // A neutral initialisation (the untrained `Arch::init`) with one step size for all.
-        let mut m = model(
-            8,
-            16,
-            seed,
-            InnerLoop {
-                steps: 5,
-                scope,
-                ..InnerLoop::default()
-            },
-        );
+        let mut m = model(8, 16, seed, InnerLoop { steps: 5, scope, ..InnerLoop::default() });
         m.theta = m.arch.init(&mut Rng::new(seed));
         m.alpha = vec![0.5; m.theta.len()];
         let mut rng = Rng::new(seed);
@@ -260,17 +176,11 @@ fn a_few_steps_lower_the_support_loss_and_raise_the_clicked_items() {
         }
         let clicked = [25, 31, 37];
         let rank_with = |steps: u32| {
-            let cfg = Config {
-                max_move: Some(None),
-                steps: Some(steps),
-                ..Config::default()
-            };
+            let cfg = Config { max_move: Some(None), steps: Some(steps), ..Config::default() };
             let mut r = Reranker::new(m.clone(), cfg).unwrap();
-            r.set_results(ids.clone(), x.clone(), None, Some(prices.clone()))
-                .unwrap();
+            r.set_results(ids.clone(), x.clone(), None, Some(prices.clone())).unwrap();
             for &i in &clicked {
-                r.record(Event::new(ids[i].clone(), EventKind::Click))
-                    .unwrap();
+                r.record(Event::new(ids[i].clone(), EventKind::Click)).unwrap();
             }
             r.rank().unwrap()
         };
@@ -286,42 +196,19 @@ fn a_few_steps_lower_the_support_loss_and_raise_the_clicked_items() {
                 pos(&adapted, i)
             );
         }
-        let gain: usize = clicked
-            .iter()
-            .map(|&i| pos(&frozen, i) - pos(&adapted, i))
-            .sum();
+        let gain: usize = clicked.iter().map(|&i| pos(&frozen, i) - pos(&adapted, i)).sum();
         assert!(gain > 0, "adaptation raised the clicked items");
         // Unclicked items of the same brand gain against the rest too.
-        let brand_gain: i64 = (20..40)
-            .filter(|i| !clicked.contains(i))
-            .map(|i| pos(&frozen, i) as i64 - pos(&adapted, i) as i64)
-            .sum();
-        assert!(
-            brand_gain > 0,
-            "brand items gained {brand_gain} places in total"
-        );
+        let brand_gain: i64 =
+            (20..40).filter(|i| !clicked.contains(i)).map(|i| pos(&frozen, i) as i64 - pos(&adapted, i) as i64).sum();
+        assert!(brand_gain > 0, "brand items gained {brand_gain} places in total");
     }
 }
 
 fn random_session(seed: u64, scope: Scope) -> (Reranker, Vec<String>) {
     let mut rng = Rng::new(seed);
-    let m = model(
-        6,
-        8,
-        seed,
-        InnerLoop {
-            scope,
-            ..InnerLoop::default()
-        },
-    );
-    let mut r = Reranker::new(
-        m,
-        Config {
-            event_capacity: 16,
-            ..Config::default()
-        },
-    )
-    .unwrap();
+    let m = model(6, 8, seed, InnerLoop { scope, ..InnerLoop::default() });
+    let mut r = Reranker::new(m, Config { event_capacity: 16, ..Config::default() }).unwrap();
     let n = 1 + rng.below(60);
     let (ids, x, prices) = results(&mut rng, n, 6, "r");
     let prices = (rng.below(2) == 0).then_some(prices);
@@ -335,11 +222,7 @@ fn random_session(seed: u64, scope: Scope) -> (Reranker, Vec<String>) {
         EventKind::Dwell,
     ];
     for _ in 0..rng.below(30) {
-        let item = if rng.below(5) == 0 {
-            format!("elsewhere{}", rng.below(3))
-        } else {
-            ids[rng.below(n)].clone()
-        };
+        let item = if rng.below(5) == 0 { format!("elsewhere{}", rng.below(3)) } else { ids[rng.below(n)].clone() };
         let mut e = Event::new(item, kinds[rng.below(kinds.len())]);
         e.dwell_ms = rng.range(0.0, 60_000.0);
         r.record(e).unwrap();
@@ -350,11 +233,7 @@ fn random_session(seed: u64, scope: Scope) -> (Reranker, Vec<String>) {
 #[test]
 fn rankings_are_finite_deterministic_permutations_under_random_click_streams() {
     for seed in 100..160u64 {
-        let scope = if seed % 2 == 0 {
-            Scope::Head
-        } else {
-            Scope::All
-        };
+        let scope = if seed % 2 == 0 { Scope::Head } else { Scope::All };
         let (mut a, ids) = random_session(seed, scope);
         let (mut b, _) = random_session(seed, scope);
         let ra = a.rank().unwrap();
@@ -362,20 +241,9 @@ fn rankings_are_finite_deterministic_permutations_under_random_click_streams() {
         assert_eq!(ra, rb, "seed {seed}: same inputs, same output");
         let mut sorted = ra.order.clone();
         sorted.sort_unstable();
-        assert_eq!(
-            sorted,
-            (0..ids.len()).collect::<Vec<_>>(),
-            "seed {seed}: a permutation"
-        );
-        assert!(
-            ra.scores.iter().all(|s| s.is_finite()),
-            "seed {seed}: finite scores"
-        );
-        assert_eq!(
-            a.rank().unwrap(),
-            ra,
-            "seed {seed}: ranking twice gives the same answer"
-        );
+        assert_eq!(sorted, (0..ids.len()).collect::<Vec<_>>(), "seed {seed}: a permutation");
+        assert!(ra.scores.iter().all(|s| s.is_finite()), "seed {seed}: finite scores");
+        assert_eq!(a.rank().unwrap(), ra, "seed {seed}: ranking twice gives the same answer");
     }
 }
 
@@ -383,8 +251,7 @@ fn rankings_are_finite_deterministic_permutations_under_random_click_streams() {
 fn no_events_returns_the_hosts_order_exactly() {
     for seed in 200..220u64 {
         let mut rng = Rng::new(seed);
-        let mut r =
-            Reranker::new(model(4, 8, seed, InnerLoop::default()), Config::default()).unwrap();
+        let mut r = Reranker::new(model(4, 8, seed, InnerLoop::default()), Config::default()).unwrap();
         let n = rng.below(50);
         let (ids, x, _) = results(&mut rng, n, 4, "h");
         // Host scores that disagree with display order must not reorder anything without events.
@@ -420,8 +287,7 @@ fn a_model_may_rank_before_any_event_only_when_it_says_so() {
 #[test]
 fn forgetting_the_session_returns_to_the_hosts_order() {
     let (mut r, ids) = random_session(300, Scope::Head);
-    r.record(Event::new(ids[ids.len() - 1].clone(), EventKind::Purchase))
-        .unwrap();
+    r.record(Event::new(ids[ids.len() - 1].clone(), EventKind::Purchase)).unwrap();
     r.reset();
     assert_eq!(r.n_events(), 0);
     assert_eq!(r.rank().unwrap().order, (0..ids.len()).collect::<Vec<_>>());
@@ -434,58 +300,32 @@ fn the_move_bound_is_respected() {
     for seed in 400..420u64 {
         let (r, _) = random_session(seed, Scope::Head);
         let m = r.model().clone();
-        let mut bounded = Reranker::new(
-            m,
-            Config {
-                max_move: Some(Some(2)),
-                event_capacity: 16,
-                ..Config::default()
-            },
-        )
-        .unwrap();
+        let mut bounded =
+            Reranker::new(m, Config { max_move: Some(Some(2)), event_capacity: 16, ..Config::default() }).unwrap();
         let res = r.results().unwrap();
         let prices: Option<Vec<f32>> = (0..res.len()).map(|i| res.price(i)).collect();
-        bounded
-            .set_results(res.ids().to_vec(), res.features().to_vec(), None, prices)
-            .unwrap();
-        let events: Vec<Event> = (0..3)
-            .map(|k| Event::new(res.ids()[(k * 7) % res.len()].clone(), EventKind::Click))
-            .collect();
+        bounded.set_results(res.ids().to_vec(), res.features().to_vec(), None, prices).unwrap();
+        let events: Vec<Event> =
+            (0..3).map(|k| Event::new(res.ids()[(k * 7) % res.len()].clone(), EventKind::Click)).collect();
         for e in events {
             bounded.record(e).unwrap();
         }
         let ranking = bounded.rank().unwrap();
-        assert!(
-            ranking.moved.iter().all(|m| m.abs() <= 2),
-            "seed {seed}: {:?}",
-            ranking.moved
-        );
+        assert!(ranking.moved.iter().all(|m| m.abs() <= 2), "seed {seed}: {:?}", ranking.moved);
     }
 }
 
 #[test]
 fn the_event_log_is_bounded_oldest_first() {
-    let mut r = Reranker::new(
-        model(4, 8, 5, InnerLoop::default()),
-        Config {
-            event_capacity: 5,
-            ..Config::default()
-        },
-    )
-    .unwrap();
+    let mut r =
+        Reranker::new(model(4, 8, 5, InnerLoop::default()), Config { event_capacity: 5, ..Config::default() }).unwrap();
     for i in 0..20 {
-        r.record(Event::new(format!("x{i}"), EventKind::Click))
-            .unwrap();
+        r.record(Event::new(format!("x{i}"), EventKind::Click)).unwrap();
     }
     assert_eq!(r.n_events(), 5);
-    assert!(Reranker::new(
-        model(4, 8, 5, InnerLoop::default()),
-        Config {
-            event_capacity: 0,
-            ..Config::default()
-        }
-    )
-    .is_err());
+    assert!(
+        Reranker::new(model(4, 8, 5, InnerLoop::default()), Config { event_capacity: 0, ..Config::default() }).is_err()
+    );
 }
 
 #[test]
@@ -498,44 +338,29 @@ fn events_on_items_outside_the_results_count_when_the_item_appears() {
     ids[7] = "later".into();
     r.set_results(ids.clone(), x.clone(), None, None).unwrap();
     let s = r.session_features();
-    assert!(
-        s[7 * SESSION_DIM] > 0.0,
-        "engagement count of the item clicked before it was shown"
-    );
+    assert!(s[7 * SESSION_DIM] > 0.0, "engagement count of the item clicked before it was shown");
     assert_eq!(s[6 * SESSION_DIM], 0.0);
     // A click snapshotted in one result set keeps its features after the results change, so the
     // similarity feature still sees it.
-    r.record(Event::new(ids[2].clone(), EventKind::Click))
-        .unwrap();
+    r.record(Event::new(ids[2].clone(), EventKind::Click)).unwrap();
     let mut ids2: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
     ids2[0] = "twin".into();
     let mut x2 = vec![0.1; 40];
     x2[..4].copy_from_slice(&x[8..12]); // "twin" has exactly the features of ids[2]
     r.set_results(ids2, x2, None, None).unwrap();
     let s = r.session_features();
-    assert!(
-        (s[5] - 1.0).abs() < 1e-5,
-        "max similarity of the twin to the clicked item: {}",
-        s[5]
-    );
+    assert!((s[5] - 1.0).abs() < 1e-5, "max similarity of the twin to the clicked item: {}", s[5]);
 }
 
 #[test]
 fn bad_input_is_a_typed_error_and_changes_nothing() {
     let mut rng = Rng::new(600);
-    let mut r = Reranker::new(
-        model(4, 8, 600, InnerLoop::default()),
-        Config {
-            max_candidates: 50,
-            ..Config::default()
-        },
-    )
-    .unwrap();
+    let mut r =
+        Reranker::new(model(4, 8, 600, InnerLoop::default()), Config { max_candidates: 50, ..Config::default() })
+            .unwrap();
     let (ids, x, prices) = results(&mut rng, 10, 4, "b");
-    r.set_results(ids.clone(), x.clone(), None, Some(prices.clone()))
-        .unwrap();
-    r.record(Event::new(ids[4].clone(), EventKind::Click))
-        .unwrap();
+    r.set_results(ids.clone(), x.clone(), None, Some(prices.clone())).unwrap();
+    r.record(Event::new(ids[4].clone(), EventKind::Click)).unwrap();
     let before = r.rank().unwrap();
     let mut nan = x.clone();
     nan[3] = f32::NAN;
@@ -543,18 +368,11 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     let (big_ids, big_x, _) = results(&mut rng, 51, 4, "z");
     let cases: Vec<(Error, Box<dyn Fn(&mut Reranker) -> fewclick::Result<()>>)> = vec![
         (
-            Error::DimensionMismatch {
-                what: "features (n × item_dim)",
-                expected: 40,
-                found: 39,
-            },
+            Error::DimensionMismatch { what: "features (n × item_dim)", expected: 40, found: 39 },
             Box::new(|r: &mut Reranker| r.set_results(ids.clone(), x[..39].to_vec(), None, None)),
         ),
         (
-            Error::NonFinite {
-                what: "features",
-                index: 3,
-            },
+            Error::NonFinite { what: "features", index: 3 },
             Box::new(|r: &mut Reranker| r.set_results(ids.clone(), nan.clone(), None, None)),
         ),
         (
@@ -562,26 +380,15 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
             Box::new(|r: &mut Reranker| r.set_results(dup.clone(), x.clone(), None, None)),
         ),
         (
-            Error::TooManyCandidates {
-                limit: 50,
-                found: 51,
-            },
+            Error::TooManyCandidates { limit: 50, found: 51 },
             Box::new(|r: &mut Reranker| r.set_results(big_ids.clone(), big_x.clone(), None, None)),
         ),
         (
-            Error::DimensionMismatch {
-                what: "prices",
-                expected: 10,
-                found: 3,
-            },
-            Box::new(|r: &mut Reranker| {
-                r.set_results(ids.clone(), x.clone(), None, Some(vec![1.0; 3]))
-            }),
+            Error::DimensionMismatch { what: "prices", expected: 10, found: 3 },
+            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), x.clone(), None, Some(vec![1.0; 3]))),
         ),
         (
-            Error::InvalidId {
-                reason: "empty id".into(),
-            },
+            Error::InvalidId { reason: "empty id".into() },
             Box::new(|r: &mut Reranker| r.record(Event::new("", EventKind::Click))),
         ),
     ];
@@ -593,10 +400,7 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     let mut bad_dwell = Event::new(ids[1].clone(), EventKind::Dwell);
     bad_dwell.dwell_ms = f32::INFINITY;
     assert_eq!(r.record(bad_dwell).unwrap_err().code(), "INVALID_INPUT");
-    assert_eq!(
-        r.explain("nope").unwrap_err(),
-        Error::UnknownItem { id: "nope".into() }
-    );
+    assert_eq!(r.explain("nope").unwrap_err(), Error::UnknownItem { id: "nope".into() });
     assert_eq!(r.rank().unwrap(), before);
 }
 
@@ -606,38 +410,19 @@ fn explanations_name_the_signals_in_plain_words() {
     let mut r = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default()).unwrap();
     let (ids, x, prices) = results(&mut rng, 12, 4, "e");
     r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
-    r.record(Event::new(ids[9].clone(), EventKind::Click))
-        .unwrap();
+    r.record(Event::new(ids[9].clone(), EventKind::Click)).unwrap();
     let ex = r.explain(&ids[9]).unwrap();
     assert_eq!(ex.display_position, 9);
     assert_eq!(ex.signals.len(), SESSION_DIM);
-    assert!(
-        ex.reasons[0..]
-            .iter()
-            .any(|s| s.contains("interacted with this item")),
-        "{:?}",
-        ex.reasons
-    );
-    let fresh = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default())
-        .unwrap()
-        .explain("x");
+    assert!(ex.reasons[0..].iter().any(|s| s.contains("interacted with this item")), "{:?}", ex.reasons);
+    let fresh = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default()).unwrap().explain("x");
     assert_eq!(fresh.unwrap_err(), Error::NoResults);
 }
 
 #[test]
 fn model_files_round_trip() {
-    let m = model(
-        7,
-        12,
-        800,
-        InnerLoop {
-            steps: 3,
-            scope: Scope::All,
-            loss: LossKind::Listwise,
-            prox: 0.5,
-            clip: 2.0,
-        },
-    );
+    let m =
+        model(7, 12, 800, InnerLoop { steps: 3, scope: Scope::All, loss: LossKind::Listwise, prox: 0.5, clip: 2.0 });
     let bytes = m.to_bytes();
     assert_eq!(Model::from_bytes(&bytes).unwrap(), m);
     let mut bounded = m.clone();
@@ -651,10 +436,7 @@ fn corrupted_model_files_are_always_rejected() {
     let bytes = m.to_bytes();
     // Every truncation.
     for len in 0..bytes.len() {
-        assert!(
-            Model::from_bytes(&bytes[..len]).is_err(),
-            "truncated to {len} bytes accepted"
-        );
+        assert!(Model::from_bytes(&bytes[..len]).is_err(), "truncated to {len} bytes accepted");
     }
     // Every byte flipped, with several patterns each.
     for i in 0..bytes.len() {
@@ -662,13 +444,7 @@ fn corrupted_model_files_are_always_rejected() {
             let mut b = bytes.clone();
             b[i] ^= mask;
             let err = Model::from_bytes(&b).expect_err("flipped byte accepted");
-            assert!(
-                matches!(
-                    err,
-                    Error::InvalidModel { .. } | Error::UnsupportedVersion { .. }
-                ),
-                "byte {i}: {err:?}"
-            );
+            assert!(matches!(err, Error::InvalidModel { .. } | Error::UnsupportedVersion { .. }), "byte {i}: {err:?}");
         }
     }
     // Random garbage and appended bytes.
@@ -695,13 +471,7 @@ fn unknown_versions_and_non_finite_weights_are_typed_errors() {
     let m = model(3, 4, 950, InnerLoop::default());
     let mut b = m.to_bytes();
     b[8..12].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(
-        Model::from_bytes(&b).unwrap_err(),
-        Error::UnsupportedVersion {
-            found: 2,
-            supported: 1
-        }
-    );
+    assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::UnsupportedVersion { found: 2, supported: 1 });
     // A NaN weight with a valid checksum (a buggy writer) is still rejected.
     let mut bad = m.clone();
     bad.theta[0] = f32::NAN;
@@ -715,10 +485,7 @@ fn unknown_versions_and_non_finite_weights_are_typed_errors() {
         let n = bytes.len();
         bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
     }
-    assert!(matches!(
-        Model::from_bytes(&bytes).unwrap_err(),
-        Error::InvalidModel { .. }
-    ));
+    assert!(matches!(Model::from_bytes(&bytes).unwrap_err(), Error::InvalidModel { .. }));
     assert!(bad.validate().is_err());
 }
 
@@ -726,28 +493,12 @@ fn unknown_versions_and_non_finite_weights_are_typed_errors() {
 fn the_inner_loop_never_moves_frozen_parameters_and_respects_clipping() {
     let m = model(4, 8, 1000, InnerLoop::default());
     let set = support_from_clicks(&m, 1000, 6);
-    let obj = RankObjective::new(
-        &Fast,
-        m.arch,
-        &set,
-        LossKind::Pairwise,
-        &m.theta,
-        Scope::Head,
-    );
-    let cfg = InnerLoop {
-        steps: 3,
-        clip: 1e-3,
-        ..InnerLoop::default()
-    };
+    let obj = RankObjective::new(&Fast, m.arch, &set, LossKind::Pairwise, &m.theta, Scope::Head);
+    let cfg = InnerLoop { steps: 3, clip: 1e-3, ..InnerLoop::default() };
     let start = m.arch.head_start();
     let theta = adapt(&obj, &m.theta, &m.alpha, &cfg, start, None);
     assert_eq!(&theta[..start], &m.theta[..start]);
-    let step: f32 = theta
-        .iter()
-        .zip(&m.theta)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum::<f32>()
-        .sqrt();
+    let step: f32 = theta.iter().zip(&m.theta).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt();
     let max_alpha = m.alpha.iter().cloned().fold(0.0, f32::max);
     assert!(step <= 3.0 * 1e-3 * max_alpha + 1e-7, "moved {step}");
 }

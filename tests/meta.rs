@@ -123,7 +123,10 @@ fn maml_beats_joint_pretraining_on_sinusoids() {
         let m = mean_mse_after(&test, &maml, 0.01, steps);
         // The pretrained model is fine-tuned with the best of three step sizes (a stronger baseline
         // than the paper's single 0.01, with which it can diverge).
-        let j = [0.001, 0.003, 0.01].map(|a| mean_mse_after(&test, &joint, a, steps)).into_iter().fold(f32::INFINITY, f32::min);
+        let j = [0.001, 0.003, 0.01]
+            .map(|a| mean_mse_after(&test, &joint, a, steps))
+            .into_iter()
+            .fold(f32::INFINITY, f32::min);
         println!("after {steps} step(s): MAML MSE {m:.3}, pretrained + fine-tuned MSE {j:.3}");
         if steps > 0 {
             assert!(m < 0.5 * j, "after {steps} steps MAML {m} is not far below pretrained {j}");

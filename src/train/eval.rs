@@ -70,7 +70,12 @@ pub fn evaluate(ds: &Dataset, features: &ItemFeatures, methods: &[Method]) -> Re
                 .iter()
                 .map(|m| match &m.kind {
                     MethodKind::Model { model, steps } => {
-                        let cfg = Config { event_capacity: LOG_CAPACITY, max_move: Some(None), steps: *steps, ..Config::default() };
+                        let cfg = Config {
+                            event_capacity: LOG_CAPACITY,
+                            max_move: Some(None),
+                            steps: *steps,
+                            ..Config::default()
+                        };
                         Reranker::new((**model).clone(), cfg).map(Some)
                     }
                     _ => Ok(None),
@@ -101,7 +106,9 @@ pub fn evaluate(ds: &Dataset, features: &ItemFeatures, methods: &[Method]) -> Re
                         for (k, m) in methods.iter().enumerate() {
                             let rank = match &m.kind {
                                 MethodKind::Display => target + 1,
-                                MethodKind::InteractedFirst => interacted_first_rank(&display.items, target, &last_seen),
+                                MethodKind::InteractedFirst => {
+                                    interacted_first_rank(&display.items, target, &last_seen)
+                                }
                                 MethodKind::Model { .. } => {
                                     let engine = engines[k].as_mut().expect("model methods have an engine");
                                     let ranking = engine.rank()?;

@@ -81,7 +81,10 @@ impl Algorithm {
 
     pub fn parse(s: &str) -> crate::Result<Self> {
         Algorithm::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
-            crate::Error::config("algorithm", format!("unknown {s:?}; expected maml, fomaml, reptile, meta-sgd, anil or joint"))
+            crate::Error::config(
+                "algorithm",
+                format!("unknown {s:?}; expected maml, fomaml, reptile, meta-sgd, anil or joint"),
+            )
         })
     }
 
@@ -243,7 +246,16 @@ pub fn meta_train<T: MetaTask>(
             .par_iter()
             .map(|&k| {
                 let (mut gt, mut ga) = (vec![0.0; n], vec![0.0; n]);
-                let l = meta_gradient(cfg.algorithm, &tasks[k], &theta, &alpha, &cfg.inner, cfg.trainable_from, &mut gt, &mut ga);
+                let l = meta_gradient(
+                    cfg.algorithm,
+                    &tasks[k],
+                    &theta,
+                    &alpha,
+                    &cfg.inner,
+                    cfg.trainable_from,
+                    &mut gt,
+                    &mut ga,
+                );
                 (l, gt, ga)
             })
             .collect();

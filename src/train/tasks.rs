@@ -59,7 +59,13 @@ fn query_set(rs: &ResultSet, log: &EventLog, target: usize) -> SupportSet {
 /// Tasks of every session; session `i` is featurised with `tables[i % tables.len()]` (pass
 /// out-of-fold tables for training data). Lists seen with an empty log are skipped unless
 /// `with_empty_log`: without it the page shows the host's order for them whatever the model.
-pub fn build_tasks(ds: &Dataset, tables: &[ItemFeatures], arch: Arch, inner_loss: LossKind, with_empty_log: bool) -> Vec<RankTask> {
+pub fn build_tasks(
+    ds: &Dataset,
+    tables: &[ItemFeatures],
+    arch: Arch,
+    inner_loss: LossKind,
+    with_empty_log: bool,
+) -> Vec<RankTask> {
     let per_session: Vec<Vec<RankTask>> = ds
         .sessions
         .par_iter()
@@ -76,7 +82,14 @@ pub fn build_tasks(ds: &Dataset, tables: &[ItemFeatures], arch: Arch, inner_loss
                     }
                     Step::Results(display) => {
                         let x = table.for_display(&display.items, display.prices.as_deref());
-                        let Ok(rs) = ResultSet::new(display.items.clone(), x, arch.item_dim, None, display.prices.clone(), usize::MAX) else {
+                        let Ok(rs) = ResultSet::new(
+                            display.items.clone(),
+                            x,
+                            arch.item_dim,
+                            None,
+                            display.prices.clone(),
+                            usize::MAX,
+                        ) else {
                             continue;
                         };
                         if let (Some(target), Some(event)) = (display.clicked_index(), display.click_event()) {

@@ -15,7 +15,10 @@ use wasm_bindgen::prelude::*;
 fn js_error(e: &Error) -> JsValue {
     let caller_mistake = matches!(
         e,
-        Error::DimensionMismatch { .. } | Error::NonFinite { .. } | Error::TooManyCandidates { .. } | Error::InvalidConfig { .. }
+        Error::DimensionMismatch { .. }
+            | Error::NonFinite { .. }
+            | Error::TooManyCandidates { .. }
+            | Error::InvalidConfig { .. }
     );
     let err: js_sys::Error = if caller_mistake {
         js_sys::RangeError::new(&e.to_string()).into()
@@ -60,7 +63,9 @@ fn f32s(value: &JsValue, what: &str) -> JsResult<Vec<f32>> {
     if Array::is_array(value) {
         let arr = Array::from(value);
         return (0..arr.length())
-            .map(|i| arr.get(i).as_f64().map(|v| v as f32).ok_or_else(|| invalid(format!("{what}[{i}] is not a number"))))
+            .map(|i| {
+                arr.get(i).as_f64().map(|v| v as f32).ok_or_else(|| invalid(format!("{what}[{i}] is not a number")))
+            })
             .collect();
     }
     Err(invalid(format!("{what} must be a Float32Array or an array of numbers")))
@@ -301,7 +306,17 @@ pub fn bench_scoring_kernel(n: u32, item_dim: u32, hidden: u32, reps: u32) -> Js
     let (mut scratch, mut out) = (Vec::new(), vec![0.0; n]);
     let t0 = now_ms();
     for _ in 0..reps {
-        crate::scorer::score_candidates(&crate::kernels::Fast, &arch, &theta, &x, &s, &base, None, &mut scratch, &mut out);
+        crate::scorer::score_candidates(
+            &crate::kernels::Fast,
+            &arch,
+            &theta,
+            &x,
+            &s,
+            &base,
+            None,
+            &mut scratch,
+            &mut out,
+        );
     }
     let seconds = (now_ms() - t0) / 1000.0;
     let width = d + crate::session::SESSION_DIM;
