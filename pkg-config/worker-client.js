@@ -44,13 +44,13 @@ function channelFor(worker) {
     failAll(new FewclickError('WORKER_ERROR', 'a message from the fewclick worker could not be deserialised'));
   });
   channel = {
-    request(message) {
+    request(message, transfer = []) {
       if (broken !== undefined) return Promise.reject(broken);
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
         try {
-          worker.postMessage({ fewclick: 1, id, ...message }, []);
+          worker.postMessage({ fewclick: 1, id, ...message }, transfer);
         } catch (e) {
           pending.delete(id);
           reject(new FewclickError('INVALID_INPUT', `could not send to the worker: ${e && e.message}`, { cause: e }));
@@ -62,9 +62,12 @@ function channelFor(worker) {
   return channel;
 }
 
-/** Bytes pass as they are (copied); a URL is made absolute here, where relative URLs mean what
- * the page means, before the worker fetches it. */
+/** Bytes are copied (just the view's range; the copy is then transferred, the caller's buffer
+ * stays usable); a URL is made absolute here, where relative URLs mean what the page means,
+ * before the worker fetches it. */
 function portableModel(model) {
+  if (model instanceof ArrayBuffer) return new Uint8Array(model.slice(0));
+  if (ArrayBuffer.isView(model)) return new Uint8Array(model.buffer, model.byteOffset, model.byteLength).slice();
   if (typeof model !== 'string' && !(typeof URL === 'function' && model instanceof URL)) return model;
   const base = globalThis.document?.baseURI ?? globalThis.location?.href;
   try {
@@ -161,7 +164,9 @@ export async function createWorkerReranker(worker, model, options) {
     throw new FewclickError('INVALID_INPUT', 'createWorkerReranker expects a Worker or a worker script URL');
   }
   try {
-    const { value: handle, state } = await channelFor(worker).request({ op: 'create', model: portableModel(model), options });
+    const portable = portableModel(model);
+    const transfer = portable instanceof Uint8Array ? [portable.buffer] : [];
+    const { value: handle, state } = await channelFor(worker).request({ op: 'create', model: portable, options }, transfer);
     return new WorkerReranker(channelFor(worker), handle, state, owned);
   } catch (e) {
     if (owned !== undefined) owned.terminate();

@@ -67,6 +67,7 @@ test('the browser entry ranks in headless Chromium with the SIMD build, same-ori
   assert.equal(r.workerUnknownItem, 'UNKNOWN_ITEM');
   assert.equal(r.workerStillWorks, true);
   assert.equal(r.workerFreed, 'FREED');
+  assert.equal(r.workerBytesModel, true, 'model bytes reach the worker; the caller keeps its buffer');
   assert.deepEqual(r.cspViolations, [], 'no CSP violations');
   // The one expected console error is the 404 of missing.fcm.
   const errors = logs.filter((l) => (l.startsWith('error') || l.startsWith('pageerror')) && !l.includes('404'));

@@ -76,6 +76,13 @@ async function run() {
   await w.free();
   out.workerFreed = await errorCode(() => w.rank());
 
+  // Model bytes to a worker: the caller's buffer stays usable (the package sends a copy).
+  const bytes = await syntheticModel(16, 32, 4);
+  const length = bytes.byteLength;
+  const wb = await createWorkerReranker(new URL('../node_modules/fewclick/worker.js', import.meta.url), bytes.subarray(0));
+  out.workerBytesModel = wb.itemDim === 16 && bytes.byteLength === length;
+  await wb.free();
+
   out.cspViolations = violations;
   return out;
 }
