@@ -336,7 +336,8 @@ impl Catalogue {
             .map(|p| {
                 json!({
                     "id": p.id, "name": p.name, "category": p.category, "brand": p.brand,
-                    "colour": p.colour, "size": p.size, "price": p.price, "vector": item_vector(p),
+                    "colour": p.colour, "size": p.size, "price": decimal(p.price, 2),
+                    "vector": item_vector(p).into_iter().map(|x| decimal(x, 4)).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -389,13 +390,21 @@ impl Catalogue {
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect())
                 .unwrap_or_default();
-            if vector != item_vector(&product) {
+            let expected = item_vector(&product);
+            if vector.len() != expected.len() || vector.iter().zip(&expected).any(|(a, b)| (a - b).abs() > 1e-6) {
                 return Err(bad(format!("product {:?}: stored vector differs from item_vector()", product.id)));
             }
             products.push(product);
         }
         Ok(Catalogue { seed, products })
     }
+}
+
+/// `x` as the f64 with at most `places` decimals nearest to it, so that JSON shows `26.99`, not
+/// the f32's exact expansion `26.989999771118164`.
+fn decimal(x: f32, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (x as f64 * scale).round() / scale
 }
 
 fn invalid(reason: String) -> Error {
@@ -494,7 +503,15 @@ impl Shopper {
                 categories.push(c);
             }
         }
-        Shopper { favourite_brands, favourite_colour, price_level, brand_weight, colour_weight, price_weight, categories }
+        Shopper {
+            favourite_brands,
+            favourite_colour,
+            price_level,
+            brand_weight,
+            colour_weight,
+            price_weight,
+            categories,
+        }
     }
 
     /// How much the shopper likes a product (before position bias).
@@ -503,7 +520,8 @@ impl Shopper {
         let brand = self.favourite_brands.contains(&brand_index(p)) as u8 as f32;
         let colour = (colour_index(p) == self.favourite_colour) as u8 as f32;
         let price_gap = ((p.price / cat.median_price).ln() - self.price_level).abs();
-        0.5 * p.popularity + self.brand_weight * brand + self.colour_weight * colour - self.price_weight * price_gap / 0.4
+        0.5 * p.popularity + self.brand_weight * brand + self.colour_weight * colour
+            - self.price_weight * price_gap / 0.4
     }
 }
 
@@ -512,12 +530,13 @@ pub fn examine(p: usize) -> f32 {
     (1.0 + p as f32).powf(-0.6)
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+/// How strongly a product of utility `u` draws an engagement, once examined.
+pub fn engagement_appeal(u: f32) -> f32 {
+    u.clamp(-10.0, 10.0).exp()
 }
 
 /// Weight of "no engagement" against the items' weights.
-const NO_CLICK_WEIGHT: f32 = 0.6;
+const NO_CLICK_WEIGHT: f32 = 4.0;
 /// Engagement weight kept by an item the session already engaged with.
 const REVISIT: f32 = 0.3;
 /// At most this many engagements per search.
@@ -559,8 +578,11 @@ pub fn simulate_with_shoppers(cat: &Catalogue, n_sessions: usize, seed: u64) -> 
             }
             let items: Vec<String> = results.iter().map(|&i| cat.products[i].id.clone()).collect();
             let prices: Vec<f32> = results.iter().map(|&i| cat.products[i].price).collect();
-            let appeal: Vec<f32> =
-                results.iter().enumerate().map(|(p, &i)| examine(p) * sigmoid(shopper.utility(&cat.products[i]) - 2.0)).collect();
+            let appeal: Vec<f32> = results
+                .iter()
+                .enumerate()
+                .map(|(p, &i)| examine(p) * engagement_appeal(shopper.utility(&cat.products[i])))
+                .collect();
             for _ in 0..MAX_ENGAGEMENTS_PER_SEARCH {
                 t += (4 + rng.below(27)) as f64;
                 let weights: Vec<f32> = results
@@ -617,7 +639,13 @@ pub fn simulate_with_shoppers(cat: &Catalogue, n_sessions: usize, seed: u64) -> 
             // A session needs a step; a shopper who searched for nothing still saw the front page.
             let items: Vec<String> = cat.products.iter().take(RESULTS_PER_PAGE).map(|p| p.id.clone()).collect();
             let prices = cat.products.iter().take(RESULTS_PER_PAGE).map(|p| p.price).collect();
-            steps.push(Step::Results(Display { timestamp: t, items, prices: Some(prices), clicked: None, click_kind: EventKind::Click }));
+            steps.push(Step::Results(Display {
+                timestamp: t,
+                items,
+                prices: Some(prices),
+                clicked: None,
+                click_kind: EventKind::Click,
+            }));
         }
         sessions.push(Session { id: format!("sim-{:05}", s + 1), user: Some(format!("shopper-{:05}", s + 1)), steps });
         shoppers.push(shopper);
@@ -668,7 +696,11 @@ mod tests {
         assert_eq!(ids.len(), 192, "ids are unique");
         assert_eq!(names.len(), 192, "names are unique");
         for p in &a.products {
-            assert!(p.name.starts_with(&p.brand) && p.name.ends_with(&format!("{}, {}", p.category, p.colour)), "{}", p.name);
+            assert!(
+                p.name.starts_with(&p.brand) && p.name.ends_with(&format!("{}, {}", p.category, p.colour)),
+                "{}",
+                p.name
+            );
             assert!(p.price >= 4.99 && p.price < 1000.0, "{}: {}", p.name, p.price);
             assert!(((p.price * 100.0).round() as i64) % 100 == 99, "{} ends in .99", p.price);
         }
@@ -684,7 +716,8 @@ mod tests {
         // Prices follow category and brand: the premium brand's jackets cost more than the budget
         // brand's T-shirts.
         let mean = |cat: &str, brand: &str| {
-            let v: Vec<f32> = a.products.iter().filter(|p| p.category == cat && p.brand == brand).map(|p| p.price).collect();
+            let v: Vec<f32> =
+                a.products.iter().filter(|p| p.category == cat && p.brand == brand).map(|p| p.price).collect();
             v.iter().sum::<f32>() / v.len() as f32
         };
         assert!(mean("Jacket", "Nordlys") > 3.0 * mean("T-Shirt", "Corvo"));
@@ -698,7 +731,10 @@ mod tests {
             assert_eq!(FEATURE_NAMES[i], format!("brand_{}", b.name.to_lowercase()));
         }
         for (i, c) in CATEGORIES.iter().enumerate() {
-            assert_eq!(FEATURE_NAMES[BRANDS.len() + i], format!("category_{}", c.name.to_lowercase().replace('-', "_")));
+            assert_eq!(
+                FEATURE_NAMES[BRANDS.len() + i],
+                format!("category_{}", c.name.to_lowercase().replace('-', "_"))
+            );
         }
         for (i, c) in COLOURS.iter().enumerate() {
             assert_eq!(
@@ -819,7 +855,8 @@ mod tests {
         assert_eq!(table.item_level(&p.id), item_vector(p).as_slice());
         let loaded = Catalogue::load_json(&dir.join("catalogue.json")).expect("catalogue loads");
         assert_eq!(loaded.seed, 7);
-        let strip = |c: &Catalogue| c.products.iter().map(|p| Product { popularity: 0.0, ..p.clone() }).collect::<Vec<_>>();
+        let strip =
+            |c: &Catalogue| c.products.iter().map(|p| Product { popularity: 0.0, ..p.clone() }).collect::<Vec<_>>();
         assert_eq!(strip(&loaded), strip(&cat));
         let text = std::fs::read_to_string(dir.join("catalogue.json")).expect("read");
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
