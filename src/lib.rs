@@ -6,6 +6,7 @@
 
 pub mod adapt;
 pub mod error;
+pub mod gpu;
 pub mod kernels;
 pub mod loss;
 pub mod model_file;
