@@ -6,20 +6,24 @@
 #   bash scripts/demo.sh               everything
 #   bash scripts/demo.sh --no-setup    skip scripts/setup.sh (the tools are installed)
 #   bash scripts/demo.sh --no-build    also skip the wasm build (serve the package already in pkg/)
+#   bash scripts/demo.sh --retrain     first regenerate www/assets/ (catalogue + model) with the
+#                                      fewclick CLI: simulate, then meta-train (about a minute)
 #
-# The catalogue and the model the page uses are committed (www/assets/); tests/demo_model.rs says
-# how to regenerate them.
+# The catalogue and the model the page uses are committed (www/assets/); --retrain rewrites them
+# (deterministically: same seed, same bytes); tests/demo_model.rs checks they still fit the code.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 
 setup=1
 build=1
+retrain=0
 for arg in "$@"; do
   case "$arg" in
     --no-setup) setup=0 ;;
     --no-build) setup=0; build=0 ;;
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --retrain) retrain=1 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (try --help)" ;;
   esac
 done
@@ -27,6 +31,18 @@ port="${PORT:-8080}"
 [[ "$port" =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$port'"
 
 if [ "$setup" = 1 ]; then bash scripts/setup.sh; fi
+if [ "$retrain" = 1 ]; then
+  # The settings the committed assets were made with (see tests/demo_model.rs).
+  seed=7
+  work="$ROOT/out/demo"
+  step "fewclick simulate + train (seed $seed) -> www/assets/"
+  cargo build --release --bin fewclick --quiet
+  ./target/release/fewclick simulate --seed "$seed" --products 192 --sessions 3000 --out-dir "$work"
+  ./target/release/fewclick train --format jsonl --sessions "$work/sessions.jsonl" \
+    --item-table "$work/item-table.json" --hidden 16 --seed "$seed" --out "$work/demo.fcm"
+  cp "$work/catalogue.json" "$work/demo.fcm" www/assets/
+  ok "www/assets/: catalogue.json $(wc -c <www/assets/catalogue.json) bytes, demo.fcm $(wc -c <www/assets/demo.fcm) bytes"
+fi
 if [ "$build" = 1 ]; then bash scripts/build-wasm.sh; fi
 [ -f pkg/index.js ] && [ -f pkg/worker.js ] || die "pkg/ holds no built package: run without --no-build"
 command -v node >/dev/null || die "node is missing: run scripts/setup.sh"

@@ -1,6 +1,20 @@
 //! The demo store's committed assets (`www/assets/demo.fcm`, `www/assets/catalogue.json`) still
 //! load into the current code and match the generator: a stale asset fails here, not in a
-//! visitor's browser. One ignored test regenerates them:
+//! visitor's browser.
+//!
+//! The assets are made by the command line (`bash scripts/demo.sh --retrain` runs exactly this):
+//!
+//! ```text
+//! fewclick simulate --seed 7 --products 192 --sessions 3000 --out-dir out/demo
+//! fewclick train --format jsonl --sessions out/demo/sessions.jsonl --item-table out/demo/item-table.json \
+//!     --hidden 16 --seed 7 --out out/demo/demo.fcm
+//! cp out/demo/catalogue.json out/demo/demo.fcm www/assets/
+//! ```
+//!
+//! The ignored test below makes the same two files through the library (byte for byte the same)
+//! and prints the model's quality on held-out simulated shoppers against display order, the
+//! interacted-first heuristic, the model without adaptation and an oracle that knows the hidden
+//! preferences:
 //!
 //! ```text
 //! FEWCLICK_WRITE_DEMO_ASSETS=1 cargo test --release --test demo_model -- --ignored --nocapture

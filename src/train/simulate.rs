@@ -26,9 +26,9 @@
 //! (three kinds: brand-loyal, colour-led, bargain-hunting). A session is 2–5 searches; a search is
 //! a query (a category, or a brand or colour word) answered by [`Catalogue::search`] with the first
 //! [`RESULTS_PER_PAGE`] matches in catalogue order. The shopper looks at the list with position
-//! bias, `examine(p) = (1 + p)^−0.6` for display index `p`, and engages with an item with weight
-//! `examine(p) · σ(u − 2)`, `u` the item's utility under the hidden preferences (a no-click weight
-//! of 0.6 competes with the items). After an engagement the same list is shown again (the page
+//! bias, `examine(p) = (1 + p)^−0.6` for display index `p`, and engages with one item drawn with
+//! weight `examine(p) · exp(u)`, `u` the item's utility under the hidden preferences
+//! ([`Shopper::utility`]), or with none (weight 4 against the items' sum). After an engagement the same list is shown again (the page
 //! re-ranks the same results after each click) and the shopper may engage again, up to three
 //! times per search; items already engaged with keep 30% of their weight (shoppers come back to
 //! compare). Engagements are mostly clicks, sometimes add-to-cart straight from the grid; a
