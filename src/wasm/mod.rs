@@ -12,6 +12,8 @@ use js_sys::{Array, Float32Array, Int32Array, Object, Reflect, Uint32Array, Uint
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+pub mod gpu;
+
 fn js_error(e: &Error) -> JsValue {
     let caller_mistake = matches!(
         e,

@@ -1,0 +1,459 @@
+//! The kernels of [`crate::gpu`] on a WebGPU device, through web-sys.
+//!
+//! Acquiring a device ([`Device::request`], or the page's shared one from [`page_device`]) is
+//! separate from running work on it ([`Device::score`], [`Device::adapt`], …), so tests drive a
+//! device of their own. Every run is one submission: uploads with `writeBuffer`, the dispatches of
+//! one compute pass, a copy into a staging buffer, and one asynchronous readback. Buffers live in
+//! per-role slots that only grow, so repeated calls allocate nothing. Each run is wrapped in
+//! validation, out-of-memory and internal error scopes; any error, a lost device or a failed
+//! readback comes back as [`Failure::Broken`] with the browser's message.
+
+use super::{workgroups, GradShape, LossShape, ScoreShape, StepShape};
+use crate::adapt::InnerLoop;
+use crate::params::Arch;
+use crate::session::SupportSet;
+use js_sys::{Float32Array, Reflect};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{
+    gpu_buffer_usage as usage, gpu_map_mode, Gpu, GpuAutoLayoutMode, GpuBindGroupDescriptor, GpuBindGroupEntry, GpuBuffer,
+    GpuBufferBinding, GpuBufferDescriptor, GpuCommandEncoder, GpuComputePassEncoder, GpuComputePipeline,
+    GpuComputePipelineDescriptor, GpuDevice, GpuErrorFilter, GpuProgrammableStage, GpuQueue, GpuShaderModuleDescriptor,
+};
+
+/// Why a GPU run produced no result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    /// Another run holds the device: this call goes to the CPU; nothing is wrong.
+    Busy,
+    /// The input exceeds the device's limits: this call goes to the CPU; smaller ones may still run.
+    TooLarge(String),
+    /// The device failed (lost, validation, out of memory, readback): WebGPU is done on this page.
+    Broken(String),
+}
+
+impl Failure {
+    pub fn reason(&self) -> String {
+        match self {
+            Failure::Busy => "WebGPU is busy with another call".into(),
+            Failure::TooLarge(r) | Failure::Broken(r) => r.clone(),
+        }
+    }
+}
+
+type Run<T> = Result<T, Failure>;
+
+/// Buffer roles. Each slot holds one buffer that is replaced by a larger one when needed.
+#[derive(Clone, Copy)]
+enum Slot {
+    Theta,
+    Theta0,
+    Alpha,
+    X,
+    S,
+    Base,
+    Scores,
+    Hidden,
+    Inputs,
+    SupportBase,
+    SupportScores,
+    Pairs,
+    Groups,
+    DScore,
+    Grad,
+    Staging,
+    ScoreUniform,
+    SupportUniform,
+    LossUniform,
+    GradUniform,
+    StepUniform,
+}
+const SLOTS: usize = Slot::StepUniform as usize + 1;
+
+impl Slot {
+    fn usage(self) -> u32 {
+        match self {
+            Slot::Staging => usage::MAP_READ | usage::COPY_DST,
+            Slot::ScoreUniform | Slot::SupportUniform | Slot::LossUniform | Slot::GradUniform | Slot::StepUniform => {
+                usage::UNIFORM | usage::COPY_DST
+            }
+            _ => usage::STORAGE | usage::COPY_DST | usage::COPY_SRC,
+        }
+    }
+}
+
+/// A device with the four kernels compiled.
+pub struct Device {
+    device: GpuDevice,
+    queue: GpuQueue,
+    score: GpuComputePipeline,
+    loss: GpuComputePipeline,
+    grad: GpuComputePipeline,
+    update: GpuComputePipeline,
+    max_binding: f64,
+    slots: RefCell<Vec<Option<(GpuBuffer, usize)>>>,
+    busy: Rc<Cell<bool>>,
+    /// Set when the browser reports the device lost.
+    lost: Rc<RefCell<Option<String>>>,
+}
+
+/// `f32`s as the bytes WebGPU copies (wasm is little-endian).
+fn bytes(v: &[f32]) -> &[u8] {
+    // SAFETY: any initialised f32 is 4 valid bytes; u8 has alignment 1 and the length covers
+    // exactly the slice's memory, which stays borrowed for the returned lifetime.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// The message of a JS error value.
+pub fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// `navigator.gpu`, in a window or a worker, without assuming either exists.
+fn navigator_gpu() -> Option<Gpu> {
+    let nav = Reflect::get(&js_sys::global(), &"navigator".into()).ok().filter(|v| v.is_object())?;
+    let gpu = Reflect::get(&nav, &"gpu".into()).ok().filter(|v| v.is_object())?;
+    Some(gpu.unchecked_into())
+}
+
+const SCOPES: [GpuErrorFilter; 3] = [GpuErrorFilter::Validation, GpuErrorFilter::OutOfMemory, GpuErrorFilter::Internal];
+
+/// Pops the three error scopes (always all three, so the stack stays balanced) and returns the
+/// first error they caught.
+async fn pop_scopes(device: &GpuDevice) -> Option<String> {
+    let pops: Vec<_> = SCOPES.iter().map(|_| device.pop_error_scope()).collect();
+    let mut first = None;
+    for p in pops {
+        let found = match p.await {
+            Ok(e) => e.into_option().map(|e| e.message()),
+            Err(e) => Some(format!("popErrorScope failed: {}", js_message(&e))),
+        };
+        if first.is_none() {
+            first = found;
+        }
+    }
+    first
+}
+
+fn push_scopes(device: &GpuDevice) {
+    for f in SCOPES {
+        device.push_error_scope(f);
+    }
+}
+
+fn pipeline(device: &GpuDevice, code: &str, label: &str) -> GpuComputePipeline {
+    let desc = GpuShaderModuleDescriptor::new(code);
+    desc.set_label(label);
+    let stage = GpuProgrammableStage::new(&device.create_shader_module(&desc));
+    stage.set_entry_point("main");
+    let desc = GpuComputePipelineDescriptor::new_with_gpu_auto_layout_mode(GpuAutoLayoutMode::Auto, &stage);
+    desc.set_label(label);
+    device.create_compute_pipeline(&desc)
+}
+
+/// Releases the busy flag when a run ends, however it ends.
+struct Claim(Rc<Cell<bool>>);
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+impl Device {
+    /// Asks the browser for an adapter and a device and compiles the kernels. The error says why
+    /// WebGPU cannot be used (no `navigator.gpu`, no adapter, a failed compile).
+    pub async fn request() -> Result<Device, String> {
+        let gpu = navigator_gpu().ok_or("navigator.gpu is missing (no WebGPU in this browser, or not a secure context)")?;
+        let adapter = gpu
+            .request_adapter()
+            .await
+            .map_err(|e| format!("requestAdapter() failed: {}", js_message(&e)))?
+            .into_option()
+            .ok_or("requestAdapter() found no WebGPU adapter")?;
+        let device = adapter.request_device().await.map_err(|e| format!("requestDevice() failed: {}", js_message(&e)))?;
+        push_scopes(&device);
+        let score = pipeline(&device, super::SCORE_WGSL, "fewclick score");
+        let loss = pipeline(&device, super::LOSS_GRAD_WGSL, "fewclick loss_grad");
+        let grad = pipeline(&device, super::GRAD_WGSL, "fewclick grad");
+        let update = pipeline(&device, super::UPDATE_WGSL, "fewclick update");
+        if let Some(e) = pop_scopes(&device).await {
+            return Err(format!("compiling the WebGPU kernels failed: {e}"));
+        }
+        let lost = Rc::new(RefCell::new(None));
+        let (flag, watched) = (lost.clone(), device.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(info) = watched.lost().await {
+                *flag.borrow_mut() = Some(format!("the WebGPU device was lost: {}", info.message()));
+            }
+        });
+        Ok(Device {
+            queue: device.queue(),
+            max_binding: device.limits().max_storage_buffer_binding_size(),
+            device,
+            score,
+            loss,
+            grad,
+            update,
+            slots: RefCell::new(vec![None; SLOTS]),
+            busy: Rc::new(Cell::new(false)),
+            lost,
+        })
+    }
+
+    /// Destroys the device (what a lost device looks like to fewclick): for tests.
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+
+    /// Why the device is gone, once the browser has said so.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.borrow().clone()
+    }
+
+    /// The slot's buffer, at least `len` bytes (16 at least: no binding may be empty).
+    fn buffer(&self, slot: Slot, len: usize) -> Run<GpuBuffer> {
+        let len = len.max(16).next_multiple_of(4);
+        if slot.usage() & usage::STORAGE != 0 && len as f64 > self.max_binding {
+            return Err(Failure::TooLarge(format!(
+                "a {len}-byte buffer exceeds this device's maxStorageBufferBindingSize ({})",
+                self.max_binding
+            )));
+        }
+        let mut slots = self.slots.borrow_mut();
+        if let Some((buf, cap)) = &slots[slot as usize] {
+            if *cap >= len {
+                return Ok(buf.clone());
+            }
+            buf.destroy();
+        }
+        // Grow with headroom so a slowly growing input does not reallocate every call.
+        let cap = if slot.usage() & usage::UNIFORM != 0 { len } else { (len + len / 4).next_multiple_of(4) };
+        let buf = self
+            .device
+            .create_buffer(&GpuBufferDescriptor::new_with_f64(cap as f64, slot.usage()))
+            .map_err(|e| Failure::Broken(format!("createBuffer failed: {}", js_message(&e))))?;
+        slots[slot as usize] = Some((buf.clone(), cap));
+        Ok(buf)
+    }
+
+    /// The slot's buffer holding `data`.
+    fn upload(&self, slot: Slot, data: &[u8]) -> Run<GpuBuffer> {
+        let buf = self.buffer(slot, data.len())?;
+        if !data.is_empty() {
+            self.queue
+                .write_buffer_with_u32_and_u8_slice(&buf, 0, data)
+                .map_err(|e| Failure::Broken(format!("writeBuffer failed: {}", js_message(&e))))?;
+        }
+        Ok(buf)
+    }
+
+    /// One dispatch of `kernel` with `buffers` at bindings 0, 1, ….
+    fn dispatch(&self, pass: &GpuComputePassEncoder, kernel: &GpuComputePipeline, buffers: &[&GpuBuffer], groups: u32) {
+        let entries: Vec<GpuBindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| GpuBindGroupEntry::new_with_gpu_buffer_binding(i as u32, &GpuBufferBinding::new(b)))
+            .collect();
+        let group = self.device.create_bind_group(&GpuBindGroupDescriptor::new(&entries, &kernel.get_bind_group_layout(0)));
+        pass.set_pipeline(kernel);
+        pass.set_bind_group(0, Some(&group));
+        pass.dispatch_workgroups(groups);
+    }
+
+    /// Runs one submission and reads `floats` values of the buffer `encode` returns. `encode`
+    /// uploads inputs and records the compute pass; the readback is the run's only await on the
+    /// GPU.
+    async fn run(&self, floats: usize, encode: impl FnOnce(&GpuCommandEncoder) -> Run<GpuBuffer>) -> Run<Vec<f32>> {
+        if self.busy.replace(true) {
+            return Err(Failure::Busy);
+        }
+        let _claim = Claim(self.busy.clone());
+        if let Some(reason) = self.lost() {
+            return Err(Failure::Broken(reason));
+        }
+        let len = (floats * 4) as u32;
+        push_scopes(&self.device);
+        let encoder = self.device.create_command_encoder();
+        let encoded = encode(&encoder).and_then(|result| {
+            let staging = self.buffer(Slot::Staging, len as usize)?;
+            encoder
+                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(&result, 0, &staging, 0, len)
+                .map_err(|e| Failure::Broken(format!("copyBufferToBuffer failed: {}", js_message(&e))))?;
+            self.queue.submit(&[encoder.finish()]);
+            Ok(staging)
+        });
+        let mapped = encoded.as_ref().ok().map(|staging| staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, len));
+        let scoped = pop_scopes(&self.device).await;
+        let mapped = match mapped {
+            Some(m) => m.await.map(|_| ()).map_err(|e| js_message(&e)),
+            None => Ok(()),
+        };
+        let staging = encoded?;
+        if let Some(e) = scoped {
+            if mapped.is_ok() {
+                staging.unmap();
+            }
+            return Err(Failure::Broken(format!("WebGPU error: {e}")));
+        }
+        if let Err(e) = mapped {
+            return Err(Failure::Broken(self.lost().unwrap_or_else(|| format!("reading back from the GPU failed: {e}"))));
+        }
+        let range = staging
+            .get_mapped_range_with_u32_and_u32(0, len)
+            .map_err(|e| Failure::Broken(format!("getMappedRange failed: {}", js_message(&e))));
+        let out = range.map(|r| Float32Array::new(&r).to_vec());
+        staging.unmap();
+        out
+    }
+
+    /// Scores `n` candidates: `x` is `n × d`, `s` is `n × S` (session features), `base` is `n`.
+    /// The CPU twin is [`crate::scorer::score_candidates`].
+    pub async fn score(&self, arch: &Arch, theta: &[f32], x: &[f32], s: &[f32], base: &[f32]) -> Run<Vec<f32>> {
+        let n = base.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.run(n, |enc| {
+            let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
+            let theta = self.upload(Slot::Theta, bytes(theta))?;
+            let x = self.upload(Slot::X, bytes(x))?;
+            let s = self.upload(Slot::S, bytes(s))?;
+            let base = self.upload(Slot::Base, bytes(base))?;
+            let scores = self.buffer(Slot::Scores, n * 4)?;
+            let unused_hidden = self.buffer(Slot::Hidden, 4)?;
+            let pass = enc.begin_compute_pass();
+            self.dispatch(&pass, &self.score, &[&shape, &theta, &x, &s, &base, &scores, &unused_hidden], workgroups(n));
+            pass.end();
+            Ok(scores)
+        })
+        .await
+    }
+
+    /// `∂L/∂θ` of support rows `[x | s]` given `dscore = ∂L/∂score` per row; parameters before
+    /// `first` get 0. The CPU twin is [`crate::scorer::backward_rows`].
+    pub async fn backward(&self, arch: &Arch, theta: &[f32], inputs: &[f32], base: &[f32], dscore: &[f32], first: usize) -> Run<Vec<f32>> {
+        let rows = base.len();
+        self.run(arch.n_params(), |enc| {
+            let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
+            let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
+            let theta = self.upload(Slot::Theta, bytes(theta))?;
+            let inputs = self.upload(Slot::Inputs, bytes(inputs))?;
+            let base = self.upload(Slot::SupportBase, bytes(base))?;
+            let dscore = self.upload(Slot::DScore, bytes(dscore))?;
+            let scores = self.buffer(Slot::SupportScores, rows * 4)?;
+            let hidden = self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
+            let grad = self.buffer(Slot::Grad, arch.n_params() * 4)?;
+            let pass = enc.begin_compute_pass();
+            let forward = [&support, &theta, &inputs, &inputs, &base, &scores, &hidden];
+            self.dispatch(&pass, &self.score, &forward, workgroups(rows));
+            let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
+            self.dispatch(&pass, &self.grad, &backward, workgroups(arch.n_params()));
+            pass.end();
+            Ok(grad)
+        })
+        .await
+    }
+
+    /// One inner-loop step from `theta` with gradient `grad` (update.wgsl alone).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn step(&self, arch: &Arch, theta: &[f32], theta0: &[f32], alpha: &[f32], grad: &[f32], first: usize, prox: f32, clip: f32) -> Run<Vec<f32>> {
+        self.run(arch.n_params(), |enc| {
+            let shape = self.upload(Slot::StepUniform, &StepShape::new(arch, first, prox, clip).to_bytes())?;
+            let theta = self.upload(Slot::Theta, bytes(theta))?;
+            let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
+            let alpha = self.upload(Slot::Alpha, bytes(alpha))?;
+            let grad = self.upload(Slot::Grad, bytes(grad))?;
+            let pass = enc.begin_compute_pass();
+            self.dispatch(&pass, &self.update, &[&shape, &theta, &theta0, &alpha, &grad], 1);
+            pass.end();
+            Ok(theta)
+        })
+        .await
+    }
+
+    /// The whole inner loop of [`crate::adapt::adapt`] over a support set, `inner.steps` steps
+    /// of score → loss_grad → grad → update in one submission; returns the adapted θ.
+    pub async fn adapt(&self, arch: &Arch, theta0: &[f32], alpha: &[f32], set: &SupportSet, inner: &InnerLoop) -> Run<Vec<f32>> {
+        let rows = set.n_rows();
+        let first = inner.scope.trainable_from(arch);
+        self.run(arch.n_params(), |enc| {
+            let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
+            let loss_shape = self.upload(Slot::LossUniform, &LossShape::new(set, inner.loss).to_bytes())?;
+            let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
+            let step_shape = self.upload(Slot::StepUniform, &StepShape::new(arch, first, inner.prox, inner.clip).to_bytes())?;
+            let theta = self.upload(Slot::Theta, bytes(theta0))?;
+            let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
+            let alpha = self.upload(Slot::Alpha, bytes(alpha))?;
+            let inputs = self.upload(Slot::Inputs, bytes(&set.inputs))?;
+            let base = self.upload(Slot::SupportBase, bytes(&set.base))?;
+            let pairs = self.upload(Slot::Pairs, &super::pair_bytes(set))?;
+            let groups = self.upload(Slot::Groups, &super::group_bytes(set))?;
+            let scores = self.buffer(Slot::SupportScores, rows * 4)?;
+            let hidden = self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
+            let dscore = self.buffer(Slot::DScore, rows * 4)?;
+            let grad = self.buffer(Slot::Grad, arch.n_params() * 4)?;
+            let pass = enc.begin_compute_pass();
+            for _ in 0..inner.steps {
+                self.dispatch(&pass, &self.score, &[&support, &theta, &inputs, &inputs, &base, &scores, &hidden], workgroups(rows));
+                self.dispatch(&pass, &self.loss, &[&loss_shape, &scores, &pairs, &groups, &dscore], workgroups(rows));
+                let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
+                self.dispatch(&pass, &self.grad, &backward, workgroups(arch.n_params()));
+                self.dispatch(&pass, &self.update, &[&step_shape, &theta, &theta0, &alpha, &grad], 1);
+            }
+            pass.end();
+            Ok(theta)
+        })
+        .await
+    }
+}
+
+/// The page's device: requested once, shared by every reranker of the page.
+enum PageDevice {
+    Unprobed,
+    Probing,
+    Ready(Rc<Device>),
+    Failed(String),
+}
+
+thread_local! {
+    static PAGE: RefCell<PageDevice> = const { RefCell::new(PageDevice::Unprobed) };
+}
+
+/// The page's device, requested on first use. `Busy` while another call is requesting it; the
+/// reason WebGPU is unavailable, remembered, when the request failed.
+pub async fn page_device() -> Run<Rc<Device>> {
+    let start = PAGE.with(|p| match &*p.borrow() {
+        PageDevice::Ready(d) => Some(Ok(d.clone())),
+        PageDevice::Failed(r) => Some(Err(Failure::Broken(r.clone()))),
+        PageDevice::Probing => Some(Err(Failure::Busy)),
+        PageDevice::Unprobed => None,
+    });
+    if let Some(known) = start {
+        return known;
+    }
+    PAGE.with(|p| *p.borrow_mut() = PageDevice::Probing);
+    let requested = Device::request().await.map(Rc::new);
+    PAGE.with(|p| {
+        *p.borrow_mut() = match &requested {
+            Ok(d) => PageDevice::Ready(d.clone()),
+            Err(r) => PageDevice::Failed(r.clone()),
+        }
+    });
+    requested.map_err(Failure::Broken)
+}
+
+/// Test hook: destroys the page's device, as if the browser had lost it. Returns whether there
+/// was one.
+pub fn destroy_page_device() -> bool {
+    PAGE.with(|p| match &*p.borrow() {
+        PageDevice::Ready(d) => {
+            d.destroy();
+            true
+        }
+        _ => false,
+    })
+}

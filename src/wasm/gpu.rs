@@ -1,0 +1,220 @@
+//! The asynchronous rank, `rankAsync(backend?)`: the same adaptation and ranking as the
+//! synchronous `rank()`, with the candidates scored on WebGPU where that is chosen.
+//!
+//! * `backend`: `"auto"` (default) uses WebGPU when the page has a working device and a one-time
+//!   calibration for this size bucket and adapt scope showed it faster than the CPU; `"webgpu"`
+//!   uses it whenever it works; `"cpu"` never does. (`rank()` stays synchronous and CPU-only.)
+//! * Any GPU failure (no adapter, a lost device, a validation or out-of-memory error, a failed
+//!   readback) ranks that call on the CPU, with the same ranking, and rules WebGPU out for the
+//!   page; the result's `fallbackReason` and the `gpuFallbackReason` getter say why.
+//! * The result is `rank()`'s object plus `fallbackReason`; `backend` is `"webgpu"` when the GPU
+//!   scored the candidates.
+//!
+//! While a `rankAsync` is pending, the reranker is borrowed: await it before the next call on the
+//! same reranker (other rerankers are free).
+#![allow(unexpected_cfgs)] // web_sys_unstable_apis comes from RUSTFLAGS, not from Cargo
+
+use super::{js_error, now_ms, set, JsResult, Reranker};
+use crate::gpu::select::{Plan, Preference, Selector};
+use crate::reranker::Ranking;
+use js_sys::{Array, Float32Array, Int32Array, Object, Uint32Array};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    /// The page's backend decisions and the reason WebGPU is ruled out, if it is.
+    static SELECTOR: RefCell<Selector> = RefCell::new(Selector::default());
+}
+
+const WEBGPU: &str = "webgpu";
+
+/// A ranking, the backend that scored it, and why WebGPU was wanted but not used.
+type Outcome = (Ranking, &'static str, Option<String>);
+
+#[wasm_bindgen]
+impl Reranker {
+    /// `rank()` as a Promise, scoring on WebGPU where chosen (see the module docs).
+    #[wasm_bindgen(js_name = rankAsync)]
+    pub async fn rank_async(&mut self, backend: Option<String>) -> JsResult<Object> {
+        let pref = Preference::parse(backend.as_deref().unwrap_or("auto")).map_err(|e| js_error(&e))?;
+        let t0 = now_ms();
+        let plan = SELECTOR.with(|s| s.borrow().plan(pref, self.core.n_results(), self.core.scope()));
+        let (ranking, backend, fallback) = match plan {
+            Plan::Cpu { fallback } => (self.core.rank().map_err(|e| js_error(&e))?, self.core.backend(), fallback),
+            Plan::Gpu => self.gpu_rank().await?,
+            Plan::Calibrate => self.calibrate().await?,
+        };
+        self.last_adapt_ms = now_ms() - t0;
+        self.ranking_object(&ranking, backend, fallback.as_deref())
+    }
+
+    /// Why WebGPU is not used on this page (`null` while it may be).
+    #[wasm_bindgen(getter, js_name = gpuFallbackReason)]
+    pub fn gpu_fallback_reason(&self) -> Option<String> {
+        SELECTOR.with(|s| s.borrow().unusable().map(String::from)).or_else(|| NO_GPU_BUILD.map(String::from))
+    }
+}
+
+impl Reranker {
+    fn ranking_object(&self, ranking: &Ranking, backend: &str, fallback: Option<&str>) -> JsResult<Object> {
+        let ids = self.core.results().map(|r| r.ids()).unwrap_or(&[]);
+        let id_arr = Array::new_with_length(ranking.order.len() as u32);
+        for (k, &i) in ranking.order.iter().enumerate() {
+            if let Some(id) = ids.get(i) {
+                id_arr.set(k as u32, JsValue::from_str(id));
+            }
+        }
+        let order: Vec<u32> = ranking.order.iter().map(|&i| i as u32).collect();
+        let out = Object::new();
+        set(&out, "ids", &id_arr)?;
+        set(&out, "order", &Uint32Array::from(order.as_slice()))?;
+        set(&out, "scores", &Float32Array::from(ranking.scores.as_slice()))?;
+        set(&out, "moved", &Int32Array::from(ranking.moved.as_slice()))?;
+        set(&out, "adapted", &ranking.adapted.into())?;
+        set(&out, "adaptMs", &self.last_adapt_ms.into())?;
+        set(&out, "backend", &backend.into())?;
+        set(&out, "fallbackReason", &fallback.map_or(JsValue::NULL, JsValue::from_str))?;
+        Ok(out)
+    }
+
+    /// Ranks on the CPU after a GPU failure: the same ranking `rank()` gives.
+    fn cpu_fallback(&mut self, reason: String, broken: bool) -> JsResult<Outcome> {
+        if broken {
+            SELECTOR.with(|s| s.borrow_mut().mark_unusable(reason.clone()));
+        }
+        let ranking = self.core.rank().map_err(|e| js_error(&e))?;
+        Ok((ranking, self.core.backend(), Some(reason)))
+    }
+}
+
+/// Says why this build cannot use WebGPU at all (`None` in a WebGPU build).
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+const NO_GPU_BUILD: Option<&str> = None;
+#[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
+const NO_GPU_BUILD: Option<&str> = Some("this build of fewclick has no WebGPU support (compiled without --cfg=web_sys_unstable_apis)");
+
+#[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
+impl Reranker {
+    async fn gpu_rank(&mut self) -> JsResult<Outcome> {
+        self.cpu_fallback(NO_GPU_BUILD.unwrap_or_default().into(), true)
+    }
+    async fn calibrate(&mut self) -> JsResult<Outcome> {
+        self.gpu_rank().await
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+mod webgpu {
+    use super::*;
+    use crate::gpu::device::{page_device, Failure};
+    use crate::gpu::select::{bucket, Calibration};
+    use crate::reranker::{Scoring, ScoringJob};
+
+    /// Timed runs of each backend during a calibration (after one warm-up GPU run).
+    const CALIBRATION_RUNS: usize = 3;
+    /// Largest |gpu − cpu| / (1 + |cpu|) a calibration accepts: far above f32 rounding of a
+    /// different summation order, far below a wrong kernel.
+    const AGREEMENT: f32 = 1e-3;
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    impl Reranker {
+        /// The candidates' scores for `job`, from the page's device.
+        async fn gpu_scores(&self, job: &ScoringJob) -> Result<Vec<f32>, Failure> {
+            let device = page_device().await?;
+            let r = self.core.results().ok_or_else(|| Failure::Broken("internal: scoring without results".into()))?;
+            device.score(&self.core.model().arch, &job.theta, r.features(), &job.session_features, r.base()).await
+        }
+
+        fn fail(&mut self, f: Failure) -> JsResult<Outcome> {
+            let broken = matches!(f, Failure::Broken(_));
+            self.cpu_fallback(f.reason(), broken)
+        }
+
+        pub(super) async fn gpu_rank(&mut self) -> JsResult<Outcome> {
+            let job = match self.core.prepare_scoring().map_err(|e| js_error(&e))? {
+                Scoring::Done(ranking) => return Ok((ranking, self.core.backend(), None)),
+                Scoring::Job(job) => job,
+            };
+            match self.gpu_scores(&job).await {
+                Ok(scores) => Ok((self.core.finish(&job, scores), WEBGPU, None)),
+                Err(f) => self.fail(f),
+            }
+        }
+
+        /// Times both backends on this call (the same full rank each: session features, scoring,
+        /// ordering; the adapted θ is cached for both), checks that they agree, and keeps the
+        /// faster for this size bucket and scope. This call returns the CPU's ranking.
+        pub(super) async fn calibrate(&mut self) -> JsResult<Outcome> {
+            let (n, scope) = (self.core.n_results(), self.core.scope());
+            let mut gpu_ms = Vec::new();
+            let mut cpu_ms = Vec::new();
+            let mut gpu_scores = Vec::new();
+            let mut cpu_ranking = None;
+            // Run 0 warms the GPU up (buffers, first dispatch) and is not timed.
+            for run in 0..=CALIBRATION_RUNS {
+                let t = now_ms();
+                let job = match self.core.prepare_scoring().map_err(|e| js_error(&e))? {
+                    Scoring::Done(ranking) => return Ok((ranking, self.core.backend(), None)),
+                    Scoring::Job(job) => job,
+                };
+                gpu_scores = match self.gpu_scores(&job).await {
+                    Ok(s) => s,
+                    Err(f) => return self.fail(f),
+                };
+                let _ = self.core.finish(&job, gpu_scores.clone());
+                if run > 0 {
+                    gpu_ms.push(now_ms() - t);
+                    let t = now_ms();
+                    cpu_ranking = Some(self.core.rank().map_err(|e| js_error(&e))?);
+                    cpu_ms.push(now_ms() - t);
+                }
+            }
+            let Some(cpu) = cpu_ranking else { return self.cpu_fallback("internal: calibration did not run".into(), false) };
+            let mut cpu_scores = vec![f32::NAN; cpu.order.len()];
+            for (&i, &s) in cpu.order.iter().zip(&cpu.scores) {
+                cpu_scores[i] = s;
+            }
+            let worst = gpu_scores
+                .iter()
+                .zip(&cpu_scores)
+                .map(|(g, c)| (g - c).abs() / (1.0 + c.abs()))
+                .fold(if gpu_scores.len() == cpu_scores.len() { 0.0 } else { f32::INFINITY }, f32::max);
+            if !(worst <= AGREEMENT) {
+                let reason = format!("calibration: WebGPU scores differ from the CPU's (worst relative difference {worst:e})");
+                SELECTOR.with(|s| s.borrow_mut().mark_unusable(reason.clone()));
+                return Ok((cpu, self.core.backend(), Some(reason)));
+            }
+            let c = Calibration { bucket: bucket(n), scope, cpu_ms: median(cpu_ms), gpu_ms: median(gpu_ms) };
+            SELECTOR.with(|s| s.borrow_mut().record(c));
+            Ok((cpu, self.core.backend(), None))
+        }
+    }
+}
+
+/// What the page knows about WebGPU: `{ fallbackReason: string | null, calibrations: [{ upTo,
+/// scope, cpuMs, gpuMs, backend }] }` (one entry per size bucket and scope calibrated so far).
+#[wasm_bindgen(js_name = gpuStatus)]
+pub fn gpu_status() -> JsResult<Object> {
+    let (reason, cals) = SELECTOR.with(|s| {
+        let s = s.borrow();
+        (s.unusable().map(String::from).or_else(|| NO_GPU_BUILD.map(String::from)), s.calibrations().to_vec())
+    });
+    let out = Object::new();
+    set(&out, "fallbackReason", &reason.map_or(JsValue::NULL, |r| JsValue::from_str(&r)))?;
+    let list = Array::new();
+    for c in cals {
+        let o = Object::new();
+        set(&o, "upTo", &(c.bucket as f64).into())?;
+        set(&o, "scope", &c.scope.as_str().into())?;
+        set(&o, "cpuMs", &c.cpu_ms.into())?;
+        set(&o, "gpuMs", &c.gpu_ms.into())?;
+        set(&o, "backend", &(if c.gpu_wins() { WEBGPU } else { "cpu" }).into())?;
+        list.push(&o);
+    }
+    set(&out, "calibrations", &list)?;
+    Ok(out)
+}

@@ -1,0 +1,384 @@
+//! The WebGPU kernels against the CPU reference, and `rankAsync` against `rank`, in headless
+//! Chromium with `--enable-unsafe-webgpu` (WebGPU on SwiftShader; tests/webgpu/webdriver.json).
+//! Compiled only for wasm32 with `--cfg=web_sys_unstable_apis`; see tests/webgpu/README.md for
+//! the command. Every random test logs its seed.
+//!
+//! Tolerances (|gpu − reference| ≤ ABS + REL·|reference|, the reference in f64 where it exists):
+//! * scores: ABS 1e-5, REL 1e-5 against the f64 oracle `score_reference` (sums of ≤ 30 products
+//!   per hidden unit; the GPU may contract to fused multiply-adds), and exact equality, scores and
+//!   ranking, on inputs that are small multiples of 1/16 (every product and sum exact in f32);
+//! * gradients: ABS 1e-6·max(1, Σ_r|g_r|) + REL 1e-4 against `backward_rows` on the f64
+//!   `Reference` kernels (f32 sums over up to 100,000 rows on the GPU);
+//! * one update step: ABS 1e-6, REL 1e-5 against `adapt` with one step;
+//! * the whole inner loop (5 steps): ABS 1e-5, REL 1e-4 against `adapt` on the f64 `Reference`
+//!   kernels (the steps compound the f32 differences of the loss and gradient kernels);
+//! * `rankAsync` on WebGPU against `rank()`: scores by position within ABS 1e-5, REL 1e-5, and the
+//!   same ranking except where items whose CPU scores are within 1e-5 trade places.
+#![allow(unexpected_cfgs)]
+#![cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+
+use fewclick::adapt::{adapt, Objective, RankObjective, Scope};
+use fewclick::gpu::device::{destroy_page_device, Device};
+use fewclick::kernels::{Fast, Reference};
+use fewclick::model_file::Model;
+use fewclick::params::Arch;
+use fewclick::rank;
+use fewclick::rng::Rng;
+use fewclick::scorer::{backward_rows, forward_rows, score_candidates, score_reference};
+use fewclick::session::{EventLog, ResultSet, SupportSet, SESSION_DIM};
+use fewclick::{Event, EventKind, InnerLoop, LossKind};
+use js_sys::{Array, Float32Array, Object, Reflect, Uint32Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Candidate counts: 1, around the workgroup size (64), not multiples of it, and the largest set
+/// a reranker accepts (100,000).
+const NS: [usize; 9] = [1, 2, 63, 64, 65, 1000, 4097, 33_333, 100_000];
+
+fn close(gpu: f32, reference: f32, abs: f32, rel: f32) -> bool {
+    (gpu - reference).abs() <= abs + rel * reference.abs()
+}
+
+async fn device() -> Device {
+    match Device::request().await {
+        Ok(d) => d,
+        Err(e) => panic!("no WebGPU device (is Chromium running with --enable-unsafe-webgpu?): {e}"),
+    }
+}
+
+/// A θ with a lively head and session weights, so every block matters.
+fn theta(arch: &Arch, rng: &mut Rng) -> Vec<f32> {
+    let mut t = arch.init(rng);
+    for v in &mut t[arch.head_start()..] {
+        *v += rng.range(-0.5, 0.5);
+    }
+    for v in &mut t[arch.range(fewclick::params::Block::Ws)] {
+        *v += rng.range(-0.3, 0.3);
+    }
+    t
+}
+
+#[wasm_bindgen_test]
+async fn scores_match_the_reference_for_every_size() {
+    let seed = 0x5C0E;
+    console_log!("seed {seed:#x}; N = {NS:?}");
+    let gpu = device().await;
+    let mut rng = Rng::new(seed);
+    for (d, h) in [(16, 32), (7, 12)] {
+        let arch = Arch::new(d, h).unwrap();
+        let theta = theta(&arch, &mut rng);
+        for n in NS {
+            let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
+            let s: Vec<f32> = (0..n * SESSION_DIM).map(|_| rng.range(0.0, 1.0)).collect();
+            let base: Vec<f32> = (0..n).map(|i| -((1 + i) as f32).ln()).collect();
+            let got = gpu.score(&arch, &theta, &x, &s, &base).await.expect("GPU scores");
+            let want = score_reference(&arch, &theta, &x, &s, &base);
+            assert_eq!(got.len(), n);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(close(*g, *w, 1e-5, 1e-5), "d {d} h {h} n {n} candidate {i}: gpu {g} reference {w}");
+            }
+            // The production CPU path agrees with the oracle too (its own test states its bound).
+            let (mut cpu, mut scratch) = (vec![0.0; n], Vec::new());
+            score_candidates(&Fast, &arch, &theta, &x, &s, &base, None, &mut scratch, &mut cpu);
+            let worst = got.iter().zip(&cpu).map(|(g, c)| (g - c).abs()).fold(0.0f32, f32::max);
+            console_log!("scores d {d} h {h} n {n}: max |gpu − cpu| = {worst:e}");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn exact_inputs_give_identical_scores_and_ranking() {
+    // Multiples of 1/16 in [-2, 2]: every product is a multiple of 1/256 and every sum stays far
+    // below 2^24/256, so f32 arithmetic is exact in any order, fused or not.
+    let seed = 0xE7AC;
+    console_log!("seed {seed:#x}");
+    let gpu = device().await;
+    let mut rng = Rng::new(seed);
+    let q = |rng: &mut Rng| (rng.below(65) as f32 - 32.0) / 16.0;
+    let arch = Arch::new(16, 32).unwrap();
+    let theta: Vec<f32> = (0..arch.n_params()).map(|_| q(&mut rng) / 4.0).collect();
+    for n in [65, 4097, 100_000] {
+        let x: Vec<f32> = (0..n * 16).map(|_| q(&mut rng)).collect();
+        let s: Vec<f32> = (0..n * SESSION_DIM).map(|_| q(&mut rng)).collect();
+        let base: Vec<f32> = (0..n).map(|_| q(&mut rng)).collect();
+        let got = gpu.score(&arch, &theta, &x, &s, &base).await.expect("GPU scores");
+        let want = score_reference(&arch, &theta, &x, &s, &base);
+        assert_eq!(got, want, "n {n}: exact inputs must give bit-identical scores");
+        for max_move in [None, Some(3)] {
+            assert_eq!(rank::order(&got, max_move), rank::order(&want, max_move), "n {n}: ranking");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn gradients_match_backward_rows() {
+    let seed = 0x96AD;
+    console_log!("seed {seed:#x}");
+    let gpu = device().await;
+    let mut rng = Rng::new(seed);
+    for (d, h) in [(16, 32), (7, 12)] {
+        let arch = Arch::new(d, h).unwrap();
+        let width = d + SESSION_DIM;
+        for rows in [1, 7, 63, 64, 65, 300, 100_000] {
+            let theta = theta(&arch, &mut rng);
+            let inputs: Vec<f32> = (0..rows * width).map(|_| rng.range(-1.0, 1.0)).collect();
+            let base: Vec<f32> = (0..rows).map(|_| rng.range(-2.0, 0.0)).collect();
+            // Some rows carry no gradient, as in a real support set.
+            let g: Vec<f32> = (0..rows).map(|_| if rng.below(4) == 0 { 0.0 } else { rng.range(-1.0, 1.0) }).collect();
+            let scale: f32 = g.iter().map(|v| v.abs()).sum();
+            for scope in [Scope::All, Scope::Head] {
+                let first = scope.trainable_from(&arch);
+                let fwd = forward_rows(&Reference, &arch, &theta, &inputs, &base);
+                let mut want = vec![0.0; arch.n_params()];
+                backward_rows(&Reference, &arch, &theta, &inputs, &base, &fwd, &g, &mut want, false);
+                want[..first].fill(0.0);
+                let got = gpu.backward(&arch, &theta, &inputs, &base, &g, first).await.expect("GPU gradient");
+                let mut worst = 0.0f32;
+                for (p, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(close(*a, *b, 1e-6 * scale.max(1.0), 1e-4), "d {d} h {h} rows {rows} {scope:?} param {p}: gpu {a} cpu {b}");
+                    worst = worst.max((a - b).abs());
+                }
+                console_log!("gradient d {d} h {h} rows {rows} {scope:?}: max |gpu − cpu| = {worst:e} (Σ|g| = {scale})");
+            }
+        }
+    }
+}
+
+/// An objective whose gradient is fixed: `adapt` with one step is then exactly one update.
+struct Fixed(Vec<f32>);
+impl Objective for Fixed {
+    fn loss_grad(&self, _theta: &[f32], grad: &mut [f32]) -> f32 {
+        grad.copy_from_slice(&self.0);
+        0.0
+    }
+}
+
+#[wasm_bindgen_test]
+async fn one_update_matches_a_cpu_step() {
+    let seed = 0x57E9;
+    console_log!("seed {seed:#x}");
+    let gpu = device().await;
+    let mut rng = Rng::new(seed);
+    let arch = Arch::new(16, 32).unwrap();
+    // (gradient magnitude, clip, overflow): clipping inactive, active, and a gradient whose norm
+    // overflows to ∞ (the step is skipped: scale 0).
+    for (mag, clip, overflow) in [(0.01, 10.0, false), (5.0, 1.0, false), (1.0, 1.0, true)] {
+        for scope in [Scope::All, Scope::Head] {
+            let theta: Vec<f32> = theta(&arch, &mut rng);
+            let alpha: Vec<f32> = (0..theta.len()).map(|_| rng.range(0.01, 0.2)).collect();
+            let mut grad: Vec<f32> = (0..theta.len()).map(|_| rng.range(-mag, mag)).collect();
+            if overflow {
+                grad[arch.n_params() - 2] = 3e38;
+            }
+            let first = scope.trainable_from(&arch);
+            let cfg = InnerLoop { steps: 1, scope, loss: LossKind::Pairwise, prox: 0.3, clip };
+            // One CPU step from θ, anchored at θ (the proximal pull is tested below).
+            let want = adapt(&Fixed(grad.clone()), &theta, &alpha, &cfg, first, None);
+            let got = gpu.step(&arch, &theta, &theta, &alpha, &grad, first, cfg.prox, clip).await.expect("GPU step");
+            for (p, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(close(*a, *b, 1e-6, 1e-5), "mag {mag} clip {clip} {scope:?} param {p}: gpu {a} cpu {b}");
+            }
+            if overflow {
+                assert_eq!(got, theta, "a non-finite norm skips the step");
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn one_update_applies_the_proximal_pull() {
+    // θ ≠ θ0 and a zero loss gradient: the only force is λ(θ − θ0).
+    let gpu = device().await;
+    let arch = Arch::new(4, 8).unwrap();
+    let n = arch.n_params();
+    let theta0 = vec![1.0; n];
+    let theta = vec![2.0; n];
+    let alpha = vec![0.5; n];
+    let got = gpu.step(&arch, &theta, &theta0, &alpha, &vec![0.0; n], 0, 0.1, 1e9).await.expect("GPU step");
+    // g = 0.1·(2 − 1) = 0.1 per parameter; θ = 2 − 0.5·0.1.
+    assert!(got.iter().all(|&v| (v - 1.95).abs() < 1e-6), "{:?}", &got[..4]);
+}
+
+/// A support set built the way the page builds it: results, then clicks, carts and skips.
+fn support(arch: &Arch, rng: &mut Rng, clicks: usize) -> SupportSet {
+    let n = 40;
+    let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+    let x: Vec<f32> = (0..n * arch.item_dim).map(|_| rng.range(-1.0, 1.0)).collect();
+    let prices: Vec<f32> = (0..n).map(|_| rng.range(5.0, 300.0)).collect();
+    let set = ResultSet::new(ids.clone(), x, arch.item_dim, None, Some(prices), 1000).unwrap();
+    let mut log = EventLog::new(64).unwrap();
+    for _ in 0..clicks {
+        let kind = [EventKind::Click, EventKind::Cart, EventKind::Skip, EventKind::Click][rng.below(4)];
+        log.record(Event::new(ids[2 + rng.below(n - 2)].clone(), kind), Some(&set)).unwrap();
+    }
+    log.support(arch.item_dim)
+}
+
+#[wasm_bindgen_test]
+async fn the_inner_loop_matches_adapt() {
+    let seed = 0xADA9;
+    console_log!("seed {seed:#x}");
+    let gpu = device().await;
+    let mut rng = Rng::new(seed);
+    let arch = Arch::new(16, 32).unwrap();
+    for loss in [LossKind::Pairwise, LossKind::Listwise] {
+        for scope in [Scope::All, Scope::Head] {
+            for clicks in [3, 25] {
+                let set = support(&arch, &mut rng, clicks);
+                assert!(!set.is_empty(), "the clicks make training pairs");
+                let theta0 = theta(&arch, &mut rng);
+                let alpha: Vec<f32> = (0..theta0.len()).map(|_| rng.range(0.02, 0.2)).collect();
+                let cfg = InnerLoop { steps: 5, scope, loss, prox: 0.1, clip: 10.0 };
+                let obj = RankObjective::new(&Reference, arch, &set, loss, &theta0, scope);
+                let want = adapt(&obj, &theta0, &alpha, &cfg, scope.trainable_from(&arch), None);
+                let got = gpu.adapt(&arch, &theta0, &alpha, &set, &cfg).await.expect("GPU adapt");
+                let mut worst = 0.0f32;
+                for (p, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(close(*a, *b, 1e-5, 1e-4), "{loss:?} {scope:?} {clicks} clicks param {p}: gpu {a} cpu {b}");
+                    worst = worst.max((a - b).abs());
+                }
+                let moved = got.iter().zip(&theta0).filter(|(a, b)| a != b).count();
+                assert!(moved > 0, "{loss:?} {scope:?}: the GPU inner loop changed nothing");
+                console_log!(
+                    "adapt {loss:?} {scope:?} {} rows, {} pairs: max |gpu − cpu| = {worst:e}; loss {} → {} (GPU θ)",
+                    set.n_rows(),
+                    set.pairs.len(),
+                    obj.loss(&theta0),
+                    obj.loss(&got)
+                );
+            }
+        }
+    }
+}
+
+// --- the JS-facing rankAsync ------------------------------------------------------------------
+
+fn get(o: &JsValue, key: &str) -> JsValue {
+    Reflect::get(o, &key.into()).unwrap()
+}
+
+fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &(*k).into(), v).unwrap();
+    }
+    o.into()
+}
+
+/// A page's reranker with `n` results and `clicks` clicks.
+fn page_reranker(n: usize, scope: &str, clicks: usize, seed: u64) -> fewclick::wasm::Reranker {
+    let (d, h) = (16, 32);
+    let arch = Arch::new(d, h).unwrap();
+    let mut rng = Rng::new(seed);
+    let theta = theta(&arch, &mut rng);
+    let model = Model {
+        arch,
+        alpha: vec![0.05; theta.len()],
+        theta,
+        inner: InnerLoop::default(),
+        max_move: None,
+        rank_without_events: false,
+        algorithm: "test".into(),
+        feature_names: (0..d).map(|i| format!("f{i}")).collect(),
+    };
+    let options = object(&[("scope", scope.into()), ("steps", 5.into())]);
+    let mut r = fewclick::wasm::Reranker::new(&model.to_bytes(), options).unwrap();
+    let ids: Array = (0..n).map(|i| JsValue::from_str(&format!("item-{i}"))).collect();
+    let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
+    let prices: Vec<f32> = (0..n).map(|_| rng.range(5.0, 300.0)).collect();
+    r.set_results(ids.into(), Float32Array::from(x.as_slice()).into(), JsValue::UNDEFINED, Float32Array::from(prices.as_slice()).into())
+        .unwrap();
+    for _ in 0..clicks {
+        let item = format!("item-{}", rng.below(n));
+        r.record(object(&[("item", item.into()), ("type", "click".into())])).unwrap();
+    }
+    r
+}
+
+/// Scores by display index, from a ranking object.
+fn scores_by_item(ranking: &JsValue) -> Vec<f32> {
+    let order = get(ranking, "order").unchecked_into::<Uint32Array>().to_vec();
+    let scores = get(ranking, "scores").unchecked_into::<Float32Array>().to_vec();
+    let mut out = vec![f32::NAN; order.len()];
+    for (&i, &s) in order.iter().zip(&scores) {
+        out[i as usize] = s;
+    }
+    out
+}
+
+/// The two rankings are the same, except where items whose CPU scores are within `tol` of each
+/// other trade places (1-ulp differences decide ties among 100,000 scores).
+fn assert_same_ranking(got: &JsValue, cpu: &JsValue, tol: f32, what: &str) {
+    let cpu_scores = scores_by_item(cpu);
+    let (a, b) = (get(got, "order").unchecked_into::<Uint32Array>().to_vec(), get(cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+    assert_eq!(a.len(), b.len(), "{what}: length");
+    let mut swapped = 0;
+    for (k, (&i, &j)) in a.iter().zip(&b).enumerate() {
+        if i != j {
+            swapped += 1;
+            let (si, sj) = (cpu_scores[i as usize], cpu_scores[j as usize]);
+            assert!((si - sj).abs() <= tol, "{what}: position {k} holds item {i} (cpu score {si}) instead of {j} ({sj})");
+        }
+    }
+    console_log!("{what}: {} positions, {swapped} differ only between near-equal scores", a.len());
+}
+
+#[wasm_bindgen_test]
+async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss() {
+    // One test, in this order: the page's device and backend decisions are page-wide state, and
+    // the device loss at the end is for good.
+    for (n, scope) in [(1, "all"), (65, "all"), (1000, "head"), (100_000, "all")] {
+        let mut r = page_reranker(n, scope, 25, 0xB00 + n as u64);
+        let cpu: JsValue = r.rank().unwrap().into();
+        let gpu: JsValue = r.rank_async(Some("webgpu".into())).await.unwrap().into();
+        assert_eq!(get(&gpu, "backend").as_string().as_deref(), Some("webgpu"), "n {n}: {:?}", get(&gpu, "fallbackReason"));
+        assert!(get(&gpu, "fallbackReason").is_null());
+        assert_eq!(get(&gpu, "adapted"), get(&cpu, "adapted"));
+        let (gs, cs) = (get(&gpu, "scores").unchecked_into::<Float32Array>().to_vec(), get(&cpu, "scores").unchecked_into::<Float32Array>().to_vec());
+        assert!(gs.iter().zip(&cs).all(|(g, c)| close(*g, *c, 1e-5, 1e-5)), "n {n}: scores by position");
+        assert_same_ranking(&gpu, &cpu, 1e-5, &format!("webgpu n {n} scope {scope}"));
+
+        let forced_cpu: JsValue = r.rank_async(Some("cpu".into())).await.unwrap().into();
+        assert_ne!(get(&forced_cpu, "backend").as_string().as_deref(), Some("webgpu"));
+        assert_eq!(get(&forced_cpu, "order").unchecked_into::<Uint32Array>().to_vec(), get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+
+        // auto: the first call of a bucket calibrates (and returns the CPU's ranking), later calls
+        // follow the decision.
+        let auto: JsValue = r.rank_async(None).await.unwrap().into();
+        assert_same_ranking(&auto, &cpu, 1e-5, &format!("auto (calibrating) n {n}"));
+        let again: JsValue = r.rank_async(None).await.unwrap().into();
+        assert_same_ranking(&again, &cpu, 1e-5, &format!("auto (decided: {:?}) n {n}", get(&again, "backend")));
+    }
+    let status: JsValue = fewclick::wasm::gpu::gpu_status().unwrap().into();
+    console_log!("gpuStatus after calibration: {}", js_sys::JSON::stringify(&status).unwrap());
+    // (1, all) and (65, all) share the bucket "≤ 100".
+    assert_eq!(Array::from(&get(&status, "calibrations")).length(), 3, "one decision per (bucket, scope)");
+    assert!(get(&status, "fallbackReason").is_null());
+
+    assert!(destroy_page_device(), "the page had a device");
+    let mut r = page_reranker(4097, "all", 25, 0xDEAD);
+    let cpu: JsValue = r.rank().unwrap().into();
+    let after: JsValue = r.rank_async(Some("webgpu".into())).await.unwrap().into();
+    let reason = get(&after, "fallbackReason").as_string().expect("a lost device is reported");
+    console_log!("after device.destroy(): backend {:?}, reason {reason:?}", get(&after, "backend"));
+    assert_ne!(get(&after, "backend").as_string().as_deref(), Some("webgpu"));
+    assert_eq!(get(&after, "order").unchecked_into::<Uint32Array>().to_vec(), get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+    assert_eq!(r.gpu_fallback_reason(), Some(reason.clone()), "the getter reports the same reason");
+    // Later calls, auto or forced, stay on the CPU with the same reason.
+    let later: JsValue = r.rank_async(None).await.unwrap().into();
+    assert_eq!(get(&later, "fallbackReason").as_string(), Some(reason));
+    assert_eq!(get(&later, "order").unchecked_into::<Uint32Array>().to_vec(), get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+}
+
+#[wasm_bindgen_test]
+async fn rank_async_rejects_an_unknown_backend() {
+    let mut r = page_reranker(10, "head", 3, 1);
+    let err = r.rank_async(Some("gpu".into())).await.unwrap_err();
+    assert_eq!(get(&err, "code").as_string().as_deref(), Some("INVALID_CONFIG"));
+    // No events yet on a fresh reranker: the host's order, synchronously decided, on any backend.
+    let mut fresh = page_reranker(10, "head", 0, 2);
+    let r0: JsValue = fresh.rank_async(Some("webgpu".into())).await.unwrap().into();
+    assert_eq!(get(&r0, "order").unchecked_into::<Uint32Array>().to_vec(), (0..10).collect::<Vec<u32>>());
+}
