@@ -8,7 +8,6 @@
 // ("personalised" or "store"); body[data-search-check] is "ok" when this page's search agrees with
 // the generator's (catalogue.queries).
 
-import { createWorkerReranker } from './pkg/index.js';
 import { candidateFeatures, LIST_CONTEXT_DIM } from './features.js';
 import { checkAgainstGenerator, search } from './search.js';
 import { productPicture } from './picture.js';
@@ -100,6 +99,8 @@ async function main() {
   $('#isolation').textContent = `Runs without cross-origin isolation (crossOriginIsolated: ${String(globalThis.crossOriginIsolated === true)}).`;
 
   try {
+    // Imported here, not at the top: without the package the store still works, unpersonalised.
+    const { createWorkerReranker } = await import('./pkg/index.js');
     state.reranker = await createWorkerReranker(
       new URL('./pkg/worker.js', import.meta.url),
       new URL('./assets/demo.fcm', import.meta.url),

@@ -118,32 +118,43 @@ await check("the page's search gives the generator's results for every stored qu
 // ---------------------------------------------------------------------------------------------
 // The served page
 
-const server = spawn(process.execPath, [join(ROOT, 'scripts', 'serve-demo.mjs'), '--port', '0', '--pkg', PKG, '--log'], {
-  cwd: ROOT,
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const serverLog = [];
-const origin = await new Promise((resolveOrigin, reject) => {
-  let buffer = '';
-  const timer = setTimeout(() => reject(new Error('serve-demo.mjs did not print its URL within 10 s')), 10_000);
-  server.stdout.setEncoding('utf8');
-  server.stdout.on('data', (chunk) => {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      const url = line.match(/^fewclick demo: (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (url) {
-        clearTimeout(timer);
-        resolveOrigin(url[1]);
-      } else if (/^(GET|HEAD|POST|PUT|DELETE|OPTIONS) /.test(line)) {
-        serverLog.push(line);
-      }
-    }
+/** Starts scripts/serve-demo.mjs on a free port; resolves { origin, process, log }. */
+async function startServer(pkg) {
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'serve-demo.mjs'), '--port', '0', '--pkg', pkg, '--log'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  server.on('exit', (code) => reject(new Error(`serve-demo.mjs exited with ${code}`)));
-});
+  const log = [];
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const origin = await new Promise((resolveOrigin, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`serve-demo.mjs did not print its URL within 10 s: ${stderr}`)), 10_000);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk;
+      let nl;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        const url = line.match(/^fewclick demo: (http:\/\/127\.0\.0\.1:\d+)\//);
+        if (url) {
+          clearTimeout(timer);
+          resolveOrigin(url[1]);
+        } else if (/^[A-Z]+ \//.test(line)) {
+          log.push(line);
+        }
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`serve-demo.mjs exited with ${code}: ${stderr}`)));
+  });
+  return { origin, process: child, log };
+}
+
+const served = await startServer(PKG);
+const { origin, log: serverLog } = served;
+const server = served.process;
 console.log(`\nserved at ${origin}/ (package ${PKG})`);
 
 const profile = mkdtempSync(join(tmpdir(), 'fewclick-e2e-profile-'));
@@ -299,6 +310,16 @@ await check("with personalisation off the order is the catalogue's", async () =>
   assert.deepEqual(await shownIds(), personalisedOrder);
 });
 
+await check('add to cart records a cart event and re-ranks', async () => {
+  const id = personalisedOrder[personalisedOrder.length - 1];
+  await afterRender(() => page.click(`#results li[data-id="${id}"] .add`));
+  assert.equal(await page.textContent('#cart-count'), '1');
+  assert.equal(await page.textContent('#events'), '3');
+  assert.ok((await page.getAttribute(`#results li[data-id="${id}"]`, 'class')).includes('in-cart'));
+  const order = await shownIds();
+  assert.ok(order.indexOf(id) < personalisedOrder.length - 1, 'the item added to the cart moved up');
+});
+
 await check('every request went to the page\'s own origin', async () => {
   const urls = [...new Set(requests)];
   const foreign = urls.filter((u) => new URL(u).origin !== origin);
@@ -322,6 +343,26 @@ await check('no console error, page error or CSP violation', async () => {
   assert.deepEqual(problems, []);
   assert.doesNotMatch(await page.textContent('#privacy-text'), /other sites|blocked/);
   assert.equal(await page.isVisible('#banner'), false, `banner: ${await page.textContent('#banner')}`);
+});
+
+await check('without the package the store still works, in its own order', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'fewclick-e2e-nopkg-'));
+  const bare = await startServer(empty);
+  const p = await context.newPage();
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await p.goto(`${bare.origin}/?q=${QUERY}`);
+    await p.waitForSelector('body[data-state="degraded"]', { timeout: TIMEOUT });
+    assert.match(await p.textContent('#banner'), /Personalisation is unavailable/);
+    assert.deepEqual(await p.$$eval('#results > li.card', (cards) => cards.map((c) => c.dataset.id)), catalogueOrder);
+    assert.equal(await p.getAttribute('#results', 'data-mode'), 'store');
+    assert.deepEqual(errors, []);
+  } finally {
+    await p.close();
+    bare.process.kill('SIGTERM');
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
 
 await context.close();
