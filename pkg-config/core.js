@@ -15,7 +15,7 @@ const CORE_CODES = [
   'DUPLICATE_ID', 'INVALID_ID', 'UNKNOWN_ITEM', 'INVALID_CONFIG', 'INVALID_INPUT', 'NO_RESULTS',
 ];
 /** Codes the JavaScript side adds: loading, fetching, use after free(), workers, bugs. */
-const JS_CODES = ['WASM_LOAD_FAILED', 'FETCH_FAILED', 'FREED', 'WORKER_ERROR', 'INTERNAL'];
+const JS_CODES = ['WASM_LOAD_FAILED', 'FETCH_FAILED', 'FREED', 'BUSY', 'WORKER_ERROR', 'INTERNAL'];
 
 export const ERROR_CODES = Object.freeze([...CORE_CODES, ...JS_CODES]);
 const KNOWN_CODES = new Set(ERROR_CODES);
@@ -56,16 +56,19 @@ export function simdSupported() {
   }
 }
 
-/** Runs `fn`, turning failures without a fewclick code into INTERNAL errors. */
+/** The error to throw for `e`: the core's coded errors as they are (a code this file does not
+ * know yet included); anything else (a WebAssembly.RuntimeError trap, a glue error such as
+ * "recursive use of an object") is a bug in fewclick, never the caller's input: INTERNAL. */
+function normalised(e) {
+  if (e instanceof Error && typeof e.code === 'string') return e;
+  return new FewclickError('INTERNAL', `fewclick internal error: ${e && e.message ? e.message : String(e)}`, { cause: e });
+}
+
 function guarded(fn) {
   try {
     return fn();
   } catch (e) {
-    // The core's errors carry a code (a code this file does not know yet still passes through).
-    if (e instanceof Error && typeof e.code === 'string') throw e;
-    // A trap (WebAssembly.RuntimeError) or a glue error ("recursive use of an object", "null
-    // pointer passed to rust") is a bug in fewclick, never the caller's input.
-    throw new FewclickError('INTERNAL', `fewclick internal error: ${e && e.message ? e.message : String(e)}`, { cause: e });
+    throw normalised(e);
   }
 }
 
@@ -75,7 +78,7 @@ function isPlainObject(value) {
 
 // Keys the core reads (src/wasm.rs `Options`, `JsEvent`). serde-wasm-bindgen ignores unknown keys
 // despite `deny_unknown_fields`, so a typo (`maxmove`, `dwell_ms`) would pass silently: check here.
-const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps']);
+const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps', 'rankWithoutEvents']);
 const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
 
 function checkKeys(object, allowed, what) {
@@ -128,6 +131,7 @@ function checkUint32(value, what) {
 class Reranker {
   #raw;
   #ids; // the current results' ids, to name a ranking's order without decoding strings from wasm
+  #pending = false; // a rankAsync() holds the wasm object until it settles
 
   constructor(raw) {
     this.#raw = raw;
@@ -135,7 +139,18 @@ class Reranker {
 
   #live() {
     if (this.#raw === undefined) throw new FewclickError('FREED', 'this reranker has been freed');
+    if (this.#pending) throw new FewclickError('BUSY', 'a rankAsync() on this reranker is pending: await it first');
     return this.#raw;
+  }
+
+  /** Names the order with the ids JS already holds when the core left `ids` out (building them
+   * in JS from `order` is ~5x cheaper than decoding one string per item out of wasm). */
+  #withIds(ranking) {
+    if (ranking.ids === undefined) {
+      const ids = this.#ids;
+      ranking.ids = Array.from(ranking.order, (i) => ids[i]);
+    }
+    return ranking;
   }
 
   setResults(results) {
@@ -156,14 +171,24 @@ class Reranker {
 
   rank() {
     const raw = this.#live();
-    const ranking = guarded(() => raw.rank());
-    // Building `ids` in JS from `order` is ~5x cheaper than decoding one string per item out of
-    // wasm; a core that leaves `ids` out of its ranking gets them filled in here.
-    if (ranking.ids === undefined) {
-      const ids = this.#ids;
-      ranking.ids = Array.from(ranking.order, (i) => ids[i]);
+    return this.#withIds(guarded(() => raw.rank()));
+  }
+
+  /** rank() scoring on WebGPU where chosen; other calls on this reranker throw BUSY meanwhile. */
+  async rankAsync(backend) {
+    if (backend !== undefined && typeof backend !== 'string') {
+      throw new FewclickError('INVALID_INPUT', 'backend must be "auto", "cpu" or "webgpu"');
     }
-    return ranking;
+    const raw = this.#live();
+    const promise = guarded(() => raw.rankAsync(backend));
+    this.#pending = true;
+    try {
+      return this.#withIds(await promise);
+    } catch (e) {
+      throw normalised(e);
+    } finally {
+      this.#pending = false;
+    }
   }
 
   explain(id) {
@@ -193,6 +218,12 @@ class Reranker {
     return guarded(() => raw.lastAdaptMs);
   }
 
+  /** Why WebGPU is not used on this page, or null while it may be. */
+  get gpuFallbackReason() {
+    const raw = this.#live();
+    return guarded(() => raw.gpuFallbackReason) ?? null;
+  }
+
   get itemDim() {
     const raw = this.#live();
     return guarded(() => raw.itemDim);
@@ -211,6 +242,7 @@ class Reranker {
   /** Releases the wasm memory now (it is also released when the object is garbage collected).
    * Calling it twice is harmless; any other call afterwards throws FREED. */
   free() {
+    if (this.#pending) throw new FewclickError('BUSY', 'a rankAsync() on this reranker is pending: await it first');
     const raw = this.#raw;
     this.#raw = undefined;
     this.#ids = undefined;
@@ -290,5 +322,10 @@ export function makeApi(env) {
     return glue.cpuKernels();
   }
 
-  return { init, createReranker, syntheticModel, version, cpuKernels };
+  async function gpuStatus() {
+    await init();
+    return guarded(() => glue.gpuStatus());
+  }
+
+  return { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus };
 }

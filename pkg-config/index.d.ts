@@ -3,8 +3,14 @@
 /** Which wasm build runs: `simd` needs wasm simd128; `baseline` runs everywhere else. */
 export type WasmBuild = 'simd' | 'baseline';
 
-/** The kernel set that scores candidates. */
-export type Backend = 'cpu-simd128' | 'cpu-scalar';
+/** The CPU kernel set of this build. */
+export type CpuKernels = 'cpu-simd128' | 'cpu-scalar';
+
+/** What scored a ranking: a CPU kernel set, or WebGPU (only through rankAsync). */
+export type Backend = CpuKernels | 'webgpu';
+
+/** rankAsync's choice: `auto` uses WebGPU where a one-time calibration found it faster. */
+export type BackendPreference = 'auto' | 'cpu' | 'webgpu';
 
 /** Codes thrown by the wasm core. */
 export type CoreErrorCode =
@@ -25,10 +31,11 @@ export type CoreErrorCode =
  * - `WASM_LOAD_FAILED`: the wasm file could not be fetched or instantiated;
  * - `FETCH_FAILED`: the model URL (or, in Node, file) could not be read;
  * - `FREED`: a method was called after `free()`;
+ * - `BUSY`: a method was called while a `rankAsync()` on the same reranker was pending;
  * - `WORKER_ERROR`: the worker failed (script error, failed load); create a new one;
  * - `INTERNAL`: a bug in fewclick (never caused by input): please report it.
  */
-export type JsErrorCode = 'WASM_LOAD_FAILED' | 'FETCH_FAILED' | 'FREED' | 'WORKER_ERROR' | 'INTERNAL';
+export type JsErrorCode = 'WASM_LOAD_FAILED' | 'FETCH_FAILED' | 'FREED' | 'BUSY' | 'WORKER_ERROR' | 'INTERNAL';
 
 export type FewclickErrorCode = CoreErrorCode | JsErrorCode;
 
@@ -96,6 +103,9 @@ export interface RerankerOptions {
   scope?: 'head' | 'all';
   /** Inner-loop steps (default: the model's). */
   steps?: number;
+  /** Rank with the model before any event (default: the model's setting; otherwise no events
+   * means the host's order exactly). */
+  rankWithoutEvents?: boolean;
 }
 
 export interface Ranking {
@@ -112,6 +122,27 @@ export interface Ranking {
   /** Time rank() took, adaptation included, in milliseconds. */
   adaptMs: number;
   backend: Backend;
+}
+
+export interface AsyncRanking extends Ranking {
+  /** Why WebGPU was wanted but not used for this ranking, or null. */
+  fallbackReason: string | null;
+}
+
+export interface GpuCalibration {
+  /** Largest candidate count of the size bucket. */
+  upTo: number;
+  scope: 'head' | 'all';
+  cpuMs: number;
+  gpuMs: number;
+  /** The faster backend for this bucket and scope. */
+  backend: 'cpu' | 'webgpu';
+}
+
+export interface GpuStatus {
+  /** Why WebGPU is not used on this page, or null while it may be. */
+  fallbackReason: string | null;
+  calibrations: GpuCalibration[];
 }
 
 export interface Signal {
@@ -145,18 +176,25 @@ export interface Reranker {
   /** Replaces the results; the session's events are kept. */
   setResults(results: Results): void;
   record(event: ShopperEvent): void;
-  /** Adapts to the session's events and ranks the current results (no events: display order). */
+  /** Adapts to the session's events and ranks the current results (no events: display order),
+   * on the CPU. */
   rank(): Ranking;
+  /** rank(), scoring the candidates on WebGPU where chosen; the same ranking either way. Until it
+   * settles, every other call on this reranker throws BUSY. */
+  rankAsync(backend?: BackendPreference): Promise<AsyncRanking>;
   explain(id: string): Explanation;
   /** Forgets the session's events (the results stay). */
   reset(): void;
   /** Forgets everything about the shopper: events and results. */
   forget(): void;
-  readonly backend: Backend;
+  /** The CPU kernels rank() uses. */
+  readonly backend: CpuKernels;
   /** Duration of the last rank(), in milliseconds. */
   readonly lastAdaptMs: number;
   readonly itemDim: number;
   readonly eventCount: number;
+  /** Why WebGPU is not used on this page, or null while it may be. */
+  readonly gpuFallbackReason: string | null;
   modelInfo(): ModelInfo;
   /** Releases the wasm memory now; later calls throw FREED. Idempotent. */
   free(): void;
@@ -168,13 +206,16 @@ export interface WorkerReranker {
   setResults(results: Results): Promise<void>;
   record(event: ShopperEvent): Promise<void>;
   rank(): Promise<Ranking>;
+  /** Calls on one worker reranker run in order, so this never makes the next one BUSY. */
+  rankAsync(backend?: BackendPreference): Promise<AsyncRanking>;
   explain(id: string): Promise<Explanation>;
   reset(): Promise<void>;
   forget(): Promise<void>;
-  readonly backend: Backend;
+  readonly backend: CpuKernels;
   readonly lastAdaptMs: number;
   readonly itemDim: number;
   readonly eventCount: number;
+  readonly gpuFallbackReason: string | null;
   modelInfo(): Promise<ModelInfo>;
   /** Releases the reranker (and terminates the worker if createWorkerReranker started it). */
   free(): Promise<void>;
@@ -219,8 +260,11 @@ export declare function syntheticModel(itemDim: number, hidden: number, seed?: n
 /** The library version. */
 export declare function version(): Promise<string>;
 
-/** The kernel set this build runs. */
-export declare function cpuKernels(): Promise<Backend>;
+/** The CPU kernel set this build runs. */
+export declare function cpuKernels(): Promise<CpuKernels>;
+
+/** What this page knows about WebGPU (calibrations so far, or why it is not used). */
+export declare function gpuStatus(): Promise<GpuStatus>;
 
 /** Whether this engine runs wasm simd128 (and so gets the SIMD build). */
 export declare function simdSupported(): boolean;

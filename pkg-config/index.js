@@ -12,4 +12,4 @@ const api = makeApi({
   fetchModel: fetchBytes,
 });
 
-export const { init, createReranker, syntheticModel, version, cpuKernels } = api;
+export const { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus } = api;

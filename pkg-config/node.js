@@ -31,4 +31,4 @@ const api = makeApi({
   fetchModel: readModel,
 });
 
-export const { init, createReranker, syntheticModel, version, cpuKernels } = api;
+export const { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus } = api;

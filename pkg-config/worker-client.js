@@ -107,6 +107,9 @@ class WorkerReranker {
   rank() {
     return this.#call('rank', []);
   }
+  rankAsync(backend) {
+    return this.#call('rankAsync', backend === undefined ? [] : [backend]);
+  }
   explain(id) {
     return this.#call('explain', [id]);
   }
@@ -126,6 +129,9 @@ class WorkerReranker {
   }
   get lastAdaptMs() {
     return this.#state.lastAdaptMs;
+  }
+  get gpuFallbackReason() {
+    return this.#state.gpuFallbackReason;
   }
   get itemDim() {
     return this.#state.itemDim;

@@ -6,17 +6,26 @@
 // Protocol (both directions tagged `fewclick: 1`, so a host may share the worker):
 //   → { fewclick: 1, id, op: 'create', model: bytes | absolute URL, options }
 //   → { fewclick: 1, id, op: 'call', handle, method, args }
-//   ← { fewclick: 1, id, ok: true, value, state: { backend, lastAdaptMs, eventCount, itemDim } }
+//   ← { fewclick: 1, id, ok: true, value, state: { backend, lastAdaptMs, eventCount, itemDim,
+//                                                   gpuFallbackReason } }
 //   ← { fewclick: 1, id, ok: false, error: { name, message, code } }
-// A 'call' runs synchronously in the message handler, so calls run in the order they were sent.
+// Calls on one reranker run one after another in the order they were sent (a queue per reranker,
+// so a pending rankAsync never makes the next call BUSY).
 import { FewclickError, createReranker } from './index.js';
 
-const METHODS = new Set(['setResults', 'record', 'rank', 'explain', 'reset', 'forget', 'modelInfo']);
-const rerankers = new Map();
+const METHODS = new Set(['setResults', 'record', 'rank', 'rankAsync', 'explain', 'reset', 'forget', 'modelInfo']);
+const RANKINGS = new Set(['rank', 'rankAsync']);
+const rerankers = new Map(); // handle → { reranker, queue }
 let nextHandle = 1;
 
 function stateOf(r) {
-  return { backend: r.backend, lastAdaptMs: r.lastAdaptMs, eventCount: r.eventCount, itemDim: r.itemDim };
+  return {
+    backend: r.backend,
+    lastAdaptMs: r.lastAdaptMs,
+    eventCount: r.eventCount,
+    itemDim: r.itemDim,
+    gpuFallbackReason: r.gpuFallbackReason,
+  };
 }
 
 function errorData(e) {
@@ -28,20 +37,28 @@ async function answer(msg) {
   if (msg.op === 'create') {
     const r = await createReranker(msg.model, msg.options);
     const handle = nextHandle++;
-    rerankers.set(handle, r);
+    rerankers.set(handle, { reranker: r, queue: Promise.resolve() });
     return { value: handle, state: stateOf(r) };
   }
   if (msg.op === 'call') {
-    const r = rerankers.get(msg.handle);
-    if (r === undefined) throw new FewclickError('FREED', 'this reranker has been freed');
-    if (msg.method === 'free') {
-      rerankers.delete(msg.handle);
-      r.free();
-      return { value: undefined, state: undefined };
+    const entry = rerankers.get(msg.handle);
+    if (entry === undefined) throw new FewclickError('FREED', 'this reranker has been freed');
+    if (msg.method !== 'free' && !METHODS.has(msg.method)) {
+      throw new FewclickError('INVALID_INPUT', `unknown method ${String(msg.method)}`);
     }
-    if (!METHODS.has(msg.method)) throw new FewclickError('INVALID_INPUT', `unknown method ${String(msg.method)}`);
-    const value = r[msg.method](...(Array.isArray(msg.args) ? msg.args : []));
-    return { value, state: stateOf(r) };
+    const run = async () => {
+      const r = entry.reranker;
+      if (msg.method === 'free') {
+        rerankers.delete(msg.handle);
+        r.free();
+        return { value: undefined, state: undefined };
+      }
+      const value = await r[msg.method](...(Array.isArray(msg.args) ? msg.args : []));
+      return { value, state: stateOf(r) };
+    };
+    const result = entry.queue.then(run);
+    entry.queue = result.catch(() => {});
+    return result;
   }
   throw new FewclickError('INVALID_INPUT', `unknown operation ${String(msg.op)}`);
 }
@@ -56,7 +73,7 @@ if (typeof DedicatedWorkerGlobalScope === 'function' && globalThis instanceof De
       const { value, state } = await answer(msg);
       reply = { fewclick: 1, id: msg.id, ok: true, value, state };
       // The ranking's typed arrays are fresh copies: move them instead of copying again.
-      if (msg.method === 'rank') transfer = [value.order.buffer, value.scores.buffer, value.moved.buffer];
+      if (RANKINGS.has(msg.method)) transfer = [value.order.buffer, value.scores.buffer, value.moved.buffer];
     } catch (e) {
       reply = { fewclick: 1, id: msg.id, ok: false, error: errorData(e) };
     }

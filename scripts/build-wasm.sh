@@ -2,7 +2,8 @@
 # Builds the npm package in pkg/: two wasm builds of the same crate (SIMD and baseline), one
 # wasm-bindgen glue, the loader, types and worker entry from pkg-config/.
 #
-#   scripts/build-wasm.sh            release build, wasm-opt -O3
+#   scripts/build-wasm.sh                    release build, wasm-opt -O3
+#   FEWCLICK_WEBGPU=1 scripts/build-wasm.sh  the same with the WebGPU backend compiled in
 #
 # Needs: cargo + the wasm32-unknown-unknown target, wasm-bindgen-cli at the version Cargo.toml
 # pins, node + tools/node_modules (binaryen's wasm-opt), gzip (scripts/setup.sh installs them).

@@ -25,7 +25,7 @@ if grep -nwE 'any' pkg/index.d.ts pkg/worker.d.ts | grep -vE '^\S+:[0-9]+:\s*(//
   die "the package's .d.ts files use 'any'"
 fi
 ok "no 'any' in the public types"
-node scripts/lib/check-error-codes.mjs
+node scripts/lib/check-api-drift.mjs
 
 step "install the tarball into a scratch project (offline)"
 cat >"$SCRATCH/package.json" <<'JSON'

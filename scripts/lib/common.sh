@@ -14,8 +14,16 @@ note() { printf '    %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Flags every wasm build gets. RUSTFLAGS replaces any rustflags in .cargo/config.toml, so a flag
-# the crate needs on wasm (for instance --cfg=web_sys_unstable_apis for WebGPU) belongs here.
+# the crate needs on wasm belongs here.
 WASM_RUSTFLAGS_COMMON=""
+# FEWCLICK_WEBGPU=1 compiles the WebGPU backend in (web-sys's WebGPU bindings need
+# --cfg=web_sys_unstable_apis); without it rankAsync() always scores on the CPU and says why.
+# Those builds get their own target directories.
+WASM_DIR_SUFFIX=""
+if [ "${FEWCLICK_WEBGPU:-0}" = 1 ]; then
+  WASM_RUSTFLAGS_COMMON="${WASM_RUSTFLAGS_COMMON:+$WASM_RUSTFLAGS_COMMON }--cfg=web_sys_unstable_apis"
+  WASM_DIR_SUFFIX="-webgpu"
+fi
 
 # wasm_env simd|base: exports RUSTFLAGS and CARGO_TARGET_DIR for that build.
 wasm_env() {
@@ -24,7 +32,7 @@ wasm_env() {
     base) export RUSTFLAGS="$WASM_RUSTFLAGS_COMMON" ;;
     *) die "wasm_env: unknown variant '$1' (expected simd or base)" ;;
   esac
-  export CARGO_TARGET_DIR="$ROOT/target/wasm-$1"
+  export CARGO_TARGET_DIR="$ROOT/target/wasm-$1$WASM_DIR_SUFFIX"
 }
 
 # The exact wasm-bindgen version Cargo.toml pins (`wasm-bindgen = "=X"`); the CLI must match it.

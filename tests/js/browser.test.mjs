@@ -54,6 +54,8 @@ test('the browser entry ranks in headless Chromium with the SIMD build, same-ori
   assert.equal(r.mainFinite, true);
   assert.equal(r.mainBackend, 'cpu-simd128');
   assert.equal(r.mainError, 'DIMENSION_MISMATCH');
+  assert.equal(r.mainAsyncSame, true, 'rankAsync() ranks like rank()');
+  assert.ok(['cpu-simd128', 'webgpu'].includes(r.mainAsyncBackend), r.mainAsyncBackend);
   assert.equal(r.urlModelItemDim, 16);
   assert.equal(r.missingModel, 'FETCH_FAILED');
   assert.equal(r.workerItemDim, 16);
@@ -66,6 +68,7 @@ test('the browser entry ranks in headless Chromium with the SIMD build, same-ori
   assert.equal(r.workerError, 'INVALID_INPUT');
   assert.equal(r.workerUnknownItem, 'UNKNOWN_ITEM');
   assert.equal(r.workerStillWorks, true);
+  assert.equal(r.workerAsyncSame, true, 'worker calls run in order; rankAsync then rank agree');
   assert.equal(r.workerFreed, 'FREED');
   assert.equal(r.workerBytesModel, true, 'model bytes reach the worker; the caller keeps its buffer');
   assert.deepEqual(r.cspViolations, [], 'no CSP violations');

@@ -6,7 +6,9 @@ import {
   createWorkerReranker,
   FewclickError,
   syntheticModel,
+  type AsyncRanking,
   type Backend,
+  type CpuKernels,
   type FewclickErrorCode,
   type Ranking,
   type Reranker,
@@ -32,10 +34,14 @@ export async function onResultsPage(ids: string[], features: Float32Array): Prom
   const ranking: Ranking = reranker.rank();
   const order: Uint32Array = ranking.order;
   const scores: Float32Array = ranking.scores;
-  const backend: Backend = reranker.backend;
+  const backend: CpuKernels = reranker.backend;
+  const onGpu: AsyncRanking = await reranker.rankAsync('auto');
+  const scoredBy: Backend = onGpu.backend;
+  const why: string | null = onGpu.fallbackReason ?? reranker.gpuFallbackReason;
+  console.log(scoredBy, why);
   const ms: number = reranker.lastAdaptMs + ranking.adaptMs;
-  const why = reranker.explain(ranking.ids[0] ?? 'x');
-  const reasons: string[] = why.reasons;
+  const explanation = reranker.explain(ranking.ids[0] ?? 'x');
+  const reasons: string[] = explanation.reasons;
   console.log(order.length, scores[0], backend, ms, reasons, reranker.modelInfo().featureNames);
   reranker.free();
   return ranking.ids;
@@ -71,5 +77,9 @@ export async function typesArePrecise(r: Reranker): Promise<void> {
   const code: FewclickErrorCode = 'OOPS';
   // @ts-expect-error: scores are a Float32Array, not strings
   const s: string[] = r.rank().scores;
-  console.log(code, s);
+  // @ts-expect-error: not a backend preference
+  await r.rankAsync('gpu');
+  // @ts-expect-error: rank() scores on the CPU: its reranker's backend is never 'webgpu'
+  const never: 'webgpu' = r.backend;
+  console.log(code, s, never);
 }

@@ -14,6 +14,7 @@ import {
   FewclickError,
   cpuKernels,
   createReranker,
+  gpuStatus,
   init,
   isFewclickError,
   simdSupported,
@@ -201,6 +202,42 @@ test('the Node entry reads models from paths and file: URLs; a missing file is F
     r.free();
   }
   await assertRejectsCode(createReranker(join(dir, 'missing.fcm')), 'FETCH_FAILED');
+});
+
+test('rankAsync() gives rank()\'s ranking; meanwhile other calls are BUSY; Node has no WebGPU', async () => {
+  const r = await freshReranker({ scope: 'all', steps: 5 });
+  const res = results(120, 5);
+  r.setResults(res);
+  r.record({ item: 'sku-100', type: 'click' });
+  const sync = r.rank();
+  const pending = r.rankAsync();
+  assertCode(() => r.rank(), 'BUSY');
+  assertCode(() => r.record({ item: 'sku-1', type: 'click' }), 'BUSY');
+  assertCode(() => r.free(), 'BUSY');
+  const async_ = await pending;
+  assert.deepEqual(async_.ids, sync.ids);
+  assert.deepEqual([...async_.scores], [...sync.scores]);
+  assert.equal(async_.backend, 'cpu-simd128');
+  assert.equal(typeof async_.fallbackReason, 'string', 'says why WebGPU was not used');
+  assert.equal(typeof r.gpuFallbackReason, 'string');
+  const cpu = await r.rankAsync('cpu');
+  assert.deepEqual(cpu.ids, sync.ids);
+  await assertRejectsCode(r.rankAsync('quantum'), 'INVALID_CONFIG');
+  assertPermutation(r.rank(), res.ids);
+  const status = await gpuStatus();
+  assert.equal(typeof status.fallbackReason, 'string');
+  assert.ok(Array.isArray(status.calibrations));
+  r.free();
+});
+
+test('rankWithoutEvents: true ranks by the model before any event', async () => {
+  const r = await freshReranker({ rankWithoutEvents: true });
+  const res = results(40, 9);
+  r.setResults(res);
+  const ranking = r.rank();
+  assertPermutation(ranking, res.ids);
+  assert.notDeepEqual(ranking.ids, res.ids, 'the synthetic model reorders 40 random items');
+  r.free();
 });
 
 test('a forced build must come first: asking for baseline after SIMD is INVALID_CONFIG', async () => {

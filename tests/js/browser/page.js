@@ -50,6 +50,9 @@ async function run() {
   out.mainFinite = ranking.scores.every(Number.isFinite);
   out.mainBackend = ranking.backend;
   out.mainError = await errorCode(() => r.setResults({ ...res, features: res.features.subarray(3) }));
+  const asyncRanking = await r.rankAsync();
+  out.mainAsyncSame = asyncRanking.ids.join() === ranking.ids.join();
+  out.mainAsyncBackend = asyncRanking.backend;
   r.free();
 
   // Main thread, model by URL (relative to the page).
@@ -73,6 +76,9 @@ async function run() {
   out.workerError = await errorCode(() => w.record({ item: 'sku-1', type: 'teleport' }));
   out.workerUnknownItem = await errorCode(() => w.explain('nope'));
   out.workerStillWorks = isPermutation((await w.rank()).ids, res.ids);
+  // Sent back to back without awaiting: the worker runs them in order, never BUSY.
+  const [wa, wsync] = await Promise.all([w.rankAsync(), w.rank()]);
+  out.workerAsyncSame = wa.ids.join() === wsync.ids.join();
   await w.free();
   out.workerFreed = await errorCode(() => w.rank());
 

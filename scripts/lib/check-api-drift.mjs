@@ -1,0 +1,64 @@
+// Facts of the JS API that live both in Rust and in pkg-config/ must agree; a difference would
+// otherwise surface only on a shopper's page. test-js.sh runs this.
+//   - error codes:  src/error.rs (Error::code)  =  core.js CORE_CODES  =  index.d.ts CoreErrorCode
+//   - option keys:  src/wasm `struct Options`   =  core.js OPTION_KEYS =  index.d.ts RerankerOptions
+//   - event keys:   src/wasm `struct JsEvent`   =  core.js EVENT_KEYS  =  index.d.ts ShopperEvent
+import { existsSync, readFileSync } from 'node:fs';
+
+const root = new URL('../../', import.meta.url);
+const read = (p) => readFileSync(new URL(p, root), 'utf8');
+const wasmRs = ['src/wasm/mod.rs', 'src/wasm.rs'].find((p) => existsSync(new URL(p, root)));
+const core = read('pkg-config/core.js');
+const dts = read('pkg-config/index.d.ts');
+const rs = read(wasmRs);
+
+const camel = (s) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+const quoted = (text) => [...text.matchAll(/'([A-Za-z_]+)'/g)].map((m) => m[1]);
+function block(text, start, what) {
+  const i = text.indexOf(start);
+  if (i < 0) throw new Error(`cannot find ${what} (${JSON.stringify(start)})`);
+  return text.slice(i + start.length, text.indexOf('}', i));
+}
+/** Serde field names of a Rust struct with rename_all = "camelCase" (and per-field renames). */
+function serdeFields(struct) {
+  const body = block(rs, `struct ${struct} {`, `struct ${struct} in ${wasmRs}`);
+  const out = [];
+  let rename;
+  for (const line of body.split('\n').map((l) => l.trim())) {
+    const r = line.match(/#\[serde\(.*rename\s*=\s*"([^"]+)"/);
+    if (r) rename = r[1];
+    const f = line.match(/^(?:pub\s+)?([a-z_][a-z0-9_]*)\s*:/);
+    if (f) {
+      out.push(rename ?? camel(f[1]));
+      rename = undefined;
+    }
+  }
+  return out;
+}
+/** Property names of a TypeScript interface. */
+function tsKeys(name) {
+  return [...block(dts, `export interface ${name} {`, `interface ${name} in index.d.ts`).matchAll(/^\s*([A-Za-z_]+)\??:/gm)].map((m) => m[1]);
+}
+
+const checks = [
+  [
+    'error codes',
+    [...read('src/error.rs').matchAll(/Error::\w+(?:\s*\{\s*\.\.\s*\})?\s*=>\s*"([A-Z_]+)"/g)].map((m) => m[1]),
+    quoted(core.match(/const CORE_CODES = \[([^\]]*)\]/)[1]),
+    quoted(dts.match(/export type CoreErrorCode =([^;]*);/)[1]),
+  ],
+  ['reranker option keys', serdeFields('Options'), quoted(core.match(/const OPTION_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('RerankerOptions')],
+  ['event keys', serdeFields('JsEvent'), quoted(core.match(/const EVENT_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('ShopperEvent')],
+];
+
+const same = (a, b) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+let failed = false;
+for (const [what, rust, js, ts] of checks) {
+  if (rust.length === 0 || !same(rust, js) || !same(rust, ts)) {
+    failed = true;
+    console.error(`${what} differ:\n  ${wasmRs} / src/error.rs: ${rust.join(' ')}\n  pkg-config/core.js:       ${js.join(' ')}\n  pkg-config/index.d.ts:    ${ts.join(' ')}`);
+  } else {
+    console.log(`    ok: ${what} agree in Rust, core.js and index.d.ts (${rust.length})`);
+  }
+}
+process.exit(failed ? 1 : 0);
