@@ -1,17 +1,27 @@
-//! Every WGSL kernel of src/gpu/shaders, parsed and validated natively with naga, and every
+//! Every WGSL kernel of src/gpu/shaders, parsed and validated natively with naga (the file as
+//! written, and as the wasm build embeds it, without comments), and every
 //! uniform struct checked field by field against its `#[repr(C)]` Rust mirror in src/gpu/mod.rs:
 //! a drifted offset would garble the data silently on the GPU. (The kernels' numbers are checked
 //! against the CPU reference in headless Chromium: tests/webgpu.rs.)
 #![cfg(not(target_arch = "wasm32"))]
 
-use fewclick::gpu::{
-    GradShape, LossShape, ScoreShape, StepShape, GRAD_WGSL, LOSS_GRAD_WGSL, SCORE_WGSL, UPDATE_WGSL, UPDATE_WORKGROUP,
-    WORKGROUP,
-};
+use fewclick::gpu::{GradShape, Kernel, LossShape, ScoreShape, StepShape, GRAD, LOSS_GRAD, SCORE, UPDATE, UPDATE_WORKGROUP, WORKGROUP};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{AddressSpace, Module, TypeInner};
 
-/// Parses and validates one kernel, with naga's messages in the failure.
+/// Parses and validates a kernel as written and as shipped (without comments); returns the
+/// shipped module after checking that both declare the same types, bindings and entry point.
+fn kernel(k: &Kernel) -> Module {
+    let written = module(k.file, k.source);
+    let shipped = module(&format!("{} as shipped", k.file), k.shipped);
+    assert_eq!(format!("{:?}", written.types), format!("{:?}", shipped.types), "{}: shipped types", k.file);
+    let bindings = |m: &Module| m.global_variables.iter().map(|(_, v)| (v.name.clone(), v.space, v.binding.clone())).collect::<Vec<_>>();
+    assert_eq!(bindings(&written), bindings(&shipped), "{}: shipped bindings", k.file);
+    assert_eq!(written.entry_points[0].workgroup_size, shipped.entry_points[0].workgroup_size);
+    shipped
+}
+
+/// Parses and validates one WGSL text, with naga's messages in the failure.
 fn module(name: &str, source: &str) -> Module {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
@@ -72,7 +82,7 @@ fn assert_dense_bindings(kernel: &str, module: &Module) {
 
 #[test]
 fn score_kernel_validates_and_matches_its_mirror() {
-    let m = module("score.wgsl", SCORE_WGSL);
+    let m = kernel(&SCORE);
     assert_mirror("score.wgsl", &m, ScoreShape::FIELDS, std::mem::size_of::<ScoreShape>());
     assert_eq!(workgroup_size(&m), [WORKGROUP, 1, 1]);
     assert_dense_bindings("score.wgsl", &m);
@@ -80,7 +90,7 @@ fn score_kernel_validates_and_matches_its_mirror() {
 
 #[test]
 fn loss_kernel_validates_and_matches_its_mirror() {
-    let m = module("loss_grad.wgsl", LOSS_GRAD_WGSL);
+    let m = kernel(&LOSS_GRAD);
     assert_mirror("loss_grad.wgsl", &m, LossShape::FIELDS, std::mem::size_of::<LossShape>());
     assert_eq!(workgroup_size(&m), [WORKGROUP, 1, 1]);
     assert_dense_bindings("loss_grad.wgsl", &m);
@@ -96,7 +106,7 @@ fn loss_kernel_validates_and_matches_its_mirror() {
 
 #[test]
 fn grad_kernel_validates_and_matches_its_mirror() {
-    let m = module("grad.wgsl", GRAD_WGSL);
+    let m = kernel(&GRAD);
     assert_mirror("grad.wgsl", &m, GradShape::FIELDS, std::mem::size_of::<GradShape>());
     assert_eq!(workgroup_size(&m), [WORKGROUP, 1, 1]);
     assert_dense_bindings("grad.wgsl", &m);
@@ -104,7 +114,7 @@ fn grad_kernel_validates_and_matches_its_mirror() {
 
 #[test]
 fn update_kernel_validates_and_matches_its_mirror() {
-    let m = module("update.wgsl", UPDATE_WGSL);
+    let m = kernel(&UPDATE);
     assert_mirror("update.wgsl", &m, StepShape::FIELDS, std::mem::size_of::<StepShape>());
     assert_eq!(workgroup_size(&m), [UPDATE_WORKGROUP, 1, 1]);
     assert_dense_bindings("update.wgsl", &m);

@@ -93,7 +93,7 @@ pub struct Device {
     update: GpuComputePipeline,
     max_binding: f64,
     slots: RefCell<Vec<Option<(GpuBuffer, usize)>>>,
-    busy: Rc<Cell<bool>>,
+    busy: Cell<bool>,
     /// Set when the browser reports the device lost.
     lost: Rc<RefCell<Option<String>>>,
 }
@@ -150,14 +150,12 @@ fn pipeline(device: &GpuDevice, code: &str, label: &str) -> GpuComputePipeline {
     desc.set_label(label);
     let stage = GpuProgrammableStage::new(&device.create_shader_module(&desc));
     stage.set_entry_point("main");
-    let desc = GpuComputePipelineDescriptor::new_with_gpu_auto_layout_mode(GpuAutoLayoutMode::Auto, &stage);
-    desc.set_label(label);
-    device.create_compute_pipeline(&desc)
+    device.create_compute_pipeline(&GpuComputePipelineDescriptor::new_with_gpu_auto_layout_mode(GpuAutoLayoutMode::Auto, &stage))
 }
 
 /// Releases the busy flag when a run ends, however it ends.
-struct Claim(Rc<Cell<bool>>);
-impl Drop for Claim {
+struct Claim<'a>(&'a Cell<bool>);
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
         self.0.set(false);
     }
@@ -176,10 +174,11 @@ impl Device {
             .ok_or("requestAdapter() found no WebGPU adapter")?;
         let device = adapter.request_device().await.map_err(|e| format!("requestDevice() failed: {}", js_message(&e)))?;
         push_scopes(&device);
-        let score = pipeline(&device, super::SCORE_WGSL, "fewclick score");
-        let loss = pipeline(&device, super::LOSS_GRAD_WGSL, "fewclick loss_grad");
-        let grad = pipeline(&device, super::GRAD_WGSL, "fewclick grad");
-        let update = pipeline(&device, super::UPDATE_WGSL, "fewclick update");
+        // Only the shipped text is referenced, so the commented source stays out of the wasm.
+        let score = pipeline(&device, super::SCORE.shipped, super::SCORE.file);
+        let loss = pipeline(&device, super::LOSS_GRAD.shipped, super::LOSS_GRAD.file);
+        let grad = pipeline(&device, super::GRAD.shipped, super::GRAD.file);
+        let update = pipeline(&device, super::UPDATE.shipped, super::UPDATE.file);
         if let Some(e) = pop_scopes(&device).await {
             return Err(format!("compiling the WebGPU kernels failed: {e}"));
         }
@@ -199,7 +198,7 @@ impl Device {
             grad,
             update,
             slots: RefCell::new(vec![None; SLOTS]),
-            busy: Rc::new(Cell::new(false)),
+            busy: Cell::new(false),
             lost,
         })
     }
@@ -271,7 +270,7 @@ impl Device {
         if self.busy.replace(true) {
             return Err(Failure::Busy);
         }
-        let _claim = Claim(self.busy.clone());
+        let _claim = Claim(&self.busy);
         if let Some(reason) = self.lost() {
             return Err(Failure::Broken(reason));
         }

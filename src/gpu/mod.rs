@@ -16,6 +16,7 @@
 //! checks each mirror's size and field offsets against it. The web-sys orchestration
 //! ([`device`]) exists only on wasm32 built with `--cfg=web_sys_unstable_apis`; [`select`] (which
 //! backend runs a call) is plain Rust, tested natively.
+#![allow(unexpected_cfgs)] // web_sys_unstable_apis comes from RUSTFLAGS (web-sys's WebGPU needs it)
 
 use crate::loss::LossKind;
 use crate::params::{Arch, Block};
@@ -23,16 +24,61 @@ use crate::session::{SupportSet, SESSION_DIM};
 
 pub mod select;
 
-// `web_sys_unstable_apis` is set by RUSTFLAGS (web-sys's WebGPU bindings need it), not by Cargo.
-#[allow(unexpected_cfgs)]
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 pub mod device;
 
-/// WGSL sources, embedded so the wasm build and the native naga test read the same text.
-pub const SCORE_WGSL: &str = include_str!("shaders/score.wgsl");
-pub const LOSS_GRAD_WGSL: &str = include_str!("shaders/loss_grad.wgsl");
-pub const GRAD_WGSL: &str = include_str!("shaders/grad.wgsl");
-pub const UPDATE_WGSL: &str = include_str!("shaders/update.wgsl");
+/// A kernel: its file as written (prose comments and all) and the text the wasm build embeds and
+/// compiles, the same code without comments and indentation (computed at compile time, so the
+/// page does not download the prose). tests/gpu_shaders.rs validates both.
+pub struct Kernel {
+    pub file: &'static str,
+    pub source: &'static str,
+    pub shipped: &'static str,
+}
+
+macro_rules! kernel {
+    ($file:literal) => {{
+        const SOURCE: &str = include_str!(concat!("shaders/", $file));
+        const LEN: usize = strip_comments::<0>(SOURCE.as_bytes()).1;
+        const SHIPPED: [u8; LEN] = strip_comments::<LEN>(SOURCE.as_bytes()).0;
+        // SAFETY: strip_comments copies the source's bytes in order and cuts only at ASCII bytes
+        // ('/', '\n', spaces), so a UTF-8 source stays UTF-8.
+        Kernel { file: $file, source: SOURCE, shipped: unsafe { core::str::from_utf8_unchecked(&SHIPPED) } }
+    }};
+}
+
+pub const SCORE: Kernel = kernel!("score.wgsl");
+pub const LOSS_GRAD: Kernel = kernel!("loss_grad.wgsl");
+pub const GRAD: Kernel = kernel!("grad.wgsl");
+pub const UPDATE: Kernel = kernel!("update.wgsl");
+pub const KERNELS: [Kernel; 4] = [SCORE, LOSS_GRAD, GRAD, UPDATE];
+
+/// WGSL without `//` comments, indentation and blank lines (WGSL has no string literals, so `//`
+/// always opens a comment). Writes at most `N` bytes and returns how many it would write, so
+/// `strip_comments::<0>` measures and `strip_comments::<LEN>` fills.
+pub const fn strip_comments<const N: usize>(src: &[u8]) -> ([u8; N], usize) {
+    let mut out = [0u8; N];
+    let (mut i, mut n, mut line_start) = (0, 0, true);
+    while i < src.len() {
+        let b = src[i];
+        if b == b'/' && i + 1 < src.len() && src[i + 1] == b'/' {
+            while i < src.len() && src[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        i += 1;
+        if (b == b' ' || b == b'\t' || b == b'\r') && line_start || b == b'\n' && line_start {
+            continue;
+        }
+        if n < N {
+            out[n] = b;
+        }
+        n += 1;
+        line_start = b == b'\n';
+    }
+    (out, n)
+}
 
 /// `@workgroup_size` of the per-row and per-parameter kernels (score, loss_grad, grad).
 pub const WORKGROUP: u32 = 64;
@@ -262,6 +308,18 @@ mod tests {
         assert_eq!((g.first, g.count, g.w2), (arch.head_start() as u32, arch.n_params() as u32, arch.head_start() as u32));
         assert_eq!(ScoreShape::default().to_bytes().len(), core::mem::size_of::<ScoreShape>());
         assert_eq!(StepShape::new(&arch, 0, 0.5, 2.0).to_bytes()[8..12], 0.5f32.to_le_bytes());
+    }
+
+    #[test]
+    fn shipped_kernels_are_the_code_without_the_prose() {
+        let src = b"// header\n\nstruct S {\n    a: u32, // the a\n    b: f32,\n}\n  // indented note\nfn f() -> f32 { return 1.0 / 2.0; }\n";
+        let (out, n) = strip_comments::<128>(src);
+        assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), "struct S {\na: u32, \nb: f32,\n}\nfn f() -> f32 { return 1.0 / 2.0; }\n");
+        assert_eq!(strip_comments::<0>(src).1, n);
+        for k in KERNELS {
+            assert!(k.shipped.len() < k.source.len() * 3 / 4, "{}: comments stripped", k.file);
+            assert!(!k.shipped.contains("//"), "{}", k.file);
+        }
     }
 
     #[test]

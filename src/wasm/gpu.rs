@@ -15,7 +15,7 @@
 #![allow(unexpected_cfgs)] // web_sys_unstable_apis comes from RUSTFLAGS, not from Cargo
 
 use super::{js_error, now_ms, set, JsResult, Reranker};
-use crate::gpu::select::{Plan, Preference, Selector};
+use crate::gpu::select::{Preference, Selector};
 use crate::reranker::Ranking;
 use js_sys::{Array, Float32Array, Int32Array, Object, Uint32Array};
 use std::cell::RefCell;
@@ -29,8 +29,10 @@ thread_local! {
 const WEBGPU: &str = "webgpu";
 
 /// A ranking, the backend that scored it, and why WebGPU was wanted but not used.
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 type Outcome = (Ranking, &'static str, Option<String>);
 
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 #[wasm_bindgen]
 impl Reranker {
     /// `rank()` as a Promise, scoring on WebGPU where chosen (see the module docs).
@@ -40,14 +42,38 @@ impl Reranker {
         let t0 = now_ms();
         let plan = SELECTOR.with(|s| s.borrow().plan(pref, self.core.n_results(), self.core.scope()));
         let (ranking, backend, fallback) = match plan {
-            Plan::Cpu { fallback } => (self.core.rank().map_err(|e| js_error(&e))?, self.core.backend(), fallback),
-            Plan::Gpu => self.gpu_rank().await?,
-            Plan::Calibrate => self.calibrate().await?,
+            crate::gpu::select::Plan::Cpu { fallback } => (self.core.rank().map_err(|e| js_error(&e))?, self.core.backend(), fallback),
+            crate::gpu::select::Plan::Gpu => self.gpu_rank().await?,
+            crate::gpu::select::Plan::Calibrate => self.calibrate().await?,
         };
         self.last_adapt_ms = now_ms() - t0;
         self.ranking_object(&ranking, backend, fallback.as_deref())
     }
+}
 
+/// A build without WebGPU keeps the same method, answered on the CPU without the machinery of
+/// Rust futures (a resolved or rejected Promise): the page pays nothing for the GPU path.
+#[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
+#[wasm_bindgen]
+impl Reranker {
+    /// `rank()` as a Promise; this build has no WebGPU, so the CPU always ranks.
+    #[wasm_bindgen(js_name = rankAsync)]
+    pub fn rank_async(&mut self, backend: Option<String>) -> js_sys::Promise<Object> {
+        let ranked = Preference::parse(backend.as_deref().unwrap_or("auto")).map_err(|e| js_error(&e)).and_then(|pref| {
+            let t0 = now_ms();
+            let ranking = self.core.rank().map_err(|e| js_error(&e))?;
+            self.last_adapt_ms = now_ms() - t0;
+            self.ranking_object(&ranking, self.core.backend(), NO_GPU_BUILD.filter(|_| pref != Preference::Cpu))
+        });
+        match ranked {
+            Ok(o) => js_sys::Promise::resolve(&o),
+            Err(e) => js_sys::Promise::reject(&e).unchecked_into(),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Reranker {
     /// Why WebGPU is not used on this page (`null` while it may be).
     #[wasm_bindgen(getter, js_name = gpuFallbackReason)]
     pub fn gpu_fallback_reason(&self) -> Option<String> {
@@ -78,6 +104,7 @@ impl Reranker {
     }
 
     /// Ranks on the CPU after a GPU failure: the same ranking `rank()` gives.
+    #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
     fn cpu_fallback(&mut self, reason: String, broken: bool) -> JsResult<Outcome> {
         if broken {
             SELECTOR.with(|s| s.borrow_mut().mark_unusable(reason.clone()));
@@ -93,16 +120,6 @@ const NO_GPU_BUILD: Option<&str> = None;
 #[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
 const NO_GPU_BUILD: Option<&str> = Some("this build of fewclick has no WebGPU support (compiled without --cfg=web_sys_unstable_apis)");
 
-#[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
-impl Reranker {
-    async fn gpu_rank(&mut self) -> JsResult<Outcome> {
-        self.cpu_fallback(NO_GPU_BUILD.unwrap_or_default().into(), true)
-    }
-    async fn calibrate(&mut self) -> JsResult<Outcome> {
-        self.gpu_rank().await
-    }
-}
-
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 mod webgpu {
     use super::*;
@@ -110,15 +127,20 @@ mod webgpu {
     use crate::gpu::select::{bucket, Calibration};
     use crate::reranker::{Scoring, ScoringJob};
 
-    /// Timed runs of each backend during a calibration (after one warm-up GPU run).
-    const CALIBRATION_RUNS: usize = 3;
+    /// Timed runs of each backend during a calibration (the GPU's after one untimed warm-up);
+    /// the fastest run of each counts.
+    const CALIBRATION_RUNS: usize = 2;
     /// Largest |gpu − cpu| / (1 + |cpu|) a calibration accepts: far above f32 rounding of a
     /// different summation order, far below a wrong kernel.
     const AGREEMENT: f32 = 1e-3;
 
-    fn median(mut v: Vec<f64>) -> f64 {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+    /// Scores by display index, from a ranking (which lists them by new position).
+    fn by_item(r: &Ranking) -> Vec<f32> {
+        let mut out = vec![f32::NAN; r.order.len()];
+        for (&i, &s) in r.order.iter().zip(&r.scores) {
+            out[i] = s;
+        }
+        out
     }
 
     impl Reranker {
@@ -129,11 +151,6 @@ mod webgpu {
             device.score(&self.core.model().arch, &job.theta, r.features(), &job.session_features, r.base()).await
         }
 
-        fn fail(&mut self, f: Failure) -> JsResult<Outcome> {
-            let broken = matches!(f, Failure::Broken(_));
-            self.cpu_fallback(f.reason(), broken)
-        }
-
         pub(super) async fn gpu_rank(&mut self) -> JsResult<Outcome> {
             let job = match self.core.prepare_scoring().map_err(|e| js_error(&e))? {
                 Scoring::Done(ranking) => return Ok((ranking, self.core.backend(), None)),
@@ -141,7 +158,10 @@ mod webgpu {
             };
             match self.gpu_scores(&job).await {
                 Ok(scores) => Ok((self.core.finish(&job, scores), WEBGPU, None)),
-                Err(f) => self.fail(f),
+                Err(f) => {
+                    let broken = matches!(f, Failure::Broken(_));
+                    self.cpu_fallback(f.reason(), broken)
+                }
             }
         }
 
@@ -150,46 +170,37 @@ mod webgpu {
         /// faster for this size bucket and scope. This call returns the CPU's ranking.
         pub(super) async fn calibrate(&mut self) -> JsResult<Outcome> {
             let (n, scope) = (self.core.n_results(), self.core.scope());
-            let mut gpu_ms = Vec::new();
-            let mut cpu_ms = Vec::new();
-            let mut gpu_scores = Vec::new();
-            let mut cpu_ranking = None;
-            // Run 0 warms the GPU up (buffers, first dispatch) and is not timed.
-            for run in 0..=CALIBRATION_RUNS {
-                let t = now_ms();
-                let job = match self.core.prepare_scoring().map_err(|e| js_error(&e))? {
-                    Scoring::Done(ranking) => return Ok((ranking, self.core.backend(), None)),
-                    Scoring::Job(job) => job,
-                };
-                gpu_scores = match self.gpu_scores(&job).await {
-                    Ok(s) => s,
-                    Err(f) => return self.fail(f),
-                };
-                let _ = self.core.finish(&job, gpu_scores.clone());
-                if run > 0 {
-                    gpu_ms.push(now_ms() - t);
-                    let t = now_ms();
-                    cpu_ranking = Some(self.core.rank().map_err(|e| js_error(&e))?);
-                    cpu_ms.push(now_ms() - t);
+            // The first GPU run warms up (buffers, first dispatch) and is not timed.
+            let mut gpu = self.gpu_rank().await?;
+            let mut gpu_ms = f64::INFINITY;
+            for _ in 0..CALIBRATION_RUNS {
+                if gpu.1 != WEBGPU {
+                    return Ok(gpu); // nothing to score, or a GPU failure (already handled)
                 }
+                let t = now_ms();
+                gpu = self.gpu_rank().await?;
+                gpu_ms = gpu_ms.min(now_ms() - t);
             }
-            let Some(cpu) = cpu_ranking else { return self.cpu_fallback("internal: calibration did not run".into(), false) };
-            let mut cpu_scores = vec![f32::NAN; cpu.order.len()];
-            for (&i, &s) in cpu.order.iter().zip(&cpu.scores) {
-                cpu_scores[i] = s;
+            if gpu.1 != WEBGPU {
+                return Ok(gpu);
             }
-            let worst = gpu_scores
-                .iter()
-                .zip(&cpu_scores)
-                .map(|(g, c)| (g - c).abs() / (1.0 + c.abs()))
-                .fold(if gpu_scores.len() == cpu_scores.len() { 0.0 } else { f32::INFINITY }, f32::max);
-            if !(worst <= AGREEMENT) {
-                let reason = format!("calibration: WebGPU scores differ from the CPU's (worst relative difference {worst:e})");
+            let t = now_ms();
+            let mut cpu = self.core.rank().map_err(|e| js_error(&e))?;
+            let mut cpu_ms = now_ms() - t;
+            for _ in 1..CALIBRATION_RUNS {
+                let t = now_ms();
+                cpu = self.core.rank().map_err(|e| js_error(&e))?;
+                cpu_ms = cpu_ms.min(now_ms() - t);
+            }
+            let gpu = gpu.0;
+            let (g, c) = (by_item(&gpu), by_item(&cpu));
+            let agree = g.len() == c.len() && g.iter().zip(&c).all(|(g, c)| (g - c).abs() <= AGREEMENT * (1.0 + c.abs()));
+            if !agree {
+                let reason = "calibration: the WebGPU scores differ from the CPU's".to_string();
                 SELECTOR.with(|s| s.borrow_mut().mark_unusable(reason.clone()));
                 return Ok((cpu, self.core.backend(), Some(reason)));
             }
-            let c = Calibration { bucket: bucket(n), scope, cpu_ms: median(cpu_ms), gpu_ms: median(gpu_ms) };
-            SELECTOR.with(|s| s.borrow_mut().record(c));
+            SELECTOR.with(|s| s.borrow_mut().record(Calibration { bucket: bucket(n), scope, cpu_ms, gpu_ms }));
             Ok((cpu, self.core.backend(), None))
         }
     }
