@@ -18,7 +18,7 @@
 #![cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 
 use fewclick::adapt::{adapt, Objective, RankObjective, Scope};
-use fewclick::gpu::device::{destroy_page_device, Device};
+use fewclick::gpu::device::{destroy_page_device, Device, Failure};
 use fewclick::kernels::{Fast, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Arch;
@@ -251,6 +251,34 @@ async fn the_inner_loop_matches_adapt() {
             }
         }
     }
+}
+
+#[wasm_bindgen_test]
+async fn a_validation_error_comes_back_as_a_broken_device() {
+    let gpu = device().await;
+    match gpu.invalid_dispatch().await {
+        Err(Failure::Broken(reason)) => {
+            console_log!("validation error reported as: {reason}");
+            assert!(reason.starts_with("WebGPU error: "), "{reason}");
+        }
+        other => panic!("a dispatch without bind group must fail as Broken, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_browser_without_navigator_gpu_is_reported() {
+    // Hide navigator.gpu for the length of one request (an own property shadows the prototype's).
+    let nav = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap();
+    let hidden = object(&[("value", JsValue::UNDEFINED), ("configurable", true.into())]);
+    let nav: &Object = nav.unchecked_ref();
+    Reflect::define_property(nav, &"gpu".into(), hidden.unchecked_ref::<Object>()).unwrap();
+    let result = Device::request().await;
+    Reflect::delete_property(nav, &"gpu".into()).unwrap();
+    match result {
+        Err(reason) => assert!(reason.contains("navigator.gpu is missing"), "{reason}"),
+        Ok(_) => panic!("requested a device without navigator.gpu"),
+    }
+    assert!(Reflect::get(nav, &"gpu".into()).unwrap().is_object(), "navigator.gpu restored");
 }
 
 // --- the JS-facing rankAsync ------------------------------------------------------------------

@@ -410,6 +410,23 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Test hook: a dispatch without its bind group, which WebGPU rejects with a validation
+    /// error; shows how such errors come back ([`Failure::Broken`] with the browser's message).
+    #[doc(hidden)]
+    pub async fn invalid_dispatch(&self) -> Run<Vec<f32>> {
+        self.run(1, |enc| {
+            let scores = self.buffer(Slot::Scores, 4)?;
+            let pass = enc.begin_compute_pass();
+            pass.set_pipeline(&self.score);
+            pass.dispatch_workgroups(1);
+            pass.end();
+            Ok(scores)
+        })
+        .await
+    }
+}
+
 /// The page's device: requested once, shared by every reranker of the page.
 enum PageDevice {
     Unprobed,
