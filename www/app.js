@@ -110,7 +110,7 @@ async function main() {
     if (info.itemDim !== catalogue.featureNames.length + LIST_CONTEXT_DIM || info.featureNames.join() !== expected.join()) {
       throw new Error(`the model expects features [${info.featureNames.join(', ')}], the catalogue has [${expected.join(', ')}]`);
     }
-    $('#backend').textContent = state.reranker.backend;
+    showBackend(state.reranker.backend, state.reranker.gpuFallbackReason ?? null);
     $('#model-info').textContent = `${info.algorithm}, ${info.hidden} hidden units, ${info.steps} steps per update`;
   } catch (error) {
     console.error(error);
@@ -219,7 +219,10 @@ async function refresh() {
   let adaptMs = 0;
   if (state.personalise && state.reranker && storeIds.length > 0) {
     const t0 = performance.now();
-    const ranking = await state.reranker.rank();
+    // rankAsync: WebGPU where the package's calibration finds it faster (never for a page of 24
+    // results in practice), else the CPU kernels; rank() with packages that predate it.
+    const ranking =
+      typeof state.reranker.rankAsync === 'function' ? await state.reranker.rankAsync('auto') : await state.reranker.rank();
     const roundTrip = performance.now() - t0;
     ids = ranking.ids;
     adaptMs = ranking.adaptMs;
@@ -228,7 +231,7 @@ async function refresh() {
       ? `${ranking.adaptMs.toFixed(2)} ms in wasm · ${roundTrip.toFixed(1)} ms round trip`
       : `no events yet · ${roundTrip.toFixed(1)} ms round trip`;
     $('#latency').dataset.ms = String(ranking.adaptMs);
-    $('#backend').textContent = ranking.backend;
+    showBackend(ranking.backend, ranking.fallbackReason ?? state.reranker.gpuFallbackReason ?? null);
   } else if (!state.personalise) {
     $('#latency').textContent = 'off: store order';
   }
@@ -238,6 +241,15 @@ async function refresh() {
   render();
   updatePrivacy();
   return adaptMs;
+}
+
+/** The backend that scored the last ranking, and why WebGPU was not used (as a tooltip). */
+function showBackend(backend, gpuFallbackReason) {
+  const el = $('#backend');
+  el.textContent = backend;
+  el.title = backend === 'webgpu'
+    ? 'Scored on the GPU through WebGPU'
+    : `CPU kernels in WebAssembly${gpuFallbackReason ? ` (WebGPU not used: ${gpuFallbackReason})` : ' (WebGPU is used only where it is faster: large result sets)'}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -268,7 +268,9 @@ await check('moved-up markers, adaptation latency and backend are shown', async 
   const ms = Number(await page.getAttribute('#latency', 'data-ms'));
   assert.ok(Number.isFinite(ms) && ms >= 0, `latency ${ms}`);
   assert.match(await page.textContent('#latency'), /ms in wasm/);
-  assert.match(await page.textContent('#backend'), /^cpu-(simd128|scalar)|webgpu/);
+  const backend = await page.textContent('#backend');
+  assert.match(backend, /^cpu-(simd128|scalar)|webgpu/);
+  console.log(`        backend ${backend} (${await page.getAttribute('#backend', 'title')}); adapt + re-rank ${ms.toFixed(2)} ms`);
   assert.match(await page.textContent('#privacy-text'), /Nothing about you has left this device/);
   assert.ok((await page.locator('#after .mark.up').count()) > 0, 'the before/after panel marks moves');
 });
