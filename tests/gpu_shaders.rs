@@ -5,7 +5,9 @@
 //! against the CPU reference in headless Chromium: tests/webgpu.rs.)
 #![cfg(not(target_arch = "wasm32"))]
 
-use fewclick::gpu::{GradShape, Kernel, LossShape, ScoreShape, StepShape, GRAD, LOSS_GRAD, SCORE, UPDATE, UPDATE_WORKGROUP, WORKGROUP};
+use fewclick::gpu::{
+    GradShape, Kernel, LossShape, ScoreShape, StepShape, GRAD, LOSS_GRAD, SCORE, UPDATE, UPDATE_WORKGROUP, WORKGROUP,
+};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{AddressSpace, Module, TypeInner};
 
@@ -15,7 +17,8 @@ fn kernel(k: &Kernel) -> Module {
     let written = module(k.file, k.source);
     let shipped = module(&format!("{} as shipped", k.file), k.shipped);
     assert_eq!(format!("{:?}", written.types), format!("{:?}", shipped.types), "{}: shipped types", k.file);
-    let bindings = |m: &Module| m.global_variables.iter().map(|(_, v)| (v.name.clone(), v.space, v.binding.clone())).collect::<Vec<_>>();
+    let bindings =
+        |m: &Module| m.global_variables.iter().map(|(_, v)| (v.name.clone(), v.space, v.binding)).collect::<Vec<_>>();
     assert_eq!(bindings(&written), bindings(&shipped), "{}: shipped bindings", k.file);
     assert_eq!(written.entry_points[0].workgroup_size, shipped.entry_points[0].workgroup_size);
     shipped
@@ -40,10 +43,9 @@ fn layout(module: &Module, struct_name: &str) -> (Vec<(String, usize)>, usize) {
         .unwrap_or_else(|| panic!("no struct {struct_name}"))
         .1;
     match &ty.inner {
-        TypeInner::Struct { members, span } => (
-            members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect(),
-            *span as usize,
-        ),
+        TypeInner::Struct { members, span } => {
+            (members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect(), *span as usize)
+        }
         other => panic!("{struct_name} is not a struct: {other:?}"),
     }
 }
@@ -73,7 +75,7 @@ fn workgroup_size(module: &Module) -> [u32; 3] {
 
 /// Bindings must be 0..n in group 0: src/gpu/device.rs binds buffers by position.
 fn assert_dense_bindings(kernel: &str, module: &Module) {
-    let mut bindings: Vec<_> = module.global_variables.iter().filter_map(|(_, v)| v.binding.clone()).collect();
+    let mut bindings: Vec<_> = module.global_variables.iter().filter_map(|(_, v)| v.binding).collect();
     bindings.sort_by_key(|b| b.binding);
     for (i, b) in bindings.iter().enumerate() {
         assert_eq!((b.group, b.binding), (0, i as u32), "{kernel}: bindings must be @group(0) @binding(0..n)");

@@ -137,10 +137,15 @@ async fn gradients_match_backward_rows() {
                 let got = gpu.backward(&arch, &theta, &inputs, &base, &g, first).await.expect("GPU gradient");
                 let mut worst = 0.0f32;
                 for (p, (a, b)) in got.iter().zip(&want).enumerate() {
-                    assert!(close(*a, *b, 1e-6 * scale.max(1.0), 1e-4), "d {d} h {h} rows {rows} {scope:?} param {p}: gpu {a} cpu {b}");
+                    assert!(
+                        close(*a, *b, 1e-6 * scale.max(1.0), 1e-4),
+                        "d {d} h {h} rows {rows} {scope:?} param {p}: gpu {a} cpu {b}"
+                    );
                     worst = worst.max((a - b).abs());
                 }
-                console_log!("gradient d {d} h {h} rows {rows} {scope:?}: max |gpu − cpu| = {worst:e} (Σ|g| = {scale})");
+                console_log!(
+                    "gradient d {d} h {h} rows {rows} {scope:?}: max |gpu − cpu| = {worst:e} (Σ|g| = {scale})"
+                );
             }
         }
     }
@@ -316,8 +321,13 @@ fn page_reranker(n: usize, scope: &str, clicks: usize, seed: u64) -> fewclick::w
     let ids: Array = (0..n).map(|i| JsValue::from_str(&format!("item-{i}"))).collect();
     let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
     let prices: Vec<f32> = (0..n).map(|_| rng.range(5.0, 300.0)).collect();
-    r.set_results(ids.into(), Float32Array::from(x.as_slice()).into(), JsValue::UNDEFINED, Float32Array::from(prices.as_slice()).into())
-        .unwrap();
+    r.set_results(
+        ids.into(),
+        Float32Array::from(x.as_slice()).into(),
+        JsValue::UNDEFINED,
+        Float32Array::from(prices.as_slice()).into(),
+    )
+    .unwrap();
     for _ in 0..clicks {
         let item = format!("item-{}", rng.below(n));
         r.record(object(&[("item", item.into()), ("type", "click".into())])).unwrap();
@@ -340,14 +350,20 @@ fn scores_by_item(ranking: &JsValue) -> Vec<f32> {
 /// other trade places (1-ulp differences decide ties among 100,000 scores).
 fn assert_same_ranking(got: &JsValue, cpu: &JsValue, tol: f32, what: &str) {
     let cpu_scores = scores_by_item(cpu);
-    let (a, b) = (get(got, "order").unchecked_into::<Uint32Array>().to_vec(), get(cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+    let (a, b) = (
+        get(got, "order").unchecked_into::<Uint32Array>().to_vec(),
+        get(cpu, "order").unchecked_into::<Uint32Array>().to_vec(),
+    );
     assert_eq!(a.len(), b.len(), "{what}: length");
     let mut swapped = 0;
     for (k, (&i, &j)) in a.iter().zip(&b).enumerate() {
         if i != j {
             swapped += 1;
             let (si, sj) = (cpu_scores[i as usize], cpu_scores[j as usize]);
-            assert!((si - sj).abs() <= tol, "{what}: position {k} holds item {i} (cpu score {si}) instead of {j} ({sj})");
+            assert!(
+                (si - sj).abs() <= tol,
+                "{what}: position {k} holds item {i} (cpu score {si}) instead of {j} ({sj})"
+            );
         }
     }
     console_log!("{what}: {} positions, {swapped} differ only between near-equal scores", a.len());
@@ -361,16 +377,27 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
         let mut r = page_reranker(n, scope, 25, 0xB00 + n as u64);
         let cpu: JsValue = r.rank().unwrap().into();
         let gpu: JsValue = r.rank_async(Some("webgpu".into())).await.unwrap().into();
-        assert_eq!(get(&gpu, "backend").as_string().as_deref(), Some("webgpu"), "n {n}: {:?}", get(&gpu, "fallbackReason"));
+        assert_eq!(
+            get(&gpu, "backend").as_string().as_deref(),
+            Some("webgpu"),
+            "n {n}: {:?}",
+            get(&gpu, "fallbackReason")
+        );
         assert!(get(&gpu, "fallbackReason").is_null());
         assert_eq!(get(&gpu, "adapted"), get(&cpu, "adapted"));
-        let (gs, cs) = (get(&gpu, "scores").unchecked_into::<Float32Array>().to_vec(), get(&cpu, "scores").unchecked_into::<Float32Array>().to_vec());
+        let (gs, cs) = (
+            get(&gpu, "scores").unchecked_into::<Float32Array>().to_vec(),
+            get(&cpu, "scores").unchecked_into::<Float32Array>().to_vec(),
+        );
         assert!(gs.iter().zip(&cs).all(|(g, c)| close(*g, *c, 1e-5, 1e-5)), "n {n}: scores by position");
         assert_same_ranking(&gpu, &cpu, 1e-5, &format!("webgpu n {n} scope {scope}"));
 
         let forced_cpu: JsValue = r.rank_async(Some("cpu".into())).await.unwrap().into();
         assert_ne!(get(&forced_cpu, "backend").as_string().as_deref(), Some("webgpu"));
-        assert_eq!(get(&forced_cpu, "order").unchecked_into::<Uint32Array>().to_vec(), get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+        assert_eq!(
+            get(&forced_cpu, "order").unchecked_into::<Uint32Array>().to_vec(),
+            get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec()
+        );
 
         // auto: the first call of a bucket calibrates (and returns the CPU's ranking), later calls
         // follow the decision.
@@ -392,12 +419,18 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
     let reason = get(&after, "fallbackReason").as_string().expect("a lost device is reported");
     console_log!("after device.destroy(): backend {:?}, reason {reason:?}", get(&after, "backend"));
     assert_ne!(get(&after, "backend").as_string().as_deref(), Some("webgpu"));
-    assert_eq!(get(&after, "order").unchecked_into::<Uint32Array>().to_vec(), get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+    assert_eq!(
+        get(&after, "order").unchecked_into::<Uint32Array>().to_vec(),
+        get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec()
+    );
     assert_eq!(r.gpu_fallback_reason(), Some(reason.clone()), "the getter reports the same reason");
     // Later calls, auto or forced, stay on the CPU with the same reason.
     let later: JsValue = r.rank_async(None).await.unwrap().into();
     assert_eq!(get(&later, "fallbackReason").as_string(), Some(reason));
-    assert_eq!(get(&later, "order").unchecked_into::<Uint32Array>().to_vec(), get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec());
+    assert_eq!(
+        get(&later, "order").unchecked_into::<Uint32Array>().to_vec(),
+        get(&cpu, "order").unchecked_into::<Uint32Array>().to_vec()
+    );
 }
 
 #[wasm_bindgen_test]

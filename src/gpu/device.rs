@@ -17,8 +17,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    gpu_buffer_usage as usage, gpu_map_mode, Gpu, GpuAutoLayoutMode, GpuBindGroupDescriptor, GpuBindGroupEntry, GpuBuffer,
-    GpuBufferBinding, GpuBufferDescriptor, GpuCommandEncoder, GpuComputePassEncoder, GpuComputePipeline,
+    gpu_buffer_usage as usage, gpu_map_mode, Gpu, GpuAutoLayoutMode, GpuBindGroupDescriptor, GpuBindGroupEntry,
+    GpuBuffer, GpuBufferBinding, GpuBufferDescriptor, GpuCommandEncoder, GpuComputePassEncoder, GpuComputePipeline,
     GpuComputePipelineDescriptor, GpuDevice, GpuErrorFilter, GpuProgrammableStage, GpuQueue, GpuShaderModuleDescriptor,
 };
 
@@ -150,7 +150,10 @@ fn pipeline(device: &GpuDevice, code: &str, label: &str) -> GpuComputePipeline {
     desc.set_label(label);
     let stage = GpuProgrammableStage::new(&device.create_shader_module(&desc));
     stage.set_entry_point("main");
-    device.create_compute_pipeline(&GpuComputePipelineDescriptor::new_with_gpu_auto_layout_mode(GpuAutoLayoutMode::Auto, &stage))
+    device.create_compute_pipeline(&GpuComputePipelineDescriptor::new_with_gpu_auto_layout_mode(
+        GpuAutoLayoutMode::Auto,
+        &stage,
+    ))
 }
 
 /// Releases the busy flag when a run ends, however it ends.
@@ -165,14 +168,16 @@ impl Device {
     /// Asks the browser for an adapter and a device and compiles the kernels. The error says why
     /// WebGPU cannot be used (no `navigator.gpu`, no adapter, a failed compile).
     pub async fn request() -> Result<Device, String> {
-        let gpu = navigator_gpu().ok_or("navigator.gpu is missing (no WebGPU in this browser, or not a secure context)")?;
+        let gpu =
+            navigator_gpu().ok_or("navigator.gpu is missing (no WebGPU in this browser, or not a secure context)")?;
         let adapter = gpu
             .request_adapter()
             .await
             .map_err(|e| format!("requestAdapter() failed: {}", js_message(&e)))?
             .into_option()
             .ok_or("requestAdapter() found no WebGPU adapter")?;
-        let device = adapter.request_device().await.map_err(|e| format!("requestDevice() failed: {}", js_message(&e)))?;
+        let device =
+            adapter.request_device().await.map_err(|e| format!("requestDevice() failed: {}", js_message(&e)))?;
         push_scopes(&device);
         // Only the shipped text is referenced, so the commented source stays out of the wasm.
         let score = pipeline(&device, super::SCORE.shipped, super::SCORE.file);
@@ -257,7 +262,8 @@ impl Device {
             .enumerate()
             .map(|(i, b)| GpuBindGroupEntry::new_with_gpu_buffer_binding(i as u32, &GpuBufferBinding::new(b)))
             .collect();
-        let group = self.device.create_bind_group(&GpuBindGroupDescriptor::new(&entries, &kernel.get_bind_group_layout(0)));
+        let group =
+            self.device.create_bind_group(&GpuBindGroupDescriptor::new(&entries, &kernel.get_bind_group_layout(0)));
         pass.set_pipeline(kernel);
         pass.set_bind_group(0, Some(&group));
         pass.dispatch_workgroups(groups);
@@ -285,7 +291,8 @@ impl Device {
             self.queue.submit(&[encoder.finish()]);
             Ok(staging)
         });
-        let mapped = encoded.as_ref().ok().map(|staging| staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, len));
+        let mapped =
+            encoded.as_ref().ok().map(|staging| staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, len));
         let scoped = pop_scopes(&self.device).await;
         let mapped = match mapped {
             Some(m) => m.await.map(|_| ()).map_err(|e| js_message(&e)),
@@ -299,7 +306,9 @@ impl Device {
             return Err(Failure::Broken(format!("WebGPU error: {e}")));
         }
         if let Err(e) = mapped {
-            return Err(Failure::Broken(self.lost().unwrap_or_else(|| format!("reading back from the GPU failed: {e}"))));
+            return Err(Failure::Broken(
+                self.lost().unwrap_or_else(|| format!("reading back from the GPU failed: {e}")),
+            ));
         }
         let range = staging
             .get_mapped_range_with_u32_and_u32(0, len)
@@ -334,7 +343,15 @@ impl Device {
 
     /// `∂L/∂θ` of support rows `[x | s]` given `dscore = ∂L/∂score` per row; parameters before
     /// `first` get 0. The CPU twin is [`crate::scorer::backward_rows`].
-    pub async fn backward(&self, arch: &Arch, theta: &[f32], inputs: &[f32], base: &[f32], dscore: &[f32], first: usize) -> Run<Vec<f32>> {
+    pub async fn backward(
+        &self,
+        arch: &Arch,
+        theta: &[f32],
+        inputs: &[f32],
+        base: &[f32],
+        dscore: &[f32],
+        first: usize,
+    ) -> Run<Vec<f32>> {
         let rows = base.len();
         self.run(arch.n_params(), |enc| {
             let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
@@ -359,7 +376,17 @@ impl Device {
 
     /// One inner-loop step from `theta` with gradient `grad` (update.wgsl alone).
     #[allow(clippy::too_many_arguments)]
-    pub async fn step(&self, arch: &Arch, theta: &[f32], theta0: &[f32], alpha: &[f32], grad: &[f32], first: usize, prox: f32, clip: f32) -> Run<Vec<f32>> {
+    pub async fn step(
+        &self,
+        arch: &Arch,
+        theta: &[f32],
+        theta0: &[f32],
+        alpha: &[f32],
+        grad: &[f32],
+        first: usize,
+        prox: f32,
+        clip: f32,
+    ) -> Run<Vec<f32>> {
         self.run(arch.n_params(), |enc| {
             let shape = self.upload(Slot::StepUniform, &StepShape::new(arch, first, prox, clip).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta))?;
@@ -376,14 +403,22 @@ impl Device {
 
     /// The whole inner loop of [`crate::adapt::adapt`] over a support set, `inner.steps` steps
     /// of score → loss_grad → grad → update in one submission; returns the adapted θ.
-    pub async fn adapt(&self, arch: &Arch, theta0: &[f32], alpha: &[f32], set: &SupportSet, inner: &InnerLoop) -> Run<Vec<f32>> {
+    pub async fn adapt(
+        &self,
+        arch: &Arch,
+        theta0: &[f32],
+        alpha: &[f32],
+        set: &SupportSet,
+        inner: &InnerLoop,
+    ) -> Run<Vec<f32>> {
         let rows = set.n_rows();
         let first = inner.scope.trainable_from(arch);
         self.run(arch.n_params(), |enc| {
             let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
             let loss_shape = self.upload(Slot::LossUniform, &LossShape::new(set, inner.loss).to_bytes())?;
             let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
-            let step_shape = self.upload(Slot::StepUniform, &StepShape::new(arch, first, inner.prox, inner.clip).to_bytes())?;
+            let step_shape =
+                self.upload(Slot::StepUniform, &StepShape::new(arch, first, inner.prox, inner.clip).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta0))?;
             let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
             let alpha = self.upload(Slot::Alpha, bytes(alpha))?;
@@ -397,7 +432,12 @@ impl Device {
             let grad = self.buffer(Slot::Grad, arch.n_params() * 4)?;
             let pass = enc.begin_compute_pass();
             for _ in 0..inner.steps {
-                self.dispatch(&pass, &self.score, &[&support, &theta, &inputs, &inputs, &base, &scores, &hidden], workgroups(rows));
+                self.dispatch(
+                    &pass,
+                    &self.score,
+                    &[&support, &theta, &inputs, &inputs, &base, &scores, &hidden],
+                    workgroups(rows),
+                );
                 self.dispatch(&pass, &self.loss, &[&loss_shape, &scores, &pairs, &groups, &dscore], workgroups(rows));
                 let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
                 self.dispatch(&pass, &self.grad, &backward, workgroups(arch.n_params()));

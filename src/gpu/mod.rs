@@ -68,7 +68,8 @@ pub const fn strip_comments<const N: usize>(src: &[u8]) -> ([u8; N], usize) {
             continue;
         }
         i += 1;
-        if (b == b' ' || b == b'\t' || b == b'\r') && line_start || b == b'\n' && line_start {
+        // Indentation, and the newline of a line that had nothing else.
+        if line_start && (b == b' ' || b == b'\t' || b == b'\r' || b == b'\n') {
             continue;
         }
         if n < N {
@@ -198,7 +199,13 @@ impl ScoreShape {
     /// pre-activations for the gradient kernel.
     pub fn support(arch: &Arch, rows: usize) -> Self {
         let width = (arch.item_dim + SESSION_DIM) as u32;
-        ScoreShape { x_stride: width, s_stride: width, s_offset: arch.item_dim as u32, keep_hidden: 1, ..Self::blocks(arch, rows) }
+        ScoreShape {
+            x_stride: width,
+            s_stride: width,
+            s_offset: arch.item_dim as u32,
+            keep_hidden: 1,
+            ..Self::blocks(arch, rows)
+        }
     }
 
     fn blocks(arch: &Arch, rows: usize) -> Self {
@@ -305,7 +312,10 @@ mod tests {
         let c = ScoreShape::candidates(&arch, 5);
         assert_eq!((c.x_stride, c.s_stride, c.s_offset, c.keep_hidden), (7, SESSION_DIM as u32, 0, 0));
         let g = GradShape::new(&arch, 5, arch.head_start());
-        assert_eq!((g.first, g.count, g.w2), (arch.head_start() as u32, arch.n_params() as u32, arch.head_start() as u32));
+        assert_eq!(
+            (g.first, g.count, g.w2),
+            (arch.head_start() as u32, arch.n_params() as u32, arch.head_start() as u32)
+        );
         assert_eq!(ScoreShape::default().to_bytes().len(), core::mem::size_of::<ScoreShape>());
         assert_eq!(StepShape::new(&arch, 0, 0.5, 2.0).to_bytes()[8..12], 0.5f32.to_le_bytes());
     }
@@ -314,7 +324,10 @@ mod tests {
     fn shipped_kernels_are_the_code_without_the_prose() {
         let src = b"// header\n\nstruct S {\n    a: u32, // the a\n    b: f32,\n}\n  // indented note\nfn f() -> f32 { return 1.0 / 2.0; }\n";
         let (out, n) = strip_comments::<128>(src);
-        assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), "struct S {\na: u32, \nb: f32,\n}\nfn f() -> f32 { return 1.0 / 2.0; }\n");
+        assert_eq!(
+            std::str::from_utf8(&out[..n]).unwrap(),
+            "struct S {\na: u32, \nb: f32,\n}\nfn f() -> f32 { return 1.0 / 2.0; }\n"
+        );
         assert_eq!(strip_comments::<0>(src).1, n);
         for k in KERNELS {
             assert!(k.shipped.len() < k.source.len() * 3 / 4, "{}: comments stripped", k.file);

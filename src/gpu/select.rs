@@ -35,7 +35,9 @@ impl Preference {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
     /// Score on the CPU; `fallback` says why WebGPU was wanted but is not used.
-    Cpu { fallback: Option<String> },
+    Cpu {
+        fallback: Option<String>,
+    },
     Gpu,
     /// Time both backends on this call, keep the decision for the bucket.
     Calibrate,

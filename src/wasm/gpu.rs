@@ -4,9 +4,11 @@
 //! * `backend`: `"auto"` (default) uses WebGPU when the page has a working device and a one-time
 //!   calibration for this size bucket and adapt scope showed it faster than the CPU; `"webgpu"`
 //!   uses it whenever it works; `"cpu"` never does. (`rank()` stays synchronous and CPU-only.)
-//! * Any GPU failure (no adapter, a lost device, a validation or out-of-memory error, a failed
+//! * A GPU failure (no adapter, a lost device, a validation or out-of-memory error, a failed
 //!   readback) ranks that call on the CPU, with the same ranking, and rules WebGPU out for the
-//!   page; the result's `fallbackReason` and the `gpuFallbackReason` getter say why.
+//!   page; the result's `fallbackReason` and the `gpuFallbackReason` getter say why. A device busy
+//!   with another reranker's call, or an input beyond the device's limits, sends only that call
+//!   to the CPU (with its `fallbackReason`).
 //! * The result is `rank()`'s object plus `fallbackReason`; `backend` is `"webgpu"` when the GPU
 //!   scored the candidates.
 //!
@@ -38,13 +40,14 @@ impl Reranker {
     /// `rank()` as a Promise, scoring on WebGPU where chosen (see the module docs).
     #[wasm_bindgen(js_name = rankAsync)]
     pub async fn rank_async(&mut self, backend: Option<String>) -> JsResult<Object> {
+        use crate::gpu::select::Plan;
         let pref = Preference::parse(backend.as_deref().unwrap_or("auto")).map_err(|e| js_error(&e))?;
         let t0 = now_ms();
         let plan = SELECTOR.with(|s| s.borrow().plan(pref, self.core.n_results(), self.core.scope()));
         let (ranking, backend, fallback) = match plan {
-            crate::gpu::select::Plan::Cpu { fallback } => (self.core.rank().map_err(|e| js_error(&e))?, self.core.backend(), fallback),
-            crate::gpu::select::Plan::Gpu => self.gpu_rank().await?,
-            crate::gpu::select::Plan::Calibrate => self.calibrate().await?,
+            Plan::Cpu { fallback } => (self.core.rank().map_err(|e| js_error(&e))?, self.core.backend(), fallback),
+            Plan::Gpu => self.gpu_rank().await?,
+            Plan::Calibrate => self.calibrate().await?,
         };
         self.last_adapt_ms = now_ms() - t0;
         self.ranking_object(&ranking, backend, fallback.as_deref())
@@ -59,12 +62,13 @@ impl Reranker {
     /// `rank()` as a Promise; this build has no WebGPU, so the CPU always ranks.
     #[wasm_bindgen(js_name = rankAsync)]
     pub fn rank_async(&mut self, backend: Option<String>) -> js_sys::Promise<Object> {
-        let ranked = Preference::parse(backend.as_deref().unwrap_or("auto")).map_err(|e| js_error(&e)).and_then(|pref| {
-            let t0 = now_ms();
-            let ranking = self.core.rank().map_err(|e| js_error(&e))?;
-            self.last_adapt_ms = now_ms() - t0;
-            self.ranking_object(&ranking, self.core.backend(), NO_GPU_BUILD.filter(|_| pref != Preference::Cpu))
-        });
+        let ranked =
+            Preference::parse(backend.as_deref().unwrap_or("auto")).map_err(|e| js_error(&e)).and_then(|pref| {
+                let t0 = now_ms();
+                let ranking = self.core.rank().map_err(|e| js_error(&e))?;
+                self.last_adapt_ms = now_ms() - t0;
+                self.ranking_object(&ranking, self.core.backend(), NO_GPU_BUILD.filter(|_| pref != Preference::Cpu))
+            });
         match ranked {
             Ok(o) => js_sys::Promise::resolve(&o),
             Err(e) => js_sys::Promise::reject(&e).unchecked_into(),
@@ -118,7 +122,8 @@ impl Reranker {
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 const NO_GPU_BUILD: Option<&str> = None;
 #[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
-const NO_GPU_BUILD: Option<&str> = Some("this build of fewclick has no WebGPU support (compiled without --cfg=web_sys_unstable_apis)");
+const NO_GPU_BUILD: Option<&str> =
+    Some("this build of fewclick has no WebGPU support (compiled without --cfg=web_sys_unstable_apis)");
 
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 mod webgpu {
@@ -194,7 +199,8 @@ mod webgpu {
             }
             let gpu = gpu.0;
             let (g, c) = (by_item(&gpu), by_item(&cpu));
-            let agree = g.len() == c.len() && g.iter().zip(&c).all(|(g, c)| (g - c).abs() <= AGREEMENT * (1.0 + c.abs()));
+            let agree =
+                g.len() == c.len() && g.iter().zip(&c).all(|(g, c)| (g - c).abs() <= AGREEMENT * (1.0 + c.abs()));
             if !agree {
                 let reason = "calibration: the WebGPU scores differ from the CPU's".to_string();
                 SELECTOR.with(|s| s.borrow_mut().mark_unusable(reason.clone()));
