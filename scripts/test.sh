@@ -96,3 +96,26 @@ SUMMARY+=("ok      npm package built: $(grep -o 'a page loads (JS + SIMD wasm): 
 
 stage js-tests bash scripts/test-js.sh
 SUMMARY+=("ok      JS package tests: $(grep -E '^# (pass|fail)' "$LAST_LOG" | awk '{s[$2] += $3} END {printf "%d passed, %d failed", s["pass"], s["fail"]}'), tsc --noEmit strict ($LAST_SECONDS s)")
+
+# The demo store end to end in headless Chromium (search, clicks re-rank, same-origin requests only,
+# personalisation off = catalogue order, screenshots into test-artifacts/).
+stage demo-e2e node tests/e2e/run.mjs
+SUMMARY+=("ok      demo end to end in headless Chromium: $(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$LAST_LOG" | tail -n1) ($LAST_SECONDS s)")
+
+# WebGPU kernels and rankAsync (tests/webgpu.rs) in headless Chromium with --enable-unsafe-webgpu
+# (SwiftShader): a build with --cfg=web_sys_unstable_apis in its own target directory.
+webgpu_tests() {
+  (
+    WASM_RUSTFLAGS_COMMON="--cfg=web_sys_unstable_apis" WASM_DIR_SUFFIX="-webgpu"
+    wasm_env simd
+    export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+    export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
+    export WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver
+    export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/tests/webgpu/webdriver.json"
+    cargo test --target wasm32-unknown-unknown --no-default-features --test webgpu -- --nocapture
+  )
+}
+stage webgpu-chromium webgpu_tests
+[ "$(passed_count "$LAST_LOG")" -gt 0 ] || { current=webgpu-chromium; die "no WebGPU tests ran ($LAST_LOG)"; }
+grep -q "Running headless tests in Chrome" "$LAST_LOG" || { current=webgpu-chromium; die "the WebGPU tests did not run in headless Chromium"; }
+SUMMARY+=("ok      WebGPU kernels + rankAsync in headless Chromium (SwiftShader): $(count_tests "$LAST_LOG") ($LAST_SECONDS s)")

@@ -46,7 +46,7 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
         /// Products in the catalogue.
-        #[arg(long, default_value_t = 240)]
+        #[arg(long, default_value_t = 192)]
         products: usize,
         /// Simulated shopper sessions.
         #[arg(long, default_value_t = 3000)]

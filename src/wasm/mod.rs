@@ -8,7 +8,7 @@ use crate::params::Arch;
 use crate::reranker::{Config, Reranker as Core};
 use crate::session::{Event, EventKind};
 use crate::Scope;
-use js_sys::{Array, Float32Array, Int32Array, Object, Reflect, Uint32Array, Uint8Array};
+use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
@@ -55,6 +55,20 @@ fn now_ms() -> f64 {
         }
     }
     js_sys::Date::now()
+}
+
+/// Rejects keys outside `allowed` (serde-wasm-bindgen does not honour `deny_unknown_fields`), so
+/// a misspelt option such as `maxmove` is an error rather than silently ignored.
+fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsResult<()> {
+    if let Some(obj) = value.dyn_ref::<Object>() {
+        for key in Object::keys(obj).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !allowed.contains(&key.as_str()) {
+                return Err(invalid(format!("{what}: unknown key {key:?} (expected one of {})", allowed.join(", "))));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A Float32Array, or an array of numbers, as a Vec<f32>.
@@ -134,6 +148,11 @@ impl Reranker {
         let opts: Options = if options.is_undefined() || options.is_null() {
             Options::default()
         } else {
+            check_keys(
+                &options,
+                &["maxCandidates", "eventCapacity", "maxMove", "scope", "steps", "rankWithoutEvents"],
+                "options",
+            )?;
             serde_wasm_bindgen::from_value(options).map_err(|e| invalid(format!("options: {e}")))?
         };
         let defaults = Config::default();
@@ -163,34 +182,20 @@ impl Reranker {
     /// Records `{ item, type, timestamp?, dwellMs? }`; `type` is one of impression, view, click,
     /// cart, purchase, skip, dwell.
     pub fn record(&mut self, event: JsValue) -> JsResult<()> {
+        check_keys(&event, &["item", "type", "timestamp", "dwellMs"], "event")?;
         let e: JsEvent = serde_wasm_bindgen::from_value(event).map_err(|e| invalid(format!("event: {e}")))?;
         let kind = EventKind::parse(&e.kind).map_err(|e| js_error(&e))?;
         let event = Event { item: e.item, kind, timestamp: e.timestamp, dwell_ms: e.dwell_ms.unwrap_or(0.0) };
         self.core.record(event).map_err(|e| js_error(&e))
     }
 
-    /// Adapts to the session and ranks: `{ ids, order, scores, moved, adapted, adaptMs, backend }`.
+    /// Adapts to the session and ranks on the CPU: `{ order, scores, moved, adapted, adaptMs,
+    /// backend }` (the package's wrapper adds `ids`, named from `order`).
     pub fn rank(&mut self) -> JsResult<Object> {
         let t0 = now_ms();
         let ranking = self.core.rank().map_err(|e| js_error(&e))?;
         self.last_adapt_ms = now_ms() - t0;
-        let ids = self.core.results().map(|r| r.ids()).unwrap_or(&[]);
-        let out = Object::new();
-        let id_arr = Array::new_with_length(ranking.order.len() as u32);
-        for (k, &i) in ranking.order.iter().enumerate() {
-            if let Some(id) = ids.get(i) {
-                id_arr.set(k as u32, JsValue::from_str(id));
-            }
-        }
-        let order: Vec<u32> = ranking.order.iter().map(|&i| i as u32).collect();
-        set(&out, "ids", &id_arr)?;
-        set(&out, "order", &Uint32Array::from(order.as_slice()))?;
-        set(&out, "scores", &Float32Array::from(ranking.scores.as_slice()))?;
-        set(&out, "moved", &Int32Array::from(ranking.moved.as_slice()))?;
-        set(&out, "adapted", &ranking.adapted.into())?;
-        set(&out, "adaptMs", &self.last_adapt_ms.into())?;
-        set(&out, "backend", &self.core.backend().into())?;
-        Ok(out)
+        self.ranking_object(&ranking, self.core.backend(), None)
     }
 
     /// Why an item sits where it does: `{ id, displayPosition, score, signals: [{name, value,
