@@ -109,7 +109,7 @@ const pad = (s, w) => String(s).padStart(w);
 const envs = [...new Set(rows.map((r) => r.env))];
 console.log(`\nrank() latency, ms (median / p90; itemDim 16, hidden 32, 25 clicks, k = 5)`);
 const header = ['env', 'build', 'path', ...ns.map((n) => `N=${n}`)];
-const widths = [9, 9, 15, ...ns.map(() => 18)];
+const widths = [9, 9, 22, ...ns.map(() => 18)];
 console.log(header.map((h, i) => (i < 3 ? String(h).padEnd(widths[i]) : pad(h, widths[i]))).join(' '));
 for (const env of envs) {
   for (const build of BUILDS) {
@@ -118,9 +118,13 @@ for (const env of envs) {
         const r = rows.find((x) => x.env === env && x.build === build && x.path === path && x.n === n);
         return r ? `${r.median_ms.toFixed(3)} / ${r.p90_ms.toFixed(3)}` : '-';
       });
-      console.log([env.padEnd(9), build.padEnd(9), path.padEnd(15), ...cells.map((c, i) => pad(c, widths[3 + i]))].join(' '));
+      console.log([env.padEnd(9), build.padEnd(9), path.padEnd(22), ...cells.map((c, i) => pad(c, widths[3 + i]))].join(' '));
     }
   }
+}
+const adapters = [...new Set(rows.filter((r) => r.gpu_adapter).map((r) => r.gpu_adapter))];
+if (adapters.length) {
+  console.log(`webgpu rows: rankAsync('webgpu') on ${adapters.join(', ')}${adapters.some((a) => /swiftshader/i.test(a)) ? ' (SwiftShader is a CPU emulation of a GPU: these are not GPU times)' : ''}`);
 }
 console.log(`\nscoring kernel, N = 10000 (GFLOP/s; multiply-add = 2 flops)`);
 console.log(`${'env'.padEnd(9)} ${'build'.padEnd(9)} ${pad('kernel', 10)} ${pad('simd peak', 10)} ${pad('ratio', 7)}`);

@@ -11,7 +11,9 @@
 // same call's own adaptMs (the core's rank, without building the JS result).
 
 export const NS = [100, 1000, 10_000, 100_000];
-export const PATHS = ['adapt+rank', 'per-click-head'];
+// The same two paths through rankAsync('webgpu') (Chromium with WebGPU only; the rows say which
+// adapter ran them: SwiftShader is a CPU emulation, its times are not GPU times).
+export const PATHS = ['adapt+rank', 'per-click-head', 'adapt+rank webgpu', 'per-click-head webgpu'];
 const ITEM_DIM = 16;
 const HIDDEN = 32;
 const EVENTS = 25;
@@ -80,35 +82,41 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
   const rows = [];
   const base = { env, build, kernels, item_dim: ITEM_DIM, hidden: HIDDEN };
   if (loaded !== build) throw new Error(`asked for ${build}, loaded ${loaded}`);
+  const gpu = await webgpuAdapter(api, model);
+  if (gpu.reason) log(`${env} ${build}: no WebGPU rows (${gpu.reason})`);
 
   for (const path of PATHS) {
+    const webgpu = path.endsWith(' webgpu');
+    if (webgpu && gpu.reason) continue;
     for (const n of ns) {
       const rand = mulberry32(SEED + n);
       const pick = () => Math.floor(rand() * n);
-      const reranker = await api.createReranker(model, { scope: path === 'adapt+rank' ? 'all' : 'head', steps: STEPS });
+      const reranker = await api.createReranker(model, { scope: path.startsWith('adapt+rank') ? 'all' : 'head', steps: STEPS });
       const ids = Array.from({ length: n }, (_, i) => `item-${i}`);
       const features = Float32Array.from({ length: n * ITEM_DIM }, () => rand() * 2 - 1);
       const prices = Float32Array.from({ length: n }, () => 5 + rand() * 295);
       reranker.setResults({ ids, features, prices });
-      const once = () => {
+      const once = async () => {
         reranker.reset();
         for (let e = 0; e < EVENTS; e++) reranker.record({ item: ids[pick()], type: 'click' });
-        if (path === 'per-click-head') {
-          reranker.rank();
+        if (path.startsWith('per-click-head')) {
+          if (webgpu) await reranker.rankAsync('webgpu');
+          else reranker.rank();
           reranker.record({ item: ids[pick()], type: 'click' });
         }
         const t0 = now();
-        const ranking = reranker.rank();
+        const ranking = webgpu ? await reranker.rankAsync('webgpu') : reranker.rank();
         const ms = now() - t0;
         if (!ranking.adapted) throw new Error('rank() did not adapt: the benchmark would time the wrong thing');
+        if (webgpu && ranking.backend !== 'webgpu') throw new Error(`rankAsync fell back to the CPU: ${ranking.fallbackReason}`);
         return [ms, ranking.adaptMs];
       };
-      for (let w = 0; w < WARMUP; w++) once();
+      for (let w = 0; w < WARMUP; w++) await once();
       const wall = [];
       const core = [];
       const start = now();
       while (wall.length < MAX_REPS && (wall.length < MIN_REPS || now() - start < budgetMs)) {
-        const [ms, coreMs] = once();
+        const [ms, coreMs] = await once();
         wall.push(ms);
         core.push(coreMs);
       }
@@ -117,6 +125,7 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
       const c = stats(core);
       const row = {
         ...base,
+        ...(webgpu ? { backend: 'webgpu', gpu_adapter: gpu.adapter } : {}),
         n,
         path,
         events: path === 'per-click-head' ? EVENTS + 1 : EVENTS,
@@ -133,6 +142,7 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
   }
 
   const KN = 10_000;
+  // (the kernel probe below is the CPU's; the WebGPU kernels are timed inside the webgpu rows)
   const scoring = gflops((reps) => glue.benchScoringKernel(KN, ITEM_DIM, HIDDEN, reps), 0.25);
   const peakProbe = glue.benchSimdPeak(1);
   const peak = peakProbe === null ? null : gflops((k) => glue.benchSimdPeak(k * 1024), 0.25, 1 << 21); // iters is a u32
@@ -148,4 +158,20 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
   rows.push(kernelRow);
   log(`${env} ${build} scoring kernel n=${KN}: ${kernelRow.gflops} GFLOP/s; simd peak ${kernelRow.simd_peak_gflops ?? 'n/a'}`);
   return rows;
+}
+
+/** Whether rankAsync('webgpu') really runs on WebGPU here, and on which adapter. */
+async function webgpuAdapter(api, model) {
+  if (typeof navigator === 'undefined' || !navigator.gpu) return { reason: 'no navigator.gpu' };
+  const r = await api.createReranker(model, { steps: 1 });
+  try {
+    r.setResults({ ids: ['a', 'b'], features: new Float32Array(2 * ITEM_DIM) });
+    r.record({ item: 'b', type: 'click' });
+    const ranking = await r.rankAsync('webgpu');
+    if (ranking.backend !== 'webgpu') return { reason: ranking.fallbackReason ?? 'rankAsync did not use WebGPU' };
+  } finally {
+    r.free();
+  }
+  const info = (await navigator.gpu.requestAdapter())?.info;
+  return { adapter: info ? [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unknown' : 'unknown' };
 }
