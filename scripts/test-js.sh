@@ -50,3 +50,6 @@ ok "consumer-node.ts (Node types only, no DOM): type-checks"
 
 step "Chromium: node --test browser.test.mjs"
 FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/browser.test.mjs
+
+step "Vite: node --test vite.test.mjs (a bundler consumer built with Vite, run in Chromium)"
+FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/vite.test.mjs
