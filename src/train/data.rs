@@ -637,6 +637,16 @@ const TRIVAGO_ITEM_ACTIONS: [&str; 5] = [
     "search for item",
 ];
 
+/// A CSV record with its line number, or the error naming the file and line: a malformed record, or
+/// one whose field count differs from the header's.
+fn checked_record(path: &Path, record: CsvRecord, n_cols: usize) -> Result<(usize, Vec<String>)> {
+    let (line, f) = record.map_err(|(line, reason)| at_line(path, line, reason))?;
+    if f.len() != n_cols {
+        return Err(at_line(path, line, format!("expected {n_cols} fields, found {}", f.len())));
+    }
+    Ok((line, f))
+}
+
 fn load_trivago(path: &Path) -> Result<Dataset> {
     let text = read_text(path)?;
     let mut reader = CsvReader::new(&text);
@@ -650,10 +660,7 @@ fn load_trivago(path: &Path) -> Result<Dataset> {
     let n_cols = header.names.len();
     let mut asm = Assembler::default();
     while let Some(record) = reader.next_record() {
-        let (line, f) = record.map_err(|(line, reason)| at_line(path, line, reason))?;
-        if f.len() != n_cols {
-            return Err(at_line(path, line, format!("expected {n_cols} fields, found {}", f.len())));
-        }
+        let (line, f) = checked_record(path, record, n_cols)?;
         let err = |reason: String| at_line(path, line, reason);
         let action = f[c_action].as_str();
         let is_click = action == "clickout item";
@@ -721,10 +728,7 @@ fn load_csv(path: &Path) -> Result<Dataset> {
     let n_cols = header.names.len();
     let mut asm = Assembler::default();
     while let Some(record) = reader.next_record() {
-        let (line, f) = record.map_err(|(line, reason)| at_line(path, line, reason))?;
-        if f.len() != n_cols {
-            return Err(at_line(path, line, format!("expected {n_cols} fields, found {}", f.len())));
-        }
+        let (line, f) = checked_record(path, record, n_cols)?;
         let err = |reason: String| at_line(path, line, reason);
         let get = |c: Option<usize>| c.map(|c| f[c].as_str()).filter(|s| !s.is_empty());
         let number = |what: &str, s: &str| -> Result<f64> {
