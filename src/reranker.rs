@@ -3,13 +3,13 @@
 //! Every method validates its input completely before changing anything, so a failed call leaves
 //! the reranker exactly as it was.
 
-use crate::adapt::{adapt, RankObjective, Scope};
+use crate::adapt::{adapt, InnerLoop, Objective, RankObjective, Scope};
 use crate::error::{Error, Result};
 use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
 use crate::rank;
 use crate::scorer::{project_items, score_candidates};
-use crate::session::{Event, EventLog, ResultSet, SESSION_DIM, SESSION_FEATURE_NAMES};
+use crate::session::{Event, EventLog, ResultSet, SupportSet, SESSION_DIM, SESSION_FEATURE_NAMES};
 
 /// Host-chosen limits and overrides.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,11 +78,22 @@ pub enum Scoring {
 /// Parameters and session features with which to score every candidate.
 #[derive(Clone, Debug)]
 pub struct ScoringJob {
-    /// The adapted parameters (θ0 when nothing was learned).
+    /// The adapted parameters (θ0 when nothing was learned, or while `adapt` is pending).
     pub theta: Vec<f32>,
     /// Session features, `n × S`, display order.
     pub session_features: Vec<f32>,
     pub support_loss: Option<(f32, f32)>,
+    /// The inner loop still to run, from [`Reranker::prepare_deferred`]: the backend adapts
+    /// `theta` itself and hands the result to [`Reranker::adopt`] before scoring with it.
+    pub adapt: Option<AdaptJob>,
+}
+
+/// An inner loop for a backend to run: [`crate::adapt::adapt`] from the model's θ0 and α over
+/// this support set with these settings.
+#[derive(Clone, Debug)]
+pub struct AdaptJob {
+    pub support: SupportSet,
+    pub inner: InnerLoop,
 }
 
 struct Results {
@@ -91,6 +102,9 @@ struct Results {
     proj: Vec<f32>,
 }
 
+/// An adapted θ and its support loss before and after the inner loop (`None`: nothing learned).
+type Adapted = (Vec<f32>, Option<(f32, f32)>);
+
 pub struct Reranker {
     model: Model,
     cfg: Config,
@@ -98,7 +112,7 @@ pub struct Reranker {
     results: Option<Results>,
     log: EventLog,
     /// θ adapted to the current log (cleared by every new event).
-    adapted: Option<(Vec<f32>, Option<(f32, f32)>)>,
+    adapted: Option<Adapted>,
 }
 
 impl Reranker {
@@ -170,6 +184,12 @@ impl Reranker {
         Ok(())
     }
 
+    /// Drops the cached adapted θ, so the next rank runs the inner loop again (for timing the
+    /// backends on the same work; rankings do not change).
+    pub fn clear_adaptation(&mut self) {
+        self.adapted = None;
+    }
+
     /// Forgets every event of the session (the result set stays).
     pub fn reset(&mut self) {
         self.log.clear();
@@ -182,30 +202,66 @@ impl Reranker {
         self.results = None;
     }
 
+    /// The inner loop this session's events call for, when θ is not adapted to them yet (`None`:
+    /// cached, or nothing to learn from, which leaves θ0).
+    fn pending_adaptation(&self) -> Option<AdaptJob> {
+        if self.adapted.is_some() {
+            return None;
+        }
+        let inner = self.inner();
+        let support = self.log.support(self.model.arch.item_dim);
+        (!support.is_empty() && inner.steps > 0).then_some(AdaptJob { support, inner })
+    }
+
     /// θ adapted to the session's examples (θ0 when there is nothing to learn from), cached.
-    fn adapted_theta(&mut self) -> (Vec<f32>, Option<(f32, f32)>) {
+    fn adapted_theta(&mut self) -> Adapted {
         if let Some(a) = &self.adapted {
             return a.clone();
         }
-        let arch = self.model.arch;
-        let inner = self.inner();
-        let support = self.log.support(arch.item_dim);
-        let result = if support.is_empty() || inner.steps == 0 {
-            (self.model.theta.clone(), None)
-        } else {
-            let obj = RankObjective::new(&self.kernels, arch, &support, inner.loss, &self.model.theta, inner.scope);
-            let before = crate::adapt::Objective::loss(&obj, &self.model.theta);
-            let theta =
-                adapt(&obj, &self.model.theta, &self.model.alpha, &inner, inner.scope.trainable_from(&arch), None);
-            if theta.iter().all(|v| v.is_finite()) {
-                let after = crate::adapt::Objective::loss(&obj, &theta);
-                (theta, Some((before, after)))
-            } else {
-                (self.model.theta.clone(), None)
+        let result = match self.pending_adaptation() {
+            None => (self.model.theta.clone(), None),
+            Some(job) => {
+                let arch = self.model.arch;
+                let (set, inner) = (&job.support, &job.inner);
+                let obj = RankObjective::new(&self.kernels, arch, set, inner.loss, &self.model.theta, inner.scope);
+                let theta =
+                    adapt(&obj, &self.model.theta, &self.model.alpha, inner, inner.scope.trainable_from(&arch), None);
+                self.losses(&obj, theta).unwrap_or_else(|| (self.model.theta.clone(), None))
             }
         };
         self.adapted = Some(result.clone());
         result
+    }
+
+    /// An adapted θ with its support loss before and after, or `None` if it is not finite (then
+    /// θ0 serves, as if nothing had been learned).
+    fn losses(&self, obj: &dyn Objective, theta: Vec<f32>) -> Option<Adapted> {
+        if !theta.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let (before, after) = (obj.loss(&self.model.theta), obj.loss(&theta));
+        Some((theta, Some((before, after))))
+    }
+
+    /// Takes θ adapted by another backend for `job` (from [`Reranker::prepare_deferred`]):
+    /// checks its length, records the support loss before and after (on the CPU: the support set
+    /// is small), caches it as this session's θ, as the CPU's own adaptation would be, and fills
+    /// in the job. A θ of the wrong length or with non-finite values is refused (`false`), and
+    /// nothing changes.
+    pub fn adopt(&mut self, job: &mut ScoringJob, theta: Vec<f32>) -> bool {
+        let Some(pending) = &job.adapt else { return false };
+        if theta.len() != self.model.theta.len() {
+            return false;
+        }
+        let arch = self.model.arch;
+        let (set, inner) = (&pending.support, &pending.inner);
+        let obj = RankObjective::new(&self.kernels, arch, set, inner.loss, &self.model.theta, inner.scope);
+        let Some(result) = self.losses(&obj, theta) else { return false };
+        job.theta = result.0.clone();
+        job.support_loss = result.1;
+        job.adapt = None;
+        self.adapted = Some(result);
+        true
     }
 
     /// Scores every candidate with θ and the given session features.
@@ -234,16 +290,33 @@ impl Reranker {
         match self.prepare_scoring()? {
             Scoring::Done(ranking) => Ok(ranking),
             Scoring::Job(job) => {
-                let scores = self.score(&job.theta, &job.session_features, self.inner().scope);
+                let scores = self.score_job(&job);
                 Ok(self.finish(&job, scores))
             }
         }
+    }
+
+    /// The CPU's scores for a job (display order). A job whose inner loop is still pending
+    /// scores with θ0.
+    pub fn score_job(&self, job: &ScoringJob) -> Vec<f32> {
+        self.score(&job.theta, &job.session_features, self.inner().scope)
     }
 
     /// The first half of [`Reranker::rank`]: adapts θ and computes the session features, leaving
     /// the scoring of the candidates to the caller (the CPU in `rank`, or a GPU backend), which
     /// hands the scores back to [`Reranker::finish`].
     pub fn prepare_scoring(&mut self) -> Result<Scoring> {
+        self.prepare(true)
+    }
+
+    /// [`Reranker::prepare_scoring`] for a backend that also runs the inner loop: when θ is not
+    /// adapted to the events yet, the job carries the [`AdaptJob`] (and θ0); the backend adapts,
+    /// calls [`Reranker::adopt`], and scores with the job's θ.
+    pub fn prepare_deferred(&mut self) -> Result<Scoring> {
+        self.prepare(false)
+    }
+
+    fn prepare(&mut self, adapt_here: bool) -> Result<Scoring> {
         let n = self.results.as_ref().ok_or(Error::NoResults)?.set.len();
         let global = self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events);
         if self.log.is_empty() && !global {
@@ -257,9 +330,13 @@ impl Reranker {
             };
             return Ok(Scoring::Done(ranking));
         }
-        let (theta, support_loss) = self.adapted_theta();
+        let adapt = if adapt_here { None } else { self.pending_adaptation() };
+        let (theta, support_loss) = match adapt {
+            Some(_) => (self.model.theta.clone(), None),
+            None => self.adapted_theta(),
+        };
         let session_features = self.session_features();
-        Ok(Scoring::Job(ScoringJob { theta, session_features, support_loss }))
+        Ok(Scoring::Job(ScoringJob { theta, session_features, support_loss, adapt }))
     }
 
     /// The second half of [`Reranker::rank`]: orders the candidates by `scores` (display order,

@@ -151,7 +151,13 @@ pub struct ResultSet {
     base: Vec<f32>,
     prices: Option<Vec<f32>>,
     norms: Vec<f32>,
+    /// Unique per constructed set (clones share it, as they share the contents): lets a backend
+    /// that keeps the features on a device skip the upload when the set has not changed.
+    generation: u64,
 }
+
+/// The next [`ResultSet`] generation.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl ResultSet {
     /// Validates everything before building: on error nothing is kept.
@@ -192,7 +198,14 @@ impl ResultSet {
             }
         }
         let norms = x.chunks_exact(dim.max(1)).map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt()).collect();
-        Ok(ResultSet { ids, index, dim, x, base, prices, norms })
+        let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(ResultSet { ids, index, dim, x, base, prices, norms, generation })
+    }
+
+    /// Identifies these contents: two sets with the same generation have the same features and
+    /// base scores (see the field).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn len(&self) -> usize {

@@ -247,6 +247,56 @@ fn rankings_are_finite_deterministic_permutations_under_random_click_streams() {
     }
 }
 
+/// The hand-off a GPU backend uses: `prepare_deferred` leaves the inner loop to the caller,
+/// `adopt` takes its θ. Adapting with the same `adapt` here must give exactly `rank()`'s answer,
+/// and a refused θ (non-finite, wrong length) must change nothing.
+#[test]
+fn a_backend_that_runs_the_inner_loop_itself_ranks_like_rank() {
+    use fewclick::reranker::Scoring;
+    let mut adopted = 0;
+    for seed in 160..180u64 {
+        let scope = if seed % 2 == 0 { Scope::Head } else { Scope::All };
+        let (mut r, _) = random_session(seed, scope);
+        let (mut twin, _) = random_session(seed, scope);
+        let expected = twin.rank().unwrap();
+        let mut job = match r.prepare_deferred().unwrap() {
+            Scoring::Job(job) => job,
+            Scoring::Done(host_order) => {
+                assert_eq!((r.n_events(), host_order), (0, expected), "seed {seed}: only without events");
+                continue;
+            }
+        };
+        let Some(pending) = job.adapt.clone() else {
+            assert!(!expected.adapted, "seed {seed}: nothing deferred although rank() adapted");
+            assert_eq!(r.finish(&job, r.score_job(&job)), expected, "seed {seed}");
+            continue;
+        };
+        assert_eq!(job.theta, r.model().theta, "seed {seed}: θ0 until adapted");
+        let arch = r.model().arch;
+        let obj =
+            RankObjective::new(&Fast, arch, &pending.support, pending.inner.loss, &job.theta, pending.inner.scope);
+        let theta =
+            adapt(&obj, &job.theta, &r.model().alpha, &pending.inner, pending.inner.scope.trainable_from(&arch), None);
+
+        let mut bad = theta.clone();
+        bad[arch.n_params() - 1] = f32::NAN;
+        assert!(!r.adopt(&mut job, bad), "seed {seed}: a NaN θ is refused");
+        assert!(!r.adopt(&mut job, theta[1..].to_vec()), "seed {seed}: a short θ is refused");
+        assert!(job.adapt.is_some() && job.support_loss.is_none(), "seed {seed}: a refusal changes nothing");
+
+        assert!(r.adopt(&mut job, theta), "seed {seed}");
+        assert!(job.adapt.is_none());
+        adopted += 1;
+        assert!(!r.adopt(&mut job, expected.scores.clone()), "seed {seed}: nothing left to adopt");
+        assert_eq!(r.finish(&job, r.score_job(&job)), expected, "seed {seed}: same ranking, losses and flag");
+        // The adopted θ is the session's now: rank() reuses it without adapting again.
+        assert_eq!(r.rank().unwrap(), expected, "seed {seed}");
+        let Scoring::Job(again) = r.prepare_deferred().unwrap() else { unreachable!() };
+        assert!(again.adapt.is_none(), "seed {seed}: cached");
+    }
+    assert!(adopted >= 10, "only {adopted} of 20 sessions had an inner loop to hand off");
+}
+
 #[test]
 fn no_events_returns_the_hosts_order_exactly() {
     for seed in 200..220u64 {

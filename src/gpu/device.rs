@@ -93,6 +93,10 @@ pub struct Device {
     update: GpuComputePipeline,
     max_binding: f64,
     slots: RefCell<Vec<Option<(GpuBuffer, usize)>>>,
+    /// What each slot holds, where its contents have a key ([`Device::upload_keyed`]).
+    keys: RefCell<Vec<Option<u64>>>,
+    /// Bytes written to the device so far (for tests and benchmarks).
+    uploaded: Cell<f64>,
     busy: Cell<bool>,
     /// Set when the browser reports the device lost.
     lost: Rc<RefCell<Option<String>>>,
@@ -203,6 +207,8 @@ impl Device {
             grad,
             update,
             slots: RefCell::new(vec![None; SLOTS]),
+            keys: RefCell::new(vec![None; SLOTS]),
+            uploaded: Cell::new(0.0),
             busy: Cell::new(false),
             lost,
         })
@@ -246,13 +252,34 @@ impl Device {
 
     /// The slot's buffer holding `data`.
     fn upload(&self, slot: Slot, data: &[u8]) -> Run<GpuBuffer> {
+        self.keys.borrow_mut()[slot as usize] = None;
         let buf = self.buffer(slot, data.len())?;
         if !data.is_empty() {
             self.queue
                 .write_buffer_with_u32_and_u8_slice(&buf, 0, data)
                 .map_err(|e| Failure::Broken(format!("writeBuffer failed: {}", js_message(&e))))?;
+            self.uploaded.set(self.uploaded.get() + data.len() as f64);
         }
         Ok(buf)
+    }
+
+    /// The slot's buffer holding `data`, whose contents `key` identifies: when the slot already
+    /// holds that key, nothing is written. `None` always writes.
+    fn upload_keyed(&self, slot: Slot, key: Option<u64>, data: &[u8]) -> Run<GpuBuffer> {
+        let i = slot as usize;
+        if key.is_some() && self.keys.borrow()[i] == key {
+            if let Some((buf, _)) = &self.slots.borrow()[i] {
+                return Ok(buf.clone());
+            }
+        }
+        let buf = self.upload(slot, data)?;
+        self.keys.borrow_mut()[i] = key;
+        Ok(buf)
+    }
+
+    /// Bytes written to the device by every run so far.
+    pub fn bytes_uploaded(&self) -> f64 {
+        self.uploaded.get()
     }
 
     /// One dispatch of `kernel` with `buffers` at bindings 0, 1, ….
@@ -269,10 +296,11 @@ impl Device {
         pass.dispatch_workgroups(groups);
     }
 
-    /// Runs one submission and reads `floats` values of the buffer `encode` returns. `encode`
-    /// uploads inputs and records the compute pass; the readback is the run's only await on the
-    /// GPU.
-    async fn run(&self, floats: usize, encode: impl FnOnce(&GpuCommandEncoder) -> Run<GpuBuffer>) -> Run<Vec<f32>> {
+    /// Runs one submission and reads back the buffers `encode` returns, each with the number of
+    /// floats to read, concatenated. `encode` uploads inputs and records the compute pass; all
+    /// results are copied into one staging buffer, so the readback is the run's only await on
+    /// the GPU.
+    async fn run(&self, encode: impl FnOnce(&GpuCommandEncoder) -> Run<Vec<(GpuBuffer, usize)>>) -> Run<Vec<f32>> {
         if self.busy.replace(true) {
             return Err(Failure::Busy);
         }
@@ -280,25 +308,31 @@ impl Device {
         if let Some(reason) = self.lost() {
             return Err(Failure::Broken(reason));
         }
-        let len = (floats * 4) as u32;
         push_scopes(&self.device);
         let encoder = self.device.create_command_encoder();
-        let encoded = encode(&encoder).and_then(|result| {
-            let staging = self.buffer(Slot::Staging, len as usize)?;
-            encoder
-                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(&result, 0, &staging, 0, len)
-                .map_err(|e| Failure::Broken(format!("copyBufferToBuffer failed: {}", js_message(&e))))?;
+        let encoded = encode(&encoder).and_then(|results| {
+            let len: usize = results.iter().map(|r| r.1 * 4).sum();
+            let staging = self.buffer(Slot::Staging, len)?;
+            let mut at = 0;
+            for (buffer, floats) in &results {
+                encoder
+                    .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &staging, at, (floats * 4) as u32)
+                    .map_err(|e| Failure::Broken(format!("copyBufferToBuffer failed: {}", js_message(&e))))?;
+                at += (floats * 4) as u32;
+            }
             self.queue.submit(&[encoder.finish()]);
-            Ok(staging)
+            Ok((staging, at))
         });
-        let mapped =
-            encoded.as_ref().ok().map(|staging| staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, len));
+        let mapped = encoded
+            .as_ref()
+            .ok()
+            .map(|(staging, len)| staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, (*len).max(4)));
         let scoped = pop_scopes(&self.device).await;
         let mapped = match mapped {
             Some(m) => m.await.map(|_| ()).map_err(|e| js_message(&e)),
             None => Ok(()),
         };
-        let staging = encoded?;
+        let (staging, len) = encoded?;
         if let Some(e) = scoped {
             if mapped.is_ok() {
                 staging.unmap();
@@ -311,32 +345,49 @@ impl Device {
             ));
         }
         let range = staging
-            .get_mapped_range_with_u32_and_u32(0, len)
+            .get_mapped_range_with_u32_and_u32(0, len.max(4))
             .map_err(|e| Failure::Broken(format!("getMappedRange failed: {}", js_message(&e))));
-        let out = range.map(|r| Float32Array::new(&r).to_vec());
+        let out = range.map(|r| {
+            let mut v = Float32Array::new(&r).to_vec();
+            v.truncate(len as usize / 4);
+            v
+        });
         staging.unmap();
         out
     }
 
-    /// Scores `n` candidates: `x` is `n × d`, `s` is `n × S` (session features), `base` is `n`.
-    /// The CPU twin is [`crate::scorer::score_candidates`].
-    pub async fn score(&self, arch: &Arch, theta: &[f32], x: &[f32], s: &[f32], base: &[f32]) -> Run<Vec<f32>> {
-        let n = base.len();
+    /// Records the scoring of the candidates with the θ in `theta` (uploads, one dispatch) and
+    /// returns the buffer of scores.
+    fn encode_score(
+        &self,
+        pass: &GpuComputePassEncoder,
+        theta: &GpuBuffer,
+        c: &Candidates,
+        shape: &GpuBuffer,
+    ) -> Run<GpuBuffer> {
+        let n = c.base.len();
+        let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
+        let base = self.upload_keyed(Slot::Base, c.generation, bytes(c.base))?;
+        let s = self.upload(Slot::S, bytes(c.s))?;
+        let scores = self.buffer(Slot::Scores, n * 4)?;
+        let unused_hidden = self.buffer(Slot::Hidden, 4)?;
+        self.dispatch(pass, &self.score, &[shape, theta, &x, &s, &base, &scores, &unused_hidden], workgroups(n));
+        Ok(scores)
+    }
+
+    /// Scores the candidates with `theta`. The CPU twin is [`crate::scorer::score_candidates`].
+    pub async fn score(&self, arch: &Arch, theta: &[f32], c: &Candidates<'_>) -> Run<Vec<f32>> {
+        let n = c.check(arch)?;
         if n == 0 {
             return Ok(Vec::new());
         }
-        self.run(n, |enc| {
+        self.run(|enc| {
             let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta))?;
-            let x = self.upload(Slot::X, bytes(x))?;
-            let s = self.upload(Slot::S, bytes(s))?;
-            let base = self.upload(Slot::Base, bytes(base))?;
-            let scores = self.buffer(Slot::Scores, n * 4)?;
-            let unused_hidden = self.buffer(Slot::Hidden, 4)?;
             let pass = enc.begin_compute_pass();
-            self.dispatch(&pass, &self.score, &[&shape, &theta, &x, &s, &base, &scores, &unused_hidden], workgroups(n));
+            let scores = self.encode_score(&pass, &theta, c, &shape);
             pass.end();
-            Ok(scores)
+            Ok(vec![(scores?, n)])
         })
         .await
     }
@@ -353,7 +404,7 @@ impl Device {
         first: usize,
     ) -> Run<Vec<f32>> {
         let rows = base.len();
-        self.run(arch.n_params(), |enc| {
+        self.run(|enc| {
             let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
             let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta))?;
@@ -369,7 +420,7 @@ impl Device {
             let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
             self.dispatch(&pass, &self.grad, &backward, workgroups(arch.n_params()));
             pass.end();
-            Ok(grad)
+            Ok(vec![(grad, arch.n_params())])
         })
         .await
     }
@@ -387,7 +438,7 @@ impl Device {
         prox: f32,
         clip: f32,
     ) -> Run<Vec<f32>> {
-        self.run(arch.n_params(), |enc| {
+        self.run(|enc| {
             let shape = self.upload(Slot::StepUniform, &StepShape::new(arch, first, prox, clip).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta))?;
             let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
@@ -396,9 +447,50 @@ impl Device {
             let pass = enc.begin_compute_pass();
             self.dispatch(&pass, &self.update, &[&shape, &theta, &theta0, &alpha, &grad], 1);
             pass.end();
-            Ok(theta)
+            Ok(vec![(theta, arch.n_params())])
         })
         .await
+    }
+
+    /// Uploads θ0 (into the θ and θ0 slots) and, when `adapt` is given, records its inner loop:
+    /// `inner.steps` × (score → loss_grad → grad → update) over the support set, updating the θ
+    /// buffer in place. Returns the θ buffer.
+    fn encode_adapt(
+        &self,
+        pass: &GpuComputePassEncoder,
+        arch: &Arch,
+        theta0: &[f32],
+        alpha: &[f32],
+        adapt: Option<(&SupportSet, &InnerLoop)>,
+    ) -> Run<GpuBuffer> {
+        let theta = self.upload(Slot::Theta, bytes(theta0))?;
+        let Some((set, inner)) = adapt else { return Ok(theta) };
+        let rows = set.n_rows();
+        let first = inner.scope.trainable_from(arch);
+        let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
+        let loss_shape = self.upload(Slot::LossUniform, &LossShape::new(set, inner.loss).to_bytes())?;
+        let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
+        let step_shape =
+            self.upload(Slot::StepUniform, &StepShape::new(arch, first, inner.prox, inner.clip).to_bytes())?;
+        let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
+        let alpha = self.upload(Slot::Alpha, bytes(alpha))?;
+        let inputs = self.upload(Slot::Inputs, bytes(&set.inputs))?;
+        let base = self.upload(Slot::SupportBase, bytes(&set.base))?;
+        let pairs = self.upload(Slot::Pairs, &super::pair_bytes(set))?;
+        let groups = self.upload(Slot::Groups, &super::group_bytes(set))?;
+        let scores = self.buffer(Slot::SupportScores, rows * 4)?;
+        let hidden = self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
+        let dscore = self.buffer(Slot::DScore, rows * 4)?;
+        let grad = self.buffer(Slot::Grad, arch.n_params() * 4)?;
+        for _ in 0..inner.steps {
+            let forward = [&support, &theta, &inputs, &inputs, &base, &scores, &hidden];
+            self.dispatch(pass, &self.score, &forward, workgroups(rows));
+            self.dispatch(pass, &self.loss, &[&loss_shape, &scores, &pairs, &groups, &dscore], workgroups(rows));
+            let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
+            self.dispatch(pass, &self.grad, &backward, workgroups(arch.n_params()));
+            self.dispatch(pass, &self.update, &[&step_shape, &theta, &theta0, &alpha, &grad], 1);
+        }
+        Ok(theta)
     }
 
     /// The whole inner loop of [`crate::adapt::adapt`] over a support set, `inner.steps` steps
@@ -411,42 +503,73 @@ impl Device {
         set: &SupportSet,
         inner: &InnerLoop,
     ) -> Run<Vec<f32>> {
-        let rows = set.n_rows();
-        let first = inner.scope.trainable_from(arch);
-        self.run(arch.n_params(), |enc| {
-            let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
-            let loss_shape = self.upload(Slot::LossUniform, &LossShape::new(set, inner.loss).to_bytes())?;
-            let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
-            let step_shape =
-                self.upload(Slot::StepUniform, &StepShape::new(arch, first, inner.prox, inner.clip).to_bytes())?;
-            let theta = self.upload(Slot::Theta, bytes(theta0))?;
-            let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
-            let alpha = self.upload(Slot::Alpha, bytes(alpha))?;
-            let inputs = self.upload(Slot::Inputs, bytes(&set.inputs))?;
-            let base = self.upload(Slot::SupportBase, bytes(&set.base))?;
-            let pairs = self.upload(Slot::Pairs, &super::pair_bytes(set))?;
-            let groups = self.upload(Slot::Groups, &super::group_bytes(set))?;
-            let scores = self.buffer(Slot::SupportScores, rows * 4)?;
-            let hidden = self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
-            let dscore = self.buffer(Slot::DScore, rows * 4)?;
-            let grad = self.buffer(Slot::Grad, arch.n_params() * 4)?;
+        self.run(|enc| {
             let pass = enc.begin_compute_pass();
-            for _ in 0..inner.steps {
-                self.dispatch(
-                    &pass,
-                    &self.score,
-                    &[&support, &theta, &inputs, &inputs, &base, &scores, &hidden],
-                    workgroups(rows),
-                );
-                self.dispatch(&pass, &self.loss, &[&loss_shape, &scores, &pairs, &groups, &dscore], workgroups(rows));
-                let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
-                self.dispatch(&pass, &self.grad, &backward, workgroups(arch.n_params()));
-                self.dispatch(&pass, &self.update, &[&step_shape, &theta, &theta0, &alpha, &grad], 1);
-            }
+            let theta = self.encode_adapt(&pass, arch, theta0, alpha, Some((set, inner)));
             pass.end();
-            Ok(theta)
+            Ok(vec![(theta?, arch.n_params())])
         })
         .await
+    }
+
+    /// What a rank needs, in one submission and one readback: the inner loop (when `adapt` is
+    /// given) from `theta`, then the candidates scored with the resulting θ. Returns the scores
+    /// (display order) and the θ they were scored with.
+    pub async fn adapt_and_score(
+        &self,
+        arch: &Arch,
+        theta: &[f32],
+        alpha: &[f32],
+        adapt: Option<(&SupportSet, &InnerLoop)>,
+        c: &Candidates<'_>,
+    ) -> Run<(Vec<f32>, Vec<f32>)> {
+        let n = c.check(arch)?;
+        let p = arch.n_params();
+        let mut out = self
+            .run(|enc| {
+                let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
+                let pass = enc.begin_compute_pass();
+                let encoded = self.encode_adapt(&pass, arch, theta, alpha, adapt).and_then(|theta| {
+                    let scores = self.encode_score(&pass, &theta, c, &shape)?;
+                    Ok((theta, scores))
+                });
+                pass.end();
+                let (theta, scores) = encoded?;
+                Ok(if n == 0 { vec![(theta, p)] } else { vec![(scores, n), (theta, p)] })
+            })
+            .await?;
+        let theta = out.split_off(n);
+        Ok((out, theta))
+    }
+}
+
+/// A result set as the score kernel reads it.
+pub struct Candidates<'a> {
+    /// Item features, `n × d`.
+    pub x: &'a [f32],
+    /// Session features, `n × S`.
+    pub s: &'a [f32],
+    /// Host base scores, `n`.
+    pub base: &'a [f32],
+    /// The set's [`crate::session::ResultSet::generation`]: `x` and `base` are uploaded only
+    /// when it differs from the last upload's (`None`: always uploaded).
+    pub generation: Option<u64>,
+}
+
+impl Candidates<'_> {
+    /// The number of candidates, after checking the slices agree (a mismatch is a bug in the
+    /// caller, reported rather than read out of bounds on the device).
+    fn check(&self, arch: &Arch) -> Run<usize> {
+        let n = self.base.len();
+        if self.x.len() != n * arch.item_dim || self.s.len() != n * crate::session::SESSION_DIM {
+            return Err(Failure::Broken(format!(
+                "internal: {} candidates with {} item and {} session features",
+                n,
+                self.x.len(),
+                self.s.len()
+            )));
+        }
+        Ok(n)
     }
 }
 
@@ -455,13 +578,13 @@ impl Device {
     /// error; shows how such errors come back ([`Failure::Broken`] with the browser's message).
     #[doc(hidden)]
     pub async fn invalid_dispatch(&self) -> Run<Vec<f32>> {
-        self.run(1, |enc| {
+        self.run(|enc| {
             let scores = self.buffer(Slot::Scores, 4)?;
             let pass = enc.begin_compute_pass();
             pass.set_pipeline(&self.score);
             pass.dispatch_workgroups(1);
             pass.end();
-            Ok(scores)
+            Ok(vec![(scores, 1)])
         })
         .await
     }

@@ -122,7 +122,7 @@ const NO_GPU_BUILD: Option<&str> =
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 mod webgpu {
     use super::*;
-    use crate::gpu::device::{page_device, Failure};
+    use crate::gpu::device::{page_device, Candidates, Failure};
     use crate::gpu::select::{bucket, Calibration};
     use crate::reranker::{Scoring, ScoringJob};
 
@@ -143,20 +143,38 @@ mod webgpu {
     }
 
     impl Reranker {
-        /// The candidates' scores for `job`, from the page's device.
-        async fn gpu_scores(&self, job: &ScoringJob) -> Result<Vec<f32>, Failure> {
+        /// Adapts θ for `job` where that is pending and scores the candidates, on the page's
+        /// device, in one submission; returns the scores and the θ they used.
+        async fn gpu_scores(&self, job: &ScoringJob) -> Result<(Vec<f32>, Vec<f32>), Failure> {
             let device = page_device().await?;
             let r = self.core.results().ok_or_else(|| Failure::Broken("internal: scoring without results".into()))?;
-            device.score(&self.core.model().arch, &job.theta, r.features(), &job.session_features, r.base()).await
+            let model = self.core.model();
+            let candidates = Candidates {
+                x: r.features(),
+                s: &job.session_features,
+                base: r.base(),
+                generation: Some(r.generation()),
+            };
+            let adapt = job.adapt.as_ref().map(|a| (&a.support, &a.inner));
+            device.adapt_and_score(&model.arch, &job.theta, &model.alpha, adapt, &candidates).await
         }
 
+        /// Ranks with the session's inner loop (when θ is not adapted to the events yet) and the
+        /// scoring on WebGPU, one readback; the CPU on any failure.
         pub(super) async fn gpu_rank(&mut self) -> JsResult<Outcome> {
-            let job = match self.core.prepare_scoring().map_err(|e| js_error(&e))? {
+            let mut job = match self.core.prepare_deferred().map_err(|e| js_error(&e))? {
                 Scoring::Done(ranking) => return Ok((ranking, self.core.backend(), None)),
                 Scoring::Job(job) => job,
             };
             match self.gpu_scores(&job).await {
-                Ok(scores) => Ok((self.core.finish(&job, scores), WEBGPU, None)),
+                Ok((scores, theta)) => {
+                    if job.adapt.is_some() && !self.core.adopt(&mut job, theta) {
+                        // The CPU's own inner loop keeps θ0 in this case; rank there, as it would.
+                        let reason = "the WebGPU inner loop gave non-finite parameters".to_string();
+                        return self.cpu_fallback(reason, false);
+                    }
+                    Ok((self.core.finish(&job, scores), WEBGPU, None))
+                }
                 Err(f) => {
                     let broken = matches!(f, Failure::Broken(_));
                     self.cpu_fallback(f.reason(), broken)
@@ -164,18 +182,21 @@ mod webgpu {
             }
         }
 
-        /// Times both backends on this call (the same full rank each: session features, scoring,
-        /// ordering; the adapted θ is cached for both), checks that they agree, and keeps the
-        /// faster for this size bucket and scope. This call returns the CPU's ranking.
+        /// Times both backends on this call, each run doing a click's full work (the inner loop
+        /// from θ0 over the session's events, session features, scoring, ordering), checks that
+        /// they agree, and keeps the faster for this size bucket and scope. This call returns the
+        /// CPU's ranking, and the CPU's adapted θ stays cached.
         pub(super) async fn calibrate(&mut self) -> JsResult<Outcome> {
             let (n, scope) = (self.core.n_results(), self.core.scope());
             // The first GPU run warms up (buffers, first dispatch) and is not timed.
+            self.core.clear_adaptation();
             let mut gpu = self.gpu_rank().await?;
             let mut gpu_ms = f64::INFINITY;
             for _ in 0..CALIBRATION_RUNS {
                 if gpu.1 != WEBGPU {
                     return Ok(gpu); // nothing to score, or a GPU failure (already handled)
                 }
+                self.core.clear_adaptation();
                 let t = now_ms();
                 gpu = self.gpu_rank().await?;
                 gpu_ms = gpu_ms.min(now_ms() - t);
@@ -183,10 +204,12 @@ mod webgpu {
             if gpu.1 != WEBGPU {
                 return Ok(gpu);
             }
+            self.core.clear_adaptation();
             let t = now_ms();
             let mut cpu = self.core.rank().map_err(|e| js_error(&e))?;
             let mut cpu_ms = now_ms() - t;
             for _ in 1..CALIBRATION_RUNS {
+                self.core.clear_adaptation();
                 let t = now_ms();
                 cpu = self.core.rank().map_err(|e| js_error(&e))?;
                 cpu_ms = cpu_ms.min(now_ms() - t);
