@@ -7,7 +7,11 @@
 // requests are the wasm file the loader picked and a model URL the host passes; nothing here
 // needs cross-origin isolation (no SharedArrayBuffer, no threads).
 
-import initGlue, * as glue from './fewclick_wasm.js';
+// The wasm-bindgen glue of the loaded build (set by init): the gpu build has its own glue (it
+// imports the WebGPU functions), the two CPU builds share one. Literal specifiers, so bundlers
+// see and emit both; a page downloads only the one it loads.
+let glue;
+const loadGlue = (build) => (build === 'webgpu' ? import('./fewclick_gpu.js') : import('./fewclick_wasm.js'));
 
 /** Codes the wasm core attaches to the errors it throws (see src/error.rs). */
 const CORE_CODES = [
@@ -46,6 +50,28 @@ const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15,
   253, 98, 11,
 ]);
+
+/** Whether this realm offers WebGPU (`navigator.gpu`; a window or a worker in a secure context).
+ * Whether an adapter exists is only known once asked, which the gpu build does on first use. */
+export function webgpuAvailable() {
+  return typeof navigator === 'object' && navigator !== null && typeof navigator.gpu === 'object' && navigator.gpu !== null;
+}
+
+const BUILD_CHOICES = ['auto', 'cpu', 'webgpu', 'simd', 'baseline'];
+
+/** The build `want` loads here: `auto` takes the gpu build where WebGPU and simd128 exist, `cpu`
+ * never does; both take SIMD where supported and the baseline elsewhere. */
+function pickBuild(want) {
+  if (want === 'webgpu' || want === 'simd' || want === 'baseline') return want;
+  const simd = simdSupported();
+  if (want === 'auto' && simd && webgpuAvailable()) return 'webgpu';
+  return simd ? 'simd' : 'baseline';
+}
+
+/** Whether the loaded `build` satisfies a later init's `want`. */
+function satisfies(build, want) {
+  return want === 'auto' || want === build || (want === 'cpu' && build !== 'webgpu');
+}
 
 /** Whether this engine runs wasm simd128 (and so gets the SIMD build). */
 export function simdSupported() {
@@ -252,7 +278,7 @@ class Reranker {
 
 /**
  * Builds the public API for one environment.
- * @param env.wasmSource (build: 'simd' | 'baseline') => what wasm-bindgen's init accepts:
+ * @param env.wasmSource (build: 'simd' | 'baseline' | 'webgpu') => what wasm-bindgen's init accepts:
  *   a URL (fetched and streamed), bytes, or a WebAssembly.Module; may return a promise.
  * @param env.fetchModel (url: string | URL) => Promise<Uint8Array>
  */
@@ -264,15 +290,19 @@ export function makeApi(env) {
     if (options !== undefined && options !== null) {
       if (!isPlainObject(options)) return Promise.reject(new FewclickError('INVALID_INPUT', 'init options must be an object'));
       want = options.build === undefined ? 'auto' : options.build;
-      if (want !== 'auto' && want !== 'simd' && want !== 'baseline') {
-        return Promise.reject(new FewclickError('INVALID_CONFIG', `build must be "auto", "simd" or "baseline", got ${String(want)}`));
+      if (!BUILD_CHOICES.includes(want)) {
+        return Promise.reject(
+          new FewclickError('INVALID_CONFIG', `build must be ${BUILD_CHOICES.map((b) => `"${b}"`).join(', ')}, got ${String(want)}`),
+        );
       }
     }
     if (loading === undefined) {
-      const build = want === 'auto' ? (simdSupported() ? 'simd' : 'baseline') : want;
+      const build = pickBuild(want);
       const attempt = (async () => {
         try {
-          await initGlue({ module_or_path: await env.wasmSource(build) });
+          const mod = await loadGlue(build);
+          await mod.default({ module_or_path: await env.wasmSource(build) });
+          glue = mod;
         } catch (e) {
           throw new FewclickError('WASM_LOAD_FAILED', `could not load the fewclick ${build} wasm build: ${e && e.message}`, { cause: e });
         }
@@ -286,7 +316,7 @@ export function makeApi(env) {
     }
     if (want === 'auto') return loading;
     return loading.then((build) => {
-      if (build !== want) {
+      if (!satisfies(build, want)) {
         throw new FewclickError('INVALID_CONFIG', `the ${build} build is already loaded; init({ build: "${want}" }) must run before anything else`);
       }
       return build;

@@ -1,7 +1,10 @@
 // Types of the fewclick package (both the browser entry and the Node entry).
 
-/** Which wasm build runs: `simd` needs wasm simd128; `baseline` runs everywhere else. */
-export type WasmBuild = 'simd' | 'baseline';
+/**
+ * Which wasm build runs: `webgpu` is the SIMD build with the WebGPU backend compiled in (larger;
+ * loaded where `navigator.gpu` exists); `simd` needs wasm simd128; `baseline` runs everywhere else.
+ */
+export type WasmBuild = 'webgpu' | 'simd' | 'baseline';
 
 /** The CPU kernel set of this build. */
 export type CpuKernels = 'cpu-simd128' | 'cpu-scalar';
@@ -222,8 +225,12 @@ export interface WorkerReranker {
 }
 
 export interface InitOptions {
-  /** Force a build (tests, benchmarks); default `auto`: SIMD where supported. */
-  build?: WasmBuild | 'auto';
+  /**
+   * Which build to load. `auto` (default): `webgpu` where `navigator.gpu` and simd128 exist, else
+   * `simd` where supported, else `baseline`. `cpu`: the same without the gpu build (the smallest
+   * download; rankAsync then always ranks on the CPU). A named build forces it (tests, benchmarks).
+   */
+  build?: WasmBuild | 'auto' | 'cpu';
 }
 
 /**
@@ -252,6 +259,8 @@ export declare function createWorkerReranker(
   worker: WorkerLike | string | URL,
   model: ModelSource,
   options?: RerankerOptions,
+  /** init()'s options inside the worker (which build it loads); fixed by the worker's first reranker. */
+  initOptions?: InitOptions,
 ): Promise<WorkerReranker>;
 
 /** A randomly initialised model file, for smoke tests and benchmarks (it ranks nothing well). */
@@ -268,3 +277,6 @@ export declare function gpuStatus(): Promise<GpuStatus>;
 
 /** Whether this engine runs wasm simd128 (and so gets the SIMD build). */
 export declare function simdSupported(): boolean;
+
+/** Whether this realm has `navigator.gpu` (and so `init()` loads the gpu build). */
+export declare function webgpuAvailable(): boolean;

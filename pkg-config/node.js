@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { FewclickError, fetchBytes, makeApi } from './core.js';
 
-export { ERROR_CODES, FewclickError, isFewclickError, simdSupported } from './core.js';
+export { ERROR_CODES, FewclickError, isFewclickError, simdSupported, webgpuAvailable } from './core.js';
 export { createWorkerReranker } from './worker-client.js';
 
 async function readModel(source) {
@@ -27,7 +27,7 @@ async function readModel(source) {
 
 const api = makeApi({
   wasmSource: (build) =>
-    readFile(new URL(build === 'simd' ? './fewclick_simd.wasm' : './fewclick_base.wasm', import.meta.url)),
+    readFile(new URL({ webgpu: './fewclick_gpu.wasm', simd: './fewclick_simd.wasm' }[build] ?? './fewclick_base.wasm', import.meta.url)),
   fetchModel: readModel,
 });
 

@@ -159,8 +159,10 @@ class WorkerReranker {
  * Creates a reranker that runs in a Web Worker.
  * @param worker a module Worker running fewclick's worker.js, or the URL of a module worker
  *   script (started with `{ type: 'module' }` and terminated by free()).
+ * @param initOptions init()'s options inside the worker (which build it loads), sent with the
+ *   first reranker; the worker's build is fixed from then on.
  */
-export async function createWorkerReranker(worker, model, options) {
+export async function createWorkerReranker(worker, model, options, initOptions) {
   let owned;
   if (typeof worker === 'string' || (typeof URL === 'function' && worker instanceof URL)) {
     if (typeof Worker !== 'function') throw new FewclickError('WORKER_ERROR', 'this environment has no Web Worker');
@@ -172,7 +174,7 @@ export async function createWorkerReranker(worker, model, options) {
   try {
     const portable = portableModel(model);
     const transfer = portable instanceof Uint8Array ? [portable.buffer] : [];
-    const { value: handle, state } = await channelFor(worker).request({ op: 'create', model: portable, options }, transfer);
+    const { value: handle, state } = await channelFor(worker).request({ op: 'create', model: portable, options, init: initOptions }, transfer);
     return new WorkerReranker(channelFor(worker), handle, state, owned);
   } catch (e) {
     if (owned !== undefined) owned.terminate();

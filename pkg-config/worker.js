@@ -4,14 +4,14 @@
 // to other windows' postMessage.
 //
 // Protocol (both directions tagged `fewclick: 1`, so a host may share the worker):
-//   → { fewclick: 1, id, op: 'create', model: bytes | absolute URL, options }
+//   → { fewclick: 1, id, op: 'create', model: bytes | absolute URL, options, init? }
 //   → { fewclick: 1, id, op: 'call', handle, method, args }
 //   ← { fewclick: 1, id, ok: true, value, state: { backend, lastAdaptMs, eventCount, itemDim,
 //                                                   gpuFallbackReason } }
 //   ← { fewclick: 1, id, ok: false, error: { name, message, code } }
 // Calls on one reranker run one after another in the order they were sent (a queue per reranker,
 // so a pending rankAsync never makes the next call BUSY).
-import { FewclickError, createReranker } from './index.js';
+import { FewclickError, createReranker, init } from './index.js';
 
 const METHODS = new Set(['setResults', 'record', 'rank', 'rankAsync', 'explain', 'reset', 'forget', 'modelInfo']);
 const RANKINGS = new Set(['rank', 'rankAsync']);
@@ -35,6 +35,7 @@ function errorData(e) {
 
 async function answer(msg) {
   if (msg.op === 'create') {
+    if (msg.init !== undefined) await init(msg.init); // which build this worker loads
     const r = await createReranker(msg.model, msg.options);
     const handle = nextHandle++;
     rerankers.set(handle, { reranker: r, queue: Promise.resolve() });

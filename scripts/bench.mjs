@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Prints fewclick's latency and kernel figures (a benchmark, not a test): both wasm builds (SIMD,
-// baseline), in Node and in headless Chromium; writes one JSON object per row to
-// bench-results/bench.json. Needs pkg/ (scripts/build-wasm.sh; scripts/bench.sh builds first).
+// Prints fewclick's latency and kernel figures (a benchmark, not a test): the CPU builds (SIMD,
+// baseline) in Node and in headless Chromium, and the gpu build's WebGPU paths in Chromium;
+// writes one JSON object per row to bench-results/bench.json. Needs pkg/ (scripts/build-wasm.sh; scripts/bench.sh builds first).
 //
 //   node scripts/bench.mjs [--quick] [--no-chromium] [--no-node]
 //
@@ -16,6 +16,8 @@ import { PATHS, NS, SEED, runSuite } from './bench/suite.mjs';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PKG = new URL('../pkg/', import.meta.url);
 const BUILDS = ['simd', 'baseline'];
+// Chromium also runs the gpu build, for the WebGPU rows (Node has no WebGPU).
+const BROWSER_BUILDS = [...BUILDS, 'webgpu'];
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const ns = quick ? [100, 1000] : NS;
@@ -57,7 +59,7 @@ async function runChromium() {
   const browser = await launchChromium();
   const rows = [];
   try {
-    for (const build of BUILDS) {
+    for (const build of BROWSER_BUILDS) {
       const page = await browser.newPage();
       const url = `${server.origin}/scripts/bench/page.html?build=${build}&budget=${budgetMs}&ns=${ns.join(',')}`;
       await page.goto(url);
@@ -77,10 +79,23 @@ async function runChromium() {
 
 function sizes() {
   const gz = (f) => gzipSync(readFileSync(new URL(f, PKG)), { level: 9 }).length;
-  const js = ['index.js', 'core.js', 'worker-client.js', 'fewclick_wasm.js'].reduce((s, f) => s + gz(f), 0);
+  const loader = ['index.js', 'core.js', 'worker-client.js'].reduce((s, f) => s + gz(f), 0);
+  const cpuGlue = gz('fewclick_wasm.js');
+  const gpuGlue = gz('fewclick_gpu.js');
   const simd = gz('fewclick_simd.wasm');
   const base = gz('fewclick_base.wasm');
-  return { path: 'size', js_gzip_bytes: js, simd_wasm_gzip_bytes: simd, base_wasm_gzip_bytes: base, page_gzip_bytes: js + simd };
+  const gpu = gz('fewclick_gpu.wasm');
+  return {
+    path: 'size',
+    loader_js_gzip_bytes: loader,
+    cpu_glue_gzip_bytes: cpuGlue,
+    gpu_glue_gzip_bytes: gpuGlue,
+    simd_wasm_gzip_bytes: simd,
+    base_wasm_gzip_bytes: base,
+    gpu_wasm_gzip_bytes: gpu,
+    page_gzip_bytes: loader + cpuGlue + simd,
+    gpu_page_gzip_bytes: loader + gpuGlue + gpu,
+  };
 }
 
 // --- main -----------------------------------------------------------------------------------
@@ -112,8 +127,9 @@ const header = ['env', 'build', 'path', ...ns.map((n) => `N=${n}`)];
 const widths = [9, 9, 22, ...ns.map(() => 18)];
 console.log(header.map((h, i) => (i < 3 ? String(h).padEnd(widths[i]) : pad(h, widths[i]))).join(' '));
 for (const env of envs) {
-  for (const build of BUILDS) {
+  for (const build of BROWSER_BUILDS) {
     for (const path of PATHS) {
+      if (!rows.some((x) => x.env === env && x.build === build && x.path === path)) continue;
       const cells = ns.map((n) => {
         const r = rows.find((x) => x.env === env && x.build === build && x.path === path && x.n === n);
         return r ? `${r.median_ms.toFixed(3)} / ${r.p90_ms.toFixed(3)}` : '-';
@@ -133,6 +149,6 @@ for (const r of rows.filter((x) => x.path === 'scoring-kernel')) {
     `${r.env.padEnd(9)} ${r.build.padEnd(9)} ${pad(r.gflops.toFixed(2), 10)} ${pad(r.simd_peak_gflops === null ? 'n/a' : r.simd_peak_gflops.toFixed(2), 10)} ${pad(r.ratio_of_peak === null ? 'n/a' : `${(r.ratio_of_peak * 100).toFixed(0)}%`, 7)}`,
   );
 }
-console.log(`\nwhat a page loads (gzip -9): JS ${size.js_gzip_bytes} B + SIMD wasm ${size.simd_wasm_gzip_bytes} B = ${size.page_gzip_bytes} B (${(size.page_gzip_bytes / 1024).toFixed(1)} KiB); baseline wasm ${size.base_wasm_gzip_bytes} B`);
+console.log(`\nwhat a page loads (gzip -9): CPU build (no navigator.gpu, or init({ build: 'cpu' })) ${size.page_gzip_bytes} B (${(size.page_gzip_bytes / 1024).toFixed(1)} KiB) = loader ${size.loader_js_gzip_bytes} + glue ${size.cpu_glue_gzip_bytes} + SIMD wasm ${size.simd_wasm_gzip_bytes}; gpu build ${size.gpu_page_gzip_bytes} B (${(size.gpu_page_gzip_bytes / 1024).toFixed(1)} KiB) = loader + glue ${size.gpu_glue_gzip_bytes} + wasm ${size.gpu_wasm_gzip_bytes}; baseline wasm ${size.base_wasm_gzip_bytes} B`);
 console.log(`targets (DESIGN.md): Chromium SIMD adapt+rank N=1000 well under 1 ms, N=10000 a few ms; kernel ≥ 70% of peak; page ≤ 60 KB gzip`);
 console.log(`rows: bench-results/bench.json (${all.length}); ${((Date.now() - t0) / 1000).toFixed(0)} s`);

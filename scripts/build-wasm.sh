@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the npm package in pkg/: two wasm builds of the same crate (SIMD and baseline), one
-# wasm-bindgen glue, the loader, types and worker entry from pkg-config/.
+# Builds the npm package in pkg/: three wasm builds of the same crate, the loader, types and
+# worker entry from pkg-config/. A page downloads one build:
+#   fewclick_gpu.wasm   SIMD + the WebGPU backend (browsers with navigator.gpu), glue fewclick_gpu.js
+#   fewclick_simd.wasm  SIMD, CPU only                                          glue fewclick_wasm.js
+#   fewclick_base.wasm  no SIMD, CPU only (engines without simd128)             glue fewclick_wasm.js
 #
-#   scripts/build-wasm.sh                    release build, wasm-opt -O3
-#   FEWCLICK_WEBGPU=1 scripts/build-wasm.sh  the same with the WebGPU backend compiled in
+#   scripts/build-wasm.sh    release builds, wasm-opt -O3
 #
 # Needs: cargo + the wasm32-unknown-unknown target, wasm-bindgen-cli at the version Cargo.toml
 # pins, node + tools/node_modules (binaryen's wasm-opt), gzip (scripts/setup.sh installs them).
@@ -25,7 +27,7 @@ command -v node >/dev/null || die "node is missing"
 # --- compile, bind, optimise each build -----------------------------------------------------
 build_variant() {
   local variant="$1" opt_features=("${WASM_OPT_FEATURES[@]}")
-  [ "$variant" = simd ] && opt_features+=(--enable-simd)
+  [ "$variant" != base ] && opt_features+=(--enable-simd)
   (
     wasm_env "$variant"
     step "cargo build ($variant: RUSTFLAGS='${RUSTFLAGS}', CARGO_TARGET_DIR=${CARGO_TARGET_DIR#"$ROOT"/})"
@@ -44,9 +46,10 @@ build_variant() {
 }
 build_variant simd
 build_variant base
+build_variant gpu
 
 # --- checks ---------------------------------------------------------------------------------
-step "checking the two builds"
+step "checking the three builds"
 # Validating without --enable-simd must fail for the SIMD build (the flag took effect) and pass
 # for the baseline (it runs on engines without simd128). Both files have no target_features
 # section any more, so wasm-opt uses exactly the features named here.
@@ -59,7 +62,10 @@ ok "baseline has no simd128 instructions; the SIMD build has them"
 # The loader ships one glue for both builds; that is only right while their exports match.
 cmp -s "$WORK/simd/fewclick.js" "$WORK/base/fewclick.js" \
   || die "the wasm-bindgen glue of the SIMD and baseline builds differ (different exports per build?); pkg-config/core.js assumes one glue"
-ok "wasm-bindgen glue identical for both builds"
+ok "wasm-bindgen glue identical for both CPU builds"
+grep -q "requestAdapter" "$WORK/gpu/fewclick.js" || die "the gpu build's glue does not import requestAdapter: was --cfg=web_sys_unstable_apis ignored?"
+if grep -q "requestAdapter" "$WORK/simd/fewclick.js"; then die "the CPU builds import WebGPU functions"; fi
+ok "only the gpu build imports WebGPU"
 
 # --- assemble pkg/ --------------------------------------------------------------------------
 step "assembling pkg/"
@@ -67,19 +73,25 @@ rm -rf "$PKG"
 mkdir -p "$PKG"
 cp "$WORK/simd/opt.wasm" "$PKG/fewclick_simd.wasm"
 cp "$WORK/base/opt.wasm" "$PKG/fewclick_base.wasm"
+cp "$WORK/gpu/opt.wasm" "$PKG/fewclick_gpu.wasm"
 # The glue's fallback URL ('fewclick_bg.wasm') names a file the package does not ship; bundlers
 # would try to resolve it. The loader always passes the wasm it picked, so make the fallback an
 # explicit error instead. Fail loudly if a new wasm-bindgen changes that line.
 default_line="module_or_path = new URL('fewclick_bg.wasm', import.meta.url);"
 n="$(grep -cF "$default_line" "$WORK/simd/fewclick.js" || true)"
 [ "$n" = 1 ] || die "expected the wasm-bindgen glue to contain exactly one \"$default_line\" (found $n); update scripts/build-wasm.sh for this wasm-bindgen version"
-DEFAULT_LINE="$default_line" node -e '
-  const fs = require("fs");
-  const [src, dst] = process.argv.slice(1);
-  const text = fs.readFileSync(src, "utf8").replace(process.env.DEFAULT_LINE,
-    "throw new Error(\"fewclick: load the package through its entry point, not the raw glue\");");
-  fs.writeFileSync(dst, text);
-' "$WORK/simd/fewclick.js" "$PKG/fewclick_wasm.js"
+# The gpu build's glue gets the same treatment.
+for glue in simd:fewclick_wasm.js gpu:fewclick_gpu.js; do
+  n="$(grep -cF "$default_line" "$WORK/${glue%%:*}/fewclick.js" || true)"
+  [ "$n" = 1 ] || die "expected the ${glue%%:*} glue to contain exactly one \"$default_line\" (found $n); update scripts/build-wasm.sh for this wasm-bindgen version"
+  DEFAULT_LINE="$default_line" node -e '
+    const fs = require("fs");
+    const [src, dst] = process.argv.slice(1);
+    const text = fs.readFileSync(src, "utf8").replace(process.env.DEFAULT_LINE,
+      "throw new Error(\"fewclick: load the package through its entry point, not the raw glue\");");
+    fs.writeFileSync(dst, text);
+  ' "$WORK/${glue%%:*}/fewclick.js" "$PKG/${glue#*:}"
+done
 for f in index.js node.js core.js worker.js worker-client.js index.d.ts worker.d.ts README.md; do
   cp "pkg-config/$f" "$PKG/$f"
 done
@@ -96,17 +108,25 @@ node -e '
 ok "pkg/ holds fewclick@$version: $(cd "$PKG" && ls | tr '\n' ' ')"
 node scripts/lib/check-pkg.mjs "$PKG" simd || die "the optimised SIMD build does not work (see above)"
 node scripts/lib/check-pkg.mjs "$PKG" baseline || die "the optimised baseline build does not work (see above)"
+node scripts/lib/check-pkg.mjs "$PKG" webgpu || die "the optimised gpu build does not work (see above)"
 
 # --- sizes ----------------------------------------------------------------------------------
-page_js=("$PKG/index.js" "$PKG/core.js" "$PKG/worker-client.js" "$PKG/fewclick_wasm.js")
-js_gz="$(gz_size "${page_js[@]}")"
+loader_js=("$PKG/index.js" "$PKG/core.js" "$PKG/worker-client.js")
+loader_gz="$(gz_size "${loader_js[@]}")"
+glue_gz="$(gz_size "$PKG/fewclick_wasm.js")"
+gpu_glue_gz="$(gz_size "$PKG/fewclick_gpu.js")"
 simd_gz="$(gz_size "$PKG/fewclick_simd.wasm")"
 base_gz="$(gz_size "$PKG/fewclick_base.wasm")"
+gpu_gz="$(gz_size "$PKG/fewclick_gpu.wasm")"
+cpu_page=$((loader_gz + glue_gz + simd_gz))
+gpu_page=$((loader_gz + gpu_glue_gz + gpu_gz))
 step "sizes (gzip -9)"
-note "loader + glue JS (index.js core.js worker-client.js fewclick_wasm.js): $js_gz bytes"
-note "SIMD wasm:                                             $simd_gz bytes"
-note "a page loads (JS + SIMD wasm):                         $((js_gz + simd_gz)) bytes ($(( (js_gz + simd_gz + 512) / 1024 )) KiB)"
-note "baseline wasm (engines without simd128, instead):      $base_gz bytes"
+note "loader JS (index.js core.js worker-client.js):   $loader_gz bytes"
+note "CPU glue fewclick_wasm.js + SIMD wasm:            $glue_gz + $simd_gz bytes"
+note "gpu glue fewclick_gpu.js + gpu wasm:              $gpu_glue_gz + $gpu_gz bytes"
+note "a page loads, CPU build (init({ build: 'cpu' }), or no navigator.gpu): $cpu_page bytes ($(( (cpu_page + 512) / 1024 )) KiB)"
+note "a page loads, gpu build (navigator.gpu present):  $gpu_page bytes ($(( (gpu_page + 512) / 1024 )) KiB)"
+note "baseline wasm (engines without simd128, instead of the SIMD wasm): $base_gz bytes"
 mkdir -p "$ROOT/target"
-printf '{"js_gzip":%s,"simd_wasm_gzip":%s,"base_wasm_gzip":%s,"page_gzip":%s}\n' \
-  "$js_gz" "$simd_gz" "$base_gz" "$((js_gz + simd_gz))" >"$ROOT/target/pkg-sizes.json"
+printf '{"loader_js_gzip":%s,"cpu_glue_gzip":%s,"gpu_glue_gzip":%s,"simd_wasm_gzip":%s,"base_wasm_gzip":%s,"gpu_wasm_gzip":%s,"cpu_page_gzip":%s,"gpu_page_gzip":%s}\n' \
+  "$loader_gz" "$glue_gz" "$gpu_glue_gz" "$simd_gz" "$base_gz" "$gpu_gz" "$cpu_page" "$gpu_page" >"$ROOT/target/pkg-sizes.json"

@@ -106,8 +106,7 @@ SUMMARY+=("ok      demo end to end in headless Chromium: $(grep -Eo '[0-9]+ pass
 # (SwiftShader): a build with --cfg=web_sys_unstable_apis in its own target directory.
 webgpu_tests() {
   (
-    WASM_RUSTFLAGS_COMMON="--cfg=web_sys_unstable_apis" WASM_DIR_SUFFIX="-webgpu"
-    wasm_env simd
+    wasm_env gpu
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
     export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
     export WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver

@@ -1,11 +1,12 @@
-// The benchmark in headless Chromium (started by scripts/bench.mjs): ?build=simd|baseline picks
-// the build; results land in window.__bench. One page per build: one wasm instance per realm.
+// The benchmark in headless Chromium (started by scripts/bench.mjs): ?build=simd|baseline|webgpu
+// picks the build; results land in window.__bench. One page per build: one wasm instance per realm.
 import * as api from '../../pkg/index.js';
-import * as glue from '../../pkg/fewclick_wasm.js';
 import { runSuite } from './suite.mjs';
 
 const params = new URLSearchParams(location.search);
 const build = params.get('build');
+// The glue the package loads for this build (the kernel probes are not public API).
+const glue = await (build === 'webgpu' ? import('../../pkg/fewclick_gpu.js') : import('../../pkg/fewclick_wasm.js'));
 const budgetMs = Number(params.get('budget') ?? 1200);
 const ns = params.get('ns') ? params.get('ns').split(',').map(Number) : undefined;
 const lines = [];

@@ -69,7 +69,7 @@ function gflops(fn, minSeconds, maxReps = 1 << 26) {
 /**
  * @param api    the package module (index.js or node.js)
  * @param glue   the package's wasm-bindgen glue (for the kernel probes, not public API)
- * @param build  'simd' | 'baseline'
+ * @param build  'simd' | 'baseline' | 'webgpu'
  * @param env    'node' | 'chromium'
  * @param budgetMs  wall time per (path, n) cell beyond MIN_REPS
  * @param log    progress lines
@@ -88,6 +88,9 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
   for (const path of PATHS) {
     const webgpu = path.endsWith(' webgpu');
     if (webgpu && gpu.reason) continue;
+    // The gpu build's CPU kernels are the SIMD build's (its rows would repeat them): it times
+    // the WebGPU paths only.
+    if (!webgpu && build === 'webgpu') continue;
     for (const n of ns) {
       const rand = mulberry32(SEED + n);
       const pick = () => Math.floor(rand() * n);
@@ -141,6 +144,7 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
     }
   }
 
+  if (build === 'webgpu') return rows;
   const KN = 10_000;
   // (the kernel probe below is the CPU's; the WebGPU kernels are timed inside the webgpu rows)
   const scoring = gflops((reps) => glue.benchScoringKernel(KN, ITEM_DIM, HIDDEN, reps), 0.25);

@@ -16,23 +16,23 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Flags every wasm build gets. RUSTFLAGS replaces any rustflags in .cargo/config.toml, so a flag
 # the crate needs on wasm belongs here.
 WASM_RUSTFLAGS_COMMON=""
-# FEWCLICK_WEBGPU=1 compiles the WebGPU backend in (web-sys's WebGPU bindings need
-# --cfg=web_sys_unstable_apis); without it rankAsync() always scores on the CPU and says why.
-# Those builds get their own target directories.
-WASM_DIR_SUFFIX=""
-if [ "${FEWCLICK_WEBGPU:-0}" = 1 ]; then
-  WASM_RUSTFLAGS_COMMON="${WASM_RUSTFLAGS_COMMON:+$WASM_RUSTFLAGS_COMMON }--cfg=web_sys_unstable_apis"
-  WASM_DIR_SUFFIX="-webgpu"
-fi
 
-# wasm_env simd|base: exports RUSTFLAGS and CARGO_TARGET_DIR for that build.
+# wasm_env simd|base|gpu: exports RUSTFLAGS and CARGO_TARGET_DIR for that build. `gpu` is the SIMD
+# build with the WebGPU backend compiled in (web-sys's WebGPU bindings need
+# --cfg=web_sys_unstable_apis); the others answer rankAsync() on the CPU and say why. Each build
+# keeps its own target directory.
 wasm_env() {
+  local simd="-C target-feature=+simd128" webgpu="--cfg=web_sys_unstable_apis" flags
   case "$1" in
-    simd) export RUSTFLAGS="${WASM_RUSTFLAGS_COMMON:+$WASM_RUSTFLAGS_COMMON }-C target-feature=+simd128" ;;
-    base) export RUSTFLAGS="$WASM_RUSTFLAGS_COMMON" ;;
-    *) die "wasm_env: unknown variant '$1' (expected simd or base)" ;;
+    simd) flags="$simd" ;;
+    base) flags="" ;;
+    gpu) flags="$webgpu $simd" ;;
+    *) die "wasm_env: unknown variant '$1' (expected simd, base or gpu)" ;;
   esac
-  export CARGO_TARGET_DIR="$ROOT/target/wasm-$1$WASM_DIR_SUFFIX"
+  export RUSTFLAGS="${WASM_RUSTFLAGS_COMMON:+$WASM_RUSTFLAGS_COMMON }$flags"
+  local dir="$1"
+  [ "$1" = gpu ] && dir="simd-webgpu"
+  export CARGO_TARGET_DIR="$ROOT/target/wasm-$dir"
 }
 
 # The exact wasm-bindgen version Cargo.toml pins (`wasm-bindgen = "=X"`); the CLI must match it.

@@ -330,7 +330,7 @@ await check('every request went to the page\'s own origin', async () => {
   for (const expected of ['/', '/app.js', '/assets/catalogue.json', '/assets/demo.fcm', '/pkg/worker.js']) {
     assert.ok(paths.includes(expected), `the browser requested ${expected} (saw ${paths.join(', ')})`);
   }
-  assert.ok(paths.some((p) => /^\/pkg\/fewclick_(simd|base)\.wasm$/.test(p)), 'the browser fetched a wasm build');
+  assert.ok(paths.some((p) => /^\/pkg\/fewclick_(gpu|simd|base)\.wasm$/.test(p)), 'the browser fetched a wasm build');
   // The server saw the same: and nothing but GETs, all answered.
   assert.ok(serverLog.length >= paths.length - 1, `server log: ${serverLog.length} lines`);
   const failed = serverLog.filter((l) => !/ (200|304)$/.test(l) && !/^GET \/favicon\.ico /.test(l));

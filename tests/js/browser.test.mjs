@@ -14,7 +14,11 @@ import { launchChromium } from '../../scripts/lib/chromium.mjs';
 const consumer = process.env.FEWCLICK_CONSUMER;
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'";
 
-test('the browser entry ranks in headless Chromium with the SIMD build, same-origin only', async (t) => {
+// Two page loads: by default Chromium (started with --enable-unsafe-webgpu, so navigator.gpu
+// exists, on SwiftShader) must get the gpu build and rank on WebGPU when asked; with ?build=cpu
+// (init({ build: 'cpu' }), page and worker) the SIMD build, which never downloads the gpu one.
+for (const variant of ['default', 'cpu']) {
+test(`the browser entry ranks in headless Chromium (${variant} build choice), same-origin only`, async (t) => {
   assert.ok(consumer, 'set FEWCLICK_CONSUMER to the scratch project that has fewclick installed');
   const pkgDir = join(consumer, 'node_modules', 'fewclick');
   const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
@@ -40,14 +44,15 @@ test('the browser entry ranks in headless Chromium with the SIMD build, same-ori
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
 
-  await page.goto(`${server.origin}/www/index.html`);
+  await page.goto(`${server.origin}/www/index.html${variant === 'cpu' ? '?build=cpu' : ''}`);
   const outcome = await page.waitForFunction(() => window.__fewclickResult, null, { timeout: 60_000 }).then((h) => h.jsonValue());
   assert.ok(outcome.ok, `page failed: ${outcome.error}\n${logs.join('\n')}`);
   const r = outcome.result;
   t.diagnostic(JSON.stringify(r));
 
   assert.equal(r.crossOriginIsolated, false, 'runs without cross-origin isolation');
-  assert.equal(r.build, 'simd');
+  const gpuBuild = variant === 'default';
+  assert.equal(r.build, gpuBuild ? 'webgpu' : 'simd');
   assert.equal(r.kernels, 'cpu-simd128');
   assert.equal(r.noEventsIsDisplayOrder, true);
   assert.equal(r.mainPermutation, true);
@@ -56,6 +61,18 @@ test('the browser entry ranks in headless Chromium with the SIMD build, same-ori
   assert.equal(r.mainError, 'DIMENSION_MISMATCH');
   assert.equal(r.mainAsyncSame, true, 'rankAsync() ranks like rank()');
   assert.ok(['cpu-simd128', 'webgpu'].includes(r.mainAsyncBackend), r.mainAsyncBackend);
+  if (gpuBuild) {
+    assert.equal(r.webgpuBackend, 'webgpu', `rankAsync('webgpu') fell back: ${r.webgpuReason}`);
+    assert.equal(r.webgpuReason, null);
+    assert.equal(r.workerWebgpuBackend, 'webgpu', 'WebGPU in the worker too');
+  } else {
+    assert.equal(r.webgpuBackend, 'cpu-simd128');
+    assert.match(r.webgpuReason, /no WebGPU support/);
+    assert.equal(r.workerWebgpuBackend, 'cpu-simd128');
+  }
+  assert.equal(r.webgpuAdapted, true);
+  assert.equal(r.webgpuSame, true, "rankAsync('webgpu') ranks like rank()");
+  assert.equal(r.workerWebgpuSame, true);
   assert.equal(r.urlModelItemDim, 16);
   assert.equal(r.missingModel, 'FETCH_FAILED');
   assert.equal(r.workerItemDim, 16);
@@ -79,8 +96,10 @@ test('the browser entry ranks in headless Chromium with the SIMD build, same-ori
   // Network: only the page's origin; the SIMD wasm, never the baseline one.
   const foreign = seen.filter((u) => new URL(u).origin !== server.origin);
   assert.deepEqual(foreign, [], 'every request goes to the page origin');
-  assert.ok(server.requests.includes('/node_modules/fewclick/fewclick_simd.wasm'), server.requests.join('\n'));
-  assert.ok(!server.requests.includes('/node_modules/fewclick/fewclick_base.wasm'), 'the baseline wasm is not downloaded');
+  const wasm = server.requests.filter((u) => u.endsWith('.wasm') && u.includes('/fewclick/'));
+  const want = gpuBuild ? '/node_modules/fewclick/fewclick_gpu.wasm' : '/node_modules/fewclick/fewclick_simd.wasm';
+  assert.deepEqual([...new Set(wasm)], [want], `one wasm build, page and worker: ${server.requests.join(' ')}`);
   assert.ok(server.requests.includes('/www/model.fcm'));
   t.diagnostic(`requests: ${server.requests.join(' ')}`);
 });
+}

@@ -5,11 +5,15 @@ import {
   createReranker,
   createWorkerReranker,
   FewclickError,
+  init,
   syntheticModel,
+  webgpuAvailable,
   type AsyncRanking,
   type Backend,
   type CpuKernels,
   type FewclickErrorCode,
+  type InitOptions,
+  type WasmBuild,
   type Ranking,
   type Reranker,
   type RerankerOptions,
@@ -47,10 +51,20 @@ export async function onResultsPage(ids: string[], features: Float32Array): Prom
   return ranking.ids;
 }
 
+export async function smallestDownload(): Promise<WasmBuild> {
+  const lean: InitOptions = { build: 'cpu' };
+  const build: WasmBuild = await init(webgpuAvailable() ? lean : undefined);
+  // @ts-expect-error: 'gpu' is not a build name ('webgpu' is)
+  await init({ build: 'gpu' });
+  return build;
+}
+
 export async function inAWorker(modelUrl: string): Promise<number> {
   const worker = new Worker(new URL('./reranker.worker.js', import.meta.url), { type: 'module' });
   const r: WorkerReranker = await createWorkerReranker(worker, modelUrl, { steps: 5 });
-  const byUrl: WorkerReranker = await createWorkerReranker('/node_modules/fewclick/worker.js', new URL(modelUrl));
+  const byUrl: WorkerReranker = await createWorkerReranker('/node_modules/fewclick/worker.js', new URL(modelUrl), undefined, {
+    build: 'cpu',
+  });
   await r.setResults({ ids: ['a'], features: new Float32Array(16) });
   await r.record({ item: 'a', type: 'cart' });
   const ranking: Ranking = await r.rank();

@@ -19,6 +19,7 @@ import {
   isFewclickError,
   simdSupported,
   syntheticModel,
+  webgpuAvailable,
   version,
 } from 'fewclick';
 
@@ -240,10 +241,45 @@ test('rankWithoutEvents: true ranks by the model before any event', async () => 
   r.free();
 });
 
-test('a forced build must come first: asking for baseline after SIMD is INVALID_CONFIG', async () => {
+test('a forced build must come first: asking for baseline or webgpu after SIMD is INVALID_CONFIG', async () => {
+  assert.equal(webgpuAvailable(), false, 'Node has no navigator.gpu');
   assert.equal(await init({ build: 'simd' }), 'simd');
+  assert.equal(await init({ build: 'cpu' }), 'simd', 'the SIMD build is a CPU build');
+  assert.equal(await init({ build: 'auto' }), 'simd');
   await assertRejectsCode(init({ build: 'baseline' }), 'INVALID_CONFIG');
+  await assertRejectsCode(init({ build: 'webgpu' }), 'INVALID_CONFIG');
   await assertRejectsCode(init({ build: 'sse' }), 'INVALID_CONFIG');
+});
+
+test('the gpu build (own process) loads in Node, ranks like the SIMD build and says why WebGPU is not used', () => {
+  const script = `
+    import { init, cpuKernels, createReranker, gpuStatus, syntheticModel } from 'fewclick';
+    const loaded = await init({ build: 'webgpu' });
+    let cpuAfterwards;
+    try { await init({ build: 'cpu' }); } catch (e) { cpuAfterwards = e.code; }
+    const r = await createReranker(await syntheticModel(8, 16, 2));
+    const ids = Array.from({ length: 50 }, (_, i) => 'i' + i);
+    r.setResults({ ids, features: Float32Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.7)) });
+    r.record({ item: 'i30', type: 'click' });
+    const sync = r.rank();
+    const forced = await r.rankAsync('webgpu');
+    const auto = await r.rankAsync();
+    console.log(JSON.stringify({
+      loaded, cpuAfterwards, kernels: await cpuKernels(), same: forced.ids.join() === sync.ids.join() && auto.ids.join() === sync.ids.join(),
+      backend: forced.backend, reason: forced.fallbackReason, autoReason: auto.fallbackReason, getter: r.gpuFallbackReason,
+      status: (await gpuStatus()).fallbackReason,
+    }));
+  `;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), encoding: 'utf8' }));
+  assert.equal(out.loaded, 'webgpu');
+  assert.equal(out.cpuAfterwards, 'INVALID_CONFIG', "init({ build: 'cpu' }) after the gpu build");
+  assert.equal(out.kernels, 'cpu-simd128', 'the gpu build carries the SIMD kernels');
+  assert.equal(out.same, true);
+  assert.equal(out.backend, 'cpu-simd128');
+  assert.match(out.reason, /navigator\.gpu is missing/);
+  assert.equal(out.autoReason, out.reason, 'later calls keep the reason');
+  assert.equal(out.getter, out.reason);
+  assert.equal(out.status, out.reason);
 });
 
 test('the baseline build (own process) scores like the SIMD build', async () => {

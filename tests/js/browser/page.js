@@ -24,6 +24,17 @@ function isPermutation(ids, of) {
   return ids.length === of.length && [...ids].sort().join() === [...of].sort().join();
 }
 
+/** The same ranking up to float rounding: every item's score within tol·(1 + |score|) of the
+ * other's, and any two items that trade places within that of each other. */
+function sameRanking(a, b, tol = 1e-4) {
+  const score = new Map(Array.from(b.ids, (id, k) => [id, b.scores[k]]));
+  const close = (x, y) => Math.abs(x - y) <= tol * (1 + Math.abs(y));
+  return (
+    a.ids.length === b.ids.length &&
+    Array.from(a.ids).every((id, k) => close(a.scores[k], score.get(id)) && (id === b.ids[k] || close(score.get(id), b.scores[k])))
+  );
+}
+
 async function errorCode(fn) {
   try {
     await fn();
@@ -35,7 +46,10 @@ async function errorCode(fn) {
 
 async function run() {
   const out = { crossOriginIsolated: globalThis.crossOriginIsolated === true };
-  out.build = await init();
+  // ?build=cpu: the page (and its worker) ask for a CPU-only build.
+  const wanted = new URLSearchParams(location.search).get('build');
+  const initOptions = wanted === null ? undefined : { build: wanted };
+  out.build = await init(initOptions);
   out.kernels = await cpuKernels();
 
   // Main thread, model as bytes.
@@ -53,6 +67,18 @@ async function run() {
   const asyncRanking = await r.rankAsync();
   out.mainAsyncSame = asyncRanking.ids.join() === ranking.ids.join();
   out.mainAsyncBackend = asyncRanking.backend;
+  // Forced onto WebGPU: the gpu build ranks there (SwiftShader here), a CPU build says why not.
+  r.record({ item: 'sku-70', type: 'cart' });
+  const cpuAfterCart = r.rank();
+  r.reset();
+  r.record({ item: 'sku-60', type: 'click' });
+  r.record({ item: 'sku-61', type: 'click' });
+  r.record({ item: 'sku-70', type: 'cart' });
+  const forced = await r.rankAsync('webgpu'); // the inner loop runs again, on the GPU
+  out.webgpuBackend = forced.backend;
+  out.webgpuReason = forced.fallbackReason;
+  out.webgpuAdapted = forced.adapted;
+  out.webgpuSame = sameRanking(forced, cpuAfterCart);
   r.free();
 
   // Main thread, model by URL (relative to the page).
@@ -62,7 +88,7 @@ async function run() {
   out.missingModel = await errorCode(() => createReranker('missing.fcm'));
 
   // In a module worker started from the package's worker.js; model URL resolved against the page.
-  const w = await createWorkerReranker(new URL('../node_modules/fewclick/worker.js', import.meta.url), 'model.fcm', { steps: 5 });
+  const w = await createWorkerReranker(new URL('../node_modules/fewclick/worker.js', import.meta.url), 'model.fcm', { steps: 5 }, initOptions);
   out.workerItemDim = w.itemDim;
   await w.setResults(res);
   out.workerNoEvents = (await w.rank()).ids.join() === res.ids.join();
@@ -79,13 +105,16 @@ async function run() {
   // Sent back to back without awaiting: the worker runs them in order, never BUSY.
   const [wa, wsync] = await Promise.all([w.rankAsync(), w.rank()]);
   out.workerAsyncSame = wa.ids.join() === wsync.ids.join();
+  const wgpu = await w.rankAsync('webgpu');
+  out.workerWebgpuBackend = wgpu.backend;
+  out.workerWebgpuSame = sameRanking(wgpu, wsync);
   await w.free();
   out.workerFreed = await errorCode(() => w.rank());
 
   // Model bytes to a worker: the caller's buffer stays usable (the package sends a copy).
   const bytes = await syntheticModel(16, 32, 4);
   const length = bytes.byteLength;
-  const wb = await createWorkerReranker(new URL('../node_modules/fewclick/worker.js', import.meta.url), bytes.subarray(0));
+  const wb = await createWorkerReranker(new URL('../node_modules/fewclick/worker.js', import.meta.url), bytes.subarray(0), undefined, initOptions);
   out.workerBytesModel = wb.itemDim === 16 && bytes.byteLength === length;
   await wb.free();
 
