@@ -361,7 +361,7 @@ impl Reranker {
     /// Session features of every candidate (`n × S`).
     pub fn session_features(&self) -> Vec<f32> {
         match &self.results {
-            Some(r) => self.log.summarize(Some(r.set.dim())).all_features(&r.set),
+            Some(r) => self.log.summarize(Some(r.set.dim())).all_features(&self.kernels, &r.set),
             None => Vec::new(),
         }
     }

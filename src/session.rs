@@ -13,6 +13,7 @@
 //!   becomes a negative row paired with every engaged row.
 
 use crate::error::{check_finite, check_len, Error, Result};
+use crate::kernels::Kernels;
 use std::collections::{HashMap, VecDeque};
 
 /// Number of session features per candidate.
@@ -150,6 +151,8 @@ pub struct ResultSet {
     /// Host base scores; `-ln(1 + display index)` when the host gives none.
     base: Vec<f32>,
     prices: Option<Vec<f32>>,
+    /// `ln(price)`, computed once per set (every ranking needs it).
+    log_prices: Option<Vec<f32>>,
     norms: Vec<f32>,
     /// Unique per constructed set (clones share it, as they share the contents): lets a backend
     /// that keeps the features on a device skip the upload when the set has not changed.
@@ -199,7 +202,8 @@ impl ResultSet {
         }
         let norms = x.chunks_exact(dim.max(1)).map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt()).collect();
         let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(ResultSet { ids, index, dim, x, base, prices, norms, generation })
+        let log_prices = prices.as_ref().map(|p| p.iter().map(|v| v.ln()).collect());
+        Ok(ResultSet { ids, index, dim, x, base, prices, log_prices, norms, generation })
     }
 
     /// Identifies these contents: two sets with the same generation have the same features and
@@ -529,11 +533,88 @@ impl Summary<'_> {
         }
     }
 
-    /// Session features of every candidate, row-major `n × SESSION_DIM`.
-    pub fn all_features(&self, r: &ResultSet) -> Vec<f32> {
-        let mut s = vec![0.0; r.len() * SESSION_DIM];
+    /// Session features of every candidate, row-major `n × SESSION_DIM`: [`Summary::features`]
+    /// (the reference) for each row, batched. The per-item counts are written from the few
+    /// logged items (one id lookup per logged item, not one per candidate); the similarities to
+    /// the engaged items and their centroid are one matrix product on `kernels`.
+    pub fn all_features<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet) -> Vec<f32> {
+        let (n, d) = (r.len(), r.dim);
+        let mut s = vec![0.0; n * SESSION_DIM];
+        if self.similar.iter().any(|(_, snap, _)| snap.x.len() != d) {
+            // Snapshots of another width (a summary made without a dimension): the reference
+            // handles the mismatch row by row.
+            for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
+                self.features(r, i, out);
+            }
+            return s;
+        }
+        // Columns of unit vectors: the engaged items' snapshots, then the centroid; padded to a
+        // multiple of 4 for the kernels. `own[j]`: the row of the item column j belongs to, whose
+        // similarity to itself does not count.
+        let mut cols: Vec<(&[f32], f32)> = Vec::new();
+        let mut own: Vec<Option<usize>> = Vec::new();
+        for (id, snap, _) in self.similar.iter().filter(|(_, snap, _)| snap.norm > 0.0) {
+            cols.push((&snap.x, snap.norm));
+            own.push(r.position(id));
+        }
+        let n_similar = cols.len();
+        let centroid = self.centroid.as_ref().filter(|(_, cn)| *cn > 0.0);
+        if let Some((c, cn)) = centroid {
+            cols.push((c, *cn));
+        }
+        let m = cols.len().next_multiple_of(4);
+        let mut dots = Vec::new();
+        if m > 0 {
+            let mut w = vec![0.0f32; d * m];
+            for (j, (x, norm)) in cols.iter().enumerate() {
+                for k in 0..d {
+                    w[k * m + j] = x[k] / norm;
+                }
+            }
+            dots = vec![0.0f32; n * m];
+            kernels.matmul_acc(r.features(), n, d, &w, m, &mut dots);
+        }
+        let engaged = (1.0 + self.n_engaged_events as f32).ln();
+        let last = self.last_engaged_item.and_then(|id| r.position(id));
         for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
-            self.features(r, i, out);
+            let norm = r.norms[i];
+            if norm > 0.0 && m > 0 {
+                let row = &dots[i * m..(i + 1) * m];
+                let mut best = 0.0f32;
+                for j in 0..n_similar {
+                    if own[j] != Some(i) {
+                        best = best.max(row[j] / norm);
+                    }
+                }
+                out[5] = best;
+                if centroid.is_some() {
+                    out[6] = row[n_similar] / norm;
+                }
+            }
+            if let (Some(lm), Some(lp)) = (self.log_mean_price, &r.log_prices) {
+                let rel = (lp[i] - lm).clamp(-3.0, 3.0);
+                out[7] = rel;
+                out[8] = rel.abs();
+                out[9] = 1.0;
+            }
+            out[10] = engaged;
+            if let Some(j) = last.filter(|&j| j != i) {
+                out[11] = 1.0 / (1.0 + (i as f32 - j as f32).abs());
+                out[12] = (i > j) as u8 as f32;
+            }
+        }
+        for (id, a) in &self.items {
+            let Some(i) = r.position(id) else { continue };
+            let out = &mut s[i * SESSION_DIM..(i + 1) * SESSION_DIM];
+            out[0] = (1.0 + a.engagement).ln();
+            if let Some(l) = a.last_engaged {
+                out[1] = 1.0 / (1 + self.n_engaged_events - 1 - l) as f32;
+            }
+            out[3] = (1.0 + a.impressions as f32).ln();
+            out[4] = (1.0 + a.skips as f32).ln();
+        }
+        if let Some(i) = last {
+            s[i * SESSION_DIM + 2] = 1.0;
         }
         s
     }

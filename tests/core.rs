@@ -297,6 +297,59 @@ fn a_backend_that_runs_the_inner_loop_itself_ranks_like_rank() {
     assert!(adopted >= 10, "only {adopted} of 20 sessions had an inner loop to hand off");
 }
 
+/// The batched session features (what ranking uses) against the per-row reference, over random
+/// logs: events on items in and out of the list, every kind, zero rows, prices or none.
+/// Tolerance |Δ| ≤ 1e-6 + 1e-5·|ref| (the similarities sum in another order).
+#[test]
+fn batched_session_features_match_the_per_row_reference() {
+    use fewclick::session::{EventLog, ResultSet};
+    let kinds = [
+        EventKind::Impression,
+        EventKind::Click,
+        EventKind::Cart,
+        EventKind::Purchase,
+        EventKind::Skip,
+        EventKind::Dwell,
+    ];
+    let mut checked = 0;
+    for seed in 900..960u64 {
+        let mut rng = Rng::new(seed);
+        let d = [3, 8, 16][rng.below(3)];
+        let n = rng.below(120);
+        let (ids, mut x, prices) = results(&mut rng, n, d, "s");
+        if n > 0 && rng.below(3) == 0 {
+            x[..d].fill(0.0); // a row without features (norm 0)
+        }
+        let prices = (rng.below(2) == 0).then_some(prices);
+        let set = ResultSet::new(ids.clone(), x, d, None, prices, 1000).unwrap();
+        let mut log = EventLog::new(1 + rng.below(40)).unwrap();
+        for _ in 0..rng.below(50) {
+            let item =
+                if n == 0 || rng.below(4) == 0 { format!("gone{}", rng.below(5)) } else { ids[rng.below(n)].clone() };
+            let _ = log.record(Event::new(item, kinds[rng.below(kinds.len())]), Some(&set));
+        }
+        let summary = log.summarize(Some(d));
+        let mut want = vec![0.0; n * SESSION_DIM];
+        for (i, out) in want.chunks_exact_mut(SESSION_DIM).enumerate() {
+            summary.features(&set, i, out);
+        }
+        for (name, got) in
+            [("fast", summary.all_features(&Fast, &set)), ("reference", summary.all_features(&Reference, &set))]
+        {
+            assert_eq!(got.len(), want.len());
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                let (row, f) = (k / SESSION_DIM, k % SESSION_DIM);
+                assert!(
+                    (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),
+                    "seed {seed} {name}: row {row} feature {f}: {g} vs {w}"
+                );
+            }
+        }
+        checked += want.iter().filter(|v| **v != 0.0).count();
+    }
+    assert!(checked > 1000, "only {checked} non-zero features compared");
+}
+
 #[test]
 fn no_events_returns_the_hosts_order_exactly() {
     for seed in 200..220u64 {

@@ -42,7 +42,7 @@ impl MetaTask for RankTask {
 /// Builds the query set of a result list whose engaged item is at display index `target`.
 fn query_set(rs: &ResultSet, log: &EventLog, target: usize) -> SupportSet {
     let d = rs.dim();
-    let s = log.summarize(Some(d)).all_features(rs);
+    let s = log.summarize(Some(d)).all_features(&crate::kernels::Fast, rs);
     let width = d + crate::session::SESSION_DIM;
     let n = rs.len();
     let mut q = SupportSet { width, ..SupportSet::default() };
