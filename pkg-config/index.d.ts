@@ -136,8 +136,11 @@ export interface GpuCalibration {
   /** Largest candidate count of the size bucket. */
   upTo: number;
   scope: 'head' | 'all';
+  /** The fastest timed CPU rank (inner loop, features, scoring, ordering). */
   cpuMs: number;
-  gpuMs: number;
+  /** The fastest timed WebGPU rank; null when the CPU was already under the ~0.5 ms a GPU round
+   * trip costs, so the GPU was not tried. */
+  gpuMs: number | null;
   /** The faster backend for this bucket and scope. */
   backend: 'cpu' | 'webgpu';
 }

@@ -3,8 +3,9 @@
 //!
 //! WebGPU only pays for large candidate sets or full-model adaptation (a dispatch and readback
 //! cost ~0.5 ms in Chrome and ~100 ms in Firefox), so `auto` measures once instead of guessing:
-//! the first `auto` call of a bucket times both backends and the faster one serves every later
-//! call of that bucket. Any GPU failure (no adapter, a lost device, a validation or out-of-memory
+//! the first `auto` call of a bucket times the CPU, and, unless the CPU is already under the
+//! GPU's floor ([`GPU_FLOOR_MS`]), the GPU too; the faster one serves every later call of that
+//! bucket. Any GPU failure (no adapter, a lost device, a validation or out-of-memory
 //! error) makes WebGPU unusable for the rest of the page's life, with the reason kept for the host.
 
 use crate::adapt::Scope;
@@ -53,18 +54,30 @@ pub fn bucket(n: usize) -> usize {
     top
 }
 
-/// One calibration: the median of a few timed calls of each backend, in milliseconds.
+/// The least a WebGPU rank can cost in a browser: one submission and one asynchronous readback
+/// take ~0.5 ms in Chrome (~100 ms in Firefox) before any work. A bucket whose CPU rank is
+/// faster than this is decided for the CPU without touching the GPU (no adapter request, no
+/// buffers, no shader compile for pages whose result lists are small).
+pub const GPU_FLOOR_MS: f64 = 0.5;
+
+/// One calibration: the fastest of a few timed calls of each backend, in milliseconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Calibration {
     pub bucket: usize,
     pub scope: Scope,
     pub cpu_ms: f64,
-    pub gpu_ms: f64,
+    /// `None`: not tried, because the CPU was under [`GPU_FLOOR_MS`].
+    pub gpu_ms: Option<f64>,
 }
 
 impl Calibration {
+    /// The CPU's result for a bucket it serves in under [`GPU_FLOOR_MS`], if it does.
+    pub fn cpu_only(bucket: usize, scope: Scope, cpu_ms: f64) -> Option<Self> {
+        (cpu_ms < GPU_FLOOR_MS).then_some(Calibration { bucket, scope, cpu_ms, gpu_ms: None })
+    }
+
     pub fn gpu_wins(&self) -> bool {
-        self.gpu_ms < self.cpu_ms
+        self.gpu_ms.is_some_and(|g| g < self.cpu_ms)
     }
 }
 
@@ -130,13 +143,25 @@ mod tests {
     fn auto_calibrates_once_per_bucket_and_scope() {
         let mut s = Selector::default();
         assert_eq!(s.plan(Preference::Auto, 5000, Scope::All), Plan::Calibrate);
-        s.record(Calibration { bucket: bucket(5000), scope: Scope::All, cpu_ms: 3.0, gpu_ms: 1.0 });
+        s.record(Calibration { bucket: bucket(5000), scope: Scope::All, cpu_ms: 3.0, gpu_ms: Some(1.0) });
         assert_eq!(s.plan(Preference::Auto, 9000, Scope::All), Plan::Gpu);
         assert_eq!(s.plan(Preference::Auto, 9000, Scope::Head), Plan::Calibrate);
         assert_eq!(s.plan(Preference::Auto, 20_000, Scope::All), Plan::Calibrate);
-        s.record(Calibration { bucket: bucket(5000), scope: Scope::All, cpu_ms: 1.0, gpu_ms: 3.0 });
+        s.record(Calibration { bucket: bucket(5000), scope: Scope::All, cpu_ms: 1.0, gpu_ms: Some(3.0) });
         assert_eq!(s.plan(Preference::Auto, 9000, Scope::All), Plan::Cpu { fallback: None });
         assert_eq!(s.calibrations().len(), 1);
+    }
+
+    #[test]
+    fn a_cpu_under_the_gpu_floor_decides_without_the_gpu() {
+        assert_eq!(Calibration::cpu_only(100, Scope::Head, 0.8), None, "slow enough to try the GPU");
+        let fast = Calibration::cpu_only(100, Scope::Head, 0.2).expect("under the floor");
+        assert_eq!(fast.gpu_ms, None);
+        assert!(!fast.gpu_wins());
+        let mut s = Selector::default();
+        s.record(fast);
+        assert_eq!(s.plan(Preference::Auto, 60, Scope::Head), Plan::Cpu { fallback: None });
+        assert_eq!(s.plan(Preference::WebGpu, 60, Scope::Head), Plan::Gpu, "forcing still works");
     }
 
     #[test]

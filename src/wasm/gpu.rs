@@ -182,13 +182,29 @@ mod webgpu {
             }
         }
 
-        /// Times both backends on this call, each run doing a click's full work (the inner loop
-        /// from θ0 over the session's events, session features, scoring, ordering), checks that
-        /// they agree, and keeps the faster for this size bucket and scope. This call returns the
-        /// CPU's ranking, and the CPU's adapted θ stays cached.
+        /// Times the backends on this call, each run doing a click's full work (the inner loop
+        /// from θ0 over the session's events, session features, scoring, ordering): the CPU
+        /// first; when it is under [`crate::gpu::select::GPU_FLOOR_MS`] the bucket is the CPU's
+        /// without touching the GPU. Otherwise the GPU runs too (one untimed warm-up), the two must agree, and the
+        /// faster keeps this size bucket and scope. Returns the CPU's ranking, and leaves the
+        /// CPU's adapted θ cached.
         pub(super) async fn calibrate(&mut self) -> JsResult<Outcome> {
             let (n, scope) = (self.core.n_results(), self.core.scope());
-            // The first GPU run warms up (buffers, first dispatch) and is not timed.
+            let mut cpu_ms = f64::INFINITY;
+            let mut cpu = None;
+            for _ in 0..CALIBRATION_RUNS {
+                self.core.clear_adaptation();
+                let t = now_ms();
+                let ranking = self.core.rank().map_err(|e| js_error(&e))?;
+                cpu_ms = cpu_ms.min(now_ms() - t);
+                cpu = Some(ranking);
+            }
+            let Some(cpu) = cpu else { return Err(js_error(&crate::Error::config("calibration", "no timed run"))) };
+            if let Some(c) = Calibration::cpu_only(bucket(n), scope, cpu_ms) {
+                SELECTOR.with(|s| s.borrow_mut().record(c));
+                return Ok((cpu, self.core.backend(), None));
+            }
+            // The first GPU run warms up (device, buffers, first dispatch) and is not timed.
             self.core.clear_adaptation();
             let mut gpu = self.gpu_rank().await?;
             let mut gpu_ms = f64::INFINITY;
@@ -201,18 +217,12 @@ mod webgpu {
                 gpu = self.gpu_rank().await?;
                 gpu_ms = gpu_ms.min(now_ms() - t);
             }
+            // The CPU's θ is the session's again (the GPU runs replaced it).
+            self.core.clear_adaptation();
+            let cpu_again = self.core.rank().map_err(|e| js_error(&e))?;
+            debug_assert_eq!(cpu_again, cpu);
             if gpu.1 != WEBGPU {
                 return Ok(gpu);
-            }
-            self.core.clear_adaptation();
-            let t = now_ms();
-            let mut cpu = self.core.rank().map_err(|e| js_error(&e))?;
-            let mut cpu_ms = now_ms() - t;
-            for _ in 1..CALIBRATION_RUNS {
-                self.core.clear_adaptation();
-                let t = now_ms();
-                cpu = self.core.rank().map_err(|e| js_error(&e))?;
-                cpu_ms = cpu_ms.min(now_ms() - t);
             }
             let gpu = gpu.0;
             let (g, c) = (by_item(&gpu), by_item(&cpu));
@@ -223,14 +233,17 @@ mod webgpu {
                 SELECTOR.with(|s| s.borrow_mut().mark_unusable(reason.clone()));
                 return Ok((cpu, self.core.backend(), Some(reason)));
             }
-            SELECTOR.with(|s| s.borrow_mut().record(Calibration { bucket: bucket(n), scope, cpu_ms, gpu_ms }));
+            SELECTOR.with(|s| {
+                s.borrow_mut().record(Calibration { bucket: bucket(n), scope, cpu_ms, gpu_ms: Some(gpu_ms) })
+            });
             Ok((cpu, self.core.backend(), None))
         }
     }
 }
 
 /// What the page knows about WebGPU: `{ fallbackReason: string | null, calibrations: [{ upTo,
-/// scope, cpuMs, gpuMs, backend }] }` (one entry per size bucket and scope calibrated so far).
+/// scope, cpuMs, gpuMs, backend }] }` (one entry per size bucket and scope calibrated so far;
+/// `gpuMs` is null where the CPU was under the GPU's floor and the GPU was not tried).
 #[wasm_bindgen(js_name = gpuStatus)]
 pub fn gpu_status() -> JsResult<Object> {
     let (reason, cals) = SELECTOR.with(|s| {
@@ -245,7 +258,7 @@ pub fn gpu_status() -> JsResult<Object> {
         set(&o, "upTo", &(c.bucket as f64).into())?;
         set(&o, "scope", &c.scope.as_str().into())?;
         set(&o, "cpuMs", &c.cpu_ms.into())?;
-        set(&o, "gpuMs", &c.gpu_ms.into())?;
+        set(&o, "gpuMs", &c.gpu_ms.map_or(JsValue::NULL, JsValue::from_f64))?;
         set(&o, "backend", &(if c.gpu_wins() { WEBGPU } else { "cpu" }).into())?;
         list.push(&o);
     }
