@@ -92,7 +92,9 @@ for variant in simd base; do
 done
 
 stage build-wasm bash scripts/build-wasm.sh
-SUMMARY+=("ok      npm package built: $(grep -o 'a page loads (JS + SIMD wasm): *[0-9]* bytes' "$LAST_LOG" | sed 's/  */ /g') ($LAST_SECONDS s)")
+sizes="$(sed -n 's/.*a page loads, \(CPU\|gpu\) build[^:]*: *\([0-9]*\) bytes.*/\1 \2 B/p' "$LAST_LOG" | paste -sd, - | sed 's/,/, /g' || true)"
+[ -n "$sizes" ] || { current=build-wasm; die "build-wasm.sh printed no page sizes ($LAST_LOG)"; }
+SUMMARY+=("ok      npm package built; a page loads (gzip): $sizes ($LAST_SECONDS s)")
 
 stage js-tests bash scripts/test-js.sh
 SUMMARY+=("ok      JS package tests: $(grep -E '^# (pass|fail)' "$LAST_LOG" | awk '{s[$2] += $3} END {printf "%d passed, %d failed", s["pass"], s["fail"]}'), tsc --noEmit strict ($LAST_SECONDS s)")
