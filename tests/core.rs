@@ -205,6 +205,9 @@ fn a_few_steps_lower_the_support_loss_and_raise_the_clicked_items() {
     }
 }
 
+const ALL_KINDS: [EventKind; 6] =
+    [EventKind::Impression, EventKind::Click, EventKind::Cart, EventKind::Purchase, EventKind::Skip, EventKind::Dwell];
+
 fn random_session(seed: u64, scope: Scope) -> (Reranker, Vec<String>) {
     let mut rng = Rng::new(seed);
     let m = model(6, 8, seed, InnerLoop { scope, ..InnerLoop::default() });
@@ -213,14 +216,7 @@ fn random_session(seed: u64, scope: Scope) -> (Reranker, Vec<String>) {
     let (ids, x, prices) = results(&mut rng, n, 6, "r");
     let prices = (rng.below(2) == 0).then_some(prices);
     r.set_results(ids.clone(), x, None, prices).unwrap();
-    let kinds = [
-        EventKind::Impression,
-        EventKind::Click,
-        EventKind::Cart,
-        EventKind::Purchase,
-        EventKind::Skip,
-        EventKind::Dwell,
-    ];
+    let kinds = ALL_KINDS;
     for _ in 0..rng.below(30) {
         let item = if rng.below(5) == 0 { format!("elsewhere{}", rng.below(3)) } else { ids[rng.below(n)].clone() };
         let mut e = Event::new(item, kinds[rng.below(kinds.len())]);
@@ -303,14 +299,7 @@ fn a_backend_that_runs_the_inner_loop_itself_ranks_like_rank() {
 #[test]
 fn batched_session_features_match_the_per_row_reference() {
     use fewclick::session::{EventLog, ResultSet};
-    let kinds = [
-        EventKind::Impression,
-        EventKind::Click,
-        EventKind::Cart,
-        EventKind::Purchase,
-        EventKind::Skip,
-        EventKind::Dwell,
-    ];
+    let kinds = ALL_KINDS;
     let mut checked = 0;
     for seed in 900..960u64 {
         let mut rng = Rng::new(seed);
