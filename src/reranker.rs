@@ -9,7 +9,7 @@ use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
 use crate::rank;
 use crate::scorer::{project_items, score_candidates};
-use crate::session::{Event, EventLog, ResultSet, SupportSet, SESSION_DIM, SESSION_FEATURE_NAMES};
+use crate::session::{Event, EventLog, ResultSet, SummaryTable, SupportSet, SESSION_DIM, SESSION_FEATURE_NAMES};
 
 /// Host-chosen limits and overrides.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,8 +80,11 @@ pub enum Scoring {
 pub struct ScoringJob {
     /// The adapted parameters (θ0 when nothing was learned, or while `adapt` is pending).
     pub theta: Vec<f32>,
-    /// Session features, `n × S`, display order.
+    /// Session features, `n × S`, display order (empty when `table` is given instead).
     pub session_features: Vec<f32>,
+    /// The session summary flattened for the results, from [`Reranker::prepare_deferred`]: the
+    /// backend computes the session features from it (src/gpu/shaders/features.wgsl).
+    pub table: Option<SummaryTable>,
     pub support_loss: Option<(f32, f32)>,
     /// The inner loop still to run, from [`Reranker::prepare_deferred`]: the backend adapts
     /// `theta` itself and hands the result to [`Reranker::adopt`] before scoring with it.
@@ -299,6 +302,9 @@ impl Reranker {
     /// The CPU's scores for a job (display order). A job whose inner loop is still pending
     /// scores with θ0.
     pub fn score_job(&self, job: &ScoringJob) -> Vec<f32> {
+        if job.table.is_some() {
+            return self.score(&job.theta, &self.session_features(), self.inner().scope);
+        }
         self.score(&job.theta, &job.session_features, self.inner().scope)
     }
 
@@ -309,9 +315,10 @@ impl Reranker {
         self.prepare(true)
     }
 
-    /// [`Reranker::prepare_scoring`] for a backend that also runs the inner loop: when θ is not
-    /// adapted to the events yet, the job carries the [`AdaptJob`] (and θ0); the backend adapts,
-    /// calls [`Reranker::adopt`], and scores with the job's θ.
+    /// [`Reranker::prepare_scoring`] for a backend that also runs the inner loop and computes
+    /// the session features: when θ is not adapted to the events yet, the job carries the
+    /// [`AdaptJob`] (and θ0); the backend adapts, calls [`Reranker::adopt`], and scores with the
+    /// job's θ. The session features come as the summary table (`table`).
     pub fn prepare_deferred(&mut self) -> Result<Scoring> {
         self.prepare(false)
     }
@@ -335,8 +342,9 @@ impl Reranker {
             Some(_) => (self.model.theta.clone(), None),
             None => self.adapted_theta(),
         };
-        let session_features = self.session_features();
-        Ok(Scoring::Job(ScoringJob { theta, session_features, support_loss, adapt }))
+        let table = if adapt_here { None } else { self.summary_table() };
+        let session_features = if table.is_some() { Vec::new() } else { self.session_features() };
+        Ok(Scoring::Job(ScoringJob { theta, session_features, table, support_loss, adapt }))
     }
 
     /// The second half of [`Reranker::rank`]: orders the candidates by `scores` (display order,
@@ -356,6 +364,12 @@ impl Reranker {
     /// The adapt scope in force (the model's, or the host's override).
     pub fn scope(&self) -> Scope {
         self.inner().scope
+    }
+
+    /// The session summary flattened for the current results (see [`SummaryTable`]).
+    fn summary_table(&self) -> Option<SummaryTable> {
+        let r = self.results.as_ref()?;
+        self.log.summarize(Some(r.set.dim())).table(&r.set)
     }
 
     /// Session features of every candidate (`n × S`).

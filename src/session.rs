@@ -233,6 +233,10 @@ impl ResultSet {
     pub fn base(&self) -> &[f32] {
         &self.base
     }
+    /// `ln(price)` of every row, when the host gave prices.
+    pub fn log_prices(&self) -> Option<&[f32]> {
+        self.log_prices.as_deref()
+    }
     pub fn price(&self, i: usize) -> Option<f32> {
         self.prices.as_ref().map(|p| p[i])
     }
@@ -533,61 +537,133 @@ impl Summary<'_> {
         }
     }
 
-    /// Session features of every candidate, row-major `n × SESSION_DIM`: [`Summary::features`]
-    /// (the reference) for each row, batched. The per-item counts are written from the few
-    /// logged items (one id lookup per logged item, not one per candidate); the similarities to
-    /// the engaged items and their centroid are one matrix product on `kernels`.
-    pub fn all_features<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet) -> Vec<f32> {
-        let (n, d) = (r.len(), r.dim);
-        let mut s = vec![0.0; n * SESSION_DIM];
+    /// The summary as flat arrays for the candidates of `r`: what the batched features need
+    /// besides the result set. `None` when a snapshot has another width than `r` (a summary made
+    /// without a dimension), which only the per-row reference handles.
+    pub fn table(&self, r: &ResultSet) -> Option<SummaryTable> {
+        let d = r.dim;
         if self.similar.iter().any(|(_, snap, _)| snap.x.len() != d) {
-            // Snapshots of another width (a summary made without a dimension): the reference
-            // handles the mismatch row by row.
-            for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
-                self.features(r, i, out);
-            }
-            return s;
+            return None;
         }
-        // Columns of unit vectors: the engaged items' snapshots, then the centroid; padded to a
-        // multiple of 4 for the kernels. `own[j]`: the row of the item column j belongs to, whose
-        // similarity to itself does not count.
-        let mut cols: Vec<(&[f32], f32)> = Vec::new();
-        let mut own: Vec<Option<usize>> = Vec::new();
+        let mut columns = Vec::new();
+        let mut own_rows = Vec::new();
         for (id, snap, _) in self.similar.iter().filter(|(_, snap, _)| snap.norm > 0.0) {
-            cols.push((&snap.x, snap.norm));
-            own.push(r.position(id));
+            columns.extend(snap.x.iter().map(|v| v / snap.norm));
+            own_rows.push(r.position(id).map_or(NO_ROW, |i| i as u32));
         }
-        let n_similar = cols.len();
         let centroid = self.centroid.as_ref().filter(|(_, cn)| *cn > 0.0);
         if let Some((c, cn)) = centroid {
-            cols.push((c, *cn));
+            columns.extend(c.iter().map(|v| v / cn));
         }
-        let m = cols.len().next_multiple_of(4);
+        let mut items: Vec<(u32, [f32; 4])> = self
+            .items
+            .iter()
+            .filter_map(|(id, a)| {
+                let row = r.position(id)? as u32;
+                let recency = a.last_engaged.map_or(0.0, |l| 1.0 / (1 + self.n_engaged_events - 1 - l) as f32);
+                let counts = [
+                    (1.0 + a.engagement).ln(),
+                    recency,
+                    (1.0 + a.impressions as f32).ln(),
+                    (1.0 + a.skips as f32).ln(),
+                ];
+                Some((row, counts))
+            })
+            .collect();
+        items.sort_unstable_by_key(|item| item.0);
+        Some(SummaryTable {
+            columns,
+            own_rows,
+            has_centroid: centroid.is_some(),
+            log_mean_price: self.log_mean_price.filter(|_| r.log_prices.is_some()),
+            engaged: (1.0 + self.n_engaged_events as f32).ln(),
+            last_row: self.last_engaged_item.and_then(|id| r.position(id)).map_or(NO_ROW, |i| i as u32),
+            items,
+        })
+    }
+
+    /// Session features of every candidate, row-major `n × SESSION_DIM`: [`Summary::features`]
+    /// (the reference) for each row, batched through [`Summary::table`]. The per-item counts are
+    /// written from the few logged items (one id lookup per logged item, not one per candidate);
+    /// the similarities to the engaged items and their centroid are one matrix product on
+    /// `kernels`.
+    pub fn all_features<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet) -> Vec<f32> {
+        let mut s = vec![0.0; r.len() * SESSION_DIM];
+        match self.table(r) {
+            Some(t) => t.features_into(kernels, r, &mut s),
+            None => {
+                for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
+                    self.features(r, i, out);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// `own_rows` / `last_row` of an item that is not in the result set.
+pub const NO_ROW: u32 = u32::MAX;
+
+/// A session summary flattened for one result set ([`Summary::table`]): the CPU's batched
+/// features and src/gpu/shaders/features.wgsl compute the same `n × SESSION_DIM` features from it
+/// and the result set's own arrays (features, log prices).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryTable {
+    /// Unit vectors, `columns.len() / d` of them: the engaged items' snapshots (most recent
+    /// first), then their weighted centroid when `has_centroid`.
+    pub columns: Vec<f32>,
+    /// Per snapshot column, the display row of its item ([`NO_ROW`]: not in the list); an item
+    /// is not compared with its own snapshot.
+    pub own_rows: Vec<u32>,
+    pub has_centroid: bool,
+    /// Weighted mean log price of the engaged items; `None` when unknown or the result set has
+    /// no prices.
+    pub log_mean_price: Option<f32>,
+    /// `ln(1 + engaged events)`, the same for every row.
+    pub engaged: f32,
+    /// Display row of the last engaged item ([`NO_ROW`]: none, or not in the list).
+    pub last_row: u32,
+    /// Logged items found in the list, by row: (row, [engagement log-count, engagement recency,
+    /// impressions log-count, skips log-count]) — features 0, 1, 3 and 4.
+    pub items: Vec<(u32, [f32; 4])>,
+}
+
+impl SummaryTable {
+    pub fn n_similar(&self) -> usize {
+        self.own_rows.len()
+    }
+
+    /// Writes the features of every candidate of `r` into `s` (`n × SESSION_DIM`, zeroed).
+    fn features_into<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet, s: &mut [f32]) {
+        let (n, d) = (r.len(), r.dim);
+        let n_similar = self.n_similar();
+        let n_cols = if d == 0 { 0 } else { self.columns.len() / d };
+        // The columns as a d × m matrix (m padded to a multiple of 4 for the kernels).
+        let m = n_cols.next_multiple_of(4);
         let mut dots = Vec::new();
         if m > 0 {
             let mut w = vec![0.0f32; d * m];
-            for (j, (x, norm)) in cols.iter().enumerate() {
-                for k in 0..d {
-                    w[k * m + j] = x[k] / norm;
+            for (j, col) in self.columns.chunks_exact(d).enumerate() {
+                for (k, v) in col.iter().enumerate() {
+                    w[k * m + j] = *v;
                 }
             }
             dots = vec![0.0f32; n * m];
             kernels.matmul_acc(r.features(), n, d, &w, m, &mut dots);
         }
-        let engaged = (1.0 + self.n_engaged_events as f32).ln();
-        let last = self.last_engaged_item.and_then(|id| r.position(id));
+        let last = (self.last_row != NO_ROW).then_some(self.last_row as usize);
         for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
             let norm = r.norms[i];
             if norm > 0.0 && m > 0 {
                 let row = &dots[i * m..(i + 1) * m];
                 let mut best = 0.0f32;
-                for j in 0..n_similar {
-                    if own[j] != Some(i) {
+                for (j, &own) in self.own_rows.iter().enumerate() {
+                    if own as usize != i {
                         best = best.max(row[j] / norm);
                     }
                 }
                 out[5] = best;
-                if centroid.is_some() {
+                if self.has_centroid {
                     out[6] = row[n_similar] / norm;
                 }
             }
@@ -597,26 +673,22 @@ impl Summary<'_> {
                 out[8] = rel.abs();
                 out[9] = 1.0;
             }
-            out[10] = engaged;
+            out[10] = self.engaged;
             if let Some(j) = last.filter(|&j| j != i) {
                 out[11] = 1.0 / (1.0 + (i as f32 - j as f32).abs());
                 out[12] = (i > j) as u8 as f32;
             }
         }
-        for (id, a) in &self.items {
-            let Some(i) = r.position(id) else { continue };
-            let out = &mut s[i * SESSION_DIM..(i + 1) * SESSION_DIM];
-            out[0] = (1.0 + a.engagement).ln();
-            if let Some(l) = a.last_engaged {
-                out[1] = 1.0 / (1 + self.n_engaged_events - 1 - l) as f32;
-            }
-            out[3] = (1.0 + a.impressions as f32).ln();
-            out[4] = (1.0 + a.skips as f32).ln();
+        for &(row, [engagement, recency, impressions, skips]) in &self.items {
+            let out = &mut s[row as usize * SESSION_DIM..(row as usize + 1) * SESSION_DIM];
+            out[0] = engagement;
+            out[1] = recency;
+            out[3] = impressions;
+            out[4] = skips;
         }
         if let Some(i) = last {
             s[i * SESSION_DIM + 2] = 1.0;
         }
-        s
     }
 }
 

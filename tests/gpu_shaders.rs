@@ -6,7 +6,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use fewclick::gpu::{
-    GradShape, Kernel, LossShape, ScoreShape, StepShape, GRAD, LOSS_GRAD, SCORE, UPDATE, UPDATE_WORKGROUP, WORKGROUP,
+    GradShape, Kernel, LossShape, ScoreShape, SessionShape, StepShape, FEATURES, GRAD, LOSS_GRAD, SCORE, UPDATE,
+    UPDATE_WORKGROUP, WORKGROUP,
 };
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{AddressSpace, Module, TypeInner};
@@ -80,6 +81,43 @@ fn assert_dense_bindings(kernel: &str, module: &Module) {
     for (i, b) in bindings.iter().enumerate() {
         assert_eq!((b.group, b.binding), (0, i as u32), "{kernel}: bindings must be @group(0) @binding(0..n)");
     }
+}
+
+#[test]
+fn features_kernel_validates_and_matches_its_mirror() {
+    let m = kernel(&FEATURES);
+    assert_mirror("features.wgsl", &m, SessionShape::FIELDS, std::mem::size_of::<SessionShape>());
+    assert_eq!(workgroup_size(&m), [WORKGROUP, 1, 1]);
+    assert_dense_bindings("features.wgsl", &m);
+    // The storage struct the host packs by hand (fewclick::gpu::item_bytes).
+    let item = layout(&m, "Item");
+    let names = ["row", "engagement", "recency", "impressions", "skips"];
+    assert_eq!(item, (names.iter().enumerate().map(|(i, n)| (n.to_string(), 4 * i)).collect(), 20));
+    // Its row count is the one src/session.rs writes.
+    let s = m.constants.iter().find(|(_, c)| c.name.as_deref() == Some("S")).expect("const S").1;
+    match &m.global_expressions[s.init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => assert_eq!(*v as usize, fewclick::session::SESSION_DIM),
+        other => panic!("S = {other:?}"),
+    }
+}
+
+#[test]
+fn item_packing_follows_the_wgsl_struct() {
+    let t = fewclick::session::SummaryTable {
+        columns: vec![],
+        own_rows: vec![7, u32::MAX],
+        has_centroid: false,
+        log_mean_price: None,
+        engaged: 0.0,
+        last_row: u32::MAX,
+        items: vec![(3, [1.0, 0.5, 0.25, 2.0])],
+    };
+    let b = fewclick::gpu::item_bytes(&t);
+    let want: Vec<u8> =
+        [3u32.to_le_bytes(), 1f32.to_le_bytes(), 0.5f32.to_le_bytes(), 0.25f32.to_le_bytes(), 2f32.to_le_bytes()]
+            .concat();
+    assert_eq!(b, want);
+    assert_eq!(fewclick::gpu::u32_bytes(&t.own_rows), [7u32.to_le_bytes(), u32::MAX.to_le_bytes()].concat());
 }
 
 #[test]

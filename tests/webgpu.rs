@@ -18,7 +18,7 @@
 #![cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 
 use fewclick::adapt::{adapt, Objective, RankObjective, Scope};
-use fewclick::gpu::device::{destroy_page_device, Candidates, Device, Failure};
+use fewclick::gpu::device::{destroy_page_device, Candidates, Device, Failure, Session};
 use fewclick::kernels::{Fast, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Arch;
@@ -41,8 +41,8 @@ fn close(gpu: f32, reference: f32, abs: f32, rel: f32) -> bool {
     (gpu - reference).abs() <= abs + rel * reference.abs()
 }
 
-fn cands<'a>(x: &'a [f32], s: &'a [f32], base: &'a [f32], generation: Option<u64>) -> Candidates<'a> {
-    Candidates { x, s, base, generation }
+fn cands<'a>(arch: &Arch, x: &'a [f32], s: &'a [f32], base: &'a [f32], generation: Option<u64>) -> Candidates<'a> {
+    Candidates { x, item_dim: arch.item_dim, base, session: Session::Features(s), generation }
 }
 
 async fn device() -> Device {
@@ -77,7 +77,7 @@ async fn scores_match_the_reference_for_every_size() {
             let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
             let s: Vec<f32> = (0..n * SESSION_DIM).map(|_| rng.range(0.0, 1.0)).collect();
             let base: Vec<f32> = (0..n).map(|i| -((1 + i) as f32).ln()).collect();
-            let got = gpu.score(&arch, &theta, &cands(&x, &s, &base, None)).await.expect("GPU scores");
+            let got = gpu.score(&arch, &theta, &cands(&arch, &x, &s, &base, None)).await.expect("GPU scores");
             let want = score_reference(&arch, &theta, &x, &s, &base);
             assert_eq!(got.len(), n);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -89,6 +89,62 @@ async fn scores_match_the_reference_for_every_size() {
             let worst = got.iter().zip(&cpu).map(|(g, c)| (g - c).abs()).fold(0.0f32, f32::max);
             console_log!("scores d {d} h {h} n {n}: max |gpu − cpu| = {worst:e}");
         }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn session_features_match_the_cpu_for_every_size() {
+    // features.wgsl from the summary table against the CPU's batched features (themselves tested
+    // against the per-row reference in tests/core.rs): |Δ| ≤ 1e-5 + 1e-5·|cpu| (cosines summed
+    // in another order; the norm computed on the device).
+    let seed = 0xFEA7;
+    console_log!("seed {seed:#x}; N = {NS:?}");
+    let gpu = device().await;
+    let mut rng = Rng::new(seed);
+    let kinds = [EventKind::Click, EventKind::Cart, EventKind::Skip, EventKind::Impression, EventKind::Purchase];
+    for (k, n) in NS.into_iter().enumerate() {
+        let d = [16, 7][k % 2];
+        let arch = Arch::new(d, 8).unwrap();
+        let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+        let mut x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
+        x[..d].fill(0.0); // a row without features
+        let prices: Vec<f32> = (0..n).map(|_| rng.range(5.0, 300.0)).collect();
+        let priced = k % 3 != 2;
+        let set = ResultSet::new(ids.clone(), x, d, None, priced.then_some(prices), 100_000).unwrap();
+        let mut log = EventLog::new(64).unwrap();
+        for e in 0..[0, 3, 40][k % 3] {
+            let item = if e % 7 == 6 { format!("gone{e}") } else { ids[rng.below(n)].clone() };
+            log.record(Event::new(item, kinds[rng.below(kinds.len())]), Some(&set)).unwrap();
+        }
+        let summary = log.summarize(Some(d));
+        let want = summary.all_features(&Fast, &set);
+        let table = summary.table(&set).expect("snapshots of this width");
+        let c = Candidates {
+            x: set.features(),
+            item_dim: d,
+            base: set.base(),
+            session: Session::Table { table: &table, log_prices: set.log_prices() },
+            generation: Some(set.generation()),
+        };
+        let got = gpu.session_features(&arch, &c).await.expect("GPU session features");
+        assert_eq!(got.len(), want.len());
+        let mut worst = 0.0f32;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                close(*g, *w, 1e-5, 1e-5),
+                "n {n} row {} feature {}: gpu {g} cpu {w}",
+                i / SESSION_DIM,
+                i % SESSION_DIM
+            );
+            worst = worst.max((g - w).abs());
+        }
+        let nonzero = want.iter().filter(|v| **v != 0.0).count();
+        console_log!(
+            "session features n {n} d {d}: {} events, {} columns, {} items; {nonzero} non-zero; max |gpu − cpu| = {worst:e}",
+            log.len(),
+            table.n_similar(),
+            table.items.len()
+        );
     }
 }
 
@@ -107,7 +163,7 @@ async fn exact_inputs_give_identical_scores_and_ranking() {
         let x: Vec<f32> = (0..n * 16).map(|_| q(&mut rng)).collect();
         let s: Vec<f32> = (0..n * SESSION_DIM).map(|_| q(&mut rng)).collect();
         let base: Vec<f32> = (0..n).map(|_| q(&mut rng)).collect();
-        let got = gpu.score(&arch, &theta, &cands(&x, &s, &base, None)).await.expect("GPU scores");
+        let got = gpu.score(&arch, &theta, &cands(&arch, &x, &s, &base, None)).await.expect("GPU scores");
         let want = score_reference(&arch, &theta, &x, &s, &base);
         assert_eq!(got, want, "n {n}: exact inputs must give bit-identical scores");
         for max_move in [None, Some(3)] {
@@ -284,7 +340,7 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
         let generation = Some(seed + scope as u64);
         let before = gpu.bytes_uploaded();
         let (scores, theta) = gpu
-            .adapt_and_score(&arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&x, &s, &base, generation))
+            .adapt_and_score(&arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&arch, &x, &s, &base, generation))
             .await
             .expect("GPU adapt + score");
         let first_upload = gpu.bytes_uploaded() - before;
@@ -299,7 +355,7 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
         let s2: Vec<f32> = (0..n * SESSION_DIM).map(|_| rng.range(0.0, 1.0)).collect();
         let before = gpu.bytes_uploaded();
         let (again, same_theta) = gpu
-            .adapt_and_score(&arch, &theta, &alpha, None, &cands(&x, &s2, &base, generation))
+            .adapt_and_score(&arch, &theta, &alpha, None, &cands(&arch, &x, &s2, &base, generation))
             .await
             .expect("GPU score");
         let second_upload = gpu.bytes_uploaded() - before;
@@ -313,7 +369,13 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
         // A different set of the same size under a new generation is uploaded: no stale features.
         let x3: Vec<f32> = (0..n * 16).map(|_| rng.range(-1.0, 1.0)).collect();
         let (fresh, _) = gpu
-            .adapt_and_score(&arch, &theta, &alpha, None, &cands(&x3, &s2, &base, Some(seed + 10 + scope as u64)))
+            .adapt_and_score(
+                &arch,
+                &theta,
+                &alpha,
+                None,
+                &cands(&arch, &x3, &s2, &base, Some(seed + 10 + scope as u64)),
+            )
             .await
             .expect("GPU score");
         let want = score_reference(&arch, &theta, &x3, &s2, &base);
@@ -324,8 +386,10 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
     let theta0 = theta(&arch, &mut rng);
     let alpha = vec![0.1; theta0.len()];
     let cfg = InnerLoop::default();
-    let (scores, theta) =
-        gpu.adapt_and_score(&arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&[], &[], &[], None)).await.unwrap();
+    let (scores, theta) = gpu
+        .adapt_and_score(&arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&arch, &[], &[], &[], None))
+        .await
+        .unwrap();
     assert!(scores.is_empty());
     assert_eq!(theta.len(), theta0.len());
     assert_ne!(theta, theta0, "the inner loop ran");

@@ -8,10 +8,10 @@
 //! validation, out-of-memory and internal error scopes; any error, a lost device or a failed
 //! readback comes back as [`Failure::Broken`] with the browser's message.
 
-use super::{workgroups, GradShape, LossShape, ScoreShape, StepShape};
+use super::{workgroups, GradShape, LossShape, ScoreShape, SessionShape, StepShape};
 use crate::adapt::InnerLoop;
 use crate::params::Arch;
-use crate::session::SupportSet;
+use crate::session::{SummaryTable, SupportSet, SESSION_DIM};
 use js_sys::{Float32Array, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -53,6 +53,10 @@ enum Slot {
     X,
     S,
     Base,
+    LogPrices,
+    Columns,
+    OwnRows,
+    Items,
     Scores,
     Hidden,
     Inputs,
@@ -63,6 +67,7 @@ enum Slot {
     DScore,
     Grad,
     Staging,
+    SessionUniform,
     ScoreUniform,
     SupportUniform,
     LossUniform,
@@ -75,18 +80,22 @@ impl Slot {
     fn usage(self) -> u32 {
         match self {
             Slot::Staging => usage::MAP_READ | usage::COPY_DST,
-            Slot::ScoreUniform | Slot::SupportUniform | Slot::LossUniform | Slot::GradUniform | Slot::StepUniform => {
-                usage::UNIFORM | usage::COPY_DST
-            }
+            Slot::SessionUniform
+            | Slot::ScoreUniform
+            | Slot::SupportUniform
+            | Slot::LossUniform
+            | Slot::GradUniform
+            | Slot::StepUniform => usage::UNIFORM | usage::COPY_DST,
             _ => usage::STORAGE | usage::COPY_DST | usage::COPY_SRC,
         }
     }
 }
 
-/// A device with the four kernels compiled.
+/// A device with the five kernels compiled.
 pub struct Device {
     device: GpuDevice,
     queue: GpuQueue,
+    features: GpuComputePipeline,
     score: GpuComputePipeline,
     loss: GpuComputePipeline,
     grad: GpuComputePipeline,
@@ -184,6 +193,7 @@ impl Device {
             adapter.request_device().await.map_err(|e| format!("requestDevice() failed: {}", js_message(&e)))?;
         push_scopes(&device);
         // Only the shipped text is referenced, so the commented source stays out of the wasm.
+        let features = pipeline(&device, super::FEATURES.shipped, super::FEATURES.file);
         let score = pipeline(&device, super::SCORE.shipped, super::SCORE.file);
         let loss = pipeline(&device, super::LOSS_GRAD.shipped, super::LOSS_GRAD.file);
         let grad = pipeline(&device, super::GRAD.shipped, super::GRAD.file);
@@ -202,6 +212,7 @@ impl Device {
             queue: device.queue(),
             max_binding: device.limits().max_storage_buffer_binding_size(),
             device,
+            features,
             score,
             loss,
             grad,
@@ -356,8 +367,34 @@ impl Device {
         out
     }
 
-    /// Records the scoring of the candidates with the θ in `theta` (uploads, one dispatch) and
-    /// returns the buffer of scores.
+    /// Records the candidates' session features into the S slot: uploaded as they are, or
+    /// computed by features.wgsl from the summary table. Returns the S buffer.
+    fn encode_session(&self, pass: &GpuComputePassEncoder, c: &Candidates) -> Run<GpuBuffer> {
+        let n = c.base.len();
+        match c.session {
+            Session::Features(s) => self.upload(Slot::S, bytes(s)),
+            Session::Table { table, log_prices } => {
+                let shape = SessionShape::new(table, n, c.item_dim);
+                let uniform = self.upload(Slot::SessionUniform, &shape.to_bytes())?;
+                let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
+                let prices = self.upload_keyed(Slot::LogPrices, c.generation, bytes(log_prices.unwrap_or(&[])))?;
+                let columns = self.upload(Slot::Columns, bytes(&table.columns))?;
+                let own = self.upload(Slot::OwnRows, &super::u32_bytes(&table.own_rows))?;
+                let items = self.upload(Slot::Items, &super::item_bytes(table))?;
+                let s = self.buffer(Slot::S, n * SESSION_DIM * 4)?;
+                self.dispatch(
+                    pass,
+                    &self.features,
+                    &[&uniform, &x, &prices, &columns, &own, &items, &s],
+                    workgroups(n),
+                );
+                Ok(s)
+            }
+        }
+    }
+
+    /// Records the scoring of the candidates with the θ in `theta` (their session features
+    /// first, then one score dispatch) and returns the buffer of scores.
     fn encode_score(
         &self,
         pass: &GpuComputePassEncoder,
@@ -366,13 +403,29 @@ impl Device {
         shape: &GpuBuffer,
     ) -> Run<GpuBuffer> {
         let n = c.base.len();
+        let s = self.encode_session(pass, c)?;
         let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
         let base = self.upload_keyed(Slot::Base, c.generation, bytes(c.base))?;
-        let s = self.upload(Slot::S, bytes(c.s))?;
         let scores = self.buffer(Slot::Scores, n * 4)?;
         let unused_hidden = self.buffer(Slot::Hidden, 4)?;
         self.dispatch(pass, &self.score, &[shape, theta, &x, &s, &base, &scores, &unused_hidden], workgroups(n));
         Ok(scores)
+    }
+
+    /// The candidates' session features as the device computes them (features.wgsl, or the
+    /// uploaded ones): `n × S`. For tests.
+    pub async fn session_features(&self, arch: &Arch, c: &Candidates<'_>) -> Run<Vec<f32>> {
+        let n = c.check(arch)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.run(|enc| {
+            let pass = enc.begin_compute_pass();
+            let s = self.encode_session(&pass, c);
+            pass.end();
+            Ok(vec![(s?, n * SESSION_DIM)])
+        })
+        .await
     }
 
     /// Scores the candidates with `theta`. The CPU twin is [`crate::scorer::score_candidates`].
@@ -545,15 +598,25 @@ impl Device {
 
 /// A result set as the score kernel reads it.
 pub struct Candidates<'a> {
-    /// Item features, `n × d`.
+    /// Item features, `n × item_dim`.
     pub x: &'a [f32],
-    /// Session features, `n × S`.
-    pub s: &'a [f32],
+    pub item_dim: usize,
     /// Host base scores, `n`.
     pub base: &'a [f32],
-    /// The set's [`crate::session::ResultSet::generation`]: `x` and `base` are uploaded only
-    /// when it differs from the last upload's (`None`: always uploaded).
+    /// The session features, or what the device computes them from.
+    pub session: Session<'a>,
+    /// The set's [`crate::session::ResultSet::generation`]: `x`, `base` and the log prices are
+    /// uploaded only when it differs from the last upload's (`None`: always uploaded).
     pub generation: Option<u64>,
+}
+
+/// The candidates' session features for the device.
+#[derive(Clone, Copy)]
+pub enum Session<'a> {
+    /// Computed already: `n × S`, uploaded as they are.
+    Features(&'a [f32]),
+    /// Computed on the device by features.wgsl from the summary table and the set's log prices.
+    Table { table: &'a SummaryTable, log_prices: Option<&'a [f32]> },
 }
 
 impl Candidates<'_> {
@@ -561,12 +624,20 @@ impl Candidates<'_> {
     /// caller, reported rather than read out of bounds on the device).
     fn check(&self, arch: &Arch) -> Run<usize> {
         let n = self.base.len();
-        if self.x.len() != n * arch.item_dim || self.s.len() != n * crate::session::SESSION_DIM {
+        let session_ok = match self.session {
+            Session::Features(s) => s.len() == n * SESSION_DIM,
+            Session::Table { table, log_prices } => {
+                let cols = table.n_similar() + table.has_centroid as usize;
+                table.columns.len() == cols * self.item_dim
+                    && log_prices.map_or(table.log_mean_price.is_none(), |p| p.len() == n)
+                    && table.items.iter().all(|(row, _)| (*row as usize) < n)
+            }
+        };
+        if self.item_dim != arch.item_dim || self.x.len() != n * arch.item_dim || !session_ok {
             return Err(Failure::Broken(format!(
-                "internal: {} candidates with {} item and {} session features",
-                n,
+                "internal: {n} candidates with {} item features (item_dim {}) and session input that does not fit",
                 self.x.len(),
-                self.s.len()
+                self.item_dim
             )));
         }
         Ok(n)

@@ -3,13 +3,15 @@
 //!
 //! | kernel            | one invocation per | computes                                             |
 //! |-------------------|--------------------|------------------------------------------------------|
+//! | `features.wgsl`   | row                | the session features, from the flattened summary     |
 //! | `score.wgsl`      | row                | the scorer's forward pass (body and head)            |
 //! | `loss_grad.wgsl`  | support row        | `∂L/∂score` of the pairwise or listwise loss         |
 //! | `grad.wgsl`       | parameter          | `∂L/∂θ` from `∂L/∂score` (sums over the rows)        |
 //! | `update.wgsl`     | (one workgroup)    | proximal term, gradient clipping, `θ −= α ⊙ g`       |
 //!
-//! Scoring a result set is one `score` dispatch; the inner loop is `score` (support rows, keeping
-//! the hidden pre-activations) → `loss_grad` → `grad` → `update`, `k` times, in one submission.
+//! A rank is one submission: the inner loop, `score` (support rows, keeping the hidden
+//! pre-activations) → `loss_grad` → `grad` → `update`, `k` times; then `features` and `score`
+//! over the candidates.
 //!
 //! This module is visible natively on purpose: the uniform structs below are the `#[repr(C)]`
 //! mirrors of the WGSL ones, and `tests/gpu_shaders.rs` validates every shader with naga and
@@ -20,7 +22,7 @@
 
 use crate::loss::LossKind;
 use crate::params::{Arch, Block};
-use crate::session::{SupportSet, SESSION_DIM};
+use crate::session::{SummaryTable, SupportSet, NO_ROW, SESSION_DIM};
 
 pub mod select;
 
@@ -47,11 +49,12 @@ macro_rules! kernel {
     }};
 }
 
+pub const FEATURES: Kernel = kernel!("features.wgsl");
 pub const SCORE: Kernel = kernel!("score.wgsl");
 pub const LOSS_GRAD: Kernel = kernel!("loss_grad.wgsl");
 pub const GRAD: Kernel = kernel!("grad.wgsl");
 pub const UPDATE: Kernel = kernel!("update.wgsl");
-pub const KERNELS: [Kernel; 4] = [SCORE, LOSS_GRAD, GRAD, UPDATE];
+pub const KERNELS: [Kernel; 5] = [FEATURES, SCORE, LOSS_GRAD, GRAD, UPDATE];
 
 /// WGSL without `//` comments, indentation and blank lines (WGSL has no string literals, so `//`
 /// always opens a comment). Writes at most `N` bytes and returns how many it would write, so
@@ -81,7 +84,7 @@ pub const fn strip_comments<const N: usize>(src: &[u8]) -> ([u8; N], usize) {
     (out, n)
 }
 
-/// `@workgroup_size` of the per-row and per-parameter kernels (score, loss_grad, grad).
+/// `@workgroup_size` of the per-row and per-parameter kernels (features, score, loss_grad, grad).
 pub const WORKGROUP: u32 = 64;
 /// `@workgroup_size` of update.wgsl, which runs as a single workgroup.
 pub const UPDATE_WORKGROUP: u32 = 256;
@@ -110,6 +113,25 @@ macro_rules! uniform {
             }
         }
     };
+}
+
+uniform! {
+    /// `Session` of features.wgsl.
+    SessionShape {
+        rows: u32,
+        item_dim: u32,
+        n_similar: u32,
+        has_centroid: u32,
+        n_items: u32,
+        /// [`NO_ROW`]: no last engaged item in this list.
+        last_row: u32,
+        has_price: u32,
+        log_mean_price: f32,
+        engaged: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 uniform! {
@@ -224,6 +246,43 @@ impl ScoreShape {
             ..Self::default()
         }
     }
+}
+
+impl SessionShape {
+    pub fn new(t: &SummaryTable, rows: usize, item_dim: usize) -> Self {
+        SessionShape {
+            rows: rows as u32,
+            item_dim: item_dim as u32,
+            n_similar: t.n_similar() as u32,
+            has_centroid: t.has_centroid as u32,
+            n_items: t.items.len() as u32,
+            last_row: t.last_row,
+            has_price: t.log_mean_price.is_some() as u32,
+            log_mean_price: t.log_mean_price.unwrap_or(0.0),
+            engaged: t.engaged,
+            ..Self::default()
+        }
+    }
+}
+
+/// `NO_ROW` of features.wgsl.
+const _: () = assert!(NO_ROW == 0xffff_ffff);
+
+/// The logged items as features.wgsl's `array<Item>` (20 bytes each: row, then features 0, 1, 3, 4).
+pub fn item_bytes(t: &SummaryTable) -> Vec<u8> {
+    let mut out = Vec::with_capacity(t.items.len() * 20);
+    for (row, counts) in &t.items {
+        out.extend_from_slice(&row.to_le_bytes());
+        for v in counts {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Own rows as features.wgsl's `array<u32>`.
+pub fn u32_bytes(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 impl LossShape {

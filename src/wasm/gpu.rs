@@ -122,7 +122,7 @@ const NO_GPU_BUILD: Option<&str> =
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 mod webgpu {
     use super::*;
-    use crate::gpu::device::{page_device, Candidates, Failure};
+    use crate::gpu::device::{page_device, Candidates, Failure, Session};
     use crate::gpu::select::{bucket, Calibration};
     use crate::reranker::{Scoring, ScoringJob};
 
@@ -143,16 +143,22 @@ mod webgpu {
     }
 
     impl Reranker {
-        /// Adapts θ for `job` where that is pending and scores the candidates, on the page's
-        /// device, in one submission; returns the scores and the θ they used.
+        /// Adapts θ for `job` where that is pending, computes the session features and scores the
+        /// candidates, on the page's device, in one submission; returns the scores and the θ
+        /// they used.
         async fn gpu_scores(&self, job: &ScoringJob) -> Result<(Vec<f32>, Vec<f32>), Failure> {
             let device = page_device().await?;
             let r = self.core.results().ok_or_else(|| Failure::Broken("internal: scoring without results".into()))?;
             let model = self.core.model();
+            let session = match &job.table {
+                Some(table) => Session::Table { table, log_prices: r.log_prices() },
+                None => Session::Features(&job.session_features),
+            };
             let candidates = Candidates {
                 x: r.features(),
-                s: &job.session_features,
+                item_dim: r.dim(),
                 base: r.base(),
+                session,
                 generation: Some(r.generation()),
             };
             let adapt = job.adapt.as_ref().map(|a| (&a.support, &a.inner));
