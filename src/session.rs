@@ -637,7 +637,7 @@ impl SummaryTable {
     fn features_into<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet, s: &mut [f32]) {
         let (n, d) = (r.len(), r.dim);
         let n_similar = self.n_similar();
-        let n_cols = if d == 0 { 0 } else { self.columns.len() / d };
+        let n_cols = self.columns.len().checked_div(d).unwrap_or(0);
         // The columns as a d × m matrix (m padded to a multiple of 4 for the kernels).
         let m = n_cols.next_multiple_of(4);
         let mut dots = Vec::new();
