@@ -555,7 +555,7 @@ impl Summary<'_> {
         if let Some((c, cn)) = centroid {
             columns.extend(c.iter().map(|v| v / cn));
         }
-        let mut items: Vec<(u32, [f32; 4])> = self
+        let unsorted: Vec<(u32, [f32; 4])> = self
             .items
             .iter()
             .filter_map(|(id, a)| {
@@ -570,7 +570,11 @@ impl Summary<'_> {
                 Some((row, counts))
             })
             .collect();
-        items.sort_unstable_by_key(|item| item.0);
+        // By row (u64 keys: the same integer sort rank::order uses, so the page carries one).
+        let mut keys: Vec<u64> =
+            unsorted.iter().enumerate().map(|(k, item)| (item.0 as u64) << 32 | k as u64).collect();
+        keys.sort_unstable();
+        let items = keys.into_iter().map(|k| unsorted[(k & 0xffff_ffff) as usize]).collect();
         Some(SummaryTable {
             columns,
             own_rows,
