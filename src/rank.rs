@@ -4,18 +4,20 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// Descending by score; equal scores (and NaN, which the engine never produces) keep display order.
-fn better(scores: &[f32], a: usize, b: usize) -> Ordering {
-    scores[b].partial_cmp(&scores[a]).unwrap_or(Ordering::Equal).then(a.cmp(&b))
-}
-
-/// An integer that sorts like [`better`] for a non-NaN score: descending score in the high 32
-/// bits, then the display index. The IEEE bits of a float order like the float once negatives
-/// have all bits flipped and positives the sign bit set; −0 and +0, equal for `better`, both map
-/// to +0 (adding +0 turns −0 into +0).
+/// An integer key for the unbounded order: descending score in the high 32 bits, then the display
+/// index. The IEEE bits of a float order like the float once negatives have all bits flipped and
+/// positives the sign bit set; −0 and +0 compare equal as floats, so both map to +0 (adding +0
+/// turns −0 into +0). NaN (which the engine never produces) sorts below every number. The tests
+/// check the keys against the float comparator they replace.
 pub fn sort_key(score: f32, index: usize) -> u64 {
     let bits = (score + 0.0).to_bits();
-    let ascending = if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 };
+    let ascending = if score.is_nan() {
+        0
+    } else if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    };
     ((!ascending as u64) << 32) | index as u64
 }
 
@@ -25,16 +27,12 @@ pub fn sort_key(score: f32, index: usize) -> u64 {
 pub fn order(scores: &[f32], max_move: Option<usize>) -> Vec<usize> {
     let n = scores.len();
     let Some(m) = max_move.filter(|&m| m < n) else {
-        if n <= u32::MAX as usize && !scores.iter().any(|s| s.is_nan()) {
-            // One u64 per item, sorted as plain integers: no comparator, no indirection (a
-            // third of the time of sorting indices by score at 100,000 items).
-            let mut keys: Vec<u64> = scores.iter().enumerate().map(|(i, &s)| sort_key(s, i)).collect();
-            keys.sort_unstable();
-            return keys.into_iter().map(|k| (k & 0xffff_ffff) as usize).collect();
-        }
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.sort_by(|&a, &b| better(scores, a, b));
-        return idx;
+        // One u64 per item, sorted as plain integers: no comparator, no indirection (a fifth of
+        // the time of sorting indices by score at 100,000 items). Display indices fit 32 bits:
+        // a result set holds at most 100,000 items.
+        let mut keys: Vec<u64> = scores.iter().enumerate().map(|(i, &s)| sort_key(s, i)).collect();
+        keys.sort_unstable();
+        return keys.into_iter().map(|k| (k & 0xffff_ffff) as usize).collect();
     };
     #[derive(PartialEq)]
     struct Cand(f32, usize);
@@ -87,6 +85,12 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    /// The specification of the unbounded order: descending by score, equal scores in display
+    /// order.
+    fn better(scores: &[f32], a: usize, b: usize) -> Ordering {
+        scores[b].partial_cmp(&scores[a]).unwrap_or(Ordering::Equal).then(a.cmp(&b))
+    }
+
     fn is_permutation(o: &[usize]) -> bool {
         let mut seen = vec![false; o.len()];
         o.iter().all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true))
@@ -112,11 +116,9 @@ mod tests {
             want.sort_by(|&a, &b| better(&scores, a, b));
             assert_eq!(order(&scores, None), want, "{scores:?}");
         }
-        // NaN (never produced by the engine) keeps the comparator's behaviour.
-        let with_nan = [1.0, f32::NAN, 2.0];
-        let mut want = vec![0, 1, 2];
-        want.sort_by(|&a, &b| better(&with_nan, a, b));
-        assert_eq!(order(&with_nan, None), want);
+        // NaN (never produced by the engine) goes last, NaNs in display order.
+        let with_nan = [1.0, f32::NAN, f32::NEG_INFINITY, f32::NAN, 2.0];
+        assert_eq!(order(&with_nan, None), vec![4, 0, 2, 1, 3]);
     }
 
     #[test]
