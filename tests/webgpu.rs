@@ -423,6 +423,33 @@ async fn a_browser_without_navigator_gpu_is_reported() {
     assert!(Reflect::get(nav, &"gpu".into()).unwrap().is_object(), "navigator.gpu restored");
 }
 
+#[wasm_bindgen_test]
+async fn a_missing_or_failing_adapter_is_reported() {
+    // navigator.gpu.requestAdapter() resolving to null (no adapter) and rejecting, each for one
+    // request (an own property on the GPU object shadows the prototype's method).
+    let nav = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap();
+    let gpu: Object = Reflect::get(&nav, &"gpu".into()).unwrap().unchecked_into();
+    let cases = [
+        ("return Promise.resolve(null)", "found no WebGPU adapter"),
+        ("return Promise.reject(new Error('adapter blocked by policy'))", "adapter blocked by policy"),
+    ];
+    for (body, expected) in cases {
+        let fake = js_sys::Function::new_no_args(body);
+        let prop = object(&[("value", fake.into()), ("configurable", true.into())]);
+        Reflect::define_property(&gpu, &"requestAdapter".into(), prop.unchecked_ref::<Object>()).unwrap();
+        let result = Device::request().await;
+        Reflect::delete_property(&gpu, &"requestAdapter".into()).unwrap();
+        match result {
+            Err(reason) => {
+                console_log!("requestAdapter → {body}: {reason}");
+                assert!(reason.contains(expected), "{reason}");
+            }
+            Ok(_) => panic!("a device without an adapter ({body})"),
+        }
+    }
+    assert!(Device::request().await.is_ok(), "the real requestAdapter is back");
+}
+
 // --- the JS-facing rankAsync ------------------------------------------------------------------
 
 fn get(o: &JsValue, key: &str) -> JsValue {
