@@ -185,8 +185,9 @@ export interface Reranker {
   /** Adapts to the session's events and ranks the current results (no events: display order),
    * on the CPU. */
   rank(): Ranking;
-  /** rank(), scoring the candidates on WebGPU where chosen; the same ranking either way. Until it
-   * settles, every other call on this reranker throws BUSY. */
+  /** rank(), with the inner loop, the session features and the scoring on WebGPU where chosen
+   * (the gpu build, and `auto`'s calibration or `'webgpu'`); the same ranking either way, up to
+   * float rounding. Until it settles, every other call on this reranker throws BUSY. */
   rankAsync(backend?: BackendPreference): Promise<AsyncRanking>;
   explain(id: string): Explanation;
   /** Forgets the session's events (the results stay). */

@@ -1,5 +1,6 @@
 //! The asynchronous rank, `rankAsync(backend?)`: the same adaptation and ranking as the
-//! synchronous `rank()`, with the candidates scored on WebGPU where that is chosen.
+//! synchronous `rank()`, with the inner loop, the session features and the scoring on WebGPU
+//! where that is chosen (one submission, one readback).
 //!
 //! * `backend`: `"auto"` (default) uses WebGPU when the page has a working device and a one-time
 //!   calibration for this size bucket and adapt scope showed it faster than the CPU; `"webgpu"`
