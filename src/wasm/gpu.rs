@@ -224,13 +224,13 @@ mod webgpu {
                 gpu = self.gpu_rank().await?;
                 gpu_ms = gpu_ms.min(now_ms() - t);
             }
-            // The CPU's θ is the session's again (the GPU runs replaced it).
-            self.core.clear_adaptation();
-            let cpu_again = self.core.rank().map_err(|e| js_error(&e))?;
-            debug_assert_eq!(cpu_again, cpu);
             if gpu.1 != WEBGPU {
-                return Ok(gpu);
+                return Ok(gpu); // a GPU failure: that call's CPU fallback ranked (and cached θ)
             }
+            // The CPU's θ becomes the session's again (the GPU runs replaced it); the same
+            // deterministic computation as the timed runs, so the same ranking.
+            self.core.clear_adaptation();
+            let cpu = self.core.rank().map_err(|e| js_error(&e))?;
             let gpu = gpu.0;
             let (g, c) = (by_item(&gpu), by_item(&cpu));
             let agree =
