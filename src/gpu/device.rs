@@ -367,16 +367,17 @@ impl Device {
         out
     }
 
-    /// Records the candidates' session features into the S slot: uploaded as they are, or
-    /// computed by features.wgsl from the summary table. Returns the S buffer.
-    fn encode_session(&self, pass: &GpuComputePassEncoder, c: &Candidates) -> Run<GpuBuffer> {
+    /// Uploads the item features (unless the device holds this set's already) and records the
+    /// candidates' session features into the S slot: uploaded as they are, or computed by
+    /// features.wgsl from the summary table. Returns the X and S buffers.
+    fn encode_session(&self, pass: &GpuComputePassEncoder, c: &Candidates) -> Run<(GpuBuffer, GpuBuffer)> {
         let n = c.base.len();
+        let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
         match c.session {
-            Session::Features(s) => self.upload(Slot::S, bytes(s)),
+            Session::Features(s) => Ok((x, self.upload(Slot::S, bytes(s))?)),
             Session::Table { table, log_prices } => {
                 let shape = SessionShape::new(table, n, c.item_dim);
                 let uniform = self.upload(Slot::SessionUniform, &shape.to_bytes())?;
-                let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
                 let prices = self.upload_keyed(Slot::LogPrices, c.generation, bytes(log_prices.unwrap_or(&[])))?;
                 let columns = self.upload(Slot::Columns, bytes(&table.columns))?;
                 let own = self.upload(Slot::OwnRows, &super::u32_bytes(&table.own_rows))?;
@@ -388,7 +389,7 @@ impl Device {
                     &[&uniform, &x, &prices, &columns, &own, &items, &s],
                     workgroups(n),
                 );
-                Ok(s)
+                Ok((x, s))
             }
         }
     }
@@ -403,8 +404,7 @@ impl Device {
         shape: &GpuBuffer,
     ) -> Run<GpuBuffer> {
         let n = c.base.len();
-        let s = self.encode_session(pass, c)?;
-        let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
+        let (x, s) = self.encode_session(pass, c)?;
         let base = self.upload_keyed(Slot::Base, c.generation, bytes(c.base))?;
         let scores = self.buffer(Slot::Scores, n * 4)?;
         let unused_hidden = self.buffer(Slot::Hidden, 4)?;
@@ -423,7 +423,7 @@ impl Device {
             let pass = enc.begin_compute_pass();
             let s = self.encode_session(&pass, c);
             pass.end();
-            Ok(vec![(s?, n * SESSION_DIM)])
+            Ok(vec![(s?.1, n * SESSION_DIM)])
         })
         .await
     }

@@ -189,24 +189,28 @@ mod webgpu {
             }
         }
 
+        /// A click's full rank on the CPU, the inner loop included (the cached θ is dropped
+        /// first), and how long it took.
+        fn timed_cpu_rank(&mut self) -> JsResult<(Ranking, f64)> {
+            self.core.clear_adaptation();
+            let t = now_ms();
+            let ranking = self.core.rank().map_err(|e| js_error(&e))?;
+            Ok((ranking, now_ms() - t))
+        }
+
         /// Times the backends on this call, each run doing a click's full work (the inner loop
         /// from θ0 over the session's events, session features, scoring, ordering): the CPU
         /// first; when it is under [`crate::gpu::select::GPU_FLOOR_MS`] the bucket is the CPU's
-        /// without touching the GPU. Otherwise the GPU runs too (one untimed warm-up), the two must agree, and the
-        /// faster keeps this size bucket and scope. Returns the CPU's ranking, and leaves the
-        /// CPU's adapted θ cached.
+        /// without touching the GPU. Otherwise the GPU runs too (one untimed warm-up), the two
+        /// must agree, and the faster keeps this size bucket and scope. Returns the CPU's
+        /// ranking, and leaves the CPU's adapted θ cached.
         pub(super) async fn calibrate(&mut self) -> JsResult<Outcome> {
             let (n, scope) = (self.core.n_results(), self.core.scope());
-            let mut cpu_ms = f64::INFINITY;
-            let mut cpu = None;
-            for _ in 0..CALIBRATION_RUNS {
-                self.core.clear_adaptation();
-                let t = now_ms();
-                let ranking = self.core.rank().map_err(|e| js_error(&e))?;
-                cpu_ms = cpu_ms.min(now_ms() - t);
-                cpu = Some(ranking);
+            let (mut cpu, mut cpu_ms) = self.timed_cpu_rank()?;
+            for _ in 1..CALIBRATION_RUNS {
+                let (ranking, ms) = self.timed_cpu_rank()?;
+                (cpu, cpu_ms) = (ranking, cpu_ms.min(ms));
             }
-            let Some(cpu) = cpu else { return Err(js_error(&crate::Error::config("calibration", "no timed run"))) };
             if let Some(c) = Calibration::cpu_only(bucket(n), scope, cpu_ms) {
                 SELECTOR.with(|s| s.borrow_mut().record(c));
                 return Ok((cpu, self.core.backend(), None));
@@ -229,8 +233,7 @@ mod webgpu {
             }
             // The CPU's θ becomes the session's again (the GPU runs replaced it); the same
             // deterministic computation as the timed runs, so the same ranking.
-            self.core.clear_adaptation();
-            let cpu = self.core.rank().map_err(|e| js_error(&e))?;
+            let (cpu, _) = self.timed_cpu_rank()?;
             let gpu = gpu.0;
             let (g, c) = (by_item(&gpu), by_item(&cpu));
             let agree =
