@@ -350,10 +350,10 @@ impl Reranker {
     /// The second half of [`Reranker::rank`]: orders the candidates by `scores` (display order,
     /// one per candidate). Non-finite or missing scores fall back to the host's order.
     pub fn finish(&self, job: &ScoringJob, mut scores: Vec<f32>) -> Ranking {
-        let base = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
+        let base = self.results.as_ref().map_or(&[][..], |r| r.set.base());
         if scores.len() != base.len() || scores.iter().any(|v| !v.is_finite()) {
             // Cannot happen with validated inputs and a correct backend; never let it reach the page.
-            scores = base;
+            scores = base.to_vec();
         }
         let order = rank::order(&scores, self.max_move());
         let moved = rank::moves(&order);
