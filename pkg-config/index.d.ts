@@ -89,7 +89,11 @@ export interface ShopperEvent {
   /** Id of an item of the current (or an earlier) result set. */
   item: string;
   type: EventType;
-  /** Milliseconds (any monotonic clock); default: the order of recording. */
+  /**
+   * Milliseconds on the `Date.now()` clock (default: now). The time between events and since
+   * each engagement are session features. A timestamp earlier than the previous event's is an
+   * `INVALID_INPUT` error.
+   */
   timestamp?: number;
   /** Time spent on the item, for `dwell` events. */
   dwellMs?: number;

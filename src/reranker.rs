@@ -177,8 +177,16 @@ impl Reranker {
         let arch = self.model.arch;
         let set = ResultSet::new(ids, features, arch.item_dim, base, prices, self.cfg.max_candidates)?;
         let proj = project_items(&self.kernels, &arch, &self.model.theta, set.features(), set.len());
+        self.log.show(&set);
         self.results = Some(Results { set, proj });
         Ok(())
+    }
+
+    /// Moves the session's clock to `now` (seconds; an earlier time is ignored): the time the
+    /// session features are computed at. The page calls it with its clock when it shows a list
+    /// and when it ranks; a non-finite time is an error and changes nothing.
+    pub fn advance_clock(&mut self, now: f64) -> Result<()> {
+        self.log.advance(now)
     }
 
     pub fn record(&mut self, event: Event) -> Result<()> {

@@ -608,10 +608,18 @@ fn skew_scores(model_bytes: &[u8]) -> Vec<f32> {
     let mut rng = Rng::new(77);
     let d = r.model().arch.item_dim;
     let (ids, x, prices) = results(&mut rng, 200, d, "k");
+    // A first list with a click, then the list the shopper ranks: timed events, a previous list,
+    // prices, so that every session feature is in play.
+    r.set_results(ids.clone(), x.clone(), None, Some(prices.clone())).unwrap();
+    r.record(Event { timestamp: Some(1000.0), ..Event::new(ids[9].clone(), EventKind::Click) }).unwrap();
     r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
-    for (i, kind) in [(17, EventKind::Click), (40, EventKind::Cart), (3, EventKind::Skip), (120, EventKind::Click)] {
-        r.record(Event::new(ids[i].clone(), kind)).unwrap();
+    r.advance_clock(1010.0).unwrap();
+    for (t, (i, kind)) in
+        [(17, EventKind::Click), (40, EventKind::Cart), (3, EventKind::Skip), (120, EventKind::Click)].into_iter().enumerate()
+    {
+        r.record(Event { timestamp: Some(1020.0 + 15.0 * t as f64), ..Event::new(ids[i].clone(), kind) }).unwrap();
     }
+    r.advance_clock(1100.0).unwrap();
     let ranking = r.rank().unwrap();
     let mut by_display = vec![0.0; ids.len()];
     for (pos, &i) in ranking.order.iter().enumerate() {

@@ -91,13 +91,27 @@ fn features_kernel_validates_and_matches_its_mirror() {
     assert_dense_bindings("features.wgsl", &m);
     // The storage struct the host packs by hand (fewclick::gpu::item_bytes).
     let item = layout(&m, "Item");
-    let names = ["row", "engagement", "recency", "impressions", "skips"];
-    assert_eq!(item, (names.iter().enumerate().map(|(i, n)| (n.to_string(), 4 * i)).collect(), 20));
-    // Its row count is the one src/session.rs writes.
-    let s = m.constants.iter().find(|(_, c)| c.name.as_deref() == Some("S")).expect("const S").1;
-    match &m.global_expressions[s.init] {
-        naga::Expression::Literal(naga::Literal::U32(v)) => assert_eq!(*v as usize, fewclick::session::SESSION_DIM),
+    let names = ["row", "engagement", "recency", "impressions", "skips", "time_recency"];
+    assert_eq!(item, (names.iter().enumerate().map(|(i, n)| (n.to_string(), 4 * i)).collect(), 24));
+    // Its constants are the ones src/session/ writes: the row width, the list-context width and
+    // the position scale.
+    let constant = |name: &str| {
+        let c = m.constants.iter().find(|(_, c)| c.name.as_deref() == Some(name)).expect(name).1;
+        m.global_expressions[c.init].clone()
+    };
+    match constant("S") {
+        naga::Expression::Literal(naga::Literal::U32(v)) => assert_eq!(v as usize, fewclick::session::SESSION_DIM),
         other => panic!("S = {other:?}"),
+    }
+    match constant("C") {
+        naga::Expression::Literal(naga::Literal::U32(v)) => {
+            assert_eq!(v as usize, fewclick::session::LIST_CONTEXT_DIM)
+        }
+        other => panic!("C = {other:?}"),
+    }
+    match constant("POSITION_SCALE") {
+        naga::Expression::Literal(naga::Literal::F32(v)) => assert_eq!(v, fewclick::session::POSITION_SCALE),
+        other => panic!("POSITION_SCALE = {other:?}"),
     }
 }
 
@@ -110,12 +124,24 @@ fn item_packing_follows_the_wgsl_struct() {
         log_mean_price: None,
         engaged: 0.0,
         last_row: u32::MAX,
-        items: vec![(3, [1.0, 0.5, 0.25, 2.0])],
+        items: vec![(3, [1.0, 0.5, 0.25, 2.0, 0.125])],
+        since_last: 0.0,
+        since_first: 0.0,
+        same_list: 0.0,
+        prev_row: u32::MAX,
+        last_kind: [0.0; 3],
+        last_event_row: u32::MAX,
     };
     let b = fewclick::gpu::item_bytes(&t);
-    let want: Vec<u8> =
-        [3u32.to_le_bytes(), 1f32.to_le_bytes(), 0.5f32.to_le_bytes(), 0.25f32.to_le_bytes(), 2f32.to_le_bytes()]
-            .concat();
+    let want: Vec<u8> = [
+        3u32.to_le_bytes(),
+        1f32.to_le_bytes(),
+        0.5f32.to_le_bytes(),
+        0.25f32.to_le_bytes(),
+        2f32.to_le_bytes(),
+        0.125f32.to_le_bytes(),
+    ]
+    .concat();
     assert_eq!(b, want);
     assert_eq!(fewclick::gpu::u32_bytes(&t.own_rows), [7u32.to_le_bytes(), u32::MAX.to_le_bytes()].concat());
 }

@@ -110,12 +110,21 @@ async fn session_features_match_the_cpu_for_every_size() {
         x[..d].fill(0.0); // a row without features
         let prices: Vec<f32> = (0..n).map(|_| rng.range(5.0, 300.0)).collect();
         let priced = k % 3 != 2;
-        let set = ResultSet::new(ids.clone(), x, d, None, priced.then_some(prices), 100_000).unwrap();
+        let set = ResultSet::new(ids.clone(), x.clone(), d, None, priced.then_some(prices.clone()), 100_000).unwrap();
         let mut log = EventLog::new(64).unwrap();
+        // A previous list (the same ids) with a click in it, then timed events on this one.
+        if k % 2 == 0 {
+            let before = ResultSet::new(ids.clone(), x, d, None, priced.then_some(prices), 100_000).unwrap();
+            let click = Event { timestamp: Some(1.0), ..Event::new(ids[rng.below(n)].clone(), EventKind::Click) };
+            log.record(click, Some(&before)).unwrap();
+        }
+        log.show(&set);
         for e in 0..[0, 3, 40][k % 3] {
             let item = if e % 7 == 6 { format!("gone{e}") } else { ids[rng.below(n)].clone() };
-            log.record(Event::new(item, kinds[rng.below(kinds.len())]), Some(&set)).unwrap();
+            let timestamp = (e % 5 != 4).then_some(10.0 + 7.0 * e as f64);
+            log.record(Event { timestamp, ..Event::new(item, kinds[rng.below(kinds.len())]) }, Some(&set)).unwrap();
         }
+        log.advance(500.0).unwrap();
         let summary = log.summarize(Some(d));
         let want = summary.all_features(&Fast, &set);
         let table = summary.table(&set).expect("snapshots of this width");
@@ -123,7 +132,7 @@ async fn session_features_match_the_cpu_for_every_size() {
             x: set.features(),
             item_dim: d,
             base: set.base(),
-            session: Session::Table { table: &table, log_prices: set.log_prices() },
+            session: Session::Table { table: &table, list: set.list_context(), priced: set.prices().is_some() },
             generation: Some(set.generation()),
         };
         let got = gpu.session_features(&arch, &c).await.expect("GPU session features");

@@ -198,7 +198,7 @@ async function record(id, type) {
     return;
   }
   if (!state.reranker) return;
-  await state.reranker.record({ item: id, type, timestamp: performance.now() });
+  await state.reranker.record({ item: id, type, timestamp: Date.now() });
   state.engaged.add(id);
   state.cards.get(id)?.classList.add('engaged');
   if (type === 'cart') {

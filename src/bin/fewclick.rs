@@ -128,6 +128,9 @@ struct TrainSettings {
     /// Passes over the training tasks.
     #[arg(long, default_value_t = 10.0)]
     epochs: f32,
+    /// Epochs of joint training (no inner loop) before meta-training starts from its parameters.
+    #[arg(long, default_value_t = 0.0)]
+    pretrain_epochs: f32,
     /// Bound on how many places an item may move when served (default: unbounded).
     #[arg(long)]
     max_move: Option<u32>,
@@ -162,6 +165,7 @@ impl TrainSettings {
             meta_lr: self.meta_lr,
             batch: self.batch,
             epochs: self.epochs,
+            pretrain_epochs: self.pretrain_epochs,
             seed,
             max_move: self.max_move,
             rank_without_events: self.rank_without_events,

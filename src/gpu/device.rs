@@ -11,7 +11,7 @@
 use super::{workgroups, GradShape, LossShape, ScoreShape, SessionShape, StepShape};
 use crate::adapt::InnerLoop;
 use crate::params::Arch;
-use crate::session::{SummaryTable, SupportSet, SESSION_DIM};
+use crate::session::{SummaryTable, SupportSet, LIST_CONTEXT_DIM, SESSION_DIM};
 use js_sys::{Float32Array, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -53,7 +53,7 @@ enum Slot {
     X,
     S,
     Base,
-    LogPrices,
+    ListContext,
     Columns,
     OwnRows,
     Items,
@@ -375,10 +375,10 @@ impl Device {
         let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
         match c.session {
             Session::Features(s) => Ok((x, self.upload(Slot::S, bytes(s))?)),
-            Session::Table { table, log_prices } => {
-                let shape = SessionShape::new(table, n, c.item_dim);
+            Session::Table { table, list, priced } => {
+                let shape = SessionShape::new(table, n, c.item_dim, priced);
                 let uniform = self.upload(Slot::SessionUniform, &shape.to_bytes())?;
-                let prices = self.upload_keyed(Slot::LogPrices, c.generation, bytes(log_prices.unwrap_or(&[])))?;
+                let list = self.upload_keyed(Slot::ListContext, c.generation, bytes(list))?;
                 let columns = self.upload(Slot::Columns, bytes(&table.columns))?;
                 let own = self.upload(Slot::OwnRows, &super::u32_bytes(&table.own_rows))?;
                 let items = self.upload(Slot::Items, &super::item_bytes(table))?;
@@ -386,7 +386,7 @@ impl Device {
                 self.dispatch(
                     pass,
                     &self.features,
-                    &[&uniform, &x, &prices, &columns, &own, &items, &s],
+                    &[&uniform, &x, &list, &columns, &own, &items, &s],
                     workgroups(n),
                 );
                 Ok((x, s))
@@ -605,7 +605,7 @@ pub struct Candidates<'a> {
     pub base: &'a [f32],
     /// The session features, or what the device computes them from.
     pub session: Session<'a>,
-    /// The set's [`crate::session::ResultSet::generation`]: `x`, `base` and the log prices are
+    /// The set's [`crate::session::ResultSet::generation`]: `x`, `base` and the list context are
     /// uploaded only when it differs from the last upload's (`None`: always uploaded).
     pub generation: Option<u64>,
 }
@@ -615,8 +615,10 @@ pub struct Candidates<'a> {
 pub enum Session<'a> {
     /// Computed already: `n × S`, uploaded as they are.
     Features(&'a [f32]),
-    /// Computed on the device by features.wgsl from the summary table and the set's log prices.
-    Table { table: &'a SummaryTable, log_prices: Option<&'a [f32]> },
+    /// Computed on the device by features.wgsl from the summary table and the set's list
+    /// context ([`crate::session::ResultSet::list_context`], `n × LIST_CONTEXT_DIM`; `priced`:
+    /// the set has prices).
+    Table { table: &'a SummaryTable, list: &'a [f32], priced: bool },
 }
 
 impl Candidates<'_> {
@@ -626,10 +628,11 @@ impl Candidates<'_> {
         let n = self.base.len();
         let session_ok = match self.session {
             Session::Features(s) => s.len() == n * SESSION_DIM,
-            Session::Table { table, log_prices } => {
+            Session::Table { table, list, priced } => {
                 let cols = table.n_similar() + table.has_centroid as usize;
                 table.columns.len() == cols * self.item_dim
-                    && log_prices.map_or(table.log_mean_price.is_none(), |p| p.len() == n)
+                    && list.len() == n * LIST_CONTEXT_DIM
+                    && (priced || table.log_mean_price.is_none())
                     && table.items.iter().all(|(row, _)| (*row as usize) < n)
             }
         };

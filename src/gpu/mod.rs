@@ -125,10 +125,22 @@ uniform! {
         n_items: u32,
         /// [`NO_ROW`]: no last engaged item in this list.
         last_row: u32,
+        /// 1 when the engaged items' mean log price is known and the list has prices.
         has_price: u32,
         log_mean_price: f32,
         engaged: f32,
-        _pad0: u32,
+        /// 1 when the list has prices (features 14–17).
+        list_priced: u32,
+        /// [`NO_ROW`]: no engagement in the previous list.
+        prev_row: u32,
+        same_list: f32,
+        since_last: f32,
+        since_first: f32,
+        kind_click: f32,
+        kind_cart: f32,
+        kind_other: f32,
+        /// [`NO_ROW`]: the last event's item is not in this list.
+        last_event_row: u32,
         _pad1: u32,
         _pad2: u32,
     }
@@ -249,7 +261,7 @@ impl ScoreShape {
 }
 
 impl SessionShape {
-    pub fn new(t: &SummaryTable, rows: usize, item_dim: usize) -> Self {
+    pub fn new(t: &SummaryTable, rows: usize, item_dim: usize, list_priced: bool) -> Self {
         SessionShape {
             rows: rows as u32,
             item_dim: item_dim as u32,
@@ -257,9 +269,18 @@ impl SessionShape {
             has_centroid: t.has_centroid as u32,
             n_items: t.items.len() as u32,
             last_row: t.last_row,
-            has_price: t.log_mean_price.is_some() as u32,
+            has_price: (t.log_mean_price.is_some() && list_priced) as u32,
             log_mean_price: t.log_mean_price.unwrap_or(0.0),
             engaged: t.engaged,
+            list_priced: list_priced as u32,
+            prev_row: t.prev_row,
+            same_list: t.same_list,
+            since_last: t.since_last,
+            since_first: t.since_first,
+            kind_click: t.last_kind[0],
+            kind_cart: t.last_kind[1],
+            kind_other: t.last_kind[2],
+            last_event_row: t.last_event_row,
             ..Self::default()
         }
     }
@@ -268,9 +289,10 @@ impl SessionShape {
 /// `NO_ROW` of features.wgsl.
 const _: () = assert!(NO_ROW == 0xffff_ffff);
 
-/// The logged items as features.wgsl's `array<Item>` (20 bytes each: row, then features 0, 1, 3, 4).
+/// The logged items as features.wgsl's `array<Item>` (24 bytes each: row, then features 0, 1, 3,
+/// 4 and 23).
 pub fn item_bytes(t: &SummaryTable) -> Vec<u8> {
-    let mut out = Vec::with_capacity(t.items.len() * 20);
+    let mut out = Vec::with_capacity(t.items.len() * 24);
     for (row, counts) in &t.items {
         out.extend_from_slice(&row.to_le_bytes());
         for v in counts {

@@ -25,7 +25,7 @@
 //! | key | required | meaning |
 //! |---|---|---|
 //! | `session` | yes | session id (string or integer) |
-//! | `timestamp` | yes | finite number, any unit (seconds recommended), only the order matters |
+//! | `timestamp` | yes | finite number of seconds (the session features use the time between events) |
 //! | `type` | yes | `results`, or an event type: `click`, `view` (= `impression`), `impression`, `cart` (also `add_to_cart`), `purchase`, `skip`, `dwell` |
 //! | `user` | no | user id; every row of a session must name the same user or none |
 //! | `item` | events | the item the event is about |

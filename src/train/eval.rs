@@ -99,6 +99,7 @@ pub fn evaluate(ds: &Dataset, features: &ItemFeatures, methods: &[Method]) -> Re
                         let x = features.for_display(&display.items, display.prices.as_deref());
                         for e in engines.iter_mut().flatten() {
                             e.set_results(display.items.clone(), x.clone(), None, display.prices.clone())?;
+                            e.advance_clock(display.timestamp)?;
                         }
                         let (Some(target), Some(click)) = (display.clicked_index(), display.click_event()) else {
                             continue;

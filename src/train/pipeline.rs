@@ -28,6 +28,9 @@ pub struct TrainOptions {
     pub alpha_lr: f32,
     pub batch: usize,
     pub epochs: f32,
+    /// Epochs of joint training (the query loss at θ0, no inner loop) before meta-training
+    /// starts from its θ (0: meta-train from the random initialisation).
+    pub pretrain_epochs: f32,
     pub seed: u64,
     pub folds: usize,
     pub max_move: Option<u32>,
@@ -50,6 +53,7 @@ impl Default for TrainOptions {
             alpha_lr: 1e-3,
             batch: 32,
             epochs: 10.0,
+            pretrain_epochs: 0.0,
             seed: 42,
             folds: 5,
             max_move: None,
@@ -63,6 +67,9 @@ impl TrainOptions {
         let pos = |v: f32| v.is_finite() && v > 0.0;
         if !pos(self.alpha) || !pos(self.meta_lr) || !(self.alpha_lr.is_finite() && self.alpha_lr >= 0.0) {
             return Err(Error::config("alpha/meta_lr/alpha_lr", "step sizes must be finite and positive"));
+        }
+        if !(self.pretrain_epochs.is_finite() && self.pretrain_epochs >= 0.0) {
+            return Err(Error::config("pretrain_epochs", "must be finite and ≥ 0"));
         }
         if self.batch == 0 || !pos(self.epochs) || self.folds < 2 {
             return Err(Error::config("batch/epochs/folds", "batch ≥ 1, epochs > 0, folds ≥ 2"));
@@ -120,9 +127,25 @@ pub fn train(prep: &Prepared, opts: &TrainOptions, mut progress: impl FnMut(Prog
     let started = Instant::now();
     let arch = prep.arch;
     let mut rng = Rng::new(opts.seed);
-    let theta0 = arch.init(&mut rng);
+    let mut theta0 = arch.init(&mut rng);
     let inner = opts.inner();
-    let iterations = ((prep.tasks.len() as f32 * opts.epochs) / opts.batch as f32).ceil().max(1.0) as usize;
+    let iterations_for = |epochs: f32| ((prep.tasks.len() as f32 * epochs) / opts.batch as f32).ceil().max(1.0) as usize;
+    let iterations = iterations_for(opts.epochs);
+    let mut log = Vec::with_capacity(iterations);
+    if opts.pretrain_epochs > 0.0 && opts.algorithm != Algorithm::Joint {
+        let cfg = MetaConfig {
+            algorithm: Algorithm::Joint,
+            inner,
+            trainable_from: 0,
+            alpha: opts.alpha,
+            meta_lr: opts.meta_lr,
+            alpha_lr: 0.0,
+            batch: opts.batch,
+            iterations: iterations_for(opts.pretrain_epochs),
+            seed: opts.seed ^ 0x9e37_79b9,
+        };
+        theta0 = meta_train(&prep.tasks, theta0, &cfg, |_| {}).0;
+    }
     let cfg = MetaConfig {
         algorithm: opts.algorithm,
         inner,
@@ -134,7 +157,6 @@ pub fn train(prep: &Prepared, opts: &TrainOptions, mut progress: impl FnMut(Prog
         iterations,
         seed: opts.seed,
     };
-    let mut log = Vec::with_capacity(iterations);
     let (theta, alpha) = meta_train(&prep.tasks, theta0, &cfg, |p| {
         log.push((p.iteration, p.query_loss));
         progress(p);

@@ -92,6 +92,8 @@ pub fn build_tasks(
                         ) else {
                             continue;
                         };
+                        log.show(&rs);
+                        let _ = log.advance(display.timestamp);
                         if let (Some(target), Some(event)) = (display.clicked_index(), display.click_event()) {
                             if (with_empty_log || !log.is_empty()) && rs.len() > 1 {
                                 tasks.push(RankTask {

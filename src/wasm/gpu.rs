@@ -152,7 +152,7 @@ mod webgpu {
             let r = self.core.results().ok_or_else(|| Failure::Broken("internal: scoring without results".into()))?;
             let model = self.core.model();
             let session = match &job.table {
-                Some(table) => Session::Table { table, log_prices: r.log_prices() },
+                Some(table) => Session::Table { table, list: r.list_context(), priced: r.prices().is_some() },
                 None => Session::Features(&job.session_features),
             };
             let candidates = Candidates {

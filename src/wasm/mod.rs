@@ -57,6 +57,12 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// The page clock in seconds (`Date.now()`, the clock event timestamps are given on): the
+/// session's time when the host gives none.
+fn page_clock_s() -> f64 {
+    js_sys::Date::now() / 1000.0
+}
+
 /// Rejects keys outside `allowed` (serde-wasm-bindgen does not honour `deny_unknown_fields`), so
 /// a misspelt option such as `maxmove` is an error rather than silently ignored.
 fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsResult<()> {
@@ -132,6 +138,16 @@ struct JsEvent {
     dwell_ms: Option<f32>,
 }
 
+impl Reranker {
+    /// Moves the session's clock to the page clock when results are shown: the session features
+    /// are computed at the time the list was shown (or of a later event), so a ranking depends
+    /// only on what was recorded, not on when `rank` is called. The clock never goes back, and
+    /// the page clock is finite, so this cannot fail.
+    fn tick(&mut self) {
+        let _ = self.core.advance_clock(page_clock_s());
+    }
+}
+
 /// The page's reranker: one per shopper session.
 #[wasm_bindgen]
 pub struct Reranker {
@@ -176,16 +192,21 @@ impl Reranker {
         let features = f32s(&features, "features")?;
         let base = optional_f32s(&base, "baseScores")?;
         let prices = optional_f32s(&prices, "prices")?;
-        self.core.set_results(ids, features, base, prices).map_err(|e| js_error(&e))
+        self.core.set_results(ids, features, base, prices).map_err(|e| js_error(&e))?;
+        self.tick();
+        Ok(())
     }
 
     /// Records `{ item, type, timestamp?, dwellMs? }`; `type` is one of impression, view, click,
-    /// cart, purchase, skip, dwell.
+    /// cart, purchase, skip, dwell; `timestamp` is milliseconds on the `Date.now()` clock (default:
+    /// now), and one earlier than the previous event's is an `INVALID_INPUT` error.
     pub fn record(&mut self, event: JsValue) -> JsResult<()> {
         check_keys(&event, &["item", "type", "timestamp", "dwellMs"], "event")?;
         let e: JsEvent = serde_wasm_bindgen::from_value(event).map_err(|e| invalid(format!("event: {e}")))?;
         let kind = EventKind::parse(&e.kind).map_err(|e| js_error(&e))?;
-        let event = Event { item: e.item, kind, timestamp: e.timestamp, dwell_ms: e.dwell_ms.unwrap_or(0.0) };
+        // Milliseconds on the Date.now() clock in JS, seconds in the core.
+        let timestamp = Some(e.timestamp.map_or_else(page_clock_s, |ms| ms / 1000.0));
+        let event = Event { item: e.item, kind, timestamp, dwell_ms: e.dwell_ms.unwrap_or(0.0) };
         self.core.record(event).map_err(|e| js_error(&e))
     }
 

@@ -109,7 +109,7 @@ test('after clicks, rank() returns a permutation of the ids with finite scores',
   r.setResults(res);
   for (const item of ['sku-150', 'sku-3', 'sku-150', 'sku-77']) r.record({ item, type: 'click' });
   r.record({ item: 'sku-10', type: 'skip' });
-  r.record({ item: 'sku-77', type: 'dwell', dwellMs: 4000, timestamp: 1000 });
+  r.record({ item: 'sku-77', type: 'dwell', dwellMs: 4000, timestamp: Date.now() });
   assert.equal(r.eventCount, 6);
   const ranking = r.rank();
   assertPermutation(ranking, res.ids);
@@ -143,6 +143,8 @@ test('bad input throws the right code, changes nothing, and the next valid call 
   assertCode(() => r.record({ item: 'sku-1', type: 'teleport' }), 'INVALID_INPUT');
   assertCode(() => r.record({ item: 'sku-1', type: 'click', dwell_ms: 3 }), 'INVALID_INPUT');
   assertCode(() => r.record('click'), 'INVALID_INPUT');
+  // A timestamp earlier than the previous event's (recorded at Date.now()) goes backwards.
+  assertCode(() => r.record({ item: 'sku-1', type: 'click', timestamp: 5 }), 'INVALID_INPUT');
   assertCode(() => r.explain('no-such-item'), 'UNKNOWN_ITEM');
 
   assert.equal(r.eventCount, 1, 'failed calls recorded nothing');

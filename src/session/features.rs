@@ -1,0 +1,529 @@
+//! The session features of every candidate: what the log says about it, where it sits in the
+//! list, its price in context, and the session's timing.
+//!
+//! Three implementations compute the same numbers and are tested equal: [`Summary::features`], the
+//! per-row reference; [`Summary::all_features`], the batched CPU version (through
+//! [`SummaryTable`]); and src/gpu/shaders/features.wgsl, from the same table.
+//!
+//! Times are seconds. `now` is the session's clock ([`super::EventLog::clock`]): the latest of
+//! the events' timestamps, the times lists were shown and the host's clock at ranking; for a
+//! training example it is the time of the event that made it.
+
+use super::events::{EventLog, ListMark, Snapshot};
+use super::results::{context_row, median_of_sorted, price_rank, ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO};
+use super::{EventKind, MAX_SIMILARITY_ITEMS};
+use crate::kernels::Kernels;
+use std::collections::HashMap;
+
+/// Number of session features per candidate.
+pub const SESSION_DIM: usize = 29;
+
+/// What each session feature means, in the order of the feature vector (formulas in
+/// ARCHITECTURE.md, "Session features").
+pub const SESSION_FEATURE_NAMES: [&str; SESSION_DIM] = [
+    "engagement_log_count",
+    "engagement_recency",
+    "is_last_engaged",
+    "impressions_log_count",
+    "skips_log_count",
+    "max_similarity_to_engaged",
+    "similarity_to_engaged_centroid",
+    "log_price_vs_engaged",
+    "abs_log_price_vs_engaged",
+    "price_comparison_available",
+    "session_engagement_depth",
+    "display_proximity_to_last_engaged",
+    "shown_below_last_engaged",
+    "log_display_position",
+    "price_rank_in_list",
+    "log_price_vs_list_median",
+    "log_price_vs_list_min",
+    "list_prices_available",
+    "signed_offset_to_last_engaged",
+    "same_list_as_previous",
+    "signed_offset_to_previous_list_engaged",
+    "log_seconds_since_last_event",
+    "log_seconds_since_first_event",
+    "engaged_time_recency",
+    "last_event_click",
+    "last_event_cart_or_purchase",
+    "last_event_other",
+    "last_event_on_item_click",
+    "last_event_on_item_cart_or_purchase",
+];
+
+/// Index of a feature by name (for tests and explanations).
+pub fn feature_index(name: &str) -> Option<usize> {
+    SESSION_FEATURE_NAMES.iter().position(|n| *n == name)
+}
+
+/// Divides `ln(1 + display index)` and signed log offsets, so a list of 25 spans about 0..1.
+pub const POSITION_SCALE: f32 = 3.0;
+/// Divides `ln(1 + seconds)`, so an hour is about 1.
+pub const TIME_SCALE: f32 = 8.0;
+/// Seconds after which an engagement's time recency has halved.
+pub const RECENCY_HALF_SECONDS: f32 = 60.0;
+
+/// `sign(i − j) · ln(1 + |i − j|) / POSITION_SCALE`.
+pub fn signed_log_offset(i: usize, j: usize) -> f32 {
+    let d = i as f32 - j as f32;
+    d.signum() * (1.0 + d.abs()).ln() / POSITION_SCALE
+}
+
+/// `ln(1 + max(0, now − then)) / TIME_SCALE`, 0 when either is unknown.
+fn log_seconds(now: Option<f64>, then: Option<f64>) -> f32 {
+    match (now, then) {
+        (Some(n), Some(t)) => ((n - t).max(0.0) as f32).ln_1p() / TIME_SCALE,
+        _ => 0.0,
+    }
+}
+
+/// `1 / (1 + max(0, now − then) / RECENCY_HALF_SECONDS)`, 0 when either is unknown.
+fn time_recency(now: Option<f64>, then: Option<f64>) -> f32 {
+    match (now, then) {
+        (Some(n), Some(t)) => 1.0 / (1.0 + (n - t).max(0.0) as f32 / RECENCY_HALF_SECONDS),
+        _ => 0.0,
+    }
+}
+
+/// One-hot of the last event's kind: click; cart or purchase; anything else (impression, skip,
+/// dwell). All 0 before the first event. Features 27 and 28 repeat the first two on the last
+/// event's item only: "the shopper just looked at this one" differs from "just bought it".
+fn kind_one_hot(kind: Option<EventKind>) -> [f32; 3] {
+    match kind {
+        None => [0.0; 3],
+        Some(EventKind::Click) => [1.0, 0.0, 0.0],
+        Some(EventKind::Cart | EventKind::Purchase) => [0.0, 1.0, 0.0],
+        Some(EventKind::Impression | EventKind::Skip | EventKind::Dwell) => [0.0, 0.0, 1.0],
+    }
+}
+
+/// Per-item aggregates of the log, computed once per ranking.
+#[derive(Default, Clone, Debug)]
+struct ItemAgg {
+    engagement: f32,
+    /// Index (in engagement order) of the last engagement with this item.
+    last_engaged: Option<usize>,
+    /// Time of the last engagement with this item, when known.
+    last_engaged_time: Option<f64>,
+    impressions: u32,
+    skips: u32,
+}
+
+/// What the log says, summarised for feature computation at one time.
+pub struct Summary<'a> {
+    items: HashMap<&'a str, ItemAgg>,
+    n_engaged_events: usize,
+    last_engaged_item: Option<&'a str>,
+    /// Most recent distinct engaged items with known features: (id, snapshot, engagement weight).
+    similar: Vec<(&'a str, &'a Snapshot, f32)>,
+    centroid: Option<(Vec<f32>, f32)>,
+    log_mean_price: Option<f32>,
+    now: Option<f64>,
+    first_time: Option<f64>,
+    last_time: Option<f64>,
+    last_kind: Option<EventKind>,
+    /// The item of the last event.
+    last_item: Option<&'a str>,
+    current: Option<ListMark>,
+    previous: Option<ListMark>,
+}
+
+impl EventLog {
+    /// Summarises the log at the session's clock. `dim` filters snapshots to the current feature
+    /// width.
+    pub fn summarize(&self, dim: Option<usize>) -> Summary<'_> {
+        self.summarize_at(dim, self.clock)
+    }
+
+    /// Summarises the log as seen at time `now` (seconds).
+    pub fn summarize_at(&self, dim: Option<usize>, now: Option<f64>) -> Summary<'_> {
+        let mut items: HashMap<&str, ItemAgg> = HashMap::new();
+        let mut n_engaged = 0;
+        let mut last_engaged_item = None;
+        let (mut first_time, mut last_time) = (None, None);
+        for entry in &self.entries {
+            let e = &entry.event;
+            if let Some(t) = e.timestamp {
+                first_time = first_time.or(Some(t));
+                last_time = Some(t);
+            }
+            let agg = items.entry(e.item.as_str()).or_default();
+            match e.kind {
+                EventKind::Impression => agg.impressions += 1,
+                EventKind::Skip => agg.skips += 1,
+                _ => {}
+            }
+            let w = e.engagement();
+            if w > 0.0 {
+                agg.engagement += w;
+                agg.last_engaged = Some(n_engaged);
+                agg.last_engaged_time = e.timestamp.or(agg.last_engaged_time);
+                n_engaged += 1;
+                last_engaged_item = Some(e.item.as_str());
+            }
+        }
+        // Most recent distinct engaged items with a usable snapshot.
+        let mut similar: Vec<(&str, &Snapshot, f32)> = Vec::new();
+        for entry in self.entries.iter().rev() {
+            if similar.len() == MAX_SIMILARITY_ITEMS {
+                break;
+            }
+            let w = entry.event.engagement();
+            let Some(snap) = entry.snapshot.as_ref() else { continue };
+            if w <= 0.0 || dim.is_some_and(|d| d != snap.x.len()) {
+                continue;
+            }
+            if similar.iter().any(|(id, _, _)| *id == entry.event.item) {
+                continue;
+            }
+            let total = items.get(entry.event.item.as_str()).map_or(w, |a| a.engagement);
+            similar.push((entry.event.item.as_str(), snap, total));
+        }
+        let centroid = (!similar.is_empty()).then(|| {
+            let d = similar[0].1.x.len();
+            let mut c = vec![0.0f32; d];
+            for (_, s, w) in &similar {
+                if s.norm > 0.0 {
+                    for (ci, xi) in c.iter_mut().zip(&s.x) {
+                        *ci += w * xi / s.norm;
+                    }
+                }
+            }
+            let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt();
+            (c, norm)
+        });
+        let (mut lp, mut wsum) = (0.0f32, 0.0f32);
+        for (_, s, w) in &similar {
+            if let Some(p) = s.price {
+                lp += w * p.ln();
+                wsum += w;
+            }
+        }
+        Summary {
+            items,
+            n_engaged_events: n_engaged,
+            last_engaged_item,
+            similar,
+            centroid,
+            log_mean_price: (wsum > 0.0).then(|| lp / wsum),
+            now,
+            first_time,
+            last_time,
+            last_kind: self.entries.back().map(|e| e.event.kind),
+            last_item: self.entries.back().map(|e| e.event.item.as_str()),
+            current: self.current,
+            previous: self.previous,
+        }
+    }
+}
+
+/// The list context of row `i` by counting, one row at a time: the reference of the batched
+/// [`ResultSet::list_context`].
+pub fn reference_list_context(r: &ResultSet, i: usize) -> [f32; LIST_CONTEXT_DIM] {
+    let Some(prices) = r.prices() else { return [0.0; LIST_CONTEXT_DIM] };
+    let p = prices[i];
+    let cheaper = prices.iter().filter(|&&q| q < p).count();
+    let same = prices.iter().filter(|&&q| q == p).count() - 1;
+    let mut sorted = prices.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    context_row(p.ln(), price_rank(cheaper, same, prices.len()), median_of_sorted(&sorted), sorted[0])
+}
+
+impl Summary<'_> {
+    /// Whether the session engaged with `id`.
+    pub fn engaged(&self, id: &str) -> bool {
+        self.items.get(id).is_some_and(|a| a.engagement > 0.0)
+    }
+
+    /// The list shown before `r` (the log's previous list when `r` is the current one).
+    fn list_before(&self, r: &ResultSet) -> Option<ListMark> {
+        match self.current {
+            Some(c) if c.generation == r.generation() => self.previous,
+            other => other,
+        }
+    }
+
+    /// Session-level values: [since last event, since first event, same list as previous].
+    fn timing_and_list(&self, r: &ResultSet) -> ([f32; 3], Option<u32>) {
+        let before = self.list_before(r);
+        let same = before.is_some_and(|b| b.fingerprint == r.fingerprint());
+        let values =
+            [log_seconds(self.now, self.last_time), log_seconds(self.now, self.first_time), same as u8 as f32];
+        (values, before.and_then(|b| b.engaged_row))
+    }
+
+    /// Session features of candidate `i` of `r`, written to `out` (length [`SESSION_DIM`]): the
+    /// per-row reference.
+    pub fn features(&self, r: &ResultSet, i: usize, out: &mut [f32]) {
+        let id = r.ids()[i].as_str();
+        out.fill(0.0);
+        if let Some(a) = self.items.get(id) {
+            out[0] = (1.0 + a.engagement).ln();
+            if let Some(last) = a.last_engaged {
+                out[1] = 1.0 / (1 + self.n_engaged_events - 1 - last) as f32;
+            }
+            out[3] = (1.0 + a.impressions as f32).ln();
+            out[4] = (1.0 + a.skips as f32).ln();
+            out[23] = time_recency(self.now, a.last_engaged_time);
+        }
+        out[2] = (self.last_engaged_item == Some(id)) as u8 as f32;
+        let x = r.row(i);
+        let norm = r.norms[i];
+        if norm > 0.0 {
+            let mut best = 0.0f32;
+            for (eid, s, _) in &self.similar {
+                if *eid != id && s.norm > 0.0 {
+                    let dot: f32 = x.iter().zip(&s.x).map(|(a, b)| a * b).sum();
+                    best = best.max(dot / (norm * s.norm));
+                }
+            }
+            out[5] = best;
+            if let Some((c, cn)) = &self.centroid {
+                if *cn > 0.0 {
+                    out[6] = x.iter().zip(c).map(|(a, b)| a * b).sum::<f32>() / (norm * cn);
+                }
+            }
+        }
+        if let (Some(lm), Some(p)) = (self.log_mean_price, r.price(i)) {
+            let rel = (p.ln() - lm).clamp(-MAX_LOG_PRICE_RATIO, MAX_LOG_PRICE_RATIO);
+            out[7] = rel;
+            out[8] = rel.abs();
+            out[9] = 1.0;
+        }
+        out[10] = (1.0 + self.n_engaged_events as f32).ln();
+        // Shoppers tend to carry on scanning from the last item they engaged with: how close this
+        // candidate is to it in the current list, whether it comes after it, and the signed
+        // offset (all 0 until the shopper engages with an item of this list).
+        if let Some(j) = self.last_engaged_item.and_then(|id| r.position(id)) {
+            if j != i {
+                out[11] = 1.0 / (1.0 + (i as f32 - j as f32).abs());
+                out[12] = (i > j) as u8 as f32;
+                out[18] = signed_log_offset(i, j);
+            }
+        }
+        out[13] = (1.0 + i as f32).ln() / POSITION_SCALE;
+        if r.prices().is_some() {
+            let [_, rank, vs_median, vs_min] = reference_list_context(r, i);
+            out[14] = rank;
+            out[15] = vs_median;
+            out[16] = vs_min;
+            out[17] = 1.0;
+        }
+        let ([since_last, since_first, same], prev_row) = self.timing_and_list(r);
+        out[19] = same;
+        if let Some(j) = prev_row {
+            out[20] = signed_log_offset(i, j as usize);
+        }
+        out[21] = since_last;
+        out[22] = since_first;
+        let kind = kind_one_hot(self.last_kind);
+        out[24..27].copy_from_slice(&kind);
+        if self.last_item == Some(id) {
+            out[27] = kind[0];
+            out[28] = kind[1];
+        }
+    }
+
+    /// The summary as flat arrays for the candidates of `r`: what the batched features need
+    /// besides the result set. `None` when a snapshot has another width than `r` (a summary made
+    /// without a dimension), which only the per-row reference handles.
+    pub fn table(&self, r: &ResultSet) -> Option<SummaryTable> {
+        let d = r.dim;
+        if self.similar.iter().any(|(_, snap, _)| snap.x.len() != d) {
+            return None;
+        }
+        let mut columns = Vec::new();
+        let mut own_rows = Vec::new();
+        for (id, snap, _) in self.similar.iter().filter(|(_, snap, _)| snap.norm > 0.0) {
+            columns.extend(snap.x.iter().map(|v| v / snap.norm));
+            own_rows.push(r.position(id).map_or(NO_ROW, |i| i as u32));
+        }
+        let centroid = self.centroid.as_ref().filter(|(_, cn)| *cn > 0.0);
+        if let Some((c, cn)) = centroid {
+            columns.extend(c.iter().map(|v| v / cn));
+        }
+        let unsorted: Vec<(u32, [f32; 5])> = self
+            .items
+            .iter()
+            .filter_map(|(id, a)| {
+                let row = r.position(id)? as u32;
+                let recency = a.last_engaged.map_or(0.0, |l| 1.0 / (1 + self.n_engaged_events - 1 - l) as f32);
+                let counts = [
+                    (1.0 + a.engagement).ln(),
+                    recency,
+                    (1.0 + a.impressions as f32).ln(),
+                    (1.0 + a.skips as f32).ln(),
+                    time_recency(self.now, a.last_engaged_time),
+                ];
+                Some((row, counts))
+            })
+            .collect();
+        // By row (u64 keys: the same integer sort rank::order uses, so the page carries one).
+        let mut keys: Vec<u64> =
+            unsorted.iter().enumerate().map(|(k, item)| (item.0 as u64) << 32 | k as u64).collect();
+        keys.sort_unstable();
+        let items = keys.into_iter().map(|k| unsorted[(k & 0xffff_ffff) as usize]).collect();
+        let ([since_last, since_first, same], prev_row) = self.timing_and_list(r);
+        Some(SummaryTable {
+            columns,
+            own_rows,
+            has_centroid: centroid.is_some(),
+            log_mean_price: self.log_mean_price.filter(|_| r.log_prices().is_some()),
+            engaged: (1.0 + self.n_engaged_events as f32).ln(),
+            last_row: self.last_engaged_item.and_then(|id| r.position(id)).map_or(NO_ROW, |i| i as u32),
+            items,
+            since_last,
+            since_first,
+            same_list: same,
+            prev_row: prev_row.map_or(NO_ROW, |j| j),
+            last_kind: kind_one_hot(self.last_kind),
+            last_event_row: self.last_item.and_then(|id| r.position(id)).map_or(NO_ROW, |i| i as u32),
+        })
+    }
+
+    /// Session features of every candidate, row-major `n × SESSION_DIM`: [`Summary::features`]
+    /// (the reference) for each row, batched through [`Summary::table`]. The per-item counts are
+    /// written from the few logged items (one id lookup per logged item, not one per candidate);
+    /// the similarities to the engaged items and their centroid are one matrix product on
+    /// `kernels`; the price context comes from the set's one sort of its prices.
+    pub fn all_features<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet) -> Vec<f32> {
+        let mut s = vec![0.0; r.len() * SESSION_DIM];
+        match self.table(r) {
+            Some(t) => t.features_into(kernels, r, &mut s),
+            None => {
+                for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
+                    self.features(r, i, out);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// `own_rows` / `last_row` / `prev_row` of an item that is not in the result set.
+pub const NO_ROW: u32 = u32::MAX;
+
+/// A session summary flattened for one result set ([`Summary::table`]): the CPU's batched
+/// features and src/gpu/shaders/features.wgsl compute the same `n × SESSION_DIM` features from it
+/// and the result set's own arrays (features, list context).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryTable {
+    /// Unit vectors, `columns.len() / d` of them: the engaged items' snapshots (most recent
+    /// first), then their weighted centroid when `has_centroid`.
+    pub columns: Vec<f32>,
+    /// Per snapshot column, the display row of its item ([`NO_ROW`]: not in the list); an item
+    /// is not compared with its own snapshot.
+    pub own_rows: Vec<u32>,
+    pub has_centroid: bool,
+    /// Weighted mean log price of the engaged items; `None` when unknown or the result set has
+    /// no prices.
+    pub log_mean_price: Option<f32>,
+    /// `ln(1 + engaged events)`, the same for every row.
+    pub engaged: f32,
+    /// Display row of the last engaged item ([`NO_ROW`]: none, or not in the list).
+    pub last_row: u32,
+    /// Logged items found in the list, by row: (row, [engagement log-count, engagement recency,
+    /// impressions log-count, skips log-count, engagement time recency]) — features 0, 1, 3, 4
+    /// and 23.
+    pub items: Vec<(u32, [f32; 5])>,
+    /// Features 21 and 22 (the same for every row).
+    pub since_last: f32,
+    pub since_first: f32,
+    /// Feature 19 (the same for every row).
+    pub same_list: f32,
+    /// Row of the previous list's last engagement ([`NO_ROW`]: none): feature 20's anchor.
+    pub prev_row: u32,
+    /// Features 24–26 (the same for every row).
+    pub last_kind: [f32; 3],
+    /// Display row of the last event's item ([`NO_ROW`]: none, or not in the list): features 27
+    /// and 28 repeat the kind's first two values there.
+    pub last_event_row: u32,
+}
+
+impl SummaryTable {
+    pub fn n_similar(&self) -> usize {
+        self.own_rows.len()
+    }
+
+    /// Writes the features of every candidate of `r` into `s` (`n × SESSION_DIM`, zeroed).
+    fn features_into<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet, s: &mut [f32]) {
+        let (n, d) = (r.len(), r.dim);
+        let n_similar = self.n_similar();
+        let n_cols = self.columns.len().checked_div(d).unwrap_or(0);
+        // The columns as a d × m matrix (m padded to a multiple of 4 for the kernels).
+        let m = n_cols.next_multiple_of(4);
+        let mut dots = Vec::new();
+        if m > 0 {
+            let mut w = vec![0.0f32; d * m];
+            for (j, col) in self.columns.chunks_exact(d).enumerate() {
+                for (k, v) in col.iter().enumerate() {
+                    w[k * m + j] = *v;
+                }
+            }
+            dots = vec![0.0f32; n * m];
+            kernels.matmul_acc(r.features(), n, d, &w, m, &mut dots);
+        }
+        let last = (self.last_row != NO_ROW).then_some(self.last_row as usize);
+        let prev = (self.prev_row != NO_ROW).then_some(self.prev_row as usize);
+        let priced = r.prices().is_some();
+        let context = r.list_context();
+        for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
+            let norm = r.norms[i];
+            if norm > 0.0 && m > 0 {
+                let row = &dots[i * m..(i + 1) * m];
+                let mut best = 0.0f32;
+                for (j, &own) in self.own_rows.iter().enumerate() {
+                    if own as usize != i {
+                        best = best.max(row[j] / norm);
+                    }
+                }
+                out[5] = best;
+                if self.has_centroid {
+                    out[6] = row[n_similar] / norm;
+                }
+            }
+            let ctx = &context[i * LIST_CONTEXT_DIM..(i + 1) * LIST_CONTEXT_DIM];
+            if let Some(lm) = self.log_mean_price.filter(|_| priced) {
+                let rel = (ctx[0] - lm).clamp(-MAX_LOG_PRICE_RATIO, MAX_LOG_PRICE_RATIO);
+                out[7] = rel;
+                out[8] = rel.abs();
+                out[9] = 1.0;
+            }
+            out[10] = self.engaged;
+            if let Some(j) = last.filter(|&j| j != i) {
+                out[11] = 1.0 / (1.0 + (i as f32 - j as f32).abs());
+                out[12] = (i > j) as u8 as f32;
+                out[18] = signed_log_offset(i, j);
+            }
+            out[13] = (1.0 + i as f32).ln() / POSITION_SCALE;
+            if priced {
+                out[14..17].copy_from_slice(&ctx[1..4]);
+                out[17] = 1.0;
+            }
+            out[19] = self.same_list;
+            if let Some(j) = prev {
+                out[20] = signed_log_offset(i, j);
+            }
+            out[21] = self.since_last;
+            out[22] = self.since_first;
+            out[24..27].copy_from_slice(&self.last_kind);
+        }
+        for &(row, [engagement, recency, impressions, skips, time]) in &self.items {
+            let out = &mut s[row as usize * SESSION_DIM..(row as usize + 1) * SESSION_DIM];
+            out[0] = engagement;
+            out[1] = recency;
+            out[3] = impressions;
+            out[4] = skips;
+            out[23] = time;
+        }
+        if let Some(i) = last {
+            s[i * SESSION_DIM + 2] = 1.0;
+        }
+        if self.last_event_row != NO_ROW {
+            let i = self.last_event_row as usize;
+            s[i * SESSION_DIM + 27] = self.last_kind[0];
+            s[i * SESSION_DIM + 28] = self.last_kind[1];
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The shopper's session: the current result set, the bounded event log, the session features
+//! computed from it for every candidate, and the training examples the inner loop learns from.
+//!
+//! | file | answers |
+//! |---|---|
+//! | `results.rs` | What is shown? Ids in display order, features, base scores, prices and each row's price in the context of the list. |
+//! | `events.rs` | What happened? Events, the bounded log with the session's clock and the lists shown, the training examples. |
+//! | `features.rs` | What does the session say about each candidate? The session features: the per-row reference, the batched CPU version, and the table the GPU computes them from. |
+//!
+//! Decisions (documented in ARCHITECTURE.md, tested in tests/core.rs and tests/session.rs):
+//! * The log keeps at most `capacity` events; the oldest is dropped first.
+//! * An event on an item in the current results snapshots that item's features and price, so it
+//!   keeps counting for similarity and price features after the results change. An event on an
+//!   item that is not in the current results reuses an earlier snapshot of the same item if the log
+//!   has one; otherwise it counts only by id (interaction count, recency, skips).
+//! * An engagement (click, cart, purchase, long dwell) on an item in the current results becomes a
+//!   training example: that item against the items shown above it that the session has not engaged
+//!   with (skip-above), with session features as they were just before the event. An explicit skip
+//!   becomes a negative row paired with every engaged row.
+//! * Times are seconds; an event's timestamp may not be earlier than the previous event's.
+
+mod events;
+mod features;
+mod results;
+
+pub use events::{check_item_features, Event, EventKind, EventLog, Group, SupportSet};
+pub use features::{
+    feature_index, reference_list_context, signed_log_offset, Summary, SummaryTable, NO_ROW, POSITION_SCALE,
+    RECENCY_HALF_SECONDS, SESSION_DIM, SESSION_FEATURE_NAMES, TIME_SCALE,
+};
+pub use results::{ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO};
+
+use crate::error::{Error, Result};
+
+/// Most items shown above an engaged item that become its negatives.
+pub const MAX_ABOVE: usize = 10;
+/// The similarity features look at this many most recent distinct engaged items.
+pub const MAX_SIMILARITY_ITEMS: usize = 16;
+/// Item ids longer than this are rejected.
+pub const MAX_ID_BYTES: usize = 256;
+
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::InvalidId { reason: "empty id".into() });
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(Error::InvalidId { reason: format!("id longer than {MAX_ID_BYTES} bytes") });
+    }
+    Ok(())
+}
