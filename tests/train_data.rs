@@ -7,7 +7,7 @@ use fewclick::rng::Rng;
 use fewclick::session::{Event, EventKind};
 use fewclick::train::data::{self, Dataset, Display, Format, Session, Step};
 use fewclick::train::items::ItemFeatures;
-use fewclick::train::report::{Outcome, Report, BUCKETS};
+use fewclick::train::report::{Bootstrap, Outcome, Report, BUCKETS, DISPLAY, INTERACTED_FIRST};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -381,17 +381,18 @@ fn assert_balanced_xml(svg: &str) {
 fn report_files() {
     let outcomes = |seed: u64| -> Vec<Outcome> {
         let mut rng = Rng::new(seed);
-        (0..300).map(|_| Outcome { rank: 1 + rng.below(20), prior_events: rng.below(9) }).collect()
+        (0..300).map(|i| Outcome { rank: 1 + rng.below(20), prior_events: rng.below(9), session: i / 3 }).collect()
     };
     let report = Report::new(
         "generated <sessions> & \"clicks\"",
         vec![
-            ("display order".to_string(), outcomes(1)),
-            ("interacted first".to_string(), outcomes(2)),
+            (DISPLAY.to_string(), outcomes(1)),
+            (INTERACTED_FIRST.to_string(), outcomes(2)),
             ("fewclick (k = 5)".to_string(), outcomes(3)),
             ("no events".to_string(), Vec::new()),
         ],
         vec!["seed 1".to_string()],
+        Bootstrap::default(),
     );
     let svg = report.to_svg();
     assert!(svg.starts_with("<svg"));
@@ -413,6 +414,12 @@ fn report_files() {
         }
     }
     assert_eq!(json["methods"][3]["n"], 0);
+    for key in ["mean", "lo", "hi"] {
+        assert!(json["methods"][2]["delta_vs_interacted"][key].is_number(), "{key}");
+        assert!(json["methods"][2]["delta_vs_display"][key].is_number(), "{key}");
+    }
+    assert!(json["methods"][3]["delta_vs_interacted"].is_null(), "no lists, no interval");
+    assert_eq!(json["bootstrap"]["seed"], 1);
     let md = std::fs::read_to_string(dir.join("report.md")).expect("read");
     assert!(md.contains("| no events | – | – | – | 0 |"), "{md}");
     assert!(dir.join("report.svg").exists());

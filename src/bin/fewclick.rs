@@ -13,7 +13,7 @@ use fewclick::train::eval::{evaluate, Method};
 use fewclick::train::items::ItemFeatures;
 use fewclick::train::meta::{Algorithm, Progress};
 use fewclick::train::pipeline::{prepare, train, TrainOptions};
-use fewclick::train::report::Report;
+use fewclick::train::report::{Bootstrap, Report, DEFAULT_BOOTSTRAP_SEED};
 use fewclick::{LossKind, Model, Scope};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -193,6 +193,26 @@ struct TrainArgs {
     log: Option<PathBuf>,
 }
 
+#[derive(Args, Clone, Copy)]
+struct BootstrapArgs {
+    /// Bootstrap resamples of sessions for the intervals of MRR differences.
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap (printed in the report).
+    #[arg(long, default_value_t = DEFAULT_BOOTSTRAP_SEED)]
+    bootstrap_seed: u64,
+}
+
+impl BootstrapArgs {
+    fn get(self) -> Result<Bootstrap, String> {
+        if self.bootstrap == 0 {
+            return Err("--bootstrap must be at least 1".into());
+        }
+        eprintln!("bootstrap: {} resamples of sessions, seed {}", self.bootstrap, self.bootstrap_seed);
+        Ok(Bootstrap { resamples: self.bootstrap, seed: self.bootstrap_seed })
+    }
+}
+
 #[derive(Args)]
 struct EvalArgs {
     #[command(flatten)]
@@ -209,6 +229,8 @@ struct EvalArgs {
     /// Directory for report.md, report.json and report.svg.
     #[arg(long, default_value = "out/eval")]
     report_dir: PathBuf,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 }
 
 #[derive(Args)]
@@ -227,6 +249,8 @@ struct CompareArgs {
     json: bool,
     #[arg(long, default_value = "out/compare")]
     report_dir: PathBuf,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 }
 
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
@@ -349,14 +373,11 @@ fn cmd_eval(a: EvalArgs) -> Result<(), String> {
             model.arch.item_dim
         ));
     }
+    let bootstrap = a.bootstrap.get()?;
     let (_, eval_part) = a.input.parts()?;
     let name = model.algorithm.clone();
-    let methods = vec![
-        Method::display(),
-        Method::interacted_first(),
-        Method::model(name.clone(), &model, None),
-        Method::model(format!("{name}-no-adapt"), &model, Some(0)),
-    ];
+    let mut methods = vec![Method::display(), Method::interacted_first()];
+    methods.extend(Method::model_with_and_without_adaptation(&name, &model));
     let t = Instant::now();
     let outcomes = evaluate(&eval_part, &features, &methods).map_err(|e| e.to_string())?;
     let notes = vec![
@@ -369,8 +390,9 @@ fn cmd_eval(a: EvalArgs) -> Result<(), String> {
         ),
         format!("evaluated on {}", data::describe(&eval_part)),
         format!("evaluation took {:.1} s", t.elapsed().as_secs_f64()),
+        format!("bootstrap: {} resamples of sessions, seed {}", bootstrap.resamples, bootstrap.seed),
     ];
-    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes), &a.report_dir, a.json)
+    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes, bootstrap), &a.report_dir, a.json)
 }
 
 fn cmd_inspect(path: &Path) -> Result<(), String> {
@@ -417,6 +439,7 @@ fn cmd_inspect(path: &Path) -> Result<(), String> {
 
 fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     let base = a.settings.options()?;
+    let bootstrap = a.bootstrap.get()?;
     eprintln!("seed {}", base.seed);
     let (train_part, mut eval_part) = a.input.parts()?;
     if let Some(test) = &a.test {
@@ -434,24 +457,23 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     let prep = prepare(&train_part, &base, None).map_err(|e| e.to_string())?;
     eprintln!("{} training tasks, prepared in {:.1} s", prep.tasks.len(), t.elapsed().as_secs_f64());
     let mut methods = vec![Method::display(), Method::interacted_first()];
-    let mut notes = vec![format!("seed {}", base.seed), format!("trained on {}", data::describe(&train_part))];
+    let mut notes = vec![
+        format!("seed {}", base.seed),
+        format!("trained on {}", data::describe(&train_part)),
+        format!("bootstrap: {} resamples of sessions, seed {}", bootstrap.resamples, bootstrap.seed),
+    ];
     for alg in algorithms.iter().copied().filter(|&x| x != Algorithm::Joint).chain([Algorithm::Joint]) {
         let opts = TrainOptions { algorithm: alg, ..base.clone() };
         let trained = train(&prep, &opts, progress_bar(alg.name().to_string())).map_err(|e| e.to_string())?;
         notes.push(format!("{}: {} iterations in {:.1} s", alg.name(), trained.iterations, trained.seconds));
         let m = &trained.model;
-        if alg == Algorithm::Joint {
-            methods.push(Method::model("joint (no adaptation)", m, Some(0)));
-            methods.push(Method::model("joint + fine-tune", m, None));
-        } else {
-            methods.push(Method::model(alg.name(), m, None));
-            methods.push(Method::model(format!("{}-no-adapt", alg.name()), m, Some(0)));
-        }
+        methods.extend(Method::model_with_and_without_adaptation(alg.name(), m));
     }
     let t = Instant::now();
     let outcomes = evaluate(&eval_part, &prep.features, &methods).map_err(|e| e.to_string())?;
     notes.push(format!("evaluated on {} in {:.1} s", data::describe(&eval_part), t.elapsed().as_secs_f64()));
-    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes), &a.report_dir, a.json)
+    let report = Report::new(&a.input.sessions.display().to_string(), outcomes, notes, bootstrap);
+    emit(&report, &a.report_dir, a.json)
 }
 
 fn cmd_simulate(seed: u64, products: usize, sessions: usize, dir: &Path) -> Result<(), String> {
