@@ -12,7 +12,7 @@ use fewclick::train::data::{self, Dataset, Format};
 use fewclick::train::eval::{evaluate, Method};
 use fewclick::train::items::ItemFeatures;
 use fewclick::train::meta::{Algorithm, Progress};
-use fewclick::train::pipeline::{setup, train_selected, EpochScore, Selected, Selection, TrainOptions};
+use fewclick::train::pipeline::{setup, train_selected, EpochScore, Selected, Selection, TrainOptions, Validation};
 use fewclick::train::report::{Bootstrap, Report, DEFAULT_BOOTSTRAP_SEED};
 use fewclick::{LossKind, Model, Scope};
 use std::io::{IsTerminal, Write};
@@ -335,12 +335,15 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Prints one epoch's validation score (on its own line, also under a redrawn progress bar).
-fn epoch_line(algorithm: &str) -> impl FnMut(&EpochScore) + '_ {
+/// Prints one epoch's validation score beside the baselines' (on its own line, also under a
+/// redrawn progress bar).
+fn epoch_line<'a>(algorithm: &'a str, validation: Option<&'a Validation>) -> impl FnMut(&EpochScore) + 'a {
     let tty = std::io::stderr().is_terminal();
+    let (display, interacted) = validation.map_or((f64::NAN, f64::NAN), |v| (v.display, v.interacted_first));
     move |e: &EpochScore| {
         eprintln!(
-            "{}{algorithm} epoch {:.2} (iteration {}): validation MRR {:.4}, without adaptation {:.4}",
+            "{}{algorithm} epoch {:.2} (iteration {}): validation MRR {:.4}, without adaptation {:.4}; display \
+             {display:.4}, interacted-first {interacted:.4}",
             if tty { "\n" } else { "" },
             e.epoch,
             e.iteration,
@@ -401,7 +404,8 @@ fn cmd_train(a: TrainArgs) -> Result<(), String> {
     }
     let name = opts.algorithm.name();
     let selected =
-        train_selected(&setup, &opts, progress_bar(name.to_string()), epoch_line(name)).map_err(|e| e.to_string())?;
+        train_selected(&setup, &opts, progress_bar(name.to_string()), epoch_line(name, setup.validation.as_ref()))
+            .map_err(|e| e.to_string())?;
     let summary = describe_selection(name, &selected);
     eprintln!("{summary}");
     let trained = &selected.trained;
@@ -576,8 +580,13 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     }
     for alg in algorithms.iter().copied().filter(|&x| x != Algorithm::Joint).chain([Algorithm::Joint]) {
         let opts = TrainOptions { algorithm: alg, ..base.clone() };
-        let selected = train_selected(&setup, &opts, progress_bar(alg.name().to_string()), epoch_line(alg.name()))
-            .map_err(|e| e.to_string())?;
+        let selected = train_selected(
+            &setup,
+            &opts,
+            progress_bar(alg.name().to_string()),
+            epoch_line(alg.name(), setup.validation.as_ref()),
+        )
+        .map_err(|e| e.to_string())?;
         let summary = describe_selection(alg.name(), &selected);
         eprintln!("{summary}");
         notes.push(summary);

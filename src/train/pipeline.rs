@@ -114,11 +114,13 @@ impl ServeSettings {
     }
 
     fn to_json(self) -> serde_json::Value {
+        // f32 values as written (0.1, not 0.10000000149011612).
+        let short = |v: f32| v.to_string().parse::<f64>().unwrap_or(f64::from(v));
         serde_json::json!({
             "steps": self.steps,
             "scope": self.scope.as_str(),
-            "alpha_scale": self.alpha_scale,
-            "prox": self.prox,
+            "alpha_scale": short(self.alpha_scale),
+            "prox": short(self.prox),
             "rank_without_events": self.rank_without_events,
         })
     }
