@@ -575,8 +575,14 @@ impl Report {
         let bottom = 80.0 + 20.0 * legend_rows;
         let plot_w = width - left - right;
         let plot_h = chart_height - top - bottom;
-        let deltas: Vec<(usize, Interval)> =
-            self.methods.iter().enumerate().filter_map(|(m, x)| x.delta_vs_interacted.map(|d| (m, d))).collect();
+        // The baselines' own rows would set the scale (display is far below) and say nothing new.
+        let deltas: Vec<(usize, Interval)> = self
+            .methods
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.name != DISPLAY && x.name != INTERACTED_FIRST)
+            .filter_map(|(m, x)| x.delta_vs_interacted.map(|d| (m, d)))
+            .collect();
         let row_h = 18.0;
         let panel_h = if deltas.is_empty() { 0.0 } else { 60.0 + row_h * deltas.len() as f64 };
         let height = chart_height + panel_h;
@@ -694,10 +700,11 @@ impl Report {
         s
     }
 
-    /// The interval panel under the chart: per method, ΔMRR vs interacted-first as a dot (the
-    /// observed difference) on a line (its bootstrap interval), with a zero line.
+    /// The interval panel under the chart: per method but the two baselines, ΔMRR vs
+    /// interacted-first as a dot (the observed difference) on a line (its bootstrap interval), with
+    /// a zero line.
     fn svg_interval_rows(&self, s: &mut String, deltas: &[(usize, Interval)], panel_top: f64, width: f64, row_h: f64) {
-        let (label_w, right) = (190.0, 150.0);
+        let (label_w, right) = (190.0, 200.0);
         let (x0, x1) = (label_w, width - right);
         let lo = deltas.iter().map(|(_, d)| d.lo).fold(0.0f64, f64::min);
         let hi = deltas.iter().map(|(_, d)| d.hi).fold(0.0f64, f64::max);
@@ -933,7 +940,7 @@ mod tests {
         assert_eq!(v["bootstrap"]["seed"], 2);
         let svg = r.to_svg();
         assert!(svg.contains("ΔMRR vs interacted-first"));
-        assert_eq!(svg.matches("<circle").count(), 4);
+        assert_eq!(svg.matches("<circle").count(), 2, "one interval row per method but the two baselines");
     }
 
     #[test]
