@@ -7,7 +7,9 @@ use fewclick::rng::Rng;
 use fewclick::session::{Event, EventKind};
 use fewclick::train::data::{self, Dataset, Display, Format, Session, Step};
 use fewclick::train::items::ItemFeatures;
-use fewclick::train::report::{Outcome, Report, BUCKETS};
+use fewclick::train::pipeline::hold_out;
+use fewclick::train::report::{Bootstrap, Outcome, Report, BUCKETS, DISPLAY, INTERACTED_FIRST};
+use fewclick::Model;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -381,17 +383,18 @@ fn assert_balanced_xml(svg: &str) {
 fn report_files() {
     let outcomes = |seed: u64| -> Vec<Outcome> {
         let mut rng = Rng::new(seed);
-        (0..300).map(|_| Outcome { rank: 1 + rng.below(20), prior_events: rng.below(9) }).collect()
+        (0..300).map(|i| Outcome { rank: 1 + rng.below(20), prior_events: rng.below(9), session: i / 3 }).collect()
     };
     let report = Report::new(
         "generated <sessions> & \"clicks\"",
         vec![
-            ("display order".to_string(), outcomes(1)),
-            ("interacted first".to_string(), outcomes(2)),
+            (DISPLAY.to_string(), outcomes(1)),
+            (INTERACTED_FIRST.to_string(), outcomes(2)),
             ("fewclick (k = 5)".to_string(), outcomes(3)),
             ("no events".to_string(), Vec::new()),
         ],
         vec!["seed 1".to_string()],
+        Bootstrap::default(),
     );
     let svg = report.to_svg();
     assert!(svg.starts_with("<svg"));
@@ -413,6 +416,12 @@ fn report_files() {
         }
     }
     assert_eq!(json["methods"][3]["n"], 0);
+    for key in ["mean", "lo", "hi"] {
+        assert!(json["methods"][2]["delta_vs_interacted"][key].is_number(), "{key}");
+        assert!(json["methods"][2]["delta_vs_display"][key].is_number(), "{key}");
+    }
+    assert!(json["methods"][3]["delta_vs_interacted"].is_null(), "no lists, no interval");
+    assert_eq!(json["bootstrap"]["seed"], 1);
     let md = std::fs::read_to_string(dir.join("report.md")).expect("read");
     assert!(md.contains("| no events | – | – | – | 0 |"), "{md}");
     assert!(dir.join("report.svg").exists());
@@ -522,4 +531,169 @@ fn parquet_list_columns() {
         }
         other => panic!("expected two result lists, got {other:?}"),
     }
+}
+
+#[test]
+fn validation_is_the_latest_sessions_and_disjoint() {
+    let ds = generate(5, 300, false);
+    for fraction in [0.1, 0.25, 0.5] {
+        let (fit, validation) = hold_out(&ds, fraction);
+        assert_eq!(fit.sessions.len() + validation.sessions.len(), ds.sessions.len());
+        let fit_ids: std::collections::HashSet<&str> = fit.sessions.iter().map(|s| s.id.as_str()).collect();
+        assert!(validation.sessions.iter().all(|s| !fit_ids.contains(s.id.as_str())));
+        let last_fit = fit.sessions.iter().map(Session::start_time).fold(f64::NEG_INFINITY, f64::max);
+        let first_validation = validation.sessions.iter().map(Session::start_time).fold(f64::INFINITY, f64::min);
+        assert!(last_fit < first_validation, "{fraction}: {last_fit} !< {first_validation}");
+        let expected = (fraction * ds.sessions.len() as f64).round() as usize;
+        assert!(validation.sessions.len() <= expected && validation.sessions.len() + 5 >= expected);
+    }
+}
+
+/// Sessions in which the engaged item of every list is the one item the shopper clicked just
+/// before: interacted-first ranks it first every time (MRR 1), so no model can beat it.
+fn recurring_clicks(seed: u64, n_sessions: usize) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let sessions = (0..n_sessions)
+        .map(|s| {
+            let t = 1_000.0 + 100.0 * s as f64;
+            let liked = item_id(rng.below(30));
+            let mut event = Event::new(liked.clone(), EventKind::Click);
+            event.timestamp = Some(t);
+            let mut steps = vec![Step::Event { timestamp: t, event }];
+            for k in 1..=2 {
+                let mut items: Vec<String> = Vec::new();
+                while items.len() < 7 {
+                    let id = item_id(rng.below(30));
+                    if id != liked && !items.contains(&id) {
+                        items.push(id);
+                    }
+                }
+                items.insert(rng.below(8), liked.clone());
+                let prices = Some((0..8).map(|_| rng.range(50.0, 150.0).round()).collect());
+                steps.push(Step::Results(Display {
+                    timestamp: t + 10.0 * k as f64,
+                    items,
+                    prices,
+                    clicked: Some(liked.clone()),
+                    click_kind: EventKind::Click,
+                }));
+            }
+            Session { id: format!("s{s}"), user: None, steps }
+        })
+        .collect();
+    Dataset { sessions }
+}
+
+/// Runs the `fewclick` binary; (success, stderr).
+fn fewclick(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fewclick")).args(args).output().expect("run fewclick");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn read_model(path: &Path) -> Model {
+    Model::from_bytes(&std::fs::read(path).expect("model written")).expect("model reads back")
+}
+
+/// Small, fast training settings for the command-line tests.
+const SMALL: [&str; 6] = ["--hidden", "8", "--batch", "8", "--validation", "0.25"];
+
+#[test]
+fn train_writes_the_selected_settings_into_the_model() {
+    let dir = temp_dir("selection");
+    let sessions = dir.join("sessions.jsonl");
+    data::write_jsonl(&recurring_clicks(17, 64), &sessions).expect("write sessions");
+    let model = dir.join("m.fcm");
+    let s = sessions.to_str().expect("utf-8 path");
+    let mut args = vec!["train", "--format", "jsonl", "--sessions", s, "--out", model.to_str().expect("utf-8")];
+    args.extend(SMALL);
+    let (ok, stderr) = fewclick(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("validation MRR"), "{stderr}");
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.train-log.json")).expect("log")).expect("JSON");
+    let sel = &log["selection"];
+    assert_eq!(sel["epochs"].as_array().expect("epochs").len(), 10, "one validation score per epoch");
+    // 1 candidate without steps + 4 step counts × 2 scopes × 3 α multipliers × 3 prox, then the
+    // other rank_without_events for the best.
+    assert_eq!(sel["grid"].as_array().expect("grid").len(), 74);
+    assert_eq!(sel["interacted_first_mrr"], 1.0);
+    assert_eq!(sel["beats_interacted_first"], false);
+    assert!(stderr.contains("does NOT beat interacted-first"), "{stderr}");
+    let chosen = &sel["chosen"];
+    let m = read_model(&model);
+    assert_eq!(m.inner.steps as u64, chosen["steps"].as_u64().expect("steps"));
+    assert_eq!(m.inner.scope.as_str(), chosen["scope"].as_str().expect("scope"));
+    assert_eq!(m.inner.prox, chosen["prox"].as_f64().expect("prox") as f32);
+    assert_eq!(m.rank_without_events, chosen["rank_without_events"].as_bool().expect("rwe"));
+    let best = sel["grid"].as_array().expect("grid").iter().filter_map(|c| c["mrr"].as_f64()).fold(0.0, f64::max);
+    assert_eq!(sel["chosen_mrr"].as_f64(), Some(best), "the best candidate is chosen");
+}
+
+#[test]
+fn explicit_settings_are_fixed_and_alpha_is_scaled() {
+    let dir = temp_dir("fixed");
+    let sessions = dir.join("sessions.jsonl");
+    data::write_jsonl(&recurring_clicks(23, 48), &sessions).expect("write sessions");
+    let s = sessions.to_str().expect("utf-8 path");
+    let run = |scale: &str| {
+        let out = dir.join(format!("m{scale}.fcm"));
+        let mut args = vec!["train", "--format", "jsonl", "--sessions", s, "--out", out.to_str().expect("utf-8")];
+        args.extend(SMALL);
+        args.extend([
+            "--epochs",
+            "1",
+            "--steps",
+            "2",
+            "--scope",
+            "head",
+            "--prox",
+            "0.5",
+            "--rank-without-events",
+            "--alpha-scale",
+            scale,
+        ]);
+        let (ok, stderr) = fewclick(&args);
+        assert!(ok, "{stderr}");
+        read_model(&out)
+    };
+    let (one, two) = (run("1"), run("2"));
+    for m in [&one, &two] {
+        assert_eq!(
+            (m.inner.steps, m.inner.scope.as_str(), m.inner.prox, m.rank_without_events),
+            (2, "head", 0.5, true)
+        );
+    }
+    assert_eq!(one.theta, two.theta, "the same training run");
+    assert!(one.alpha.iter().zip(&two.alpha).all(|(a, b)| 2.0 * a == *b));
+    assert!(one.alpha.iter().any(|&a| a > 0.0));
+}
+
+#[test]
+fn require_lift_fails_when_interacted_first_cannot_be_beaten() {
+    let dir = temp_dir("require-lift");
+    let sessions = dir.join("sessions.jsonl");
+    data::write_jsonl(&recurring_clicks(29, 48), &sessions).expect("write sessions");
+    let model = dir.join("m.fcm");
+    let mut args = vec![
+        "train",
+        "--format",
+        "jsonl",
+        "--sessions",
+        sessions.to_str().expect("utf-8"),
+        "--out",
+        model.to_str().expect("utf-8"),
+        "--epochs",
+        "1",
+        "--steps",
+        "1",
+        "--require-lift",
+    ];
+    args.extend(SMALL);
+    let (ok, stderr) = fewclick(&args);
+    assert!(!ok, "must fail: {stderr}");
+    assert!(stderr.contains("--require-lift: the model does not beat interacted-first"), "{stderr}");
+    assert!(!model.exists(), "no model is written");
+    // Without validation there is nothing to require a lift on: refused before reading data.
+    let (ok, stderr) = fewclick(&["train", "--sessions", "missing.jsonl", "--validation", "0", "--require-lift"]);
+    assert!(!ok && stderr.contains("--require-lift needs validation"), "{stderr}");
 }

@@ -12,8 +12,8 @@ use fewclick::train::data::{self, Dataset, Format};
 use fewclick::train::eval::{evaluate, Method};
 use fewclick::train::items::ItemFeatures;
 use fewclick::train::meta::{Algorithm, Progress};
-use fewclick::train::pipeline::{prepare, train, TrainOptions};
-use fewclick::train::report::Report;
+use fewclick::train::pipeline::{setup, train_selected, EpochScore, Selected, Selection, TrainOptions, Validation};
+use fewclick::train::report::{Bootstrap, Report, DEFAULT_BOOTSTRAP_SEED};
 use fewclick::{LossKind, Model, Scope};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -104,10 +104,12 @@ struct TrainSettings {
     /// Hidden units of the scorer (a multiple of 4).
     #[arg(long, default_value_t = 32)]
     hidden: usize,
-    /// Inner-loop steps.
-    #[arg(long, default_value_t = 5)]
-    steps: u32,
-    /// Adapt scope: head or all (default: head for anil, all otherwise).
+    /// Inner-loop steps, in training and when served. Given, it is fixed; otherwise training uses 5
+    /// and the served number is selected on validation among 0, 1, 3, 5, 10.
+    #[arg(long)]
+    steps: Option<u32>,
+    /// Adapt scope: head or all. Given, it is fixed; otherwise training uses head for anil and all
+    /// for the others, and the served scope is selected on validation.
     #[arg(long)]
     scope: Option<String>,
     /// Inner-loop loss: pairwise or listwise.
@@ -116,28 +118,41 @@ struct TrainSettings {
     /// Initial inner step size α.
     #[arg(long, default_value_t = 0.05)]
     alpha: f32,
-    /// Proximal pull toward θ0 in the inner loop.
-    #[arg(long, default_value_t = 0.1)]
-    prox: f32,
+    /// Proximal pull toward θ0 in the inner loop. Given, it is fixed; otherwise training uses 0.1
+    /// and the served value is selected on validation among 0, 0.1, 1.
+    #[arg(long)]
+    prox: Option<f32>,
+    /// Multiplier of the learned step sizes α when served. Given, it is fixed; otherwise selected
+    /// on validation among 0.5, 1, 2.
+    #[arg(long)]
+    alpha_scale: Option<f32>,
     /// Meta learning rate (Adam).
     #[arg(long, default_value_t = 3e-3)]
     meta_lr: f32,
     /// Tasks per meta-batch.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Passes over the training tasks.
-    #[arg(long, default_value_t = 10.0)]
-    epochs: f32,
+    /// Passes over the training tasks. Given, the model after exactly that many is kept; otherwise
+    /// 10 are run and the epoch with the best validation MRR is kept.
+    #[arg(long)]
+    epochs: Option<f32>,
     /// Epochs of joint training (no inner loop) before meta-training starts from its parameters.
     #[arg(long, default_value_t = 0.0)]
     pretrain_epochs: f32,
+    /// Fraction of the training sessions, the latest by start time, held back to select the epoch
+    /// and the serve-time settings on (0: no selection; train on all, serve with the training
+    /// settings).
+    #[arg(long, default_value_t = 0.1)]
+    validation: f64,
     /// Bound on how many places an item may move when served (default: unbounded).
     #[arg(long)]
     max_move: Option<u32>,
-    /// Let the model rank lists seen before any event (default: the host's order until the first
-    /// event). Turn on only when evaluation shows the global model beats the host's order.
-    #[arg(long)]
-    rank_without_events: bool,
+    /// Let the model rank lists seen before any event (`--rank-without-events` or
+    /// `--rank-without-events true`; `false` keeps the host's order until the first event). Given,
+    /// it is fixed (and lists before any event become training tasks when true); otherwise it is
+    /// selected on validation.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    rank_without_events: Option<bool>,
 }
 
 impl TrainSettings {
@@ -150,26 +165,39 @@ impl TrainSettings {
             }
             s => s.parse().map_err(|_| format!("--seed must be a number or \"random\", got {s:?}"))?,
         };
+        let defaults = TrainOptions::default();
+        let scope = self.scope.as_deref().map(Scope::parse).transpose().map_err(|e| e.to_string())?;
+        let grid = Selection::default();
+        let selection = Selection {
+            validation: self.validation,
+            steps: self.steps.map_or(grid.steps, |v| vec![v]),
+            scopes: scope.map_or(grid.scopes, |v| vec![v]),
+            alpha_scales: self.alpha_scale.map_or(grid.alpha_scales, |v| vec![v]),
+            prox: self.prox.map_or(grid.prox, |v| vec![v]),
+            rank_without_events: self.rank_without_events.map_or(grid.rank_without_events, |v| vec![v]),
+            choose_epoch: self.epochs.is_none(),
+        };
         let opts = TrainOptions {
             algorithm: Algorithm::parse(&self.algorithm).map_err(|e| e.to_string())?,
             hidden: self.hidden,
-            steps: self.steps,
-            scope: self.scope.as_deref().map(Scope::parse).transpose().map_err(|e| e.to_string())?,
+            steps: self.steps.unwrap_or(defaults.steps),
+            scope,
             inner_loss: match self.loss.as_str() {
                 "pairwise" => LossKind::Pairwise,
                 "listwise" => LossKind::Listwise,
                 other => return Err(format!("--loss must be pairwise or listwise, got {other:?}")),
             },
             alpha: self.alpha,
-            prox: self.prox,
+            prox: self.prox.unwrap_or(defaults.prox),
             meta_lr: self.meta_lr,
             batch: self.batch,
-            epochs: self.epochs,
+            epochs: self.epochs.unwrap_or(defaults.epochs),
             pretrain_epochs: self.pretrain_epochs,
             seed,
             max_move: self.max_move,
-            rank_without_events: self.rank_without_events,
-            ..TrainOptions::default()
+            rank_without_events: self.rank_without_events.unwrap_or(defaults.rank_without_events),
+            selection,
+            ..defaults
         };
         opts.validate().map_err(|e| e.to_string())?;
         Ok(opts)
@@ -195,6 +223,30 @@ struct TrainArgs {
     /// Where to write the training log (default: the model path with .train-log.json).
     #[arg(long)]
     log: Option<PathBuf>,
+    /// Fail (non-zero exit, no model written) when the selected model does not beat
+    /// interacted-first on the validation sessions.
+    #[arg(long)]
+    require_lift: bool,
+}
+
+#[derive(Args, Clone, Copy)]
+struct BootstrapArgs {
+    /// Bootstrap resamples of sessions for the intervals of MRR differences.
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap (printed in the report).
+    #[arg(long, default_value_t = DEFAULT_BOOTSTRAP_SEED)]
+    bootstrap_seed: u64,
+}
+
+impl BootstrapArgs {
+    fn get(self) -> Result<Bootstrap, String> {
+        if self.bootstrap == 0 {
+            return Err("--bootstrap must be at least 1".into());
+        }
+        eprintln!("bootstrap: {} resamples of sessions, seed {}", self.bootstrap, self.bootstrap_seed);
+        Ok(Bootstrap { resamples: self.bootstrap, seed: self.bootstrap_seed })
+    }
 }
 
 #[derive(Args)]
@@ -213,6 +265,8 @@ struct EvalArgs {
     /// Directory for report.md, report.json and report.svg.
     #[arg(long, default_value = "out/eval")]
     report_dir: PathBuf,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 }
 
 #[derive(Args)]
@@ -231,6 +285,8 @@ struct CompareArgs {
     json: bool,
     #[arg(long, default_value = "out/compare")]
     report_dir: PathBuf,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
 }
 
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
@@ -283,37 +339,109 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Prints one epoch's validation score beside the baselines' (on its own line, also under a
+/// redrawn progress bar).
+fn epoch_line<'a>(algorithm: &'a str, validation: Option<&'a Validation>) -> impl FnMut(&EpochScore) + 'a {
+    let tty = std::io::stderr().is_terminal();
+    let (display, interacted) = validation.map_or((f64::NAN, f64::NAN), |v| (v.display, v.interacted_first));
+    move |e: &EpochScore| {
+        eprintln!(
+            "{}{algorithm} epoch {:.2} (iteration {}): validation MRR {:.4}, without adaptation {:.4}; display \
+             {display:.4}, interacted-first {interacted:.4}",
+            if tty { "\n" } else { "" },
+            e.epoch,
+            e.iteration,
+            e.mrr,
+            e.mrr_no_adapt
+        );
+    }
+}
+
+/// Reports what selection chose; the line for the notes of a report.
+fn describe_selection(algorithm: &str, selected: &Selected) -> String {
+    let Some(sel) = &selected.selection else {
+        return format!("{algorithm}: no selection (trained on every training session, training settings)");
+    };
+    let epoch = sel.epochs.get(sel.chosen_epoch).map_or(0.0, |e| e.epoch);
+    let mut line = format!(
+        "{algorithm}: selected on {} validation sessions ({} lists): epoch {epoch:.2}, {}; validation MRR {:.4} \
+         (display {:.4}, interacted-first {:.4})",
+        sel.validation_sessions,
+        sel.validation_lists,
+        sel.chosen.describe(),
+        sel.chosen_mrr,
+        sel.display,
+        sel.interacted_first
+    );
+    if !sel.beats_interacted_first() {
+        line.push_str(" — it does NOT beat interacted-first on validation");
+    }
+    line
+}
+
 fn cmd_train(a: TrainArgs) -> Result<(), String> {
     let opts = a.settings.options()?;
+    if a.require_lift && opts.selection.validation == 0.0 {
+        return Err("--require-lift needs validation sessions to compare on (--validation > 0)".into());
+    }
     eprintln!("seed {}", opts.seed);
     let (train_part, _) = a.input.parts()?;
     let t = Instant::now();
     let table = a.item_table.as_deref().map(ItemFeatures::load_json).transpose().map_err(|e| e.to_string())?;
-    let prep = prepare(&train_part, &opts, table).map_err(|e| e.to_string())?;
+    let setup = setup(&train_part, &opts, table).map_err(|e| e.to_string())?;
     eprintln!(
         "{} training tasks, {} item features, prepared in {:.1} s",
-        prep.tasks.len(),
-        prep.features.dim(),
+        setup.prep.tasks.len(),
+        setup.prep.features.dim(),
         t.elapsed().as_secs_f64()
     );
-    let trained = train(&prep, &opts, progress_bar(opts.algorithm.name().to_string())).map_err(|e| e.to_string())?;
-    let bytes = trained.model.to_bytes();
-    write_file(&a.out, &bytes)?;
-    let features_out = a.features_out.unwrap_or_else(|| with_suffix(&a.out, ".features.json"));
-    prep.features.save_json(&features_out).map_err(|e| e.to_string())?;
-    let log_path = a.log.unwrap_or_else(|| with_suffix(&a.out, ".train-log.json"));
+    if let Some(v) = &setup.validation {
+        eprintln!(
+            "validation: the latest {} % of training sessions held back, {} sessions, {} lists: display MRR {:.4}, \
+             interacted-first {:.4}",
+            opts.selection.validation * 100.0,
+            v.data.n_sessions(),
+            v.lists,
+            v.display,
+            v.interacted_first
+        );
+    }
+    let name = opts.algorithm.name();
+    let selected =
+        train_selected(&setup, &opts, progress_bar(name.to_string()), epoch_line(name, setup.validation.as_ref()))
+            .map_err(|e| e.to_string())?;
+    let summary = describe_selection(name, &selected);
+    eprintln!("{summary}");
+    let trained = &selected.trained;
+    let log_path = a.log.clone().unwrap_or_else(|| with_suffix(&a.out, ".train-log.json"));
     let log = serde_json::json!({
-        "algorithm": opts.algorithm.name(),
+        "algorithm": name,
         "seed": opts.seed,
         "sessions": a.input.sessions.display().to_string(),
         "split": a.input.split,
-        "tasks": prep.tasks.len(),
+        "tasks": setup.prep.tasks.len(),
         "iterations": trained.iterations,
         "seconds": trained.seconds,
         "options": format!("{opts:?}"),
+        "selection": selected.selection.as_ref().map(|s| s.to_json()),
         "query_loss": trained.log.iter().map(|(i, l)| serde_json::json!([i, l])).collect::<Vec<_>>(),
     });
     write_file(&log_path, serde_json::to_string_pretty(&log).map_err(|e| e.to_string())?.as_bytes())?;
+    if a.require_lift {
+        if let Some(sel) = selected.selection.as_ref().filter(|s| !s.beats_interacted_first()) {
+            return Err(format!(
+                "--require-lift: the model does not beat interacted-first on the validation sessions (MRR {:.4} vs \
+                 {:.4}); no model written (training log: {})",
+                sel.chosen_mrr,
+                sel.interacted_first,
+                log_path.display()
+            ));
+        }
+    }
+    let bytes = trained.model.to_bytes();
+    write_file(&a.out, &bytes)?;
+    let features_out = a.features_out.unwrap_or_else(|| with_suffix(&a.out, ".features.json"));
+    setup.serving.save_json(&features_out).map_err(|e| e.to_string())?;
     eprintln!(
         "wrote {} ({} bytes, {} parameters), {} and {}; trained in {:.1} s",
         a.out.display(),
@@ -353,28 +481,28 @@ fn cmd_eval(a: EvalArgs) -> Result<(), String> {
             model.arch.item_dim
         ));
     }
+    let bootstrap = a.bootstrap.get()?;
     let (_, eval_part) = a.input.parts()?;
     let name = model.algorithm.clone();
-    let methods = vec![
-        Method::display(),
-        Method::interacted_first(),
-        Method::model(name.clone(), &model, None),
-        Method::model(format!("{name}-no-adapt"), &model, Some(0)),
-    ];
+    let mut methods = vec![Method::display(), Method::interacted_first()];
+    methods.extend(Method::model_with_and_without_adaptation(&name, &model));
     let t = Instant::now();
     let outcomes = evaluate(&eval_part, &features, &methods).map_err(|e| e.to_string())?;
     let notes = vec![
         format!(
-            "model {} ({}; k = {}, scope {})",
+            "model {} ({}; k = {}, scope {}, prox {}, rank without events {})",
             a.model.display(),
             name,
             model.inner.steps,
-            model.inner.scope.as_str()
+            model.inner.scope.as_str(),
+            model.inner.prox,
+            if model.rank_without_events { "on" } else { "off" }
         ),
         format!("evaluated on {}", data::describe(&eval_part)),
         format!("evaluation took {:.1} s", t.elapsed().as_secs_f64()),
+        format!("bootstrap: {} resamples of sessions, seed {}", bootstrap.resamples, bootstrap.seed),
     ];
-    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes), &a.report_dir, a.json)
+    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes, bootstrap), &a.report_dir, a.json)
 }
 
 fn cmd_inspect(path: &Path) -> Result<(), String> {
@@ -405,6 +533,7 @@ fn cmd_inspect(path: &Path) -> Result<(), String> {
         m.inner.clip
     );
     println!("  max move        {}", m.max_move.map_or("unbounded".to_string(), |v| v.to_string()));
+    println!("  before events   {}", if m.rank_without_events { "ranked by the model" } else { "the host's order" });
     println!("  item features   {}", m.feature_names.join(", "));
     for b in fewclick::params::Block::ALL {
         let r = m.arch.range(b);
@@ -421,6 +550,7 @@ fn cmd_inspect(path: &Path) -> Result<(), String> {
 
 fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     let base = a.settings.options()?;
+    let bootstrap = a.bootstrap.get()?;
     eprintln!("seed {}", base.seed);
     let (train_part, mut eval_part) = a.input.parts()?;
     if let Some(test) = &a.test {
@@ -435,27 +565,44 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     let t = Instant::now();
-    let prep = prepare(&train_part, &base, None).map_err(|e| e.to_string())?;
-    eprintln!("{} training tasks, prepared in {:.1} s", prep.tasks.len(), t.elapsed().as_secs_f64());
+    let setup = setup(&train_part, &base, None).map_err(|e| e.to_string())?;
+    eprintln!("{} training tasks, prepared in {:.1} s", setup.prep.tasks.len(), t.elapsed().as_secs_f64());
     let mut methods = vec![Method::display(), Method::interacted_first()];
-    let mut notes = vec![format!("seed {}", base.seed), format!("trained on {}", data::describe(&train_part))];
+    let mut notes = vec![
+        format!("seed {}", base.seed),
+        format!("trained on {}", data::describe(&train_part)),
+        format!("bootstrap: {} resamples of sessions, seed {}", bootstrap.resamples, bootstrap.seed),
+    ];
+    if let Some(v) = &setup.validation {
+        notes.push(format!(
+            "every algorithm as `train` trains it: the latest {} % of training sessions ({} sessions, {} lists) held \
+             back to select the epoch and serve-time settings on",
+            base.selection.validation * 100.0,
+            v.data.n_sessions(),
+            v.lists
+        ));
+    }
     for alg in algorithms.iter().copied().filter(|&x| x != Algorithm::Joint).chain([Algorithm::Joint]) {
         let opts = TrainOptions { algorithm: alg, ..base.clone() };
-        let trained = train(&prep, &opts, progress_bar(alg.name().to_string())).map_err(|e| e.to_string())?;
+        let selected = train_selected(
+            &setup,
+            &opts,
+            progress_bar(alg.name().to_string()),
+            epoch_line(alg.name(), setup.validation.as_ref()),
+        )
+        .map_err(|e| e.to_string())?;
+        let summary = describe_selection(alg.name(), &selected);
+        eprintln!("{summary}");
+        notes.push(summary);
+        let trained = &selected.trained;
         notes.push(format!("{}: {} iterations in {:.1} s", alg.name(), trained.iterations, trained.seconds));
-        let m = &trained.model;
-        if alg == Algorithm::Joint {
-            methods.push(Method::model("joint (no adaptation)", m, Some(0)));
-            methods.push(Method::model("joint + fine-tune", m, None));
-        } else {
-            methods.push(Method::model(alg.name(), m, None));
-            methods.push(Method::model(format!("{}-no-adapt", alg.name()), m, Some(0)));
-        }
+        methods.extend(Method::model_with_and_without_adaptation(alg.name(), &trained.model));
     }
     let t = Instant::now();
-    let outcomes = evaluate(&eval_part, &prep.features, &methods).map_err(|e| e.to_string())?;
+    let outcomes = evaluate(&eval_part, &setup.serving, &methods).map_err(|e| e.to_string())?;
     notes.push(format!("evaluated on {} in {:.1} s", data::describe(&eval_part), t.elapsed().as_secs_f64()));
-    emit(&Report::new(&a.input.sessions.display().to_string(), outcomes, notes), &a.report_dir, a.json)
+    let report = Report::new(&a.input.sessions.display().to_string(), outcomes, notes, bootstrap);
+    emit(&report, &a.report_dir, a.json)
 }
 
 fn cmd_simulate(seed: u64, products: usize, sessions: usize, dir: &Path) -> Result<(), String> {

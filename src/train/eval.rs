@@ -4,7 +4,7 @@
 
 use super::data::{Dataset, Step};
 use super::items::ItemFeatures;
-use super::report::Outcome;
+use super::report::{Outcome, DISPLAY, INTERACTED_FIRST, NO_ADAPT_SUFFIX};
 use super::tasks::LOG_CAPACITY;
 use crate::model_file::Model;
 use crate::reranker::{Config, Reranker};
@@ -32,13 +32,18 @@ pub struct Method {
 
 impl Method {
     pub fn display() -> Self {
-        Method { name: "display".into(), kind: MethodKind::Display }
+        Method { name: DISPLAY.into(), kind: MethodKind::Display }
     }
     pub fn interacted_first() -> Self {
-        Method { name: "interacted-first".into(), kind: MethodKind::InteractedFirst }
+        Method { name: INTERACTED_FIRST.into(), kind: MethodKind::InteractedFirst }
     }
     pub fn model(name: impl Into<String>, model: &Model, steps: Option<u32>) -> Self {
         Method { name: name.into(), kind: MethodKind::Model { model: Box::new(model.clone()), steps } }
+    }
+    /// The model as its file says (`name`) and the same model without adaptation
+    /// (`name-no-adapt`, paired with it in the report).
+    pub fn model_with_and_without_adaptation(name: &str, model: &Model) -> [Self; 2] {
+        [Method::model(name, model, None), Method::model(format!("{name}{NO_ADAPT_SUFFIX}"), model, Some(0))]
     }
 }
 
@@ -60,12 +65,14 @@ fn interacted_first_rank(items: &[String], target: usize, last_seen: &HashMap<&s
 }
 
 /// Evaluates every method on every engaged result list of `ds`. Returns, per method, one
-/// [`Outcome`] per list, in session order (deterministic).
+/// [`Outcome`] per list, in session order (deterministic); `Outcome::session` is the session's
+/// index in `ds.sessions`.
 pub fn evaluate(ds: &Dataset, features: &ItemFeatures, methods: &[Method]) -> Result<Vec<(String, Vec<Outcome>)>> {
     let per_session: Vec<Result<Vec<Vec<Outcome>>>> = ds
         .sessions
         .par_iter()
-        .map(|session| {
+        .enumerate()
+        .map(|(session_index, session)| {
             let mut engines: Vec<Option<Reranker>> = methods
                 .iter()
                 .map(|m| match &m.kind {
@@ -116,7 +123,7 @@ pub fn evaluate(ds: &Dataset, features: &ItemFeatures, methods: &[Method]) -> Re
                                     1 + ranking.order.iter().position(|&i| i == target).expect("a permutation")
                                 }
                             };
-                            out[k].push(Outcome { rank, prior_events: n_events });
+                            out[k].push(Outcome { rank, prior_events: n_events, session: session_index });
                         }
                         for e in engines.iter_mut().flatten() {
                             e.record(click.clone())?;

@@ -218,9 +218,19 @@ pub struct Progress {
 /// seeded generator, per-task gradients computed in parallel and summed in task order.
 pub fn meta_train<T: MetaTask>(
     tasks: &[T],
-    mut theta: Vec<f32>,
+    theta: Vec<f32>,
     cfg: &MetaConfig,
     mut progress: impl FnMut(Progress),
+) -> (Vec<f32>, Vec<f32>) {
+    meta_train_observed(tasks, theta, cfg, |p, _, _| progress(p))
+}
+
+/// [`meta_train`] that also shows `observe` θ0 and α after every iteration (for checkpoints).
+pub fn meta_train_observed<T: MetaTask>(
+    tasks: &[T],
+    mut theta: Vec<f32>,
+    cfg: &MetaConfig,
+    mut observe: impl FnMut(Progress, &[f32], &[f32]),
 ) -> (Vec<f32>, Vec<f32>) {
     let n = theta.len();
     let mut alpha = vec![cfg.alpha; n];
@@ -276,7 +286,7 @@ pub fn meta_train<T: MetaTask>(
                 *a = a.clamp(0.0, 2.0);
             }
         }
-        progress(Progress { iteration: it + 1, iterations: cfg.iterations, query_loss: loss });
+        observe(Progress { iteration: it + 1, iterations: cfg.iterations, query_loss: loss }, &theta, &alpha);
     }
     (theta, alpha)
 }
