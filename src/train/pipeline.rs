@@ -8,11 +8,17 @@
 //! sessions after every epoch through the served [`crate::Reranker`] (with the training inner loop,
 //! and without adaptation) and keeps the best epoch's θ0 and α. With that θ0, a grid of serve-time
 //! settings ([`ServeSettings`]: inner steps, scope, α multiplier, proximal pull) is evaluated on
-//! validation; `rank_without_events` is decided after it, for the best of the grid (it only
+//! validation; `rank_without_events` is decided after it, for the choice of the grid (it only
 //! changes lists seen before any event, where no adaptation runs). The highest validation MRR
-//! wins; ties (within 1e-12) go to the simpler setting ([`ServeSettings::simplicity`]: fewer
-//! steps, head before all, α multiplier nearest 1, less proximal pull, the host's order before the
-//! first event). The choice is written into the model.
+//! wins only if its gain over the reference is more than one standard error (sessions as the
+//! unit, [`Scored::gain_over`]); otherwise the reference stays ([`choose`]). The reference of the
+//! grid is the training settings (the inner loop θ0 was meta-trained for), that of
+//! `rank_without_events` the grid's choice. A grid of 60 candidates on a few hundred sessions has
+//! a best that wins partly by chance: on trivago the unguarded best (k = 10, α × 2, ranking before
+//! events) lost on the test part to the training settings. Ties (within 1e-12) go to the simpler
+//! setting ([`ServeSettings::simplicity`]: fewer steps, head before all, α multiplier nearest 1,
+//! less proximal pull, the host's order before the first event). The choice is written into the
+//! model.
 //!
 //! The shipped model is the one trained without the validation part: the serve-time settings were
 //! chosen for exactly that θ0, a retrained θ0 would need its own (and a second training run). The
@@ -101,6 +107,7 @@ impl ServeSettings {
         (self.steps, scope, self.alpha_scale.ln().abs(), self.alpha_scale, self.prox, self.rank_without_events)
     }
 
+    #[cfg(test)]
     fn simpler_than(&self, other: &ServeSettings) -> bool {
         self.simplicity().partial_cmp(&other.simplicity()) == Some(std::cmp::Ordering::Less)
     }
@@ -342,9 +349,67 @@ impl Validation {
 
     /// Validation MRR of each model, as served.
     pub fn mrr(&self, models: &[Model]) -> Result<Vec<f64>> {
+        Ok(self.scores(models)?.into_iter().map(|s| s.mrr).collect())
+    }
+
+    /// Validation MRR of each model, as served, with its reciprocal ranks summed per session
+    /// (paired across models: the same sessions in the same order).
+    pub fn scores(&self, models: &[Model]) -> Result<Vec<Scored>> {
         let methods: Vec<Method> =
             models.iter().enumerate().map(|(k, m)| Method::model(format!("candidate {k}"), m, None)).collect();
-        Ok(evaluate(&self.data, &self.features, &methods)?.iter().map(|(_, o)| metrics(o).mrr).collect())
+        let n_sessions = self.data.n_sessions();
+        Ok(evaluate(&self.data, &self.features, &methods)?
+            .iter()
+            .map(|(_, outcomes)| {
+                let mut per_session = vec![0.0; n_sessions];
+                for o in outcomes {
+                    per_session[o.session] += 1.0 / o.rank as f64;
+                }
+                Scored { mrr: metrics(outcomes).mrr, per_session, lists: outcomes.len() }
+            })
+            .collect())
+    }
+}
+
+/// One candidate's validation score.
+#[derive(Clone, Debug)]
+pub struct Scored {
+    pub mrr: f64,
+    /// Σ 1/rank over each session's lists.
+    pub per_session: Vec<f64>,
+    pub lists: usize,
+}
+
+impl Scored {
+    /// The MRR gain of `self` over `other` on the same lists, and its standard error with
+    /// sessions as the unit (n · sample variance of the per-session differences, over lists²).
+    pub fn gain_over(&self, other: &Scored) -> (f64, f64) {
+        let d: Vec<f64> = self.per_session.iter().zip(&other.per_session).map(|(a, b)| a - b).collect();
+        let n = d.len() as f64;
+        let lists = self.lists.max(1) as f64;
+        let mean_d = d.iter().sum::<f64>() / n.max(1.0);
+        let var = if n > 1.0 { d.iter().map(|v| (v - mean_d).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+        (d.iter().sum::<f64>() / lists, (n * var).sqrt() / lists)
+    }
+}
+
+/// The candidate to serve: the best by MRR, unless its gain over `reference` (the settings θ0 was
+/// trained with) is within one standard error, in which case `reference` stays. A grid of 60
+/// candidates on a few hundred sessions has a best that wins partly by chance; this keeps the
+/// training settings unless the evidence is clear.
+pub fn choose(scored: &[Scored], simplicity: impl Fn(usize) -> (u32, u8, f32, f32, f32, bool), reference: usize) -> usize {
+    let mut best = reference;
+    for k in 0..scored.len() {
+        let (a, b) = (scored[k].mrr, scored[best].mrr);
+        if a > b + 1e-12 || ((a - b).abs() <= 1e-12 && simplicity(k) < simplicity(best)) {
+            best = k;
+        }
+    }
+    let (gain, se) = scored[best].gain_over(&scored[reference]);
+    if gain > se {
+        best
+    } else {
+        reference
     }
 }
 
@@ -518,33 +583,36 @@ pub fn train_selected(
     trained.model.theta = theta;
     trained.model.alpha = alpha;
 
-    // The adaptation grid, then rank_without_events for its best.
-    let grid = opts.selection.grid();
-    let models: Vec<Model> = grid.iter().map(|c| c.apply(&trained.model)).collect();
-    let mut scored: Vec<(ServeSettings, f64)> = grid.into_iter().zip(validation.mrr(&models)?).collect();
-    let best_of = |scored: &[(ServeSettings, f64)]| {
-        let mut best = 0;
-        for (k, (c, mrr)) in scored.iter().enumerate() {
-            let (b, best_mrr) = &scored[best];
-            if *mrr > best_mrr + 1e-12 || ((mrr - best_mrr).abs() <= 1e-12 && c.simpler_than(b)) {
-                best = k;
-            }
+    // The adaptation grid (with the training settings as the reference), then
+    // rank_without_events for its choice.
+    let mut grid = opts.selection.grid();
+    let reference = opts.selection.unselected(opts);
+    let reference_at = match grid.iter().position(|c| *c == reference) {
+        Some(k) => k,
+        None => {
+            grid.push(reference);
+            grid.len() - 1
         }
-        best
     };
-    let adapt_best = scored[best_of(&scored)].0;
+    let models: Vec<Model> = grid.iter().map(|c| c.apply(&trained.model)).collect();
+    let mut results = validation.scores(&models)?;
+    let adapt_at = choose(&results, |k| grid[k].simplicity(), reference_at);
+    let adapt_choice = grid[adapt_at];
     let others: Vec<ServeSettings> = opts
         .selection
         .rank_without_events
         .iter()
-        .filter(|&&r| r != adapt_best.rank_without_events)
-        .map(|&r| ServeSettings { rank_without_events: r, ..adapt_best })
+        .filter(|&&r| r != adapt_choice.rank_without_events)
+        .map(|&r| ServeSettings { rank_without_events: r, ..adapt_choice })
         .collect();
     if !others.is_empty() {
         let models: Vec<Model> = others.iter().map(|c| c.apply(&trained.model)).collect();
-        scored.extend(others.into_iter().zip(validation.mrr(&models)?));
+        results.extend(validation.scores(&models)?);
+        grid.extend(others);
     }
-    let (chosen, chosen_mrr) = scored[best_of(&scored)];
+    let chosen_at = choose(&results, |k| grid[k].simplicity(), adapt_at);
+    let scored: Vec<(ServeSettings, f64)> = grid.iter().copied().zip(results.iter().map(|r| r.mrr)).collect();
+    let (chosen, chosen_mrr) = scored[chosen_at];
     trained.model = chosen.apply(&trained.model);
     trained.model.validate()?;
     let selection = SelectionLog {
@@ -645,6 +713,27 @@ fn train_observed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scored(per_session: &[f64]) -> Scored {
+        let lists = per_session.len();
+        Scored { mrr: per_session.iter().sum::<f64>() / lists as f64, per_session: per_session.to_vec(), lists }
+    }
+
+    #[test]
+    fn a_candidate_replaces_the_reference_only_when_it_wins_by_more_than_a_standard_error() {
+        let simplicity = |k: usize| (k as u32, 0, 0.0, 0.0, 0.0, false);
+        let reference = scored(&[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+        // Better on one session and worse on another: a higher mean, but within noise.
+        let noisy = scored(&[1.0, 0.2, 0.5, 0.5, 0.5, 0.5]);
+        assert_eq!(choose(&[reference.clone(), noisy.clone()], simplicity, 0), 0);
+        // Better on every session: clearly better.
+        let clear = scored(&[0.6, 0.6, 0.7, 0.6, 0.6, 0.6]);
+        assert_eq!(choose(&[reference.clone(), noisy, clear.clone()], simplicity, 0), 2);
+        let (gain, se) = clear.gain_over(&reference);
+        assert!((gain - 0.6166666666666667 + 0.5).abs() < 1e-12 && se > 0.0 && se < gain);
+        // The same scores as the reference: the reference stays.
+        assert_eq!(choose(&[reference.clone(), reference.clone()], simplicity, 0), 0);
+    }
 
     #[test]
     fn grid_is_every_combination_simplest_first_with_one_candidate_without_steps() {
