@@ -524,7 +524,13 @@ fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
             let o =
                 run(&p, alg, seed, progress_bar(format!("{} seed {seed}", alg.name()))).map_err(|e| e.to_string())?;
             let mse = o.mse.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" / ");
-            eprintln!("{} seed {seed}: MSE after {:?} steps {mse} ({:.0} s)", alg.name(), p.eval_steps, o.seconds);
+            let median = o.median.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" / ");
+            eprintln!(
+                "{} seed {seed}: MSE after {:?} steps {mse} (medians {median}; {:.0} s)",
+                alg.name(),
+                p.eval_steps,
+                o.seconds
+            );
             outcomes.push(o);
         }
     }
@@ -536,12 +542,16 @@ fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
         p.iterations, p.meta_batch, p.shots, p.inner_lr, p.test_tasks, p.test_query
     );
     println!();
+    println!("Per seed: mean MSE over the test tasks (median in brackets).");
+    println!();
     println!("| algorithm | seed | {} | seconds |", steps.join(" | "));
     println!("{}", rule(steps.len() + 3));
     for o in &outcomes {
-        let mse = o.mse.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" | ");
+        let mse = o.mse.iter().zip(&o.median).map(|(v, m)| format!("{v:.3} ({m:.3})")).collect::<Vec<_>>().join(" | ");
         println!("| {} | {} | {mse} | {:.0} |", o.algorithm.name(), o.seed, o.seconds);
     }
+    println!();
+    println!("Mean over seeds of the mean MSE:");
     println!();
     println!("| algorithm (mean of {} seeds) | {} |", seeds.len(), steps.join(" | "));
     println!("{}", rule(steps.len() + 1));

@@ -333,7 +333,10 @@ fn sgd(steps: u32) -> InnerLoop {
 pub struct Outcome {
     pub algorithm: Algorithm,
     pub seed: u64,
+    /// Mean over the test tasks (the protocol's figure).
     pub mse: Vec<f32>,
+    /// Median over the test tasks: shows when the mean is one diverging task.
+    pub median: Vec<f32>,
     pub seconds: f64,
 }
 
@@ -344,18 +347,30 @@ fn streams(seed: u64) -> (u64, u64, u64) {
     (draw(), draw(), draw())
 }
 
-/// Mean test MSE after `steps` inner steps from `theta0` with step sizes `alpha`.
-pub fn test_mse(tasks: &[SineTask], theta0: &[f32], alpha: &[f32], steps: u32, trainable_from: usize) -> f32 {
+/// Each test task's query MSE after `steps` inner steps from `theta0` with step sizes `alpha`.
+pub fn test_mse(tasks: &[SineTask], theta0: &[f32], alpha: &[f32], steps: u32, trainable_from: usize) -> Vec<f32> {
     let inner = sgd(steps);
     let mut g = vec![0.0; theta0.len()];
-    let total: f64 = tasks
+    tasks
         .iter()
         .map(|t| {
             let phi = adapt(&Support(t), theta0, alpha, &inner, trainable_from, None);
-            t.query(&phi, &mut g) as f64
+            t.query(&phi, &mut g)
         })
-        .sum();
-    (total / tasks.len().max(1) as f64) as f32
+        .collect()
+}
+
+/// Mean (in f64) and median of per-task values.
+fn mean_median(v: &[f32]) -> (f32, f32) {
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
+    let mut sorted = v.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = match sorted.len() {
+        0 => f32::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
+    };
+    (mean as f32, median)
 }
 
 /// Meta-trains one algorithm on freshly sampled sinusoids and evaluates it on `p.test_tasks` held-out
@@ -384,6 +399,7 @@ pub fn run(p: &Protocol, algorithm: Algorithm, seed: u64, progress: impl FnMut(P
     let mut rng = Rng::new(test_seed);
     let test: Vec<SineTask> =
         (0..p.test_tasks).map(|_| SineTask::sample(&mut rng, p.shots, p.test_query, &net)).collect();
-    let mse = p.eval_steps.iter().map(|&k| test_mse(&test, &theta, &alpha, k, trainable_from)).collect();
-    Ok(Outcome { algorithm, seed, mse, seconds: started.elapsed().as_secs_f64() })
+    let (mse, median) =
+        p.eval_steps.iter().map(|&k| mean_median(&test_mse(&test, &theta, &alpha, k, trainable_from))).unzip();
+    Ok(Outcome { algorithm, seed, mse, median, seconds: started.elapsed().as_secs_f64() })
 }
