@@ -243,16 +243,16 @@ mod tests {
             }
         }
         let mut grad = vec![0.0f64; theta.len()];
-        for r in 0..n {
-            grad[c] += gs[r] * set.base[r] as f64;
+        for (r, &gr) in gs.iter().enumerate() {
+            grad[c] += gr * set.base[r] as f64;
             for k in 0..width {
-                grad[lin + k] += gs[r] * set.inputs[r * width + k] as f64;
+                grad[lin + k] += gr * set.inputs[r * width + k] as f64;
             }
             for j in 0..h {
                 let zz = z(r, j);
                 if zz > 0.0 {
-                    grad[w2 + j] += gs[r] * zz;
-                    let dz = gs[r] * theta[w2 + j];
+                    grad[w2 + j] += gr * zz;
+                    let dz = gr * theta[w2 + j];
                     grad[b1 + j] += dz;
                     for k in 0..width {
                         grad[w_in + k * h + j] += dz * set.inputs[r * width + k] as f64;
