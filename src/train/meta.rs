@@ -2,8 +2,9 @@
 //! ANIL, and the joint (no inner loop) baseline. They share the inner loop of the core
 //! ([`crate::adapt::adapt`]) so what is meta-trained is exactly what runs in the browser.
 //!
-//! Second-order meta-gradients back-propagate through the inner loop with Hessian-vector products
-//! by central finite differences of the support gradient:
+//! Second-order meta-gradients back-propagate through the inner loop with exact Hessian-vector
+//! products of the support loss ([`MetaTask::support_hvp`], Pearlmutter's R-operator: one forward
+//! and one backward pass in the direction `u`, no step size):
 //!
 //! ```text
 //! θ_{t+1} = θ_t − a ⊙ ĝ_t,   ĝ_t = ∇L_s(θ_t) + λ(θ_t − θ0),   a = α ⊙ mask · clip_t
@@ -11,12 +12,12 @@
 //! v_t     = v_{t+1} − H_t (a ⊙ v_{t+1}) − λ a ⊙ v_{t+1}          (H symmetric)
 //! ∇θ0 F   = v_0 + Σ_t λ a ⊙ v_{t+1}
 //! ∇α  F   = −Σ_t mask · clip_t · ĝ_t ⊙ v_{t+1}
-//! H u    ≈ (∇L_s(θ + εu) − ∇L_s(θ − εu)) / 2ε,   ε = 1e-3 / ‖u‖
+//! H_t u   = ∇²L_s(θ_t) u   exactly (ReLU's second derivative is zero almost everywhere)
 //! ```
 //!
 //! The clip factor is treated as a constant (it is 1 whenever the gradient is below the clip norm,
 //! the usual case). `tests/meta.rs` checks the meta-gradient against finite differences of the
-//! meta-objective.
+//! meta-objective and the products against an f64 reference.
 
 use crate::adapt::{adapt, InnerLoop, Objective, Trace};
 use crate::rng::Rng;
@@ -24,8 +25,13 @@ use rayon::prelude::*;
 
 /// One task: a support loss to adapt on and a query loss to judge the adapted parameters by.
 pub trait MetaTask: Sync {
+    /// The support loss at `theta`; writes its gradient into `grad` (overwriting it).
     fn support(&self, theta: &[f32], grad: &mut [f32]) -> f32;
+    /// The query loss at `theta`; writes its gradient into `grad` (overwriting it).
     fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32;
+    /// The exact Hessian-vector product of the support loss: writes `∇²L_s(θ) · u` into `out`
+    /// (overwriting it). Second-order meta-gradients need nothing else.
+    fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]);
 }
 
 struct Support<'a, T: MetaTask + ?Sized>(&'a T);
@@ -50,7 +56,8 @@ impl<T: MetaTask + ?Sized> Objective for Both<'_, T> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
-    /// MAML with exact-in-the-limit second-order terms (finite-difference HVPs), fixed scalar α.
+    /// MAML with exact second-order terms (Hessian-vector products by the R-operator), fixed
+    /// scalar α.
     Maml,
     /// First-order MAML: the query gradient at the adapted parameters.
     Fomaml,
@@ -93,21 +100,6 @@ impl Algorithm {
     }
 }
 
-/// Hessian-vector product of the support loss by central differences of its gradient.
-fn hvp<T: MetaTask + ?Sized>(task: &T, theta: &[f32], u: &[f32]) -> Vec<f32> {
-    let norm = u.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if norm == 0.0 {
-        return vec![0.0; u.len()];
-    }
-    let eps = 1e-3 / norm;
-    let plus: Vec<f32> = theta.iter().zip(u).map(|(t, v)| t + eps * v).collect();
-    let minus: Vec<f32> = theta.iter().zip(u).map(|(t, v)| t - eps * v).collect();
-    let (mut gp, mut gm) = (vec![0.0; u.len()], vec![0.0; u.len()]);
-    task.support(&plus, &mut gp);
-    task.support(&minus, &mut gm);
-    gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect()
-}
-
 /// The meta-gradient of one task. Returns the query loss after adaptation and writes the gradients
 /// with respect to θ0 and (for Meta-SGD) α.
 #[allow(clippy::too_many_arguments)]
@@ -144,6 +136,7 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
             let mut v = vec![0.0; n];
             let loss = task.query(&phi, &mut v);
             let mut direct = vec![0.0; n];
+            let mut hv = vec![0.0; n];
             for t in (0..trace.thetas.len()).rev() {
                 let s = trace.clip_scales[t];
                 let mut av = vec![0.0; n];
@@ -151,7 +144,7 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
                     av[i] = alpha[i] * s * v[i];
                     g_alpha[i] -= s * trace.grads[t][i] * v[i];
                 }
-                let hv = hvp(task, &trace.thetas[t], &av);
+                task.support_hvp(&trace.thetas[t], &av, &mut hv);
                 for i in 0..n {
                     direct[i] += inner.prox * av[i];
                     v[i] -= hv[i] + inner.prox * av[i];
@@ -214,58 +207,31 @@ pub struct Progress {
     pub query_loss: f32,
 }
 
-/// Meta-trains from `theta0`; returns (θ0, α). Deterministic for a seed: tasks are drawn by a
-/// seeded generator, per-task gradients computed in parallel and summed in task order.
-pub fn meta_train<T: MetaTask>(
-    tasks: &[T],
+/// θ0, α and their optimisers during a run.
+struct State {
     theta: Vec<f32>,
-    cfg: &MetaConfig,
-    mut progress: impl FnMut(Progress),
-) -> (Vec<f32>, Vec<f32>) {
-    meta_train_observed(tasks, theta, cfg, |p, _, _| progress(p))
+    alpha: Vec<f32>,
+    opt_theta: Adam,
+    opt_alpha: Adam,
 }
 
-/// [`meta_train`] that also shows `observe` θ0 and α after every iteration (for checkpoints).
-pub fn meta_train_observed<T: MetaTask>(
-    tasks: &[T],
-    mut theta: Vec<f32>,
-    cfg: &MetaConfig,
-    mut observe: impl FnMut(Progress, &[f32], &[f32]),
-) -> (Vec<f32>, Vec<f32>) {
-    let n = theta.len();
-    let mut alpha = vec![cfg.alpha; n];
-    if tasks.is_empty() {
-        return (theta, alpha);
+impl State {
+    fn new(theta: Vec<f32>, cfg: &MetaConfig) -> Self {
+        let n = theta.len();
+        State { theta, alpha: vec![cfg.alpha; n], opt_theta: Adam::new(n), opt_alpha: Adam::new(n) }
     }
-    let mut rng = Rng::new(cfg.seed);
-    let (mut opt_theta, mut opt_alpha) = (Adam::new(n), Adam::new(n));
-    let mut order: Vec<usize> = (0..tasks.len()).collect();
-    let mut cursor = order.len();
-    for it in 0..cfg.iterations {
-        let batch: Vec<usize> = (0..cfg.batch.min(tasks.len()))
-            .map(|_| {
-                if cursor == order.len() {
-                    rng.shuffle(&mut order);
-                    cursor = 0;
-                }
-                cursor += 1;
-                order[cursor - 1]
-            })
-            .collect();
+
+    /// One meta-update on a batch: per-task gradients in parallel, summed in batch order. Returns
+    /// the mean query loss after adaptation.
+    fn step<T: MetaTask>(&mut self, batch: &[&T], cfg: &MetaConfig) -> f32 {
+        let n = self.theta.len();
+        let (theta, alpha) = (&self.theta, &self.alpha);
         let results: Vec<(f32, Vec<f32>, Vec<f32>)> = batch
             .par_iter()
-            .map(|&k| {
+            .map(|task| {
                 let (mut gt, mut ga) = (vec![0.0; n], vec![0.0; n]);
-                let l = meta_gradient(
-                    cfg.algorithm,
-                    &tasks[k],
-                    &theta,
-                    &alpha,
-                    &cfg.inner,
-                    cfg.trainable_from,
-                    &mut gt,
-                    &mut ga,
-                );
+                let l =
+                    meta_gradient(cfg.algorithm, *task, theta, alpha, &cfg.inner, cfg.trainable_from, &mut gt, &mut ga);
                 (l, gt, ga)
             })
             .collect();
@@ -279,14 +245,77 @@ pub fn meta_train_observed<T: MetaTask>(
                 ga[i] += b[i] * scale;
             }
         }
-        opt_theta.step(&mut theta, &gt, cfg.meta_lr);
+        self.opt_theta.step(&mut self.theta, &gt, cfg.meta_lr);
         if cfg.algorithm == Algorithm::MetaSgd {
-            opt_alpha.step(&mut alpha, &ga, cfg.alpha_lr);
-            for a in &mut alpha {
+            self.opt_alpha.step(&mut self.alpha, &ga, cfg.alpha_lr);
+            for a in &mut self.alpha {
                 *a = a.clamp(0.0, 2.0);
             }
         }
-        observe(Progress { iteration: it + 1, iterations: cfg.iterations, query_loss: loss }, &theta, &alpha);
+        loss
     }
-    (theta, alpha)
+}
+
+/// Meta-trains from `theta0` on a fixed pool of tasks; returns (θ0, α). Deterministic for a seed:
+/// batches are drawn from the pool by a seeded generator (a fresh shuffle per pass), per-task
+/// gradients computed in parallel and summed in task order.
+pub fn meta_train<T: MetaTask>(
+    tasks: &[T],
+    theta: Vec<f32>,
+    cfg: &MetaConfig,
+    mut progress: impl FnMut(Progress),
+) -> (Vec<f32>, Vec<f32>) {
+    meta_train_observed(tasks, theta, cfg, |p, _, _| progress(p))
+}
+
+/// [`meta_train`] that also shows `observe` θ0 and α after every iteration (for checkpoints).
+pub fn meta_train_observed<T: MetaTask>(
+    tasks: &[T],
+    theta: Vec<f32>,
+    cfg: &MetaConfig,
+    mut observe: impl FnMut(Progress, &[f32], &[f32]),
+) -> (Vec<f32>, Vec<f32>) {
+    let mut state = State::new(theta, cfg);
+    if tasks.is_empty() {
+        return (state.theta, state.alpha);
+    }
+    let mut rng = Rng::new(cfg.seed);
+    let mut order: Vec<usize> = (0..tasks.len()).collect();
+    let mut cursor = order.len();
+    for it in 0..cfg.iterations {
+        let batch: Vec<&T> = (0..cfg.batch.min(tasks.len()))
+            .map(|_| {
+                if cursor == order.len() {
+                    rng.shuffle(&mut order);
+                    cursor = 0;
+                }
+                cursor += 1;
+                &tasks[order[cursor - 1]]
+            })
+            .collect();
+        let loss = state.step(&batch, cfg);
+        let p = Progress { iteration: it + 1, iterations: cfg.iterations, query_loss: loss };
+        observe(p, &state.theta, &state.alpha);
+    }
+    (state.theta, state.alpha)
+}
+
+/// Meta-trains from `theta0` on tasks drawn afresh every iteration (`cfg.batch` calls of `sample`
+/// per iteration, in order, all from one generator seeded with `cfg.seed`); returns (θ0, α).
+/// Deterministic for a seed, like [`meta_train`].
+pub fn meta_train_sampled<T: MetaTask>(
+    mut sample: impl FnMut(&mut Rng) -> T,
+    theta: Vec<f32>,
+    cfg: &MetaConfig,
+    mut progress: impl FnMut(Progress),
+) -> (Vec<f32>, Vec<f32>) {
+    let mut state = State::new(theta, cfg);
+    let mut rng = Rng::new(cfg.seed);
+    for it in 0..cfg.iterations {
+        let tasks: Vec<T> = (0..cfg.batch).map(|_| sample(&mut rng)).collect();
+        let batch: Vec<&T> = tasks.iter().collect();
+        let loss = if batch.is_empty() { 0.0 } else { state.step(&batch, cfg) };
+        progress(Progress { iteration: it + 1, iterations: cfg.iterations, query_loss: loss });
+    }
+    (state.theta, state.alpha)
 }

@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod hvp;
 pub mod items;
 pub mod meta;
 pub mod pipeline;

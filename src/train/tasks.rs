@@ -4,6 +4,7 @@
 //! Nothing from later events leaks into a task.
 
 use super::data::{Dataset, Step};
+use super::hvp::rank_hvp;
 use super::items::ItemFeatures;
 use super::meta::MetaTask;
 use crate::adapt::{Objective, RankObjective};
@@ -36,6 +37,14 @@ impl MetaTask for RankTask {
     }
     fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
         RankObjective::new(&Fast, self.arch, &self.query, LossKind::Listwise, theta, Scope::All).loss_grad(theta, grad)
+    }
+    /// Exact, by the R-operator ([`rank_hvp`]). A support set that does not fit the architecture
+    /// (the trainer never builds one) gives a NaN product: the meta-optimiser skips non-finite
+    /// gradient entries instead of the process aborting.
+    fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
+        if rank_hvp(&Fast, &self.arch, &self.support, self.inner_loss, theta, u, out).is_err() {
+            out.fill(f32::NAN);
+        }
     }
 }
 
