@@ -235,7 +235,7 @@ impl Selection {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            algorithm: Algorithm::MetaSgd,
+            algorithm: Algorithm::Fomaml,
             hidden: 32,
             steps: 5,
             scope: None,
@@ -247,7 +247,7 @@ impl Default for TrainOptions {
             alpha_lr: 1e-3,
             batch: 32,
             epochs: 10.0,
-            pretrain_epochs: 0.0,
+            pretrain_epochs: 10.0,
             seed: 42,
             folds: 5,
             max_move: None,
