@@ -39,7 +39,7 @@ if [ "$retrain" = 1 ]; then
   cargo build --release --bin fewclick --quiet
   ./target/release/fewclick simulate --seed "$seed" --products 192 --sessions 3000 --out-dir "$work"
   ./target/release/fewclick train --format jsonl --sessions "$work/sessions.jsonl" \
-    --item-table "$work/item-table.json" --hidden 16 --seed "$seed" --validation 0 --out "$work/demo.fcm"
+    --item-table "$work/item-table.json" --algorithm meta-sgd --hidden 16 --seed "$seed" --validation 0 --out "$work/demo.fcm"
   cp "$work/catalogue.json" "$work/demo.fcm" www/assets/
   ok "www/assets/: catalogue.json $(wc -c <www/assets/catalogue.json) bytes, demo.fcm $(wc -c <www/assets/demo.fcm) bytes"
 fi

@@ -589,12 +589,7 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
     } else if a.input.split.is_none() {
         return Err("compare needs --split F (a time split of --sessions) or --test FILE".into());
     }
-    let algorithms: Vec<Algorithm> = a
-        .algorithms
-        .split(',')
-        .map(|s| Algorithm::parse(s.trim()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    let algorithms = parse_algorithms(&a.algorithms)?;
     let t = Instant::now();
     let setup = setup(&train_part, &base, None).map_err(|e| e.to_string())?;
     eprintln!("{} training tasks, prepared in {:.1} s", setup.prep.tasks.len(), t.elapsed().as_secs_f64());
@@ -649,14 +644,14 @@ fn cmd_simulate(seed: u64, products: usize, sessions: usize, dir: &Path) -> Resu
     Ok(())
 }
 
+/// A comma-separated list of algorithm names.
+fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, String> {
+    list.split(',').map(|s| Algorithm::parse(s.trim())).collect::<Result<_, _>>().map_err(|e| e.to_string())
+}
+
 fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
     use fewclick::train::sinusoid::{run, Outcome, Protocol};
-    let algorithms: Vec<Algorithm> = a
-        .algorithms
-        .split(',')
-        .map(|s| Algorithm::parse(s.trim()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    let algorithms = parse_algorithms(&a.algorithms)?;
     if a.seeds == 0 {
         return Err("--seeds must be at least 1".into());
     }
