@@ -474,6 +474,9 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
 }
 
 /// A page's reranker with `n` results and `clicks` clicks.
+/// Milliseconds on the Date.now() clock, in 2096: later than any page clock these tests see.
+const PAGE_TIME_MS: f64 = 4.0e12;
+
 fn page_reranker(n: usize, scope: &str, clicks: usize, seed: u64) -> fewclick::wasm::Reranker {
     let (d, h) = (16, 32);
     let arch = Arch::new(d, h).unwrap();
@@ -501,9 +504,12 @@ fn page_reranker(n: usize, scope: &str, clicks: usize, seed: u64) -> fewclick::w
         Float32Array::from(prices.as_slice()).into(),
     )
     .unwrap();
-    for _ in 0..clicks {
+    // Explicit timestamps (ms), later than the page clock at setResults: two rerankers made from
+    // the same seed hold the same times, so their time features agree.
+    for k in 0..clicks {
         let item = format!("item-{}", rng.below(n));
-        r.record(object(&[("item", item.into()), ("type", "click".into())])).unwrap();
+        let t = PAGE_TIME_MS + 1000.0 * k as f64;
+        r.record(object(&[("item", item.into()), ("type", "click".into()), ("timestamp", t.into())])).unwrap();
     }
     r
 }
@@ -599,7 +605,9 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
         assert_same_ranking(&again, &cpu, 1e-4, &format!("auto (decided: {:?}) n {n}", get(&again, "backend")));
 
         // A new event: the next WebGPU rank adapts again, as the CPU does.
-        let click = object(&[("item", format!("item-{}", n / 2).into()), ("type", "cart".into())]);
+        let t = PAGE_TIME_MS + 1e6;
+        let click =
+            object(&[("item", format!("item-{}", n / 2).into()), ("type", "cart".into()), ("timestamp", t.into())]);
         r.record(click.clone()).unwrap();
         twin.record(click).unwrap();
         let cpu2: JsValue = twin.rank().unwrap().into();
