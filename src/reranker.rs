@@ -84,7 +84,7 @@ pub struct ScoringJob {
     pub session_features: Vec<f32>,
     /// The session summary flattened for the results, from [`Reranker::prepare_deferred`]: the
     /// backend computes the session features from it (src/gpu/shaders/features.wgsl).
-    pub table: Option<SummaryTable>,
+    pub table: Option<Box<SummaryTable>>,
     pub support_loss: Option<(f32, f32)>,
     /// The inner loop still to run, from [`Reranker::prepare_deferred`]: the backend adapts
     /// `theta` itself and hands the result to [`Reranker::adopt`] before scoring with it.
@@ -350,7 +350,7 @@ impl Reranker {
             Some(_) => (self.model.theta.clone(), None),
             None => self.adapted_theta(),
         };
-        let table = if adapt_here { None } else { self.summary_table() };
+        let table = if adapt_here { None } else { self.summary_table().map(Box::new) };
         let session_features = if table.is_some() { Vec::new() } else { self.session_features() };
         Ok(Scoring::Job(ScoringJob { theta, session_features, table, support_loss, adapt }))
     }

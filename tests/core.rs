@@ -614,8 +614,9 @@ fn skew_scores(model_bytes: &[u8]) -> Vec<f32> {
     r.record(Event { timestamp: Some(1000.0), ..Event::new(ids[9].clone(), EventKind::Click) }).unwrap();
     r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
     r.advance_clock(1010.0).unwrap();
-    for (t, (i, kind)) in
-        [(17, EventKind::Click), (40, EventKind::Cart), (3, EventKind::Skip), (120, EventKind::Click)].into_iter().enumerate()
+    for (t, (i, kind)) in [(17, EventKind::Click), (40, EventKind::Cart), (3, EventKind::Skip), (120, EventKind::Click)]
+        .into_iter()
+        .enumerate()
     {
         r.record(Event { timestamp: Some(1020.0 + 15.0 * t as f64), ..Event::new(ids[i].clone(), kind) }).unwrap();
     }

@@ -86,7 +86,8 @@ fn price_context_ranks_and_compares_within_the_list() {
     let one = features(&log, &set(&["a"], Some(vec![10.0])));
     close(one[0][f("price_rank_in_list")], 0.5, "rank in a list of one");
     for row in features(&log, &set(&["a", "b"], None)) {
-        for name in ["price_rank_in_list", "log_price_vs_list_median", "log_price_vs_list_min", "list_prices_available"] {
+        for name in ["price_rank_in_list", "log_price_vs_list_median", "log_price_vs_list_min", "list_prices_available"]
+        {
             assert_eq!(row[f(name)], 0.0, "{name} without prices");
         }
     }
@@ -268,7 +269,8 @@ fn batched_features_match_the_reference_on_random_timed_sessions_with_changing_l
             }
             let n = ids.len();
             let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
-            let prices = (rng.below(3) > 0).then(|| (0..n).map(|_| [20.0, 50.0, rng.range(10.0, 300.0)][rng.below(3)]).collect());
+            let prices = (rng.below(3) > 0)
+                .then(|| (0..n).map(|_| [20.0, 50.0, rng.range(10.0, 300.0)][rng.below(3)]).collect());
             let r = ResultSet::new(ids.clone(), x, d, None, prices, 1000).unwrap();
             log.show(&r);
             for _ in 0..rng.below(8) {
@@ -285,7 +287,9 @@ fn batched_features_match_the_reference_on_random_timed_sessions_with_changing_l
             for (i, out) in want.chunks_exact_mut(SESSION_DIM).enumerate() {
                 summary.features(&r, i, out);
             }
-            for (name, got) in [("fast", summary.all_features(&Fast, &r)), ("reference", summary.all_features(&Reference, &r))] {
+            for (name, got) in
+                [("fast", summary.all_features(&Fast, &r)), ("reference", summary.all_features(&Reference, &r))]
+            {
                 for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),

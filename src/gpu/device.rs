@@ -383,12 +383,7 @@ impl Device {
                 let own = self.upload(Slot::OwnRows, &super::u32_bytes(&table.own_rows))?;
                 let items = self.upload(Slot::Items, &super::item_bytes(table))?;
                 let s = self.buffer(Slot::S, n * SESSION_DIM * 4)?;
-                self.dispatch(
-                    pass,
-                    &self.features,
-                    &[&uniform, &x, &list, &columns, &own, &items, &s],
-                    workgroups(n),
-                );
+                self.dispatch(pass, &self.features, &[&uniform, &x, &list, &columns, &own, &items, &s], workgroups(n));
                 Ok((x, s))
             }
         }

@@ -388,7 +388,10 @@ mod tests {
     fn shapes_name_the_blocks_of_params_rs() {
         let arch = Arch::new(7, 12).unwrap();
         let s = ScoreShape::support(&arch, 5);
-        assert_eq!((s.x_stride, s.s_stride, s.s_offset, s.keep_hidden), ((7 + SESSION_DIM) as u32, (7 + SESSION_DIM) as u32, 7, 1));
+        assert_eq!(
+            (s.x_stride, s.s_stride, s.s_offset, s.keep_hidden),
+            ((7 + SESSION_DIM) as u32, (7 + SESSION_DIM) as u32, 7, 1)
+        );
         assert_eq!(s.c as usize, arch.n_params() - 1);
         let c = ScoreShape::candidates(&arch, 5);
         assert_eq!((c.x_stride, c.s_stride, c.s_offset, c.keep_hidden), (7, SESSION_DIM as u32, 0, 0));

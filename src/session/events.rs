@@ -95,7 +95,6 @@ impl Event {
 /// Dwell events below this engagement are too weak to train on.
 const MIN_EXAMPLE_ENGAGEMENT: f32 = 0.2;
 
-
 /// The features and price of an item as they were when an event on it was recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Snapshot {
@@ -213,8 +212,9 @@ impl EventLog {
         event.validate()?;
         if let (Some(t), Some(last)) = (event.timestamp, self.last_event_time()) {
             if t < last {
+                // No float formatting here: it would pull f64 printing into the page's wasm.
                 return Err(Error::InvalidInput {
-                    reason: format!("event timestamp {t} s is earlier than the previous event's ({last} s)"),
+                    reason: "event timestamp is earlier than the previous event's".into(),
                 });
             }
         }

@@ -10,7 +10,9 @@
 //! training example it is the time of the event that made it.
 
 use super::events::{EventLog, ListMark, Snapshot};
-use super::results::{context_row, median_of_sorted, price_rank, ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO};
+use super::results::{
+    context_row, median_of_sorted, price_order, price_rank, ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO,
+};
 use super::{EventKind, MAX_SIMILARITY_ITEMS};
 use crate::kernels::Kernels;
 use std::collections::HashMap;
@@ -73,7 +75,7 @@ pub fn signed_log_offset(i: usize, j: usize) -> f32 {
 /// `ln(1 + max(0, now − then)) / TIME_SCALE`, 0 when either is unknown.
 fn log_seconds(now: Option<f64>, then: Option<f64>) -> f32 {
     match (now, then) {
-        (Some(n), Some(t)) => ((n - t).max(0.0) as f32).ln_1p() / TIME_SCALE,
+        (Some(n), Some(t)) => (1.0 + (n - t).max(0.0) as f32).ln() / TIME_SCALE,
         _ => 0.0,
     }
 }
@@ -225,8 +227,7 @@ pub fn reference_list_context(r: &ResultSet, i: usize) -> [f32; LIST_CONTEXT_DIM
     let p = prices[i];
     let cheaper = prices.iter().filter(|&&q| q < p).count();
     let same = prices.iter().filter(|&&q| q == p).count() - 1;
-    let mut sorted = prices.to_vec();
-    sorted.sort_by(f32::total_cmp);
+    let sorted: Vec<f32> = price_order(prices).into_iter().map(|j| prices[j]).collect();
     context_row(p.ln(), price_rank(cheaper, same, prices.len()), median_of_sorted(&sorted), sorted[0])
 }
 
@@ -248,8 +249,7 @@ impl Summary<'_> {
     fn timing_and_list(&self, r: &ResultSet) -> ([f32; 3], Option<u32>) {
         let before = self.list_before(r);
         let same = before.is_some_and(|b| b.fingerprint == r.fingerprint());
-        let values =
-            [log_seconds(self.now, self.last_time), log_seconds(self.now, self.first_time), same as u8 as f32];
+        let values = [log_seconds(self.now, self.last_time), log_seconds(self.now, self.first_time), same as u8 as f32];
         (values, before.and_then(|b| b.engaged_row))
     }
 

@@ -160,6 +160,15 @@ pub(super) fn price_rank(cheaper: usize, same: usize, n: usize) -> f32 {
     (cheaper as f32 + 0.5 * same as f32) / (n - 1) as f32
 }
 
+/// Row indices by ascending price. Prices are positive, so their bit patterns order as the
+/// prices do: one sort of u64 keys, the instantiation `rank::order` already carries (a comparator
+/// sort would add its own code to the page).
+pub(super) fn price_order(prices: &[f32]) -> Vec<usize> {
+    let mut keys: Vec<u64> = prices.iter().enumerate().map(|(i, p)| (p.to_bits() as u64) << 32 | i as u64).collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|k| (k & 0xffff_ffff) as usize).collect()
+}
+
 /// The median of sorted prices (the mean of the middle two for an even count).
 pub(super) fn median_of_sorted(sorted: &[f32]) -> f32 {
     let n = sorted.len();
@@ -184,8 +193,7 @@ fn list_context(prices: &[f32], log_prices: &[f32]) -> Vec<f32> {
     if n == 0 {
         return out;
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| prices[a].total_cmp(&prices[b]));
+    let order = price_order(prices);
     let sorted: Vec<f32> = order.iter().map(|&i| prices[i]).collect();
     let (median, min) = (median_of_sorted(&sorted), sorted[0]);
     let mut start = 0;
@@ -196,8 +204,12 @@ fn list_context(prices: &[f32], log_prices: &[f32]) -> Vec<f32> {
         }
         let rank = price_rank(start, end - start - 1, n);
         for &i in &order[start..end] {
-            out[i * LIST_CONTEXT_DIM..(i + 1) * LIST_CONTEXT_DIM]
-                .copy_from_slice(&context_row(log_prices[i], rank, median, min));
+            out[i * LIST_CONTEXT_DIM..(i + 1) * LIST_CONTEXT_DIM].copy_from_slice(&context_row(
+                log_prices[i],
+                rank,
+                median,
+                min,
+            ));
         }
         start = end;
     }

@@ -397,7 +397,11 @@ impl Scored {
 /// trained with) is within one standard error, in which case `reference` stays. A grid of 60
 /// candidates on a few hundred sessions has a best that wins partly by chance; this keeps the
 /// training settings unless the evidence is clear.
-pub fn choose(scored: &[Scored], simplicity: impl Fn(usize) -> (u32, u8, f32, f32, f32, bool), reference: usize) -> usize {
+pub fn choose(
+    scored: &[Scored],
+    simplicity: impl Fn(usize) -> (u32, u8, f32, f32, f32, bool),
+    reference: usize,
+) -> usize {
     let mut best = reference;
     for k in 0..scored.len() {
         let (a, b) = (scored[k].mrr, scored[best].mrr);
