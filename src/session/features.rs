@@ -100,6 +100,15 @@ fn kind_one_hot(kind: Option<EventKind>) -> [f32; 3] {
     }
 }
 
+/// Features 19, 21 and 22, and feature 20's anchor: the same for every candidate of a list.
+struct SessionLevel {
+    since_last: f32,
+    since_first: f32,
+    same_list: f32,
+    /// Row of the previous list's last engagement.
+    prev_row: Option<u32>,
+}
+
 /// Per-item aggregates of the log, computed once per ranking.
 #[derive(Default, Clone, Debug)]
 struct ItemAgg {
@@ -245,12 +254,15 @@ impl Summary<'_> {
         }
     }
 
-    /// Session-level values: [since last event, since first event, same list as previous].
-    fn timing_and_list(&self, r: &ResultSet) -> ([f32; 3], Option<u32>) {
+    /// What is the same for every candidate of `r`: the timing and the previous list.
+    fn session_level(&self, r: &ResultSet) -> SessionLevel {
         let before = self.list_before(r);
-        let same = before.is_some_and(|b| b.fingerprint == r.fingerprint());
-        let values = [log_seconds(self.now, self.last_time), log_seconds(self.now, self.first_time), same as u8 as f32];
-        (values, before.and_then(|b| b.engaged_row))
+        SessionLevel {
+            since_last: log_seconds(self.now, self.last_time),
+            since_first: log_seconds(self.now, self.first_time),
+            same_list: before.is_some_and(|b| b.fingerprint == r.fingerprint()) as u8 as f32,
+            prev_row: before.and_then(|b| b.engaged_row),
+        }
     }
 
     /// Session features of candidate `i` of `r`, written to `out` (length [`SESSION_DIM`]): the
@@ -310,13 +322,13 @@ impl Summary<'_> {
             out[16] = vs_min;
             out[17] = 1.0;
         }
-        let ([since_last, since_first, same], prev_row) = self.timing_and_list(r);
-        out[19] = same;
-        if let Some(j) = prev_row {
+        let level = self.session_level(r);
+        out[19] = level.same_list;
+        if let Some(j) = level.prev_row {
             out[20] = signed_log_offset(i, j as usize);
         }
-        out[21] = since_last;
-        out[22] = since_first;
+        out[21] = level.since_last;
+        out[22] = level.since_first;
         let kind = kind_one_hot(self.last_kind);
         out[24..27].copy_from_slice(&kind);
         if self.last_item == Some(id) {
@@ -364,7 +376,7 @@ impl Summary<'_> {
             unsorted.iter().enumerate().map(|(k, item)| (item.0 as u64) << 32 | k as u64).collect();
         keys.sort_unstable();
         let items = keys.into_iter().map(|k| unsorted[(k & 0xffff_ffff) as usize]).collect();
-        let ([since_last, since_first, same], prev_row) = self.timing_and_list(r);
+        let level = self.session_level(r);
         Some(SummaryTable {
             columns,
             own_rows,
@@ -373,10 +385,10 @@ impl Summary<'_> {
             engaged: (1.0 + self.n_engaged_events as f32).ln(),
             last_row: self.last_engaged_item.and_then(|id| r.position(id)).map_or(NO_ROW, |i| i as u32),
             items,
-            since_last,
-            since_first,
-            same_list: same,
-            prev_row: prev_row.map_or(NO_ROW, |j| j),
+            since_last: level.since_last,
+            since_first: level.since_first,
+            same_list: level.same_list,
+            prev_row: level.prev_row.unwrap_or(NO_ROW),
             last_kind: kind_one_hot(self.last_kind),
             last_event_row: self.last_item.and_then(|id| r.position(id)).map_or(NO_ROW, |i| i as u32),
         })
