@@ -8,6 +8,7 @@ pub mod items;
 pub mod meta;
 pub mod pipeline;
 pub mod report;
+pub mod select;
 pub mod simulate;
 pub mod sinusoid;
 pub mod tasks;
