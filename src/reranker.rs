@@ -183,8 +183,10 @@ impl Reranker {
     }
 
     /// Moves the session's clock to `now` (seconds; an earlier time is ignored): the time the
-    /// session features are computed at. The page calls it with its clock when it shows a list
-    /// and when it ranks; a non-finite time is an error and changes nothing.
+    /// session features are computed at. The wasm boundary calls it with the page clock when a
+    /// list is shown (not when ranking, so a ranking depends only on what was recorded); the
+    /// trainer with the log's time of each list. A non-finite time is an error and changes
+    /// nothing.
     pub fn advance_clock(&mut self, now: f64) -> Result<()> {
         self.log.advance(now)
     }

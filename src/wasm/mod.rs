@@ -138,16 +138,6 @@ struct JsEvent {
     dwell_ms: Option<f32>,
 }
 
-impl Reranker {
-    /// Moves the session's clock to the page clock when results are shown: the session features
-    /// are computed at the time the list was shown (or of a later event), so a ranking depends
-    /// only on what was recorded, not on when `rank` is called. The clock never goes back, and
-    /// the page clock is finite, so this cannot fail.
-    fn tick(&mut self) {
-        let _ = self.core.advance_clock(page_clock_s());
-    }
-}
-
 /// The page's reranker: one per shopper session.
 #[wasm_bindgen]
 pub struct Reranker {
@@ -193,7 +183,9 @@ impl Reranker {
         let base = optional_f32s(&base, "baseScores")?;
         let prices = optional_f32s(&prices, "prices")?;
         self.core.set_results(ids, features, base, prices).map_err(|e| js_error(&e))?;
-        self.tick();
+        // The session's clock moves to the page clock when a list is shown (not when ranking, so
+        // a ranking depends only on what was recorded). The page clock is finite: this cannot fail.
+        let _ = self.core.advance_clock(page_clock_s());
         Ok(())
     }
 
