@@ -28,6 +28,11 @@ pub enum Error {
     InvalidInput { reason: String },
     /// The operation needs a result set and none has been given.
     NoResults,
+    /// Results came without feature vectors and the model carries no item table to look them up.
+    NoItemTable,
+    /// The host's feature names differ from the model's schema: first difference at `index`
+    /// (the model has `expected` features, the host gave `found`).
+    SchemaMismatch { index: usize, expected: usize, found: usize },
 }
 
 impl Error {
@@ -45,6 +50,8 @@ impl Error {
             Error::InvalidConfig { .. } => "INVALID_CONFIG",
             Error::InvalidInput { .. } => "INVALID_INPUT",
             Error::NoResults => "NO_RESULTS",
+            Error::NoItemTable => "NO_ITEM_TABLE",
+            Error::SchemaMismatch { .. } => "SCHEMA_MISMATCH",
         }
     }
 
@@ -79,6 +86,12 @@ impl fmt::Display for Error {
             Error::InvalidConfig { field, reason } => write!(f, "invalid setting `{field}`: {reason}"),
             Error::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
             Error::NoResults => write!(f, "no result set: call setResults first"),
+            Error::NoItemTable => write!(f, "this model carries no item table: pass features with the results"),
+            Error::SchemaMismatch { index, expected, found } => write!(
+                f,
+                "feature names differ from the model's schema at position {index} (the model has {expected} features, \
+                 {found} were given)"
+            ),
         }
     }
 }

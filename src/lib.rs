@@ -7,6 +7,7 @@
 pub mod adapt;
 pub mod error;
 pub mod gpu;
+pub mod items;
 pub mod kernels;
 pub mod loss;
 pub mod model_file;
@@ -25,6 +26,7 @@ pub mod wasm;
 
 pub use adapt::{InnerLoop, Scope};
 pub use error::{Error, Result};
+pub use items::ItemTable;
 pub use loss::LossKind;
 pub use model_file::Model;
 pub use params::Arch;

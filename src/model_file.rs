@@ -4,7 +4,7 @@
 //! ```text
 //! offset  field
 //!      0  magic "FEWCLICK"                        8 bytes
-//!      8  format version (u32)                    = 1
+//!      8  format version (u32)                    = 2 (1 is still read: no item table)
 //!     12  total length in bytes, checksum included (u32)
 //!     16  item_dim, hidden, session_dim, n_params (u32 × 4)
 //!     32  steps (u32), scope (u8: 0 head, 1 all), loss (u8: 0 pairwise, 1 listwise),
@@ -13,6 +13,7 @@
 //!     52  algorithm name: u16 length + UTF-8
 //!         item_dim feature names: u16 length + UTF-8 each
 //!         θ0: n_params × f32;  α: n_params × f32
+//!         item table (version 2): n_items (u32, 0 = none), then see crate::items
 //!    end  CRC-32 (IEEE) of every byte before it (u32)
 //! ```
 //!
@@ -21,12 +22,15 @@
 
 use crate::adapt::{InnerLoop, Scope};
 use crate::error::{Error, Result};
+use crate::items::ItemTable;
 use crate::loss::LossKind;
 use crate::params::Arch;
 use crate::session::SESSION_DIM;
 
 pub const MAGIC: &[u8; 8] = b"FEWCLICK";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads (version 1 has no item table).
+pub const OLDEST_VERSION: u32 = 1;
 const MAX_NAME_BYTES: usize = 64;
 const HEADER_BYTES: usize = 52;
 
@@ -45,6 +49,9 @@ pub struct Model {
     pub rank_without_events: bool,
     pub algorithm: String,
     pub feature_names: Vec<String>,
+    /// The item table (one vector per known item, in `feature_names`' schema), so a page sends
+    /// ids and prices only; `None` when the host supplies every vector itself.
+    pub items: Option<ItemTable>,
 }
 
 impl Model {
@@ -75,6 +82,11 @@ impl Model {
         for name in std::iter::once(&self.algorithm).chain(&self.feature_names) {
             if name.len() > MAX_NAME_BYTES {
                 return Err(Error::model(format!("name longer than {MAX_NAME_BYTES} bytes")));
+            }
+        }
+        if let Some(t) = &self.items {
+            if t.dim() != self.arch.item_dim {
+                return Err(Error::model(format!("item table of width {} for item_dim {}", t.dim(), self.arch.item_dim)));
             }
         }
         Ok(())
@@ -109,6 +121,10 @@ impl Model {
         for v in self.theta.iter().chain(&self.alpha) {
             b.extend_from_slice(&v.to_le_bytes());
         }
+        match &self.items {
+            Some(t) => t.write(&mut b),
+            None => put_u32(&mut b, 0),
+        }
         let total = (b.len() + 4) as u32;
         b[12..16].copy_from_slice(&total.to_le_bytes());
         let crc = crc32(&b);
@@ -125,7 +141,7 @@ impl Model {
         }
         let mut r = Reader { bytes, pos: 8 };
         let version = r.u32()?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
         }
         let total = r.u32()? as usize;
@@ -173,11 +189,13 @@ impl Model {
         let algorithm = r.name()?;
         let feature_names = (0..arch.item_dim).map(|_| r.name()).collect::<Result<Vec<_>>>()?;
         let n = arch.n_params();
-        if body.len() - r.pos != 8 * n {
-            return Err(Error::model(format!("{} bytes of weights where {} are needed", body.len() - r.pos, 8 * n)));
+        let rest = body.len() - r.pos;
+        if (version == 1 && rest != 8 * n) || rest < 8 * n + 4 * (version >= 2) as usize {
+            return Err(Error::model(format!("{rest} bytes of weights where {} are needed", 8 * n)));
         }
         let theta = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;
         let alpha = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;
+        let items = if version >= 2 { ItemTable::read(&body[r.pos..], arch.item_dim)? } else { None };
         let model = Model {
             arch,
             theta,
@@ -187,6 +205,7 @@ impl Model {
             rank_without_events,
             algorithm,
             feature_names,
+            items,
         };
         model.validate()?;
         Ok(model)

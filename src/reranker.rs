@@ -167,14 +167,27 @@ impl Reranker {
     }
 
     /// Replaces the result set; the session's events are kept.
+    /// Replaces the results: ids in display order, their feature vectors (`None`: looked up in the
+    /// model's item table, cold items getting its default), optional base scores and prices. The
+    /// session's events are kept. On error nothing changes.
     pub fn set_results(
         &mut self,
         ids: Vec<String>,
-        features: Vec<f32>,
+        features: Option<Vec<f32>>,
         base: Option<Vec<f32>>,
         prices: Option<Vec<f32>>,
     ) -> Result<()> {
         let arch = self.model.arch;
+        let features = match (features, &self.model.items) {
+            (Some(x), _) => x,
+            (None, Some(table)) => {
+                if ids.len() > self.cfg.max_candidates {
+                    return Err(Error::TooManyCandidates { limit: self.cfg.max_candidates, found: ids.len() });
+                }
+                table.features_for(&ids)
+            }
+            (None, None) => return Err(Error::NoItemTable),
+        };
         let set = ResultSet::new(ids, features, arch.item_dim, base, prices, self.cfg.max_candidates)?;
         let proj = project_items(&self.kernels, &arch, &self.model.theta, set.features(), set.len());
         self.log.show(&set);
@@ -187,6 +200,18 @@ impl Reranker {
     /// list is shown (not when ranking, so a ranking depends only on what was recorded); the
     /// trainer with the log's time of each list. A non-finite time is an error and changes
     /// nothing.
+    /// Checks a host's feature names against the model's schema (name, count and order).
+    pub fn check_feature_names(&self, names: &[String]) -> Result<()> {
+        let expected = &self.model.feature_names;
+        if names.len() != expected.len() {
+            return Err(Error::SchemaMismatch { index: names.len().min(expected.len()), expected: expected.len(), found: names.len() });
+        }
+        match names.iter().zip(expected).position(|(a, b)| a != b) {
+            Some(index) => Err(Error::SchemaMismatch { index, expected: expected.len(), found: names.len() }),
+            None => Ok(()),
+        }
+    }
+
     pub fn advance_clock(&mut self, now: f64) -> Result<()> {
         self.log.advance(now)
     }

@@ -30,6 +30,7 @@ fn model(item_dim: usize, hidden: usize, seed: u64, inner: InnerLoop) -> Model {
         rank_without_events: false,
         algorithm: "test".into(),
         feature_names: (0..item_dim).map(|i| format!("f{i}")).collect(),
+        items: None,
     }
 }
 
@@ -45,7 +46,7 @@ fn support_from_clicks(m: &Model, seed: u64, clicks: usize) -> SupportSet {
     let mut rng = Rng::new(seed);
     let mut r = Reranker::new(m.clone(), Config::default()).unwrap();
     let (ids, x, prices) = results(&mut rng, 30, m.arch.item_dim, "i");
-    r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
+    r.set_results(ids.clone(), Some(x), None, Some(prices)).unwrap();
     let mut log = fewclick::session::EventLog::new(64).unwrap();
     for _ in 0..clicks {
         let id = &ids[3 + rng.below(27)];
@@ -178,7 +179,7 @@ fn a_few_steps_lower_the_support_loss_and_raise_the_clicked_items() {
         let rank_with = |steps: u32| {
             let cfg = Config { max_move: Some(None), steps: Some(steps), ..Config::default() };
             let mut r = Reranker::new(m.clone(), cfg).unwrap();
-            r.set_results(ids.clone(), x.clone(), None, Some(prices.clone())).unwrap();
+            r.set_results(ids.clone(), Some(x.clone()), None, Some(prices.clone())).unwrap();
             for &i in &clicked {
                 r.record(Event::new(ids[i].clone(), EventKind::Click)).unwrap();
             }
@@ -215,7 +216,7 @@ fn random_session(seed: u64, scope: Scope) -> (Reranker, Vec<String>) {
     let n = 1 + rng.below(60);
     let (ids, x, prices) = results(&mut rng, n, 6, "r");
     let prices = (rng.below(2) == 0).then_some(prices);
-    r.set_results(ids.clone(), x, None, prices).unwrap();
+    r.set_results(ids.clone(), Some(x), None, prices).unwrap();
     let kinds = ALL_KINDS;
     for _ in 0..rng.below(30) {
         let item = if rng.below(5) == 0 { format!("elsewhere{}", rng.below(3)) } else { ids[rng.below(n)].clone() };
@@ -348,7 +349,7 @@ fn no_events_returns_the_hosts_order_exactly() {
         let (ids, x, _) = results(&mut rng, n, 4, "h");
         // Host scores that disagree with display order must not reorder anything without events.
         let base: Vec<f32> = (0..n).map(|_| rng.range(-5.0, 5.0)).collect();
-        r.set_results(ids, x, Some(base), None).unwrap();
+        r.set_results(ids, Some(x), Some(base), None).unwrap();
         let ranking = r.rank().unwrap();
         assert_eq!(ranking.order, (0..n).collect::<Vec<_>>());
         assert!(ranking.moved.iter().all(|&m| m == 0));
@@ -363,7 +364,7 @@ fn a_model_may_rank_before_any_event_only_when_it_says_so() {
     let (ids, x, _) = results(&mut rng, 30, 4, "g");
     let rank = |m: &Model, cfg: Config| {
         let mut r = Reranker::new(m.clone(), cfg).unwrap();
-        r.set_results(ids.clone(), x.clone(), None, None).unwrap();
+        r.set_results(ids.clone(), Some(x.clone()), None, None).unwrap();
         r.rank().unwrap().order
     };
     let host: Vec<usize> = (0..30).collect();
@@ -396,7 +397,7 @@ fn the_move_bound_is_respected() {
             Reranker::new(m, Config { max_move: Some(Some(2)), event_capacity: 16, ..Config::default() }).unwrap();
         let res = r.results().unwrap();
         let prices: Option<Vec<f32>> = (0..res.len()).map(|i| res.price(i)).collect();
-        bounded.set_results(res.ids().to_vec(), res.features().to_vec(), None, prices).unwrap();
+        bounded.set_results(res.ids().to_vec(), Some(res.features().to_vec()), None, prices).unwrap();
         let events: Vec<Event> =
             (0..3).map(|k| Event::new(res.ids()[(k * 7) % res.len()].clone(), EventKind::Click)).collect();
         for e in events {
@@ -428,7 +429,7 @@ fn events_on_items_outside_the_results_count_when_the_item_appears() {
     r.record(Event::new("later", EventKind::Cart)).unwrap();
     let (mut ids, x, _) = results(&mut rng, 10, 4, "o");
     ids[7] = "later".into();
-    r.set_results(ids.clone(), x.clone(), None, None).unwrap();
+    r.set_results(ids.clone(), Some(x.clone()), None, None).unwrap();
     let s = r.session_features();
     assert!(s[7 * SESSION_DIM] > 0.0, "engagement count of the item clicked before it was shown");
     assert_eq!(s[6 * SESSION_DIM], 0.0);
@@ -439,7 +440,7 @@ fn events_on_items_outside_the_results_count_when_the_item_appears() {
     ids2[0] = "twin".into();
     let mut x2 = vec![0.1; 40];
     x2[..4].copy_from_slice(&x[8..12]); // "twin" has exactly the features of ids[2]
-    r.set_results(ids2, x2, None, None).unwrap();
+    r.set_results(ids2, Some(x2), None, None).unwrap();
     let s = r.session_features();
     assert!((s[5] - 1.0).abs() < 1e-5, "max similarity of the twin to the clicked item: {}", s[5]);
 }
@@ -451,7 +452,7 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
         Reranker::new(model(4, 8, 600, InnerLoop::default()), Config { max_candidates: 50, ..Config::default() })
             .unwrap();
     let (ids, x, prices) = results(&mut rng, 10, 4, "b");
-    r.set_results(ids.clone(), x.clone(), None, Some(prices.clone())).unwrap();
+    r.set_results(ids.clone(), Some(x.clone()), None, Some(prices.clone())).unwrap();
     r.record(Event::new(ids[4].clone(), EventKind::Click)).unwrap();
     let before = r.rank().unwrap();
     let mut nan = x.clone();
@@ -461,23 +462,23 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     let cases: Vec<(Error, Box<dyn Fn(&mut Reranker) -> fewclick::Result<()>>)> = vec![
         (
             Error::DimensionMismatch { what: "features (n × item_dim)", expected: 40, found: 39 },
-            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), x[..39].to_vec(), None, None)),
+            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), Some(x[..39].to_vec()), None, None)),
         ),
         (
             Error::NonFinite { what: "features", index: 3 },
-            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), nan.clone(), None, None)),
+            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), Some(nan.clone()), None, None)),
         ),
         (
             Error::DuplicateId { id: "same".into() },
-            Box::new(|r: &mut Reranker| r.set_results(dup.clone(), x.clone(), None, None)),
+            Box::new(|r: &mut Reranker| r.set_results(dup.clone(), Some(x.clone()), None, None)),
         ),
         (
             Error::TooManyCandidates { limit: 50, found: 51 },
-            Box::new(|r: &mut Reranker| r.set_results(big_ids.clone(), big_x.clone(), None, None)),
+            Box::new(|r: &mut Reranker| r.set_results(big_ids.clone(), Some(big_x.clone()), None, None)),
         ),
         (
             Error::DimensionMismatch { what: "prices", expected: 10, found: 3 },
-            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), x.clone(), None, Some(vec![1.0; 3]))),
+            Box::new(|r: &mut Reranker| r.set_results(ids.clone(), Some(x.clone()), None, Some(vec![1.0; 3]))),
         ),
         (
             Error::InvalidId { reason: "empty id".into() },
@@ -501,7 +502,7 @@ fn explanations_name_the_signals_in_plain_words() {
     let mut rng = Rng::new(700);
     let mut r = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default()).unwrap();
     let (ids, x, prices) = results(&mut rng, 12, 4, "e");
-    r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
+    r.set_results(ids.clone(), Some(x), None, Some(prices)).unwrap();
     r.record(Event::new(ids[9].clone(), EventKind::Click)).unwrap();
     let ex = r.explain(&ids[9]).unwrap();
     assert_eq!(ex.display_position, 9);
@@ -562,8 +563,19 @@ fn corrupted_model_files_are_always_rejected() {
 fn unknown_versions_and_non_finite_weights_are_typed_errors() {
     let m = model(3, 4, 950, InnerLoop::default());
     let mut b = m.to_bytes();
-    b[8..12].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::UnsupportedVersion { found: 2, supported: 1 });
+    for v in [0u32, 3] {
+        b[8..12].copy_from_slice(&v.to_le_bytes());
+        assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::UnsupportedVersion { found: v, supported: 2 });
+    }
+    // Version 1 (no item-table section) still reads: the same model without its 4 zero bytes.
+    let v2 = m.to_bytes();
+    let mut v1 = v2[..v2.len() - 8].to_vec();
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let total = (v1.len() + 4) as u32;
+    v1[12..16].copy_from_slice(&total.to_le_bytes());
+    let crc = fewclick::model_file::crc32(&v1);
+    v1.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(Model::from_bytes(&v1).expect("a version 1 file reads"), m);
     // A NaN weight with a valid checksum (a buggy writer) is still rejected.
     let mut bad = m.clone();
     bad.theta[0] = f32::NAN;
@@ -571,7 +583,8 @@ fn unknown_versions_and_non_finite_weights_are_typed_errors() {
     {
         let good = m.to_bytes();
         bytes.extend_from_slice(&good);
-        let at = good.len() - 4 - 8 * m.theta.len();
+        // θ0 starts before α, the empty table's count (4 bytes) and the checksum.
+        let at = good.len() - 4 - 4 - 8 * m.theta.len();
         bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
         let crc = fewclick::model_file::crc32(&bytes[..bytes.len() - 4]);
         let n = bytes.len();
@@ -609,10 +622,12 @@ fn skew_scores(model_bytes: &[u8]) -> Vec<f32> {
     let d = r.model().arch.item_dim;
     let (ids, x, prices) = results(&mut rng, 200, d, "k");
     // A first list with a click, then the list the shopper ranks: timed events, a previous list,
-    // prices, so that every session feature is in play.
-    r.set_results(ids.clone(), x.clone(), None, Some(prices.clone())).unwrap();
+    // prices, so that every session feature is in play. The first list comes with the host's
+    // vectors, the second is looked up in the model's item table (which lacks some ids: cold
+    // items get its default), as a page's setResults({ ids, prices }) does.
+    r.set_results(ids.clone(), Some(x), None, Some(prices.clone())).unwrap();
     r.record(Event { timestamp: Some(1000.0), ..Event::new(ids[9].clone(), EventKind::Click) }).unwrap();
-    r.set_results(ids.clone(), x, None, Some(prices)).unwrap();
+    r.set_results(ids.clone(), None, None, Some(prices)).unwrap();
     r.advance_clock(1010.0).unwrap();
     for (t, (i, kind)) in [(17, EventKind::Click), (40, EventKind::Cart), (3, EventKind::Skip), (120, EventKind::Click)]
         .into_iter()
@@ -633,7 +648,11 @@ fn skew_scores(model_bytes: &[u8]) -> Vec<f32> {
 fn scores_match_the_recorded_native_scores_within_1e_5() {
     #[cfg(not(target_arch = "wasm32"))]
     if std::env::var_os("FEWCLICK_BLESS").is_some() {
-        let m = model(12, 16, 4242, InnerLoop { steps: 5, scope: Scope::All, ..InnerLoop::default() });
+        let mut m = model(12, 16, 4242, InnerLoop { steps: 5, scope: Scope::All, ..InnerLoop::default() });
+        let mut rng = Rng::new(4243);
+        let rows = (0..160).map(|i| (format!("k{i}"), (0..12).map(|_| rng.range(-1.0, 1.0)).collect())).collect();
+        let default = (0..12).map(|_| rng.range(-0.5, 0.5)).collect();
+        m.items = Some(fewclick::ItemTable::quantise(default, rows).unwrap());
         let bytes = m.to_bytes();
         let text: String = skew_scores(&bytes).iter().map(|s| format!("{s:e}\n")).collect();
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");

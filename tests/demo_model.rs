@@ -24,7 +24,7 @@
 
 use fewclick::train::data::Dataset;
 use fewclick::train::eval::{evaluate, Method};
-use fewclick::train::items::{list_context, ItemFeatures, LIST_CONTEXT_NAMES};
+use fewclick::train::items::ItemFeatures;
 use fewclick::train::meta::Algorithm;
 use fewclick::train::pipeline::{prepare, train, TrainOptions};
 use fewclick::train::report::metrics;
@@ -61,24 +61,24 @@ fn without_popularity(c: &Catalogue) -> Vec<Product> {
     c.products.iter().map(|p| Product { popularity: 0.0, ..p.clone() }).collect()
 }
 
-/// The candidate vectors the page sends for a list: item vector, then the list-context part.
-fn features_for(products: &[&Product]) -> (Vec<String>, Vec<f32>, Vec<f32>) {
-    let prices: Vec<f32> = products.iter().map(|p| p.price).collect();
-    let context = list_context(products.len(), Some(&prices));
-    let mut x = Vec::new();
-    for (p, ctx) in products.iter().zip(context.chunks_exact(LIST_CONTEXT_NAMES.len())) {
-        x.extend(item_vector(p));
-        x.extend_from_slice(ctx);
-    }
-    (products.iter().map(|p| p.id.clone()).collect(), x, prices)
-}
-
 #[test]
 fn committed_model_loads_and_matches_the_generator_schema() {
     let model = committed_model();
-    let expected: Vec<String> = FEATURE_NAMES.iter().chain(LIST_CONTEXT_NAMES.iter()).map(|s| s.to_string()).collect();
+    let expected: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
     assert_eq!(model.feature_names, expected);
-    assert_eq!(model.arch.item_dim, D + LIST_CONTEXT_NAMES.len());
+    assert_eq!(model.arch.item_dim, D);
+    // The model carries every product's vector: the page sends ids and prices only.
+    let table = model.items.as_ref().expect("the demo model carries its item table");
+    let cat = committed_catalogue();
+    assert_eq!(table.len(), cat.products.len());
+    let mut v = vec![0.0; D];
+    for p in &cat.products {
+        assert!(table.vector_into(&p.id, &mut v), "{} is in the table", p.id);
+        // One-hot columns quantise exactly; the log-price column (range under 5) to half a step.
+        let exact = item_vector(p);
+        assert_eq!(v[..D - 1], exact[..D - 1], "{}", p.id);
+        assert!((v[D - 1] - exact[D - 1]).abs() < 2.5 / 255.0, "{}: {v:?} vs {exact:?}", p.id);
+    }
     let size = std::fs::metadata(assets().join("demo.fcm")).expect("model").len()
         + std::fs::metadata(assets().join("catalogue.json")).expect("catalogue").len();
     assert!(size < 200_000, "the committed demo assets take {size} bytes; keep them under 200 KB");
@@ -139,10 +139,11 @@ fn committed_model_moves_a_clicked_brand_up() {
     assert!(checked >= 4, "only {checked} brands have 3 or more jumpers on the first page");
 }
 
+/// What the page does: ids and prices, the vectors looked up in the model's table.
 fn engine_with(ids: &[String], list: &[&Product]) -> Reranker {
-    let (_, x, prices) = features_for(list);
+    let prices = list.iter().map(|p| p.price).collect();
     let mut engine = Reranker::new(committed_model(), Config::default()).expect("engine");
-    engine.set_results(ids.to_vec(), x, None, Some(prices)).expect("results");
+    engine.set_results(ids.to_vec(), None, None, Some(prices)).expect("results");
     engine
 }
 
@@ -167,7 +168,7 @@ fn regenerate_demo_assets() {
     eprintln!("{} tasks", prep.tasks.len());
     let trained = train(&prep, &opts, |_| {}).expect("train");
     eprintln!("trained {} iterations in {:.1} s", trained.iterations, trained.seconds);
-    report(&held_out, &table, &trained.model);
+    report(&held_out, &trained.model);
     oracle(&cat, &held_out, &shoppers);
 
     std::fs::create_dir_all(assets()).expect("assets dir");
@@ -177,14 +178,14 @@ fn regenerate_demo_assets() {
     eprintln!("wrote {}", assets().display());
 }
 
-fn report(held_out: &Dataset, table: &ItemFeatures, model: &Model) {
+fn report(held_out: &Dataset, model: &Model) {
     let methods = vec![
         Method::display(),
         Method::interacted_first(),
         Method::model("demo", model, None),
         Method::model("demo-no-adapt", model, Some(0)),
     ];
-    let outcomes = evaluate(held_out, table, &methods).expect("evaluate");
+    let outcomes = evaluate(held_out, &methods).expect("evaluate");
     for (name, o) in &outcomes {
         let m = metrics(o);
         let later: Vec<_> = o.iter().filter(|x| x.prior_events > 0).cloned().collect();

@@ -491,6 +491,7 @@ fn page_reranker(n: usize, scope: &str, clicks: usize, seed: u64) -> fewclick::w
         rank_without_events: false,
         algorithm: "test".into(),
         feature_names: (0..d).map(|i| format!("f{i}")).collect(),
+        items: None,
     };
     let options = object(&[("scope", scope.into()), ("steps", 5.into())]);
     let mut r = fewclick::wasm::Reranker::new(&model.to_bytes(), options).unwrap();

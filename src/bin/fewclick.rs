@@ -12,6 +12,7 @@
 use clap::{Args, Parser, Subcommand};
 use fewclick::train::data::{self, Dataset, Format};
 use fewclick::train::eval::{evaluate, Method};
+use fewclick::train::export;
 use fewclick::train::items::ItemFeatures;
 use fewclick::train::meta::{Algorithm, Progress};
 use fewclick::train::pipeline::TrainOptions;
@@ -43,6 +44,18 @@ enum Command {
     },
     /// Train every algorithm and learned baseline on one part and evaluate them all on another.
     Compare(CompareArgs),
+    /// Write a model's item table as JSONL and/or Parquet, for a search API that attaches the
+    /// vectors to its results (`fewclick/server` reads the JSONL).
+    ExportItems {
+        /// The model file (.fcm).
+        model: PathBuf,
+        /// Where to write the JSONL export.
+        #[arg(long)]
+        jsonl: Option<PathBuf>,
+        /// Where to write the Parquet export.
+        #[arg(long)]
+        parquet: Option<PathBuf>,
+    },
     /// Generate the demo store's catalogue and simulated shopper sessions (catalogue.json,
     /// sessions.jsonl, item-table.json for `train --item-table`).
     Simulate {
@@ -245,11 +258,9 @@ struct TrainArgs {
     /// Where to write the model file.
     #[arg(long, default_value = "model.fcm")]
     out: PathBuf,
-    /// Where to write the item features (default: the model path with .features.json).
-    #[arg(long)]
-    features_out: Option<PathBuf>,
-    /// Use this item-feature table (same JSON format as the features file, e.g. catalogue
-    /// attributes) instead of learning item statistics from the sessions.
+    /// Use this item-feature table (the JSON format of `fewclick::train::items`, e.g. catalogue
+    /// attributes) instead of learning item statistics from the sessions. Either way the model
+    /// file carries the table.
     #[arg(long)]
     item_table: Option<PathBuf>,
     /// Where to write the training log (default: the model path with .train-log.json).
@@ -288,9 +299,6 @@ struct EvalArgs {
     /// The model file.
     #[arg(long)]
     model: PathBuf,
-    /// Item features learned with the model (default: the model path with .features.json).
-    #[arg(long)]
-    features: Option<PathBuf>,
     /// Print the report as JSON on stdout (progress and logs stay on stderr).
     #[arg(long)]
     json: bool,
@@ -472,14 +480,13 @@ fn cmd_train(a: TrainArgs) -> Result<(), String> {
     }
     let bytes = trained.model.to_bytes();
     write_file(&a.out, &bytes)?;
-    let features_out = a.features_out.unwrap_or_else(|| with_suffix(&a.out, ".features.json"));
-    setup.serving.save_json(&features_out).map_err(|e| e.to_string())?;
     eprintln!(
-        "wrote {} ({} bytes, {} parameters), {} and {}; trained in {:.1} s",
+        "wrote {} ({} bytes, {} parameters, {} items in its table; integrity {}) and {}; trained in {:.1} s",
         a.out.display(),
         bytes.len(),
         trained.model.arch.n_params(),
-        features_out.display(),
+        trained.model.items.as_ref().map_or(0, |t| t.len()),
+        export::integrity(&bytes),
         log_path.display(),
         trained.seconds
     );
@@ -504,22 +511,15 @@ fn emit(report: &Report, dir: &Path, json: bool) -> Result<(), String> {
 
 fn cmd_eval(a: EvalArgs) -> Result<(), String> {
     let model = read_model(&a.model)?;
-    let fpath = a.features.clone().unwrap_or_else(|| with_suffix(&a.model, ".features.json"));
-    let features = ItemFeatures::load_json(&fpath).map_err(|e| format!("{}: {e}", fpath.display()))?;
-    if features.dim() != model.arch.item_dim {
-        return Err(format!(
-            "item features have {} dimensions, the model expects {}",
-            features.dim(),
-            model.arch.item_dim
-        ));
-    }
+    // The model is evaluated on its own item table: what a page looks its results up in.
+    export::table_of(&model).map_err(|e| format!("{}: {e}", a.model.display()))?;
     let bootstrap = a.bootstrap.get()?;
     let (_, eval_part) = a.input.parts()?;
     let name = model.algorithm.clone();
     let mut methods = vec![Method::display(), Method::interacted_first()];
     methods.extend(Method::model_with_and_without_adaptation(&name, &model));
     let t = Instant::now();
-    let outcomes = evaluate(&eval_part, &features, &methods).map_err(|e| e.to_string())?;
+    let outcomes = evaluate(&eval_part, &methods).map_err(|e| e.to_string())?;
     let notes = vec![
         format!(
             "model {} ({}; k = {}, scope {}, prox {}, rank without events {})",
@@ -546,7 +546,7 @@ fn cmd_inspect(path: &Path) -> Result<(), String> {
         let max = a.iter().cloned().fold(0.0, f32::max);
         format!("α mean {mean:.4}, max {max:.4}")
     };
-    println!("{}: fewclick model, format version {}", path.display(), fewclick::model_file::FORMAT_VERSION);
+    println!("{}: fewclick model, format version {}", path.display(), u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]));
     println!("  size            {} bytes (checksum ok)", bytes.len());
     println!("  algorithm       {}", m.algorithm);
     println!(
@@ -567,6 +567,11 @@ fn cmd_inspect(path: &Path) -> Result<(), String> {
     println!("  max move        {}", m.max_move.map_or("unbounded".to_string(), |v| v.to_string()));
     println!("  before events   {}", if m.rank_without_events { "ranked by the model" } else { "the host's order" });
     println!("  item features   {}", m.feature_names.join(", "));
+    match &m.items {
+        Some(t) => println!("  item table      {} items, one byte per value (cold items get the default)", t.len()),
+        None => println!("  item table      none: the host passes every vector"),
+    }
+    println!("  integrity       {}", export::integrity(&bytes));
     for b in fewclick::params::Block::ALL {
         let r = m.arch.range(b);
         let norm = m.theta[r.clone()].iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -626,10 +631,29 @@ fn cmd_compare(a: CompareArgs) -> Result<(), String> {
         methods.extend(Method::model_with_and_without_adaptation(alg.name(), &trained.model));
     }
     let t = Instant::now();
-    let outcomes = evaluate(&eval_part, &setup.serving, &methods).map_err(|e| e.to_string())?;
+    let outcomes = evaluate(&eval_part, &methods).map_err(|e| e.to_string())?;
     notes.push(format!("evaluated on {} in {:.1} s", data::describe(&eval_part), t.elapsed().as_secs_f64()));
     let report = Report::new(&a.input.sessions.display().to_string(), outcomes, notes, bootstrap);
     emit(&report, &a.report_dir, a.json)
+}
+
+fn cmd_export_items(path: &Path, jsonl: Option<PathBuf>, parquet: Option<PathBuf>) -> Result<(), String> {
+    if jsonl.is_none() && parquet.is_none() {
+        return Err("give --jsonl FILE, --parquet FILE or both".into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let model = Model::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let integrity = export::integrity(&bytes);
+    let n = export::table_of(&model).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    if let Some(out) = &jsonl {
+        export::write_jsonl(&model, &integrity, out).map_err(|e| e.to_string())?;
+        eprintln!("wrote {} ({n} items)", out.display());
+    }
+    if let Some(out) = &parquet {
+        export::write_parquet(&model, &integrity, out).map_err(|e| e.to_string())?;
+        eprintln!("wrote {} ({n} items)", out.display());
+    }
+    Ok(())
 }
 
 fn cmd_simulate(seed: u64, products: usize, sessions: usize, dir: &Path) -> Result<(), String> {
@@ -725,6 +749,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd_eval(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Compare(a) => cmd_compare(a),
+        Command::ExportItems { model, jsonl, parquet } => cmd_export_items(&model, jsonl, parquet),
         Command::Simulate { seed, products, sessions, out_dir } => cmd_simulate(seed, products, sessions, &out_dir),
         Command::Sinusoid(a) => cmd_sinusoid(a),
     };

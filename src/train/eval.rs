@@ -3,7 +3,6 @@
 //! engine the page runs. Baselines are computed in the same replay.
 
 use super::data::{Dataset, Step};
-use super::items::ItemFeatures;
 use super::report::{Outcome, DISPLAY, INTERACTED_FIRST, NO_ADAPT_SUFFIX};
 use super::tasks::LOG_CAPACITY;
 use crate::model_file::Model;
@@ -67,7 +66,7 @@ fn interacted_first_rank(items: &[String], target: usize, last_seen: &HashMap<&s
 /// Evaluates every method on every engaged result list of `ds`. Returns, per method, one
 /// [`Outcome`] per list, in session order (deterministic); `Outcome::session` is the session's
 /// index in `ds.sessions`.
-pub fn evaluate(ds: &Dataset, features: &ItemFeatures, methods: &[Method]) -> Result<Vec<(String, Vec<Outcome>)>> {
+pub fn evaluate(ds: &Dataset, methods: &[Method]) -> Result<Vec<(String, Vec<Outcome>)>> {
     let per_session: Vec<Result<Vec<Vec<Outcome>>>> = ds
         .sessions
         .par_iter()
@@ -103,9 +102,10 @@ pub fn evaluate(ds: &Dataset, features: &ItemFeatures, methods: &[Method]) -> Re
                         n_events += 1;
                     }
                     Step::Results(display) => {
-                        let x = features.for_display(&display.items, display.prices.as_deref());
+                        // Each model looks the list up in its own item table, exactly as a page's
+                        // setResults({ ids, prices }) does.
                         for e in engines.iter_mut().flatten() {
-                            e.set_results(display.items.clone(), x.clone(), None, display.prices.clone())?;
+                            e.set_results(display.items.clone(), None, None, display.prices.clone())?;
                             e.advance_clock(display.timestamp)?;
                         }
                         let (Some(target), Some(click)) = (display.clicked_index(), display.click_event()) else {

@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod hvp;
 pub mod items;
 pub mod meta;

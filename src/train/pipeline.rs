@@ -112,7 +112,7 @@ pub fn prepare(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>
     }
     let (features, tables) = match fixed {
         Some(table) => (table.clone(), vec![table]),
-        None => (ItemFeatures::learn(train), ItemFeatures::learn_out_of_fold(train, opts.folds)),
+        None => (ItemFeatures::learn(train)?, ItemFeatures::learn_out_of_fold(train, opts.folds)?),
     };
     let arch = Arch::new(features.dim(), opts.hidden)?;
     let tasks = build_tasks(train, &tables, arch, opts.inner_loss, opts.rank_without_events);
@@ -148,6 +148,7 @@ pub(super) fn model_of(prep: &Prepared, opts: &TrainOptions, theta: Vec<f32>, al
         rank_without_events: opts.rank_without_events,
         algorithm: opts.algorithm.name().to_string(),
         feature_names: prep.features.names.clone(),
+        items: Some(prep.features.table().clone()),
     }
 }
 

@@ -208,16 +208,14 @@ pub fn hold_out(train: &Dataset, fraction: f64) -> (Dataset, Dataset) {
 /// The validation part and the baselines' MRR on it.
 pub struct Validation {
     pub data: Dataset,
-    /// Item features learned on the fitting part (what validation lists are featurised with).
-    pub features: ItemFeatures,
     pub lists: usize,
     pub display: f64,
     pub interacted_first: f64,
 }
 
 impl Validation {
-    fn new(data: Dataset, features: ItemFeatures) -> Result<Validation> {
-        let baselines = evaluate(&data, &features, &[Method::display(), Method::interacted_first()])?;
+    fn new(data: Dataset) -> Result<Validation> {
+        let baselines = evaluate(&data, &[Method::display(), Method::interacted_first()])?;
         let lists = baselines[0].1.len();
         if lists == 0 {
             return Err(Error::InvalidInput {
@@ -233,7 +231,6 @@ impl Validation {
             display: metrics(&baselines[0].1).mrr,
             interacted_first: metrics(&baselines[1].1).mrr,
             data,
-            features,
         })
     }
 
@@ -248,7 +245,7 @@ impl Validation {
         let methods: Vec<Method> =
             models.iter().enumerate().map(|(k, m)| Method::model(format!("candidate {k}"), m, None)).collect();
         let n_sessions = self.data.n_sessions();
-        Ok(evaluate(&self.data, &self.features, &methods)?
+        Ok(evaluate(&self.data, &methods)?
             .iter()
             .map(|(_, outcomes)| {
                 let mut per_session = vec![0.0; n_sessions];
@@ -328,7 +325,7 @@ pub fn setup(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>) 
     let (fit, held) = hold_out(train, opts.selection.validation);
     let serving = match &fixed {
         Some(table) => table.clone(),
-        None => ItemFeatures::learn(train),
+        None => ItemFeatures::learn(train)?,
     };
     let prep = prepare(&fit, opts, fixed)?;
     if serving.dim() != prep.features.dim() {
@@ -340,7 +337,8 @@ pub fn setup(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>) 
             ),
         });
     }
-    let validation = Validation::new(held, prep.features.clone())?;
+    // Validation models carry the fitting part's table (see `model_of`).
+    let validation = Validation::new(held)?;
     Ok(Setup { prep, validation: Some(validation), serving })
 }
 
@@ -434,6 +432,7 @@ pub fn train_selected(
     let Some(validation) = &setup.validation else {
         let mut trained = train(&setup.prep, opts, progress)?;
         trained.model = opts.selection.unselected(opts).apply(&trained.model);
+        trained.model.items = Some(setup.serving.table().clone());
         trained.model.validate()?;
         return Ok(Selected { trained, selection: None });
     };
@@ -455,7 +454,7 @@ pub fn train_selected(
         }
         let model = opts.selection.unselected(opts).apply(&model_of(prep, opts, theta.to_vec(), alpha.to_vec()));
         let methods = Method::model_with_and_without_adaptation("epoch", &model);
-        match evaluate(&validation.data, &validation.features, &methods) {
+        match evaluate(&validation.data, &methods) {
             Ok(o) => {
                 let (mrr, mrr_no_adapt) = (metrics(&o[0].1).mrr, metrics(&o[1].1).mrr);
                 let score = EpochScore { epoch, iteration: p.iteration, mrr, mrr_no_adapt };
@@ -508,6 +507,8 @@ pub fn train_selected(
     let scored: Vec<(ServeSettings, f64)> = grid.iter().copied().zip(results.iter().map(|r| r.mrr)).collect();
     let (chosen, chosen_mrr) = scored[chosen_at];
     trained.model = chosen.apply(&trained.model);
+    // The served model carries the table learned on every training session.
+    trained.model.items = Some(setup.serving.table().clone());
     trained.model.validate()?;
     let selection = SelectionLog {
         validation_sessions: validation.data.n_sessions(),
@@ -583,6 +584,7 @@ mod tests {
             rank_without_events: false,
             algorithm: "meta-sgd".into(),
             feature_names: (0..4).map(|i| format!("f{i}")).collect(),
+            items: None,
         };
         let s = ServeSettings { steps: 3, scope: Scope::All, alpha_scale: 2.0, prox: 1.0, rank_without_events: true };
         let served = Model::from_bytes(&s.apply(&model).to_bytes()).expect("reads back");

@@ -36,7 +36,6 @@
 //! [`Step::Event`]).
 
 use super::data::{Dataset, Display, Session, Step};
-use super::items::LIST_CONTEXT_NAMES;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::session::{Event, EventKind};
@@ -182,7 +181,8 @@ const LOG_PRICE_SCALE: f32 = 0.8;
 pub const RESULTS_PER_PAGE: usize = 24;
 /// Catalogue file format written by [`Catalogue::save_json`].
 pub const CATALOGUE_FORMAT: &str = "fewclick-demo-catalogue";
-pub const CATALOGUE_VERSION: u32 = 1;
+/// Version 1 also carried each product's feature vector; the model's item table holds those now.
+pub const CATALOGUE_VERSION: u32 = 2;
 
 /// One product of the demo store.
 #[derive(Clone, Debug, PartialEq)]
@@ -337,7 +337,6 @@ impl Catalogue {
                 json!({
                     "id": p.id, "name": p.name, "category": p.category, "brand": p.brand,
                     "colour": p.colour, "size": p.size, "price": decimal(p.price, 2),
-                    "vector": item_vector(p).into_iter().map(|x| decimal(x, 4)).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -345,8 +344,6 @@ impl Catalogue {
             "format": CATALOGUE_FORMAT,
             "version": CATALOGUE_VERSION,
             "seed": self.seed,
-            "featureNames": FEATURE_NAMES,
-            "listContextNames": LIST_CONTEXT_NAMES,
             "resultsPerPage": RESULTS_PER_PAGE,
             "categories": CATEGORIES.iter().map(|c| json!({"name": c.name, "plural": c.plural})).collect::<Vec<_>>(),
             "brands": BRANDS.iter().map(|b| b.name).collect::<Vec<_>>(),
@@ -357,8 +354,7 @@ impl Catalogue {
     }
 
     /// Reads a file written by [`Catalogue::save_json`] (popularity is not stored: it reads back
-    /// as 0). Checks the format, the feature names and that every stored vector is
-    /// [`item_vector`] of its product.
+    /// as 0). Checks the format.
     pub fn load_json(path: &Path) -> Result<Catalogue> {
         use serde_json::Value;
         let bad = |reason: String| invalid(format!("{}: {reason}", path.display()));
@@ -366,11 +362,6 @@ impl Catalogue {
         let v: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         if v["format"] != CATALOGUE_FORMAT || v["version"] != CATALOGUE_VERSION {
             return Err(bad(format!("not a {CATALOGUE_FORMAT} version {CATALOGUE_VERSION} file")));
-        }
-        let names: Vec<&str> =
-            v["featureNames"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        if names != FEATURE_NAMES {
-            return Err(bad(format!("featureNames {names:?} differ from the generator's {FEATURE_NAMES:?}")));
         }
         let seed = v["seed"].as_u64().ok_or_else(|| bad("missing seed".into()))?;
         let mut products = Vec::new();
@@ -386,14 +377,6 @@ impl Catalogue {
                 price: p["price"].as_f64().ok_or_else(|| bad(format!("product {i}: missing price")))? as f32,
                 popularity: 0.0,
             };
-            let vector: Vec<f32> = p["vector"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect())
-                .unwrap_or_default();
-            let expected = item_vector(&product);
-            if vector.len() != expected.len() || vector.iter().zip(&expected).any(|(a, b)| (a - b).abs() > 1e-6) {
-                return Err(bad(format!("product {:?}: stored vector differs from item_vector()", product.id)));
-            }
             products.push(product);
         }
         Ok(Catalogue { seed, products })
@@ -656,8 +639,8 @@ pub fn simulate_with_shoppers(cat: &Catalogue, n_sessions: usize, seed: u64) -> 
 /// Writes what `fewclick simulate` produces into `dir` (created if needed): `catalogue.json`
 /// ([`Catalogue::save_json`]), `sessions.jsonl` (the JSONL session format) and `item-table.json`
 /// (an item-feature table in the format of [`super::items::ItemFeatures::save_json`], for
-/// `fewclick train --item-table`: [`FEATURE_NAMES`] then the list-context names, a zero default,
-/// every product's [`item_vector`]).
+/// `fewclick train --item-table`: [`FEATURE_NAMES`], a zero default, every product's
+/// [`item_vector`]; the trained model carries it, so the demo page sends ids and prices only).
 pub fn write_demo_inputs(cat: &Catalogue, ds: &Dataset, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| invalid(format!("cannot create {}: {e}", dir.display())))?;
     cat.save_json(&dir.join("catalogue.json"))?;
@@ -667,11 +650,11 @@ pub fn write_demo_inputs(cat: &Catalogue, ds: &Dataset, dir: &Path) -> Result<()
 
 /// The catalogue's item-feature table as JSON (see [`write_demo_inputs`]).
 pub fn item_table_json(cat: &Catalogue) -> Result<String> {
-    let names: Vec<&str> = FEATURE_NAMES.iter().chain(LIST_CONTEXT_NAMES.iter()).copied().collect();
+    let names: Vec<&str> = FEATURE_NAMES.to_vec();
     let items: BTreeMap<&str, Vec<f32>> = cat.products.iter().map(|p| (p.id.as_str(), item_vector(p))).collect();
     let json = serde_json::json!({
         "format": "fewclick-item-features",
-        "version": 1,
+        "version": 2,
         "names": names,
         "default": vec![0.0f32; D],
         "items": items,
@@ -849,10 +832,13 @@ mod tests {
         let back = load(Format::Jsonl, &dir.join("sessions.jsonl")).expect("sessions load");
         assert_eq!(back.sessions, ds.sessions);
         let table = ItemFeatures::load_json(&dir.join("item-table.json")).expect("item table loads");
-        assert_eq!(table.dim(), D + LIST_CONTEXT_NAMES.len());
+        assert_eq!(table.dim(), D);
         assert_eq!(table.n_items(), 96);
+        // One-hot columns quantise exactly; the log-price column (range under 5) to half a step.
         let p = &cat.products[5];
-        assert_eq!(table.item_level(&p.id), item_vector(p).as_slice());
+        let (exact, got) = (item_vector(p), table.vector(&p.id));
+        assert_eq!(got[..D - 1], exact[..D - 1], "{p:?}");
+        assert!((got[D - 1] - exact[D - 1]).abs() < 2.5 / 255.0, "{p:?}");
         let loaded = Catalogue::load_json(&dir.join("catalogue.json")).expect("catalogue loads");
         assert_eq!(loaded.seed, 7);
         let strip =

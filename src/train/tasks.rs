@@ -90,7 +90,7 @@ pub fn build_tasks(
                         let _ = log.record(event.clone(), results.as_ref());
                     }
                     Step::Results(display) => {
-                        let x = table.for_display(&display.items, display.prices.as_deref());
+                        let x = table.for_display(&display.items);
                         let Ok(rs) = ResultSet::new(
                             display.items.clone(),
                             x,

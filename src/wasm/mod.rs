@@ -174,12 +174,25 @@ impl Reranker {
         Ok(Reranker { core, last_adapt_ms: 0.0 })
     }
 
-    /// Replaces the results (ids in display order, features `n × itemDim`, optional base scores
-    /// and prices). The session's events are kept. On error nothing changes.
+    /// Replaces the results: ids in display order; features `n × itemDim` or undefined (looked
+    /// up in the model's item table); the host's feature names, checked against the model's
+    /// schema when given; optional base scores and prices. The session's events are kept. On
+    /// error nothing changes.
     #[wasm_bindgen(js_name = setResults)]
-    pub fn set_results(&mut self, ids: JsValue, features: JsValue, base: JsValue, prices: JsValue) -> JsResult<()> {
+    pub fn set_results(
+        &mut self,
+        ids: JsValue,
+        features: JsValue,
+        feature_names: JsValue,
+        base: JsValue,
+        prices: JsValue,
+    ) -> JsResult<()> {
         let ids = strings(&ids, "ids")?;
-        let features = f32s(&features, "features")?;
+        let features = optional_f32s(&features, "features")?;
+        if !(feature_names.is_undefined() || feature_names.is_null()) {
+            let names = strings(&feature_names, "featureNames")?;
+            self.core.check_feature_names(&names).map_err(|e| js_error(&e))?;
+        }
         let base = optional_f32s(&base, "baseScores")?;
         let prices = optional_f32s(&prices, "prices")?;
         self.core.set_results(ids, features, base, prices).map_err(|e| js_error(&e))?;
@@ -283,6 +296,7 @@ impl Reranker {
             names.push(&n.as_str().into());
         }
         set(&out, "featureNames", &names)?;
+        set(&out, "items", &(m.items.as_ref().map_or(0, |t| t.len()) as u32).into())?;
         Ok(out)
     }
 }
@@ -302,6 +316,7 @@ pub fn synthetic_model(item_dim: u32, hidden: u32, seed: u32) -> JsResult<Uint8A
         rank_without_events: false,
         algorithm: "synthetic".into(),
         feature_names: (0..item_dim).map(|i| format!("f{i}")).collect(),
+        items: None,
     };
     Ok(Uint8Array::from(model.to_bytes().as_slice()))
 }
