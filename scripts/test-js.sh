@@ -15,6 +15,9 @@ cd "$ROOT"
 [ -f pkg/package.json ] || die "pkg/ is missing: run scripts/build-wasm.sh first"
 TSC="$ROOT/tools/node_modules/.bin/tsc"
 [ -x "$TSC" ] || die "typescript is missing in tools/: run scripts/setup.sh"
+for dep in react react-dom scheduler; do
+  [ -f "$ROOT/tools/node_modules/$dep/package.json" ] || die "$dep is missing in tools/ (the fewclick/react test needs it): run scripts/setup.sh"
+done
 
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/fewclick-consumer.XXXXXX")"
 trap 'rm -rf "$SCRATCH"' EXIT
