@@ -18,8 +18,9 @@ const CORE_CODES = [
   'INVALID_MODEL', 'UNSUPPORTED_VERSION', 'DIMENSION_MISMATCH', 'NON_FINITE', 'TOO_MANY_CANDIDATES',
   'DUPLICATE_ID', 'INVALID_ID', 'UNKNOWN_ITEM', 'INVALID_CONFIG', 'INVALID_INPUT', 'NO_RESULTS',
 ];
-/** Codes the JavaScript side adds: loading, fetching, use after free(), workers, bugs. */
-const JS_CODES = ['WASM_LOAD_FAILED', 'FETCH_FAILED', 'FREED', 'BUSY', 'WORKER_ERROR', 'INTERNAL'];
+/** Codes the JavaScript side adds: loading, fetching, the model's integrity, use after free(),
+ * workers, bugs. */
+const JS_CODES = ['WASM_LOAD_FAILED', 'FETCH_FAILED', 'INTEGRITY', 'FREED', 'BUSY', 'WORKER_ERROR', 'INTERNAL'];
 
 export const ERROR_CODES = Object.freeze([...CORE_CODES, ...JS_CODES]);
 const KNOWN_CODES = new Set(ERROR_CODES);
@@ -106,6 +107,14 @@ function isPlainObject(value) {
 // despite `deny_unknown_fields`, so a typo (`maxmove`, `dwell_ms`) would pass silently: check here.
 const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps', 'rankWithoutEvents']);
 const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
+// Options this file handles itself (createReranker's); never passed to the core.
+const JS_OPTION_KEYS = new Set(['integrity']);
+const CREATE_OPTION_KEYS = new Set([...OPTION_KEYS, ...JS_OPTION_KEYS]);
+// The event types the core parses (src/session/events.rs `EventKind::parse`) and the longest item
+// id it takes (src/session/mod.rs `MAX_ID_BYTES`), for events record() queues while a rankAsync()
+// is pending. scripts/lib/check-api-drift.mjs keeps them equal to the Rust.
+const EVENT_TYPES = new Set(['impression', 'view', 'click', 'cart', 'add_to_cart', 'add-to-cart', 'purchase', 'skip', 'dwell']);
+const MAX_ID_BYTES = 256;
 
 function checkKeys(object, allowed, what) {
   for (const key of Object.keys(object)) {
@@ -120,10 +129,135 @@ function checkKeys(object, allowed, what) {
 function rerankerOptions(options) {
   if (options === undefined || options === null) return undefined;
   if (!isPlainObject(options)) throw new FewclickError('INVALID_INPUT', 'options must be an object');
-  checkKeys(options, OPTION_KEYS, 'options');
+  checkKeys(options, CREATE_OPTION_KEYS, 'options');
   const out = {};
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) out[key] = value;
+  for (const [key, value] of Object.entries(options)) if (value !== undefined && !JS_OPTION_KEYS.has(key)) out[key] = value;
   return out;
+}
+
+/** UTF-8 length of a JS string (a lone surrogate counts as U+FFFD, 3 bytes). */
+function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/**
+ * An event for the queue of a pending rankAsync(): the core's checks that need no session state,
+ * in the core's order and with its codes (src/wasm `record`, `Event::validate`), so a bad event
+ * throws from record() as it would without the queue. Returns a copy (the host may reuse its
+ * object) stamped with the time record() was called unless it has a timestamp: the event happened
+ * now, not when the queue is applied. What only the session can tell (a timestamp earlier than
+ * the previous event's) is checked when the event is applied.
+ */
+function queuedEvent(event) {
+  if (!isPlainObject(event)) throw new FewclickError('INVALID_INPUT', 'event: expected an object { item, type, timestamp?, dwellMs? }');
+  checkKeys(event, EVENT_KEYS, 'event');
+  const { item, type, timestamp, dwellMs } = event;
+  const number = (v) => v === undefined || v === null || typeof v === 'number';
+  if (typeof item !== 'string') throw new FewclickError('INVALID_INPUT', 'event: item must be a string');
+  if (typeof type !== 'string') throw new FewclickError('INVALID_INPUT', 'event: type must be a string');
+  if (!number(timestamp)) throw new FewclickError('INVALID_INPUT', 'event: timestamp must be a number');
+  if (!number(dwellMs)) throw new FewclickError('INVALID_INPUT', 'event: dwellMs must be a number');
+  if (!EVENT_TYPES.has(type)) {
+    throw new FewclickError('INVALID_INPUT', `invalid input: unknown event type ${JSON.stringify(type)} (expected impression, view, click, cart, purchase, skip or dwell)`);
+  }
+  if (item.length === 0) throw new FewclickError('INVALID_ID', 'invalid item id: empty id');
+  if (utf8Length(item) > MAX_ID_BYTES) throw new FewclickError('INVALID_ID', `invalid item id: id longer than ${MAX_ID_BYTES} bytes`);
+  if (timestamp !== undefined && timestamp !== null && !Number.isFinite(timestamp)) {
+    throw new FewclickError('NON_FINITE', 'event timestamp is not finite');
+  }
+  const dwell = Math.fround(dwellMs ?? 0); // an f32 in the core
+  if (!Number.isFinite(dwell) || dwell < 0) {
+    throw new FewclickError('INVALID_INPUT', `invalid input: dwell must be a finite, non-negative number of ms, got ${dwellMs}`);
+  }
+  const out = { item, type, timestamp: timestamp ?? Date.now() };
+  if (dwellMs !== undefined && dwellMs !== null) out.dwellMs = dwellMs;
+  return out;
+}
+
+// Subresource Integrity: the algorithms createReranker's `integrity` option may name, weakest
+// first, with WebCrypto's name and the digest's length in bytes.
+const SRI_ALGORITHMS = new Map([
+  ['sha256', { name: 'SHA-256', bytes: 32 }],
+  ['sha384', { name: 'SHA-384', bytes: 48 }],
+  ['sha512', { name: 'SHA-512', bytes: 64 }],
+]);
+
+function base64Bytes(text) {
+  try {
+    return Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}
+
+const base64 = (bytes) => btoa(String.fromCharCode(...bytes));
+
+/**
+ * The `integrity` option, parsed: `{ algorithm, name, digests }` for the strongest algorithm it
+ * names (SRI: a match with any hash of that algorithm passes). SRI metadata syntax: hashes
+ * separated by whitespace, each `sha256-`, `sha384-` or `sha512-` and the base64 digest
+ * (base64url accepted), optionally followed by `?options`, which SRI defines none of and which
+ * are ignored. Unlike a browser, which skips tokens it cannot parse, every token must be such a
+ * hash: a typo must not switch the check off. Also refuses where WebCrypto is missing (an
+ * insecure context) rather than skip the check.
+ */
+function parseIntegrity(value) {
+  if (typeof value !== 'string') {
+    throw new FewclickError('INVALID_INPUT', `options.integrity must be a string such as "sha384-<base64>", got ${typeof value}`);
+  }
+  const tokens = value.split(/[\t\n\f\r ]+/).filter((t) => t.length > 0);
+  if (tokens.length === 0) throw new FewclickError('INVALID_CONFIG', 'options.integrity is empty: give at least one "sha256-", "sha384-" or "sha512-" hash');
+  let strongest;
+  const rank = [...SRI_ALGORITHMS.keys()];
+  for (const token of tokens) {
+    const m = /^(sha256|sha384|sha512)-([A-Za-z0-9+/_-]+={0,2})(?:\?.*)?$/i.exec(token);
+    const algorithm = m && m[1].toLowerCase();
+    const digest = m ? base64Bytes(m[2]) : undefined;
+    if (digest === undefined || digest.length !== SRI_ALGORITHMS.get(algorithm).bytes) {
+      throw new FewclickError(
+        'INVALID_CONFIG',
+        `options.integrity: ${JSON.stringify(token.length > 100 ? `${token.slice(0, 100)}…` : token)} is not a sha256, sha384 or sha512 digest in base64 (Subresource Integrity syntax: "sha384-<base64>")`,
+      );
+    }
+    if (strongest === undefined || rank.indexOf(algorithm) > rank.indexOf(strongest.algorithm)) {
+      strongest = { algorithm, name: SRI_ALGORITHMS.get(algorithm).name, digests: [] };
+    }
+    if (algorithm === strongest.algorithm) strongest.digests.push(digest);
+  }
+  if (typeof globalThis.crypto?.subtle?.digest !== 'function') {
+    throw new FewclickError(
+      'INVALID_CONFIG',
+      'options.integrity needs WebCrypto (crypto.subtle), which this context lacks (an insecure context: serve the page over HTTPS or from localhost); the model was not loaded unchecked',
+    );
+  }
+  return strongest;
+}
+
+/** Throws INTEGRITY unless `bytes` digest to one of the expected hashes. */
+async function checkIntegrity(bytes, expected) {
+  let digest;
+  try {
+    digest = new Uint8Array(await globalThis.crypto.subtle.digest(expected.name, bytes));
+  } catch (e) {
+    throw new FewclickError('INTEGRITY', `could not compute the model's ${expected.algorithm} digest: ${e && e.message}`, { cause: e });
+  }
+  const same = (d) => d.length === digest.length && d.every((b, i) => b === digest[i]);
+  if (!expected.digests.some(same)) {
+    throw new FewclickError(
+      'INTEGRITY',
+      `the model does not match options.integrity: its digest is ${expected.algorithm}-${base64(digest)}; the model was not used`,
+    );
+  }
 }
 
 function toBytes(model) {
@@ -158,6 +292,8 @@ class Reranker {
   #raw;
   #ids; // the current results' ids, to name a ranking's order without decoding strings from wasm
   #pending = false; // a rankAsync() holds the wasm object until it settles
+  #queued = []; // events record() took while a rankAsync() was pending, applied when it settles
+  #refused; // { error, event, count }: queued events the core refused, for the next ranking call
 
   constructor(raw) {
     this.#raw = raw;
@@ -165,8 +301,41 @@ class Reranker {
 
   #live() {
     if (this.#raw === undefined) throw new FewclickError('FREED', 'this reranker has been freed');
-    if (this.#pending) throw new FewclickError('BUSY', 'a rankAsync() on this reranker is pending: await it first');
+    if (this.#pending) throw new FewclickError('BUSY', 'a rankAsync() on this reranker is pending: await it first (only record() may be called meanwhile)');
     return this.#raw;
+  }
+
+  /** Applies the events queued during a rankAsync(), in order, as it settles (before any later
+   * call). One the core refuses is not recorded (its error is kept for the next ranking call);
+   * the others still are. */
+  #applyQueued(raw) {
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const event of queued) {
+      try {
+        raw.record(event);
+      } catch (e) {
+        if (this.#refused === undefined) this.#refused = { error: normalised(e), event, count: 0 };
+        this.#refused.count++;
+      }
+    }
+  }
+
+  /** Throws, once, the error of a queued event the core refused, so that the next rank(),
+   * rankAsync() or explain() does not silently answer without it; the call itself does nothing. */
+  #throwRefused() {
+    const refused = this.#refused;
+    if (refused === undefined) return;
+    this.#refused = undefined;
+    const { error, event, count } = refused;
+    const more = count > 1 ? ` (and ${count - 1} more queued event${count > 2 ? 's' : ''})` : '';
+    const e = new FewclickError(
+      error.code,
+      `an event recorded while rankAsync() was pending was refused when it was applied${more}, so it is not in the session: ${error.message}. This call did nothing; call it again`,
+      { cause: error },
+    );
+    e.event = event;
+    throw e;
   }
 
   /** Names the order with the ids JS already holds when the core left `ids` out (building them
@@ -189,7 +358,18 @@ class Reranker {
     this.#ids = Array.from(ids);
   }
 
+  /** While a rankAsync() is pending the event is checked (what needs no session state) and
+   * queued; it is applied as that call settles. */
   record(event) {
+    if (this.#pending && this.#raw !== undefined) {
+      const queued = queuedEvent(event);
+      const last = this.#queued.at(-1);
+      if (last !== undefined && queued.timestamp / 1000 < last.timestamp / 1000) {
+        throw new FewclickError('INVALID_INPUT', "invalid input: event timestamp is earlier than the previous event's");
+      }
+      this.#queued.push(queued);
+      return;
+    }
     if (isPlainObject(event)) checkKeys(event, EVENT_KEYS, 'event');
     const raw = this.#live();
     guarded(() => raw.record(event));
@@ -197,15 +377,18 @@ class Reranker {
 
   rank() {
     const raw = this.#live();
+    this.#throwRefused();
     return this.#withIds(guarded(() => raw.rank()));
   }
 
-  /** rank() scoring on WebGPU where chosen; other calls on this reranker throw BUSY meanwhile. */
+  /** rank() scoring on WebGPU where chosen, on the session as it is now: record() meanwhile
+   * queues its events for after; other calls on this reranker throw BUSY until it settles. */
   async rankAsync(backend) {
     if (backend !== undefined && typeof backend !== 'string') {
       throw new FewclickError('INVALID_INPUT', 'backend must be "auto", "cpu" or "webgpu"');
     }
     const raw = this.#live();
+    this.#throwRefused();
     const promise = guarded(() => raw.rankAsync(backend));
     this.#pending = true;
     try {
@@ -214,24 +397,29 @@ class Reranker {
       throw normalised(e);
     } finally {
       this.#pending = false;
+      this.#applyQueued(raw);
     }
   }
 
   explain(id) {
     if (typeof id !== 'string') throw new FewclickError('INVALID_INPUT', 'explain expects an item id (string)');
     const raw = this.#live();
+    this.#throwRefused();
     return guarded(() => raw.explain(id));
   }
 
+  /** Also drops a refused queued event's error: the session it was for is gone. */
   reset() {
     const raw = this.#live();
     guarded(() => raw.reset());
+    this.#refused = undefined;
   }
 
   forget() {
     const raw = this.#live();
     guarded(() => raw.forget());
     this.#ids = undefined;
+    this.#refused = undefined;
   }
 
   get backend() {
@@ -272,6 +460,7 @@ class Reranker {
     const raw = this.#raw;
     this.#raw = undefined;
     this.#ids = undefined;
+    this.#refused = undefined;
     if (raw !== undefined) raw.free();
   }
 }
@@ -325,12 +514,16 @@ export function makeApi(env) {
 
   async function createReranker(model, options) {
     const opts = rerankerOptions(options);
+    // Checked before anything is fetched; the bytes are checked before anything reads them.
+    const integrity = isPlainObject(options) && options.integrity !== undefined ? parseIntegrity(options.integrity) : undefined;
     let bytesPromise;
     const bytes = toBytes(model);
-    if (bytes !== undefined) bytesPromise = bytes;
+    // With integrity, a copy of the caller's bytes: the digest's input is what the core reads.
+    if (bytes !== undefined) bytesPromise = integrity === undefined ? bytes : bytes.slice();
     else if (typeof model === 'string' || (typeof URL === 'function' && model instanceof URL)) bytesPromise = env.fetchModel(model);
     else throw new FewclickError('INVALID_INPUT', 'model must be an ArrayBuffer, a typed array or a URL');
     const [modelBytes] = await Promise.all([bytesPromise, init()]);
+    if (integrity !== undefined) await checkIntegrity(modelBytes, integrity);
     return new Reranker(guarded(() => new glue.Reranker(modelBytes, opts)));
   }
 

@@ -33,12 +33,15 @@ export type CoreErrorCode =
  * Codes added by the JavaScript side:
  * - `WASM_LOAD_FAILED`: the wasm file could not be fetched or instantiated;
  * - `FETCH_FAILED`: the model URL (or, in Node, file) could not be read;
+ * - `INTEGRITY`: the model's bytes do not match `createReranker`'s `integrity` option (no
+ *   reranker is created and the bytes are not used);
  * - `FREED`: a method was called after `free()`;
- * - `BUSY`: a method was called while a `rankAsync()` on the same reranker was pending;
+ * - `BUSY`: a method other than `record()` was called, or a property read, while a `rankAsync()`
+ *   on the same reranker was pending (see {@link Reranker.rankAsync});
  * - `WORKER_ERROR`: the worker failed (script error, failed load); create a new one;
  * - `INTERNAL`: a bug in fewclick (never caused by input): please report it.
  */
-export type JsErrorCode = 'WASM_LOAD_FAILED' | 'FETCH_FAILED' | 'FREED' | 'BUSY' | 'WORKER_ERROR' | 'INTERNAL';
+export type JsErrorCode = 'WASM_LOAD_FAILED' | 'FETCH_FAILED' | 'INTEGRITY' | 'FREED' | 'BUSY' | 'WORKER_ERROR' | 'INTERNAL';
 
 export type FewclickErrorCode = CoreErrorCode | JsErrorCode;
 
@@ -53,6 +56,10 @@ export declare const ERROR_CODES: readonly FewclickErrorCode[];
 export declare class FewclickError extends Error {
   constructor(code: FewclickErrorCode, message: string, options?: { cause?: unknown });
   readonly code: FewclickErrorCode;
+  /** Set on the error a ranking call throws for an event that `record()` queued during a
+   * `rankAsync()` and the core refused when it was applied: that event, as queued (with the
+   * timestamp it was given or stamped with). See {@link Reranker.record}. */
+  readonly event?: ShopperEvent;
 }
 
 export declare function isFewclickError(value: unknown): value is FewclickError;
@@ -113,6 +120,20 @@ export interface RerankerOptions {
   /** Rank with the model before any event (default: the model's setting; otherwise no events
    * means the host's order exactly). */
   rankWithoutEvents?: boolean;
+}
+
+/** createReranker's options: the reranker's, and how the model is loaded. */
+export interface CreateRerankerOptions extends RerankerOptions {
+  /**
+   * Subresource Integrity metadata for the model (`"sha384-<base64>"`; `sha256`, `sha384` and
+   * `sha512`; several hashes separated by spaces, of which the strongest algorithm's must match
+   * one, as in SRI). The bytes (fetched or given) are hashed with WebCrypto before anything reads
+   * them; a mismatch rejects with `INTEGRITY` and creates nothing. A string that is not SRI hashes
+   * is `INVALID_CONFIG` (a non-string `INVALID_INPUT`), checked before the model is fetched; so is
+   * asking for it where WebCrypto is missing (`crypto.subtle`: insecure contexts): the model is
+   * never loaded unchecked.
+   */
+  integrity?: string;
 }
 
 export interface Ranking {
@@ -181,17 +202,38 @@ export interface ModelInfo {
   featureNames: string[];
 }
 
-/** One shopper session's reranker. Every method throws a FewclickError on bad input. */
+/**
+ * One shopper session's reranker. Every method throws a FewclickError on bad input, and a call
+ * that throws changes nothing.
+ *
+ * While a `rankAsync()` is pending, `record()` queues (see there); everything else throws `BUSY`
+ * until it settles: `setResults`, `rank`, a second `rankAsync` (rejects), `explain`, `reset`,
+ * `forget`, `modelInfo`, `free` and every property.
+ */
 export interface Reranker {
   /** Replaces the results; the session's events are kept. */
   setResults(results: Results): void;
+  /**
+   * Records a shopper's event. While a `rankAsync()` is pending the event is queued instead: it
+   * is checked at once for everything that needs no session state (keys, types, the event type,
+   * the id, finite numbers, a timestamp not before an earlier queued one's: the codes the core
+   * would give), copied, stamped with `Date.now()` unless it has a timestamp, and applied, in
+   * order with the other queued events, as that `rankAsync()` settles (before any later call
+   * runs), so it counts for the next ranking but not for the pending one. What only the session
+   * can tell (a timestamp earlier than the last applied event's) is checked when it is applied;
+   * an event refused then is not recorded, the queued events after it still are, and the next
+   * `rank()`, `rankAsync()` or `explain()` throws that error once (with the core's code and
+   * `error.event`), doing nothing, so a ranking never silently leaves out an event. `reset()`
+   * and `forget()` drop such an error.
+   */
   record(event: ShopperEvent): void;
   /** Adapts to the session's events and ranks the current results (no events: display order),
    * on the CPU. */
   rank(): Ranking;
   /** rank(), with the inner loop, the session features and the scoring on WebGPU where chosen
    * (the gpu build, and `auto`'s calibration or `'webgpu'`); the same ranking either way, up to
-   * float rounding. Until it settles, every other call on this reranker throws BUSY. */
+   * float rounding. It ranks the session as it is when called: events recorded before it settles
+   * are queued for the next ranking; every other call on this reranker throws BUSY meanwhile. */
   rankAsync(backend?: BackendPreference): Promise<AsyncRanking>;
   explain(id: string): Explanation;
   /** Forgets the session's events (the results stay). */
@@ -217,7 +259,9 @@ export interface WorkerReranker {
   setResults(results: Results): Promise<void>;
   record(event: ShopperEvent): Promise<void>;
   rank(): Promise<Ranking>;
-  /** Calls on one worker reranker run in order, so this never makes the next one BUSY. */
+  /** Calls on one worker reranker run in the worker one after another, in the order they were
+   * made, so this never makes the next one BUSY: a `record()` made before it settles is applied
+   * after it (it counts for the next ranking), and rejects with the core's error if refused. */
   rankAsync(backend?: BackendPreference): Promise<AsyncRanking>;
   explain(id: string): Promise<Explanation>;
   reset(): Promise<void>;
@@ -247,7 +291,7 @@ export interface InitOptions {
  */
 export declare function init(options?: InitOptions): Promise<WasmBuild>;
 
-export declare function createReranker(model: ModelSource, options?: RerankerOptions): Promise<Reranker>;
+export declare function createReranker(model: ModelSource, options?: CreateRerankerOptions): Promise<Reranker>;
 
 /** What createWorkerReranker needs of a Worker (a DOM `Worker` fits; no DOM types required). */
 export interface WorkerLike {
@@ -266,7 +310,8 @@ export interface WorkerLike {
 export declare function createWorkerReranker(
   worker: WorkerLike | string | URL,
   model: ModelSource,
-  options?: RerankerOptions,
+  /** With `integrity`, the worker checks the bytes it fetched or was sent. */
+  options?: CreateRerankerOptions,
   /** init()'s options inside the worker (which build it loads); fixed by the worker's first reranker. */
   initOptions?: InitOptions,
 ): Promise<WorkerReranker>;

@@ -6,7 +6,8 @@
 #   - the wasm32-unknown-unknown Rust target
 #   - wasm-bindgen-cli at exactly the version Cargo.toml pins
 #   - Chromium + chromedriver (apt) for the headless browser tests
-#   - tools/: playwright-core, typescript, binaryen's wasm-opt, from tools/package-lock.json
+#   - tools/: playwright-core, typescript, vite, react + react-dom (the fewclick/react test), binaryen's
+#     wasm-opt, from tools/package-lock.json
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
@@ -50,7 +51,7 @@ else
 fi
 note "$(chromium --version 2>/dev/null | head -n1); $(chromedriver --version | head -n1 | cut -d'(' -f1)"
 
-step "tools/ (npm ci: playwright-core, typescript, binaryen)"
+step "tools/ (npm ci: playwright-core, typescript, vite, react, react-dom, binaryen)"
 # npm ci wipes and reinstalls; skip it when node_modules already matches the lock file.
 stamp="tools/node_modules/.package-lock.json"
 if [ -f "$stamp" ] && [ "$stamp" -nt tools/package-lock.json ] && [ "$stamp" -nt tools/package.json ]; then

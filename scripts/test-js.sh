@@ -5,6 +5,8 @@
 #   - tsc --noEmit (strict) on tests/js/consumer*.ts against the package's types (nodenext and
 #     bundler resolution with DOM types; Node types without DOM)
 #   - node --test tests/js/browser.test.mjs   (headless Chromium: browser entry, worker, SIMD)
+#   - node --test tests/js/vite.test.mjs      (a Vite app bundling the package and fewclick/react
+#     with React from tools/, in headless Chromium; the hook server-rendered in Node)
 # Needs pkg/ (scripts/build-wasm.sh) and tools/ (scripts/setup.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -13,6 +15,9 @@ cd "$ROOT"
 [ -f pkg/package.json ] || die "pkg/ is missing: run scripts/build-wasm.sh first"
 TSC="$ROOT/tools/node_modules/.bin/tsc"
 [ -x "$TSC" ] || die "typescript is missing in tools/: run scripts/setup.sh"
+for dep in react react-dom scheduler; do
+  [ -f "$ROOT/tools/node_modules/$dep/package.json" ] || die "$dep is missing in tools/ (the fewclick/react test needs it): run scripts/setup.sh"
+done
 
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/fewclick-consumer.XXXXXX")"
 trap 'rm -rf "$SCRATCH"' EXIT
@@ -21,7 +26,7 @@ step "npm pack pkg/"
 tarball="$(cd pkg && npm pack --silent --pack-destination "$SCRATCH")"
 ok "$tarball: $(tar -tzf "$SCRATCH/$tarball" | sed 's|^package/||' | sort | tr '\n' ' ')"
 # The public types must not use `any`.
-if grep -nwE 'any' pkg/index.d.ts pkg/worker.d.ts | grep -vE '^\S+:[0-9]+:\s*(//|\*|/\*)'; then
+if grep -nwE 'any' pkg/index.d.ts pkg/worker.d.ts pkg/react.d.ts | grep -vE '^\S+:[0-9]+:\s*(//|\*|/\*)'; then
   die "the package's .d.ts files use 'any'"
 fi
 ok "no 'any' in the public types"
@@ -52,4 +57,6 @@ step "Chromium: node --test browser.test.mjs"
 FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/browser.test.mjs
 
 step "Vite: node --test vite.test.mjs (a bundler consumer built with Vite, run in Chromium)"
+# React for fewclick/react, from tools/ (an optional peer: the steps above ran without it).
+for dep in react react-dom scheduler; do ln -s "$ROOT/tools/node_modules/$dep" "$SCRATCH/node_modules/$dep"; done
 FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/vite.test.mjs

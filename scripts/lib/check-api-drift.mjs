@@ -3,6 +3,9 @@
 //   - error codes:  src/error.rs (Error::code)  =  core.js CORE_CODES  =  index.d.ts CoreErrorCode
 //   - option keys:  src/wasm `struct Options`   =  core.js OPTION_KEYS =  index.d.ts RerankerOptions
 //   - event keys:   src/wasm `struct JsEvent`   =  core.js EVENT_KEYS  =  index.d.ts ShopperEvent
+//   - event types:  src/session/events.rs `EventKind::parse` = core.js EVENT_TYPES = index.d.ts EventType
+//   - id length:    src/session/mod.rs MAX_ID_BYTES = core.js MAX_ID_BYTES
+// (core.js checks events record() queues during a rankAsync() against the last two itself.)
 import { existsSync, readFileSync } from 'node:fs';
 
 const root = new URL('../../', import.meta.url);
@@ -40,6 +43,14 @@ function tsKeys(name) {
   return [...block(dts, `export interface ${name} {`, `interface ${name} in index.d.ts`).matchAll(/^\s*([A-Za-z_]+)\??:/gm)].map((m) => m[1]);
 }
 
+/** The string literals the Rust event-type parser matches (`"a" | "b" => EventKind::X`). */
+const rustEventTypes = () =>
+  block(read('src/session/events.rs'), 'pub fn parse(s: &str) -> Result<Self> {', 'EventKind::parse in src/session/events.rs')
+    .split('\n')
+    .filter((l) => l.includes('=> EventKind::'))
+    .flatMap((l) => [...l.matchAll(/"([^"]+)"/g)].map((m) => m[1]));
+const dashed = (text) => [...text.matchAll(/'([A-Za-z_-]+)'/g)].map((m) => m[1]);
+
 const checks = [
   [
     'error codes',
@@ -49,16 +60,28 @@ const checks = [
   ],
   ['reranker option keys', serdeFields('Options'), quoted(core.match(/const OPTION_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('RerankerOptions')],
   ['event keys', serdeFields('JsEvent'), quoted(core.match(/const EVENT_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('ShopperEvent')],
+  [
+    'event types',
+    rustEventTypes(),
+    dashed(core.match(/const EVENT_TYPES = new Set\(\[([^\]]*)\]/)[1]),
+    dashed(dts.match(/export type EventType =([^;]*);/)[1]),
+  ],
+  [
+    'the longest item id (bytes)',
+    [read('src/session/mod.rs').match(/pub const MAX_ID_BYTES: usize = (\d+);/)?.[1] ?? 'missing'],
+    [core.match(/const MAX_ID_BYTES = (\d+);/)?.[1] ?? 'missing'],
+    null, // not in the types
+  ],
 ];
 
 const same = (a, b) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 let failed = false;
 for (const [what, rust, js, ts] of checks) {
-  if (rust.length === 0 || !same(rust, js) || !same(rust, ts)) {
+  if (rust.length === 0 || !same(rust, js) || (ts !== null && !same(rust, ts))) {
     failed = true;
-    console.error(`${what} differ:\n  ${wasmRs} / src/error.rs: ${rust.join(' ')}\n  pkg-config/core.js:       ${js.join(' ')}\n  pkg-config/index.d.ts:    ${ts.join(' ')}`);
+    console.error(`${what} differ:\n  ${wasmRs} / src/error.rs / src/session: ${rust.join(' ')}\n  pkg-config/core.js:       ${js.join(' ')}\n  pkg-config/index.d.ts:    ${ts === null ? '(not there)' : ts.join(' ')}`);
   } else {
-    console.log(`    ok: ${what} agree in Rust, core.js and index.d.ts (${rust.length})`);
+    console.log(`    ok: ${what} agree in Rust, core.js${ts === null ? '' : ' and index.d.ts'} (${rust.length === 1 ? rust[0] : rust.length})`);
   }
 }
 process.exit(failed ? 1 : 0);

@@ -72,6 +72,15 @@ test(`the browser entry ranks in headless Chromium (${variant} build choice), sa
   }
   assert.equal(r.webgpuAdapted, true);
   assert.equal(r.webgpuSame, true, "rankAsync('webgpu') ranks like rank()");
+  assert.equal(r.pendingRank, 'BUSY', 'rank() while rankAsync() is pending');
+  assert.equal(r.queuedApplied, true, 'record() during rankAsync() applied as it settled');
+  assert.equal(r.snapshotSame, true, 'the pending rankAsync() ranked the session without the queued event');
+  assert.equal(r.queuedInNext, true, 'the next ranking has it');
+  assert.equal(r.integrityItemDim, 16, 'a model matching one of the integrity hashes loads');
+  assert.equal(r.integrityMismatch, 'INTEGRITY');
+  assert.equal(r.integrityMalformed, 'INVALID_CONFIG');
+  assert.equal(r.workerIntegrityMismatch, 'INTEGRITY', 'the worker checks what it fetched');
+  assert.equal(r.workerQueued, true, 'worker: a record() during rankAsync() counts for the next ranking');
   assert.equal(r.workerWebgpuSame, true);
   assert.equal(r.urlModelItemDim, 16);
   assert.equal(r.missingModel, 'FETCH_FAILED');

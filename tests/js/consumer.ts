@@ -11,6 +11,7 @@ import {
   type AsyncRanking,
   type Backend,
   type CpuKernels,
+  type CreateRerankerOptions,
   type FewclickErrorCode,
   type InitOptions,
   type WasmBuild,
@@ -20,6 +21,7 @@ import {
   type ShopperEvent,
   type WorkerReranker,
 } from 'fewclick';
+import { useReranker, type UseReranker, type UseRerankerOptions, type UseRerankerStatus } from 'fewclick/react';
 
 export async function onResultsPage(ids: string[], features: Float32Array): Promise<string[]> {
   const options: RerankerOptions = { scope: 'head', steps: 3, maxMove: null };
@@ -96,4 +98,55 @@ export async function typesArePrecise(r: Reranker): Promise<void> {
   // @ts-expect-error: rank() scores on the CPU: its reranker's backend is never 'webgpu'
   const never: 'webgpu' = r.backend;
   console.log(code, s, never);
+}
+
+export async function checkedModel(url: string): Promise<number> {
+  const options: CreateRerankerOptions = { integrity: 'sha384-abc sha512-def', steps: 3 };
+  try {
+    const r: Reranker = await createReranker(url, options);
+    const w: WorkerReranker = await createWorkerReranker('/worker.js', url, { integrity: 'sha256-abc' });
+    await w.free();
+    return r.itemDim;
+  } catch (e) {
+    if (e instanceof FewclickError && e.code === 'INTEGRITY') return -1;
+    throw e;
+  }
+}
+
+/** The event a refused queued record() was about (record() during a pending rankAsync()). */
+export function refusedEvent(e: unknown): ShopperEvent | undefined {
+  return e instanceof FewclickError ? e.event : undefined;
+}
+
+export async function integrityTypes(url: string): Promise<void> {
+  // @ts-expect-error: integrity is a string of SRI hashes
+  await createReranker(url, { integrity: ['sha384-abc'] });
+  // @ts-expect-error: integrity is createReranker's, not a reranker setting
+  const settings: RerankerOptions = { integrity: 'sha384-abc' };
+  console.log(settings);
+}
+
+/** A React component's body (the hook's types need no React types). */
+export function shelf(model: Uint8Array | string | null, ids: string[], features: Float32Array): readonly string[] {
+  const options: UseRerankerOptions = { backend: 'cpu', scope: 'head', integrity: 'sha384-abc' };
+  const hook: UseReranker = useReranker(model, { ids, features }, options);
+  const status: UseRerankerStatus = hook.status;
+  const code: FewclickErrorCode | undefined = hook.error?.code;
+  const reranker: Reranker | null = hook.reranker;
+  hook.record({ item: ids[0] ?? 'x', type: 'click' });
+  console.log(status, code, reranker?.eventCount);
+  useReranker(null, null);
+  useReranker(new URL('https://shop.example/model.fcm'), undefined, { steps: 2 });
+  // @ts-expect-error: ranked is read-only
+  hook.ranked.push('x');
+  // @ts-expect-error: not a backend preference
+  useReranker('/m.fcm', null, { backend: 'gpu' });
+  // @ts-expect-error: results need ids
+  useReranker('/m.fcm', { features });
+  // @ts-expect-error: not a status
+  const never: UseRerankerStatus = 'done';
+  // @ts-expect-error: record() returns nothing to await
+  hook.record({ item: 'x', type: 'click' }).then(() => {});
+  console.log(never);
+  return hook.ranked;
 }

@@ -215,7 +215,6 @@ test('rankAsync() gives rank()\'s ranking; meanwhile other calls are BUSY; Node 
   const sync = r.rank();
   const pending = r.rankAsync();
   assertCode(() => r.rank(), 'BUSY');
-  assertCode(() => r.record({ item: 'sku-1', type: 'click' }), 'BUSY');
   assertCode(() => r.free(), 'BUSY');
   const async_ = await pending;
   assert.deepEqual(async_.ids, sync.ids);
@@ -311,4 +310,341 @@ test('the baseline build (own process) scores like the SIMD build', async () => 
     const other = base.byId[id];
     assert.ok(Math.abs(score - other) <= 1e-4 * Math.max(1, Math.abs(score)), `${id}: simd ${score} vs baseline ${other}`);
   }
+});
+
+/** A reranker with 60 items shown and `events` recorded, for comparing sessions event by event. */
+async function session(events, options = { scope: 'all', steps: 5 }) {
+  const r = await freshReranker(options);
+  r.setResults(results(60, 4));
+  for (const e of events) r.record(e);
+  return r;
+}
+
+const sameRanking = (a, b) => {
+  assert.deepEqual(a.ids, b.ids);
+  assert.deepEqual([...a.scores], [...b.scores]);
+};
+
+// Timestamps an hour ahead: the session clock is then the last event's, whenever setResults ran,
+// so two rerankers given the same events rank identically.
+const T = Date.now() + 3_600_000;
+const A = { item: 'sku-40', type: 'click', timestamp: T };
+const B = { item: 'sku-12', type: 'cart', timestamp: T + 1000 };
+const C = { item: 'sku-41', type: 'dwell', dwellMs: 5000, timestamp: T + 2000 };
+const T0 = Date.now() - 60_000;
+
+test('record() during a pending rankAsync() queues: rankAsync ranks the session as it was, the next ranking has the events', async () => {
+  const r = await session([A]);
+  const pending = r.rankAsync();
+  const b = { ...B };
+  r.record(b);
+  b.item = 'sku-0'; // the host reuses its object: the queued event is a copy
+  r.record(C);
+  const ranked = await pending;
+  // Applied as rankAsync settled, before this line: nothing else ran in between.
+  assert.equal(r.eventCount, 3);
+
+  const onlyA = await session([A]);
+  sameRanking(ranked, onlyA.rank()); // a snapshot: the queued events are not in it
+  const all = await session([A, B, C]);
+  const expected = all.rank();
+  assert.notDeepEqual([...expected.scores], [...onlyA.rank().scores], 'B and C change the scores');
+  sameRanking(r.rank(), expected); // in order, with their own timestamps
+  sameRanking(await r.rankAsync('cpu'), expected);
+  for (const x of [r, onlyA, all]) x.free();
+});
+
+test('events queued during rankAsync() apply before any later call, even one chained on the promise', async () => {
+  const r = await session([A]);
+  const pending = r.rankAsync();
+  r.record(B);
+  const seen = await pending.then(() => r.eventCount);
+  assert.equal(seen, 2);
+  // A rejected rankAsync still applies its queue: with no results, NO_RESULTS.
+  r.forget();
+  const failing = r.rankAsync();
+  r.record(C);
+  await assertRejectsCode(failing, 'NO_RESULTS');
+  assert.equal(r.eventCount, 1, 'C was applied after the failed rankAsync');
+  r.free();
+});
+
+test('record() without a timestamp during rankAsync() is stamped when called, not when applied', async () => {
+  const r = await freshReranker();
+  r.setResults(results(20));
+  r.record({ item: 'sku-1', type: 'click', timestamp: Date.now() + 60_000 }); // so the next is refused
+  const pending = r.rankAsync();
+  const before = Date.now();
+  r.record({ item: 'sku-3', type: 'click' });
+  const after = Date.now();
+  while (Date.now() < after + 25); // the queue is applied at least 25 ms later
+  await pending;
+  const e = (() => {
+    try {
+      r.rank();
+    } catch (error) {
+      return error;
+    }
+  })();
+  assert.equal(e?.code, 'INVALID_INPUT');
+  assert.equal(e.event.item, 'sku-3');
+  assert.ok(e.event.timestamp >= before && e.event.timestamp <= after, `stamped ${e.event.timestamp - before} ms after the call`);
+  r.free();
+});
+
+test('while rankAsync() is pending every call but record() is BUSY and changes nothing', async () => {
+  const r = await session([A]);
+  const res = results(60, 4);
+  const pending = r.rankAsync();
+  assertCode(() => r.setResults(res), 'BUSY');
+  assertCode(() => r.rank(), 'BUSY');
+  const second = r.rankAsync(); // awaited below: an await here would let the first one settle
+  assertCode(() => r.explain('sku-1'), 'BUSY');
+  assertCode(() => r.reset(), 'BUSY');
+  assertCode(() => r.forget(), 'BUSY');
+  assertCode(() => r.modelInfo(), 'BUSY');
+  assertCode(() => r.free(), 'BUSY');
+  for (const prop of ['backend', 'lastAdaptMs', 'itemDim', 'eventCount', 'gpuFallbackReason']) assertCode(() => r[prop], 'BUSY');
+  await assertRejectsCode(second, 'BUSY');
+  const ranked = await pending;
+  assert.equal(r.eventCount, 1, 'reset() and forget() did nothing');
+  sameRanking(r.rank(), ranked);
+  r.free();
+  assertCode(() => r.record(B), 'FREED');
+});
+
+test('a bad event during rankAsync() throws at once with the code it gets without the queue, and is not queued', async () => {
+  const long = 'x'.repeat(257);
+  const bad = [
+    'click',
+    null,
+    [A],
+    { item: 'sku-1', type: 'teleport' },
+    { item: 'sku-1', type: 'click', dwell_ms: 3 },
+    { item: 5, type: 'click' },
+    { type: 'click' },
+    { item: 'sku-1' },
+    { item: 'sku-1', type: 7 },
+    { item: '', type: 'click' },
+    { item: long, type: 'click' },
+    { item: 'é'.repeat(129), type: 'click' }, // 258 bytes of UTF-8
+    { item: '😀'.repeat(65), type: 'click' }, // 260 bytes
+    { item: 'sku-1', type: 'click', timestamp: Number.NaN },
+    { item: 'sku-1', type: 'click', timestamp: Infinity },
+    { item: 'sku-1', type: 'click', timestamp: '5' },
+    { item: 'sku-1', type: 'dwell', dwellMs: -1 },
+    { item: 'sku-1', type: 'dwell', dwellMs: Number.NaN },
+    { item: 'sku-1', type: 'dwell', dwellMs: 1e300 }, // not finite as the core's f32
+    { item: 'sku-1', type: 'dwell', dwellMs: '5' },
+    { item: 'sku-1', type: 'click', timestamp: 5 }, // before the previous event (both paths)
+  ];
+  // The same ids and limits pass both ways.
+  const good = [
+    { item: 'é'.repeat(128), type: 'view' },
+    { item: '😀'.repeat(64), type: 'add-to-cart', dwellMs: null, timestamp: null },
+    { item: 'sku-2', type: 'dwell', dwellMs: 0, timestamp: T0 },
+  ];
+  const first = { ...A, timestamp: T0 }; // a minute ago
+  const direct = await session([]);
+  const queued = await session([]);
+  for (const event of [...bad, ...good]) {
+    // Without the queue the session has one earlier event, as the queue's previous event below.
+    direct.reset();
+    direct.record(first);
+    let want = 'none';
+    try {
+      direct.record(event);
+    } catch (e) {
+      want = e.code;
+    }
+    queued.reset();
+    const pending = queued.rankAsync();
+    queued.record(first);
+    let got = 'none';
+    try {
+      queued.record(event);
+    } catch (e) {
+      assert.ok(e instanceof FewclickError);
+      got = e.code;
+    }
+    await pending;
+    assert.equal(got, want, `${JSON.stringify(event)?.slice(0, 80)}: queued ${got}, direct ${want}`);
+    assert.equal(queued.eventCount, want === 'none' ? 2 : 1);
+  }
+  direct.free();
+  queued.free();
+});
+
+test('a queued event the core refuses when applied is not recorded; the next ranking call throws its error once', async () => {
+  const r = await session([]);
+  r.record({ item: 'sku-1', type: 'click' }); // stamped now by the core
+  const before = r.rank();
+  const pending = r.rankAsync();
+  const early = { item: 'sku-2', type: 'click', timestamp: 5 }; // before sku-1's: only the session knows
+  r.record(early);
+  r.record({ item: 'sku-3', type: 'click', timestamp: 10 }); // also refused, after it
+  r.record({ item: 'sku-4', type: 'view' }); // fine: applied
+  await pending;
+  assert.equal(r.eventCount, 2, 'sku-1 and sku-4');
+  let error;
+  try {
+    r.rank();
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof FewclickError, `rank() threw ${error}`);
+  assert.equal(error.code, 'INVALID_INPUT');
+  assert.deepEqual(error.event, early);
+  assert.match(error.message, /refused when it was applied \(and 1 more queued event\)/);
+  assert.equal(error.cause.code, 'INVALID_INPUT');
+  // Once: the next call ranks the session with sku-1 and sku-4.
+  const after = r.rank();
+  assertPermutation(after, results(60, 4).ids);
+  assert.notDeepEqual([...after.scores], [...before.scores], 'sku-4 was applied');
+
+  // rankAsync() and explain() throw it too; reset() and forget() drop it.
+  for (const next of [
+    async (x) => assertRejectsCode(x.rankAsync(), 'INVALID_INPUT'),
+    async (x) => assertCode(() => x.explain('sku-1'), 'INVALID_INPUT'),
+    async (x) => {
+      x.reset();
+      assertPermutation(x.rank(), results(60, 4).ids);
+    },
+    async (x) => {
+      x.forget();
+      assertCode(() => x.rank(), 'NO_RESULTS');
+    },
+  ]) {
+    const p = r.rankAsync();
+    r.record({ item: 'sku-5', type: 'click', timestamp: 1 });
+    await p;
+    assert.doesNotThrow(() => r.record({ item: 'sku-6', type: 'click', timestamp: Date.now() + 1000 }), 'record() is not where it surfaces');
+    await next(r);
+    r.setResults(results(60, 4));
+    r.reset();
+    r.record({ item: 'sku-1', type: 'click' });
+    assert.doesNotThrow(() => r.rank(), 'thrown once');
+  }
+  r.free();
+});
+
+test('queued events keep their order: one timestamped before an earlier queued one is refused at once', async () => {
+  const r = await session([A]);
+  const pending = r.rankAsync();
+  r.record(C);
+  assertCode(() => r.record(B), 'INVALID_INPUT'); // B's timestamp is before C's
+  r.record({ ...C, item: 'sku-42' }); // equal timestamps are fine, as in the core
+  await pending;
+  assert.equal(r.eventCount, 3);
+  r.free();
+});
+
+/** The SRI string of `bytes` for `algorithm` ('sha256' | 'sha384' | 'sha512'). */
+async function sri(bytes, algorithm = 'sha384') {
+  const digest = await crypto.subtle.digest(`SHA-${algorithm.slice(3)}`, bytes);
+  return `${algorithm}-${Buffer.from(digest).toString('base64')}`;
+}
+
+test('integrity: a matching hash loads the model; a mismatch is INTEGRITY and the bytes are not used', async () => {
+  const bytes = await syntheticModel(ITEM_DIM, 32, 1);
+  for (const algorithm of ['sha256', 'sha384', 'sha512']) {
+    const r = await createReranker(bytes, { integrity: await sri(bytes, algorithm), steps: 3 });
+    assert.equal(r.itemDim, ITEM_DIM);
+    r.free();
+  }
+  const other = await syntheticModel(ITEM_DIM, 32, 2);
+  await assertRejectsCode(createReranker(bytes, { integrity: await sri(other) }), 'INTEGRITY');
+  await assertRejectsCode(createReranker(bytes.buffer, { integrity: await sri(other, 'sha256') }), 'INTEGRITY');
+  // Not a model file at all: INTEGRITY, not INVALID_MODEL, so the core never read the bytes...
+  const junk = new Uint8Array(100).fill(7);
+  await assertRejectsCode(createReranker(junk, { integrity: await sri(bytes) }), 'INTEGRITY');
+  // ...and with its own hash the check passes and the core does read them.
+  await assertRejectsCode(createReranker(junk, { integrity: await sri(junk) }), 'INVALID_MODEL');
+  // The message names the digest the bytes have.
+  const actual = await sri(bytes, 'sha256');
+  await assert.rejects(createReranker(bytes, { integrity: await sri(other, 'sha256') }), (e) => e.message.includes(actual));
+});
+
+test('integrity: bytes the caller changes after the call are not what is used', async () => {
+  const bytes = await syntheticModel(ITEM_DIM, 32, 1);
+  const integrity = await sri(bytes);
+  const view = bytes.slice();
+  const created = createReranker(view, { integrity });
+  view.fill(0); // after the call, before the digest resolves
+  const r = await created;
+  assert.equal(r.itemDim, ITEM_DIM, 'the reranker was built from the bytes as they were');
+  r.free();
+});
+
+test('integrity: several hashes, the strongest algorithm decides (SRI)', async () => {
+  const bytes = await syntheticModel(ITEM_DIM, 32, 1);
+  const other = await syntheticModel(ITEM_DIM, 32, 2);
+  const ok = async (integrity) => (await createReranker(bytes, { integrity })).free();
+  // Any of the strongest algorithm's hashes may match.
+  await ok(`${await sri(other)} ${await sri(bytes)}`);
+  await ok(`  ${await sri(bytes)}\n\t${await sri(other)}  `);
+  // A wrong sha256 beside a right sha512: sha512 decides.
+  await ok(`${await sri(other, 'sha256')} ${await sri(bytes, 'sha512')}`);
+  // A right sha256 beside a wrong sha384: sha384 decides.
+  await assertRejectsCode(createReranker(bytes, { integrity: `${await sri(bytes, 'sha256')} ${await sri(other)}` }), 'INTEGRITY');
+  // SRI option expressions are allowed and ignored; the algorithm is case-insensitive; base64url too.
+  await ok(`${await sri(bytes)}?ct=application/octet-stream`);
+  await ok((await sri(bytes, 'sha256')).replace('sha256', 'SHA256'));
+  await ok((await sri(bytes, 'sha512')).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
+});
+
+test('integrity: a malformed string is INVALID_CONFIG (a non-string INVALID_INPUT), before any fetch', async () => {
+  const bytes = await syntheticModel(ITEM_DIM, 32, 1);
+  const good = await sri(bytes);
+  const malformed = [
+    '',
+    '   ',
+    'sha384',
+    'sha384-',
+    'md5-rL0Y20zC+Fzt72VPzMSk2A==',
+    'sha-384-' + good.slice(7),
+    good.slice(0, -4), // too short a digest
+    good.replace('sha384', 'sha256'), // a sha384 digest's length under sha256
+    'sha384-' + '*'.repeat(64),
+    `${good} nonsense`, // a browser would skip the bad token; here it is an error
+  ];
+  for (const integrity of malformed) {
+    await assertRejectsCode(createReranker(bytes, { integrity }), 'INVALID_CONFIG');
+  }
+  for (const integrity of [42, null, ['sha384-x'], { good }]) {
+    await assertRejectsCode(createReranker(bytes, { integrity }), 'INVALID_INPUT');
+  }
+  // Checked before the model is read: a missing file gives INVALID_CONFIG, not FETCH_FAILED.
+  await assertRejectsCode(createReranker(join(tmpdir(), 'no-such-model.fcm'), { integrity: 'sha384-nope' }), 'INVALID_CONFIG');
+  await assertRejectsCode(createReranker(join(tmpdir(), 'no-such-model.fcm'), { integrity: good }), 'FETCH_FAILED');
+  // integrity: undefined is no check, like other options set to undefined.
+  (await createReranker(bytes, { integrity: undefined })).free();
+});
+
+test('integrity: a model read from a file is checked too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fewclick-model-'));
+  const path = join(dir, 'm.fcm');
+  const bytes = await syntheticModel(ITEM_DIM, 32, 3);
+  writeFileSync(path, bytes);
+  (await createReranker(path, { integrity: await sri(bytes) })).free();
+  await assertRejectsCode(createReranker(pathToFileURL(path), { integrity: await sri(new Uint8Array(1)) }), 'INTEGRITY');
+});
+
+test('integrity without WebCrypto (own process) is refused, never skipped', () => {
+  const script = `
+    import { createReranker, syntheticModel } from 'fewclick';
+    const bytes = await syntheticModel(8, 16, 2);
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    const integrity = 'sha256-' + Buffer.from(digest).toString('base64');
+    Object.defineProperty(globalThis, 'crypto', { value: {}, configurable: true }); // as an insecure context: no subtle
+    const out = {};
+    try { await createReranker(bytes, { integrity }); out.code = 'none'; } catch (e) { out.code = e.code; out.message = e.message; }
+    const r = await createReranker(bytes); // without integrity nothing needs WebCrypto
+    out.without = r.itemDim;
+    console.log(JSON.stringify(out));
+  `;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), encoding: 'utf8' }));
+  assert.equal(out.code, 'INVALID_CONFIG');
+  assert.match(out.message, /WebCrypto/);
+  assert.equal(out.without, 8);
 });

@@ -79,6 +79,16 @@ async function run() {
   out.webgpuReason = forced.fallbackReason;
   out.webgpuAdapted = forced.adapted;
   out.webgpuSame = sameRanking(forced, cpuAfterCart);
+  // record() while a rankAsync() is pending (on WebGPU with the gpu build: a real wait) is
+  // queued for the next ranking; the pending one ranks the session as it was.
+  const eventsBefore = r.eventCount;
+  const inFlight = r.rankAsync('webgpu');
+  r.record({ item: 'sku-10', type: 'cart' });
+  out.pendingRank = await errorCode(() => r.rank());
+  const snapshot = await inFlight;
+  out.queuedApplied = r.eventCount === eventsBefore + 1;
+  out.snapshotSame = sameRanking(snapshot, forced);
+  out.queuedInNext = !sameRanking(r.rank(), snapshot);
   r.free();
 
   // Main thread, model by URL (relative to the page).
@@ -87,8 +97,21 @@ async function run() {
   byUrl.free();
   out.missingModel = await errorCode(() => createReranker('missing.fcm'));
 
+  // integrity, with WebCrypto (127.0.0.1 is a secure context).
+  const base64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
+  const modelBytes = await (await fetch('model.fcm')).arrayBuffer();
+  const sha384 = `sha384-${base64(await crypto.subtle.digest('SHA-384', modelBytes))}`;
+  const wrong = `sha256-${base64(new Uint8Array(32))}`;
+  const checked = await createReranker('model.fcm', { integrity: `${wrong} ${sha384}` });
+  out.integrityItemDim = checked.itemDim;
+  checked.free();
+  out.integrityMismatch = await errorCode(() => createReranker('model.fcm', { integrity: wrong }));
+  out.integrityMalformed = await errorCode(() => createReranker('model.fcm', { integrity: 'sha384' }));
+  const workerScript = new URL('../node_modules/fewclick/worker.js', import.meta.url);
+  out.workerIntegrityMismatch = await errorCode(() => createWorkerReranker(workerScript, 'model.fcm', { integrity: wrong }, initOptions));
+
   // In a module worker started from the package's worker.js; model URL resolved against the page.
-  const w = await createWorkerReranker(new URL('../node_modules/fewclick/worker.js', import.meta.url), 'model.fcm', { steps: 5 }, initOptions);
+  const w = await createWorkerReranker(workerScript, 'model.fcm', { steps: 5, integrity: sha384 }, initOptions);
   out.workerItemDim = w.itemDim;
   await w.setResults(res);
   out.workerNoEvents = (await w.rank()).ids.join() === res.ids.join();
@@ -108,6 +131,10 @@ async function run() {
   const wgpu = await w.rankAsync('webgpu');
   out.workerWebgpuBackend = wgpu.backend;
   out.workerWebgpuSame = sameRanking(wgpu, wsync);
+  // A record() made while a rankAsync() is in flight counts for the next ranking, not that one.
+  const wCount = w.eventCount;
+  const [wBefore, , wAfter] = await Promise.all([w.rankAsync(), w.record({ item: 'sku-5', type: 'cart' }), w.rank()]);
+  out.workerQueued = w.eventCount === wCount + 1 && sameRanking(wBefore, wsync) && !sameRanking(wAfter, wsync);
   await w.free();
   out.workerFreed = await errorCode(() => w.rank());
 
