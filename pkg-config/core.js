@@ -17,6 +17,7 @@ const loadGlue = (build) => (build === 'webgpu' ? import('./fewclick_gpu.js') : 
 const CORE_CODES = [
   'INVALID_MODEL', 'UNSUPPORTED_VERSION', 'DIMENSION_MISMATCH', 'NON_FINITE', 'TOO_MANY_CANDIDATES',
   'DUPLICATE_ID', 'INVALID_ID', 'UNKNOWN_ITEM', 'INVALID_CONFIG', 'INVALID_INPUT', 'NO_RESULTS',
+  'NO_ITEM_TABLE', 'SCHEMA_MISMATCH',
 ];
 /** Codes the JavaScript side adds: loading, fetching, the model's integrity, use after free(),
  * workers, bugs. */
@@ -106,6 +107,7 @@ function isPlainObject(value) {
 // Keys the core reads (src/wasm.rs `Options`, `JsEvent`). serde-wasm-bindgen ignores unknown keys
 // despite `deny_unknown_fields`, so a typo (`maxmove`, `dwell_ms`) would pass silently: check here.
 const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps', 'rankWithoutEvents']);
+const RESULT_KEYS = new Set(['ids', 'prices', 'features', 'featureNames', 'baseScores']);
 const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
 // Options this file handles itself (createReranker's); never passed to the core.
 const JS_OPTION_KEYS = new Set(['integrity']);
@@ -287,10 +289,56 @@ function checkUint32(value, what) {
   }
 }
 
+const STABILITY_KEYS = new Set(['pinTop', 'freezeAbove']);
+
+/** `{ pinTop, freezeAbove }` of a rank call, checked: a bad value is INVALID_INPUT. */
+function stabilityOptions(options) {
+  if (options === undefined) return undefined;
+  if (!isPlainObject(options)) throw new FewclickError('INVALID_INPUT', 'rank options must be an object { pinTop?, freezeAbove? }');
+  checkKeys(options, STABILITY_KEYS, 'rank options');
+  const { pinTop, freezeAbove } = options;
+  if (pinTop !== undefined && !(Number.isInteger(pinTop) && pinTop >= 0)) {
+    throw new FewclickError('INVALID_INPUT', `pinTop must be a non-negative integer, got ${String(pinTop)}`);
+  }
+  if (freezeAbove !== undefined && typeof freezeAbove !== 'string') {
+    throw new FewclickError('INVALID_INPUT', 'freezeAbove must be an item id (string)');
+  }
+  return options;
+}
+
+/**
+ * `ranking` with the first places of the order the shopper sees (`shown`: display indices, the
+ * last ranking returned for these results) kept where they are: the first `pinTop`, and every
+ * place above `freezeAbove`'s. The other items follow in the model's order. Scores and moves are
+ * recomputed for the new order; these places take precedence over maxMove.
+ */
+function stabilised(ranking, shown, ids, { pinTop = 0, freezeAbove } = {}) {
+  let keep = Math.min(pinTop, shown.length);
+  if (freezeAbove !== undefined) {
+    const at = shown.findIndex((i) => ids[i] === freezeAbove);
+    if (at < 0) throw new FewclickError('UNKNOWN_ITEM', `freezeAbove: unknown item ${JSON.stringify(freezeAbove)}`);
+    keep = Math.max(keep, at);
+  }
+  if (keep === 0) return ranking;
+  const scoreOf = new Float32Array(ids.length);
+  ranking.order.forEach((i, pos) => (scoreOf[i] = ranking.scores[pos]));
+  const kept = shown.slice(0, keep);
+  const fixed = new Set(kept);
+  const order = Uint32Array.from([...kept, ...Array.from(ranking.order).filter((i) => !fixed.has(i))]);
+  return {
+    ...ranking,
+    order,
+    scores: Float32Array.from(order, (i) => scoreOf[i]),
+    moved: Int32Array.from(order, (i, pos) => i - pos),
+    ids: undefined,
+  };
+}
+
 /** The page's reranker: a typed shell over the wasm object. */
 class Reranker {
   #raw;
   #ids; // the current results' ids, to name a ranking's order without decoding strings from wasm
+  #shown; // display indices in the order last returned for these results (pinTop, freezeAbove)
   #pending = false; // a rankAsync() holds the wasm object until it settles
   #queued = []; // events record() took while a rankAsync() was pending, applied when it settles
   #refused; // { error, event, count }: queued events the core refused, for the next ranking call
@@ -340,7 +388,10 @@ class Reranker {
 
   /** Names the order with the ids JS already holds when the core left `ids` out (building them
    * in JS from `order` is ~5x cheaper than decoding one string per item out of wasm). */
-  #withIds(ranking) {
+  #withIds(ranking, options) {
+    const shown = this.#shown ?? Array.from(this.#ids, (_, i) => i);
+    ranking = stabilised(ranking, shown, this.#ids, options);
+    this.#shown = Array.from(ranking.order);
     if (ranking.ids === undefined) {
       const ids = this.#ids;
       ranking.ids = Array.from(ranking.order, (i) => ids[i]);
@@ -350,12 +401,14 @@ class Reranker {
 
   setResults(results) {
     if (!isPlainObject(results)) {
-      throw new FewclickError('INVALID_INPUT', 'setResults expects { ids, features, baseScores?, prices? }');
+      throw new FewclickError('INVALID_INPUT', 'setResults expects { ids, prices?, features?, featureNames?, baseScores? }');
     }
-    const { ids, features, baseScores, prices } = results;
+    checkKeys(results, RESULT_KEYS, 'results');
+    const { ids, features, featureNames, baseScores, prices } = results;
     const raw = this.#live();
-    guarded(() => raw.setResults(ids, features, baseScores, prices));
+    guarded(() => raw.setResults(ids, features, featureNames, baseScores, prices));
     this.#ids = Array.from(ids);
+    this.#shown = undefined;
   }
 
   /** While a rankAsync() is pending the event is checked (what needs no session state) and
@@ -375,24 +428,26 @@ class Reranker {
     guarded(() => raw.record(event));
   }
 
-  rank() {
+  rank(options) {
     const raw = this.#live();
     this.#throwRefused();
-    return this.#withIds(guarded(() => raw.rank()));
+    const stability = stabilityOptions(options);
+    return this.#withIds(guarded(() => raw.rank()), stability);
   }
 
   /** rank() scoring on WebGPU where chosen, on the session as it is now: record() meanwhile
    * queues its events for after; other calls on this reranker throw BUSY until it settles. */
-  async rankAsync(backend) {
+  async rankAsync(backend, options) {
     if (backend !== undefined && typeof backend !== 'string') {
       throw new FewclickError('INVALID_INPUT', 'backend must be "auto", "cpu" or "webgpu"');
     }
     const raw = this.#live();
     this.#throwRefused();
+    const stability = stabilityOptions(options);
     const promise = guarded(() => raw.rankAsync(backend));
     this.#pending = true;
     try {
-      return this.#withIds(await promise);
+      return this.#withIds(await promise, stability);
     } catch (e) {
       throw normalised(e);
     } finally {
@@ -419,6 +474,7 @@ class Reranker {
     const raw = this.#live();
     guarded(() => raw.forget());
     this.#ids = undefined;
+    this.#shown = undefined;
     this.#refused = undefined;
   }
 
@@ -460,6 +516,7 @@ class Reranker {
     const raw = this.#raw;
     this.#raw = undefined;
     this.#ids = undefined;
+    this.#shown = undefined;
     this.#refused = undefined;
     if (raw !== undefined) raw.free();
   }

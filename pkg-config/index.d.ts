@@ -27,7 +27,9 @@ export type CoreErrorCode =
   | 'UNKNOWN_ITEM'
   | 'INVALID_CONFIG'
   | 'INVALID_INPUT'
-  | 'NO_RESULTS';
+  | 'NO_RESULTS'
+  | 'NO_ITEM_TABLE'
+  | 'SCHEMA_MISMATCH';
 
 /**
  * Codes added by the JavaScript side:
@@ -73,12 +75,21 @@ export type Vector = Float32Array | readonly number[];
 export interface Results {
   /** Item ids in display order; unique, non-empty. */
   ids: readonly string[];
-  /** Item features, row-major: `ids.length × itemDim` finite numbers. */
-  features: Vector;
+  /** Price per item: the core computes every price-in-context feature from them (rank in the
+   * list, ratios to the list's median and minimum and to the engaged items' prices). */
+  prices?: Vector;
+  /**
+   * The host's own item vectors, row-major: `ids.length × itemDim` finite numbers (for example
+   * from `fewclick/server`'s `lookup`). Omitted: the core looks every id up in the model's item
+   * table, and ids it does not hold get the trainer's cold-item vector; a model without a table
+   * then throws `NO_ITEM_TABLE`.
+   */
+  features?: Vector;
+  /** The names of `features`' columns, in order. When given they must equal the model's
+   * `featureNames` (name, count and order), else `SCHEMA_MISMATCH`. */
+  featureNames?: readonly string[];
   /** The host's own score per item (default 0); the model learns a residual over it. */
   baseScores?: Vector;
-  /** Price per item, for price-relative session features. */
-  prices?: Vector;
 }
 
 export type EventType =
@@ -183,14 +194,53 @@ export interface Signal {
   contribution: number;
 }
 
+/**
+ * Places a ranking keeps for people, in the order the shopper sees: the last ranking returned for
+ * the current results (the host's order before the first). Kept places take precedence over
+ * `maxMove`; the other items follow in the model's order.
+ */
+export interface RankOptions {
+  /** Keep the first k places where they are (for example sponsored slots). */
+  pinTop?: number;
+  /** Keep every place above this item's where it is (pass the item just engaged with, so the
+   * list never moves under the shopper's cursor). An id not in the results is `UNKNOWN_ITEM`. */
+  freezeAbove?: string;
+}
+
 export interface Explanation {
   id: string;
   displayPosition: number;
   score: number;
   signals: Signal[];
-  /** Plain-language reasons, strongest first. */
-  reasons: string[];
+  /** Why, strongest first, as codes with their numbers; `reasonText()` makes sentences. */
+  reasons: Reason[];
 }
+
+export type ReasonCode = 'ENGAGED' | 'SIMILAR' | 'PRICE_VS_ENGAGED' | 'PRICE_IN_LIST' | 'SKIPPED' | 'SEEN' | 'NOTHING';
+
+/** One reason of `explain()`. */
+export interface Reason {
+  code: ReasonCode;
+  /**
+   * ENGAGED: engagement weight; SIMILAR: similarity to the closest engaged item (0..1);
+   * PRICE_VS_ENGAGED: relative price difference to the engaged items (0.25 = 25 % pricier);
+   * PRICE_IN_LIST: price rank in the list (0 cheapest, 1 dearest); SKIPPED, SEEN: how many
+   * times; NOTHING: 0.
+   */
+  value: number;
+  /** How much it moves the item's score (positive: up). */
+  contribution: number;
+}
+
+/** Sentences for reasons, one function per code (see `ENGLISH`). */
+export type ReasonMessages = { readonly [C in ReasonCode]?: (reason: Reason) => string };
+
+/** The default, English sentences. */
+export declare const ENGLISH: Readonly<Record<ReasonCode, (reason: Reason) => string>>;
+export declare const REASON_CODES: readonly ReasonCode[];
+/** The sentence for one reason from `messages` (default English; a missing code falls back to
+ * English). */
+export declare function reasonText(reason: Reason, messages?: ReasonMessages): string;
 
 export interface ModelInfo {
   algorithm: string;
@@ -200,6 +250,8 @@ export interface ModelInfo {
   scope: 'head' | 'all';
   loss: 'pairwise' | 'listwise';
   featureNames: string[];
+  /** Items in the model's item table (0: the host passes `features` with every result set). */
+  items: number;
 }
 
 /**
@@ -229,12 +281,12 @@ export interface Reranker {
   record(event: ShopperEvent): void;
   /** Adapts to the session's events and ranks the current results (no events: display order),
    * on the CPU. */
-  rank(): Ranking;
+  rank(options?: RankOptions): Ranking;
   /** rank(), with the inner loop, the session features and the scoring on WebGPU where chosen
    * (the gpu build, and `auto`'s calibration or `'webgpu'`); the same ranking either way, up to
    * float rounding. It ranks the session as it is when called: events recorded before it settles
    * are queued for the next ranking; every other call on this reranker throws BUSY meanwhile. */
-  rankAsync(backend?: BackendPreference): Promise<AsyncRanking>;
+  rankAsync(backend?: BackendPreference, options?: RankOptions): Promise<AsyncRanking>;
   explain(id: string): Explanation;
   /** Forgets the session's events (the results stay). */
   reset(): void;
@@ -258,11 +310,11 @@ export interface Reranker {
 export interface WorkerReranker {
   setResults(results: Results): Promise<void>;
   record(event: ShopperEvent): Promise<void>;
-  rank(): Promise<Ranking>;
+  rank(options?: RankOptions): Promise<Ranking>;
   /** Calls on one worker reranker run in the worker one after another, in the order they were
    * made, so this never makes the next one BUSY: a `record()` made before it settles is applied
    * after it (it counts for the next ranking), and rejects with the core's error if refused. */
-  rankAsync(backend?: BackendPreference): Promise<AsyncRanking>;
+  rankAsync(backend?: BackendPreference, options?: RankOptions): Promise<AsyncRanking>;
   explain(id: string): Promise<Explanation>;
   reset(): Promise<void>;
   forget(): Promise<void>;

@@ -4,6 +4,7 @@ import { fetchBytes, makeApi } from './core.js';
 
 export { ERROR_CODES, FewclickError, isFewclickError, simdSupported, webgpuAvailable } from './core.js';
 export { createWorkerReranker } from './worker-client.js';
+export { ENGLISH, REASON_CODES, reasonText } from './reasons.js';
 
 const api = makeApi({
   // Literal URLs, so a bundler sees and emits every build; the page downloads only one.

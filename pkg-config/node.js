@@ -5,6 +5,7 @@ import { FewclickError, fetchBytes, makeApi } from './core.js';
 
 export { ERROR_CODES, FewclickError, isFewclickError, simdSupported, webgpuAvailable } from './core.js';
 export { createWorkerReranker } from './worker-client.js';
+export { ENGLISH, REASON_CODES, reasonText } from './reasons.js';
 
 async function readModel(source) {
   let url;

@@ -104,11 +104,11 @@ class WorkerReranker {
   async record(event) {
     await this.#call('record', [event]);
   }
-  rank() {
-    return this.#call('rank', []);
+  rank(options) {
+    return this.#call('rank', options === undefined ? [] : [options]);
   }
-  rankAsync(backend) {
-    return this.#call('rankAsync', backend === undefined ? [] : [backend]);
+  rankAsync(backend, options) {
+    return this.#call('rankAsync', options === undefined ? (backend === undefined ? [] : [backend]) : [backend, options]);
   }
   explain(id) {
     return this.#call('explain', [id]);

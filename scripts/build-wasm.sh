@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package in pkg/: three wasm builds of the same crate, the loader, types, the
-# worker entry and the React hook (fewclick/react) from pkg-config/. A page downloads one build:
+# worker entry, the React hook (fewclick/react) and the server-side item lookup (fewclick/server)
+# from pkg-config/. A page downloads one build:
 #   fewclick_gpu.wasm   SIMD + the WebGPU backend (browsers with navigator.gpu), glue fewclick_gpu.js
 #   fewclick_simd.wasm  SIMD, CPU only                                          glue fewclick_wasm.js
 #   fewclick_base.wasm  no SIMD, CPU only (engines without simd128)             glue fewclick_wasm.js
@@ -92,7 +93,7 @@ for glue in simd:fewclick_wasm.js gpu:fewclick_gpu.js; do
     fs.writeFileSync(dst, text);
   ' "$WORK/${glue%%:*}/fewclick.js" "$PKG/${glue#*:}"
 done
-for f in index.js node.js core.js worker.js worker-client.js react.js index.d.ts worker.d.ts react.d.ts README.md; do
+for f in index.js node.js core.js reasons.js worker.js worker-client.js react.js server.js index.d.ts worker.d.ts react.d.ts server.d.ts README.md; do
   cp "pkg-config/$f" "$PKG/$f"
 done
 version="$(crate_version)"

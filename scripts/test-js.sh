@@ -2,6 +2,7 @@
 # Tests the npm package the way a customer gets it: `npm pack` pkg/, install the tarball into a
 # scratch project in a temp dir (offline), then
 #   - node --test tests/js/package.test.mjs   (the API from Node, errors and their codes)
+#   - node --test tests/js/items.test.mjs     (the model's item table; fewclick/server on an export)
 #   - tsc --noEmit (strict) on tests/js/consumer*.ts against the package's types (nodenext and
 #     bundler resolution with DOM types; Node types without DOM)
 #   - node --test tests/js/browser.test.mjs   (headless Chromium: browser entry, worker, SIMD)
@@ -26,7 +27,7 @@ step "npm pack pkg/"
 tarball="$(cd pkg && npm pack --silent --pack-destination "$SCRATCH")"
 ok "$tarball: $(tar -tzf "$SCRATCH/$tarball" | sed 's|^package/||' | sort | tr '\n' ' ')"
 # The public types must not use `any`.
-if grep -nwE 'any' pkg/index.d.ts pkg/worker.d.ts pkg/react.d.ts | grep -vE '^\S+:[0-9]+:\s*(//|\*|/\*)'; then
+if grep -nwE 'any' pkg/index.d.ts pkg/worker.d.ts pkg/react.d.ts pkg/server.d.ts | grep -vE '^\S+:[0-9]+:\s*(//|\*|/\*)'; then
   die "the package's .d.ts files use 'any'"
 fi
 ok "no 'any' in the public types"
@@ -44,6 +45,12 @@ ok "installed in $SCRATCH"
 
 step "Node: node --test package.test.mjs"
 (cd "$SCRATCH" && node --test --test-reporter=tap package.test.mjs)
+
+step "Node: node --test items.test.mjs (the demo model's item table; fewclick/server on its export)"
+cargo run --quiet --bin fewclick -- export-items www/assets/demo.fcm --jsonl "$SCRATCH/demo-items.jsonl"
+cp tests/js/items.test.mjs "$SCRATCH/"
+(cd "$SCRATCH" && FEWCLICK_DEMO_MODEL="$ROOT/www/assets/demo.fcm" FEWCLICK_ITEMS_JSONL="$SCRATCH/demo-items.jsonl" \
+  node --test --test-reporter=tap items.test.mjs)
 
 step "TypeScript: tsc --noEmit (strict) against the package's types"
 "$TSC" -p "$SCRATCH/tsconfig.json"

@@ -30,5 +30,5 @@ pub use items::ItemTable;
 pub use loss::LossKind;
 pub use model_file::Model;
 pub use params::Arch;
-pub use reranker::{Config, Explanation, Ranking, Reranker};
+pub use reranker::{Config, Explanation, Ranking, Reason, ReasonCode, Reranker};
 pub use session::{Event, EventKind};

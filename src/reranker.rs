@@ -64,8 +64,52 @@ pub struct Explanation {
     pub score: f32,
     /// (feature name, value, contribution to the score: score − score with the feature at 0)
     pub signals: Vec<(&'static str, f32, f32)>,
-    /// Plain-language reasons, strongest first.
-    pub reasons: Vec<String>,
+    /// Why, strongest first: codes with their numbers (the package builds the sentences in
+    /// JavaScript, where a store can localise them).
+    pub reasons: Vec<Reason>,
+}
+
+/// What singles an item out in this session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReasonCode {
+    /// The shopper engaged with it; value: engagement weight (clicks count 1, carts more).
+    Engaged,
+    /// It resembles engaged items; value: cosine similarity to the closest one (0..1).
+    Similar,
+    /// Its price against the engaged items' mean price; value: relative difference (0.25 = 25 %
+    /// pricier, −0.1 = 10 % cheaper).
+    PriceVsEngaged,
+    /// Its price within this list; value: price rank (0 = cheapest, 1 = dearest).
+    PriceInList,
+    /// The shopper skipped it; value: how many times.
+    Skipped,
+    /// Shown before and not opened; value: how many times.
+    Seen,
+    /// Nothing in the session singles it out: it keeps the store's order.
+    Nothing,
+}
+
+impl ReasonCode {
+    /// The stable code the package's sentences are keyed by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::Engaged => "ENGAGED",
+            ReasonCode::Similar => "SIMILAR",
+            ReasonCode::PriceVsEngaged => "PRICE_VS_ENGAGED",
+            ReasonCode::PriceInList => "PRICE_IN_LIST",
+            ReasonCode::Skipped => "SKIPPED",
+            ReasonCode::Seen => "SEEN",
+            ReasonCode::Nothing => "NOTHING",
+        }
+    }
+}
+
+/// One reason: its code, its number and how much it moves the score (positive: up).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub value: f32,
+    pub contribution: f32,
 }
 
 /// What [`Reranker::prepare_scoring`] leaves to do.
@@ -435,68 +479,47 @@ impl Reranker {
             without[k] = 0.0;
             signals.push((SESSION_FEATURE_NAMES[k], s[k], score - score_of(&without)));
         }
-        let mut reasons: Vec<(f32, String)> = Vec::new();
-        let contribution = |name: &str| signals.iter().find(|(n, _, _)| *n == name).map_or(0.0, |t| t.2);
+        let contribution = |names: &[&str]| -> f32 {
+            signals.iter().filter(|(n, _, _)| names.contains(n)).map(|t| t.2).sum()
+        };
+        let mut reasons = Vec::new();
+        let mut reason = |code, value, names: &[&str]| reasons.push(Reason { code, value, contribution: contribution(names) });
         if s[0] > 0.0 {
-            let times = (s[0].exp() - 1.0).round();
-            reasons.push((
-                contribution("engagement_log_count") + contribution("engagement_recency"),
-                format!(
-                    "You interacted with this item before (engagement weight {times}); that moves it {}.",
-                    dir(contribution("engagement_log_count") + contribution("engagement_recency"))
-                ),
-            ));
+            reason(ReasonCode::Engaged, s[0].exp() - 1.0, &["engagement_log_count", "engagement_recency"]);
         }
         if s[5] > 0.3 {
-            reasons.push((
-                contribution("max_similarity_to_engaged") + contribution("similarity_to_engaged_centroid"),
-                format!(
-                    "It resembles items you engaged with (similarity {:.0}%); that moves it {}.",
-                    s[5] * 100.0,
-                    dir(contribution("max_similarity_to_engaged") + contribution("similarity_to_engaged_centroid"))
-                ),
-            ));
+            reason(ReasonCode::Similar, s[5], &["max_similarity_to_engaged", "similarity_to_engaged_centroid"]);
         }
         if s[9] > 0.0 {
-            let pct = (s[7].exp() - 1.0) * 100.0;
-            let what = if pct.abs() < 5.0 {
-                "about the price of the items you looked at".to_string()
-            } else if pct > 0.0 {
-                format!("{pct:.0}% pricier than the items you looked at")
-            } else {
-                format!("{:.0}% cheaper than the items you looked at", -pct)
-            };
-            let c = contribution("log_price_vs_engaged") + contribution("abs_log_price_vs_engaged");
-            reasons.push((c, format!("It is {what}; that moves it {}.", dir(c))));
+            reason(ReasonCode::PriceVsEngaged, s[7].exp() - 1.0, &["log_price_vs_engaged", "abs_log_price_vs_engaged"]);
+        }
+        if s[17] > 0.0 {
+            reason(
+                ReasonCode::PriceInList,
+                s[14],
+                &["price_rank_in_list", "log_price_vs_list_median", "log_price_vs_list_min"],
+            );
         }
         if s[4] > 0.0 {
-            let c = contribution("skips_log_count");
-            reasons.push((c, format!("You skipped it; that moves it {}.", dir(c))));
+            reason(ReasonCode::Skipped, s[4].exp() - 1.0, &["skips_log_count"]);
         }
         if s[3] > 0.0 {
-            let c = contribution("impressions_log_count");
-            reasons.push((c, format!("You have already seen it without opening it; that moves it {}.", dir(c))));
+            reason(ReasonCode::Seen, s[3].exp() - 1.0, &["impressions_log_count"]);
         }
+        // Only what moves the item counts; with nothing left, or while the host's order is served
+        // untouched (no event yet, and the model does not rank before one), say so.
+        let global = self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events);
+        if self.log.is_empty() && !global {
+            reasons.clear();
+        }
+        reasons.retain(|r| r.contribution.abs() > REASON_THRESHOLD);
         if reasons.is_empty() {
-            reasons.push((0.0, "Nothing in this session singles it out; it keeps the store's order.".to_string()));
+            reasons.push(Reason { code: ReasonCode::Nothing, value: 0.0, contribution: 0.0 });
         }
-        reasons.sort_by(|a, b| b.0.abs().partial_cmp(&a.0.abs()).unwrap_or(std::cmp::Ordering::Equal));
-        Ok(Explanation {
-            id: id.to_string(),
-            display_position: pos,
-            score,
-            signals,
-            reasons: reasons.into_iter().map(|r| r.1).collect(),
-        })
+        reasons.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        Ok(Explanation { id: id.to_string(), display_position: pos, score, signals, reasons })
     }
 }
 
-fn dir(c: f32) -> &'static str {
-    if c > 1e-4 {
-        "up"
-    } else if c < -1e-4 {
-        "down"
-    } else {
-        "neither up nor down"
-    }
-}
+/// A contribution smaller than this (in score units) is not a reason.
+const REASON_THRESHOLD: f32 = 1e-4;

@@ -498,7 +498,7 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
 }
 
 #[test]
-fn explanations_name_the_signals_in_plain_words() {
+fn explanations_name_the_signals_with_reason_codes() {
     let mut rng = Rng::new(700);
     let mut r = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default()).unwrap();
     let (ids, x, prices) = results(&mut rng, 12, 4, "e");
@@ -507,7 +507,7 @@ fn explanations_name_the_signals_in_plain_words() {
     let ex = r.explain(&ids[9]).unwrap();
     assert_eq!(ex.display_position, 9);
     assert_eq!(ex.signals.len(), SESSION_DIM);
-    assert!(ex.reasons[0..].iter().any(|s| s.contains("interacted with this item")), "{:?}", ex.reasons);
+    assert!(ex.reasons.iter().any(|r| r.code == fewclick::ReasonCode::Engaged && r.value >= 1.0), "{:?}", ex.reasons);
     let fresh = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default()).unwrap().explain("x");
     assert_eq!(fresh.unwrap_err(), Error::NoResults);
 }

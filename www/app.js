@@ -1,14 +1,13 @@
 // The demo storefront. The page owns the catalogue, the search and the drawing; fewclick runs in a
 // Web Worker (the package's own worker entry) and sees only what a real store would give it: the
-// displayed results with their feature vectors and prices, and the shopper's clicks and
-// add-to-carts. Everything stays in this tab.
+// displayed results' ids and prices (the model carries every product's vector) and the shopper's
+// clicks and add-to-carts. Everything stays in this tab.
 //
 // Hooks for tests/e2e/run.mjs: body[data-state] is "loading", "ready" or "degraded";
 // #results[data-version] increases after every render, with data-query and data-mode
 // ("personalised" or "store"); body[data-search-check] is "ok" when this page's search agrees with
 // the generator's (catalogue.queries).
 
-import { candidateFeatures, LIST_CONTEXT_DIM } from './features.js';
 import { checkAgainstGenerator, search } from './search.js';
 import { productPicture } from './picture.js';
 
@@ -100,16 +99,15 @@ async function main() {
 
   try {
     // Imported here, not at the top: without the package the store still works, unpersonalised.
-    const { createWorkerReranker } = await import('./pkg/index.js');
+    const { createWorkerReranker, reasonText } = await import('./pkg/index.js');
+    state.reasonText = reasonText;
     state.reranker = await createWorkerReranker(
       new URL('./pkg/worker.js', import.meta.url),
       new URL('./assets/demo.fcm', import.meta.url),
     );
     const info = await state.reranker.modelInfo();
-    const expected = [...catalogue.featureNames, ...catalogue.listContextNames];
-    if (info.itemDim !== catalogue.featureNames.length + LIST_CONTEXT_DIM || info.featureNames.join() !== expected.join()) {
-      throw new Error(`the model expects features [${info.featureNames.join(', ')}], the catalogue has [${expected.join(', ')}]`);
-    }
+    // The model carries every product's vector: the page sends ids and prices only.
+    if (info.items === 0) throw new Error('the demo model carries no item table');
     showBackend(state.reranker.backend, state.reranker.gpuFallbackReason ?? null);
     $('#model-info').textContent = `${info.algorithm}, ${info.hidden} hidden units, ${info.steps} steps per update`;
   } catch (error) {
@@ -187,7 +185,9 @@ async function runSearch(query) {
   if (query) url.searchParams.set('q', query);
   else url.searchParams.delete('q');
   history.replaceState(null, '', url);
-  if (state.reranker && products.length > 0) await state.reranker.setResults(candidateFeatures(products));
+  if (state.reranker && products.length > 0) {
+    await state.reranker.setResults({ ids: products.map((p) => p.id), prices: products.map((p) => p.price) });
+  }
   await refresh();
 }
 
@@ -206,13 +206,16 @@ async function record(id, type) {
     state.cards.get(id)?.classList.add('in-cart');
     $('#cart-count').textContent = String(state.cart.size);
   }
-  const ms = await refresh();
+  // freezeAbove: everything above the item just engaged with stays where it is, so the list never
+  // moves under the shopper's cursor; only what is below it is re-ranked.
+  const ms = await refresh({ freezeAbove: id });
   const verb = type === 'cart' ? 'Added to cart' : 'Viewed';
-  toast(`${verb}: ${product.name}. Re-ranked on this device in ${ms.toFixed(2)} ms.`);
+  toast(`${verb}: ${product.name}. Re-ranked below it on this device in ${ms.toFixed(2)} ms; what is above stays put.`);
 }
 
-/** Re-ranks (or restores the store's order) and renders; returns the wasm time in ms. */
-async function refresh() {
+/** Re-ranks (or restores the store's order) and renders; returns the wasm time in ms.
+ * `stability`: the package's rank options ({ freezeAbove }). */
+async function refresh(stability) {
   const storeIds = state.store.map((p) => p.id);
   let ids = storeIds;
   let moved = new Map();
@@ -222,7 +225,9 @@ async function refresh() {
     // rankAsync: WebGPU where the package's calibration finds it faster (never for a page of 24
     // results in practice), else the CPU kernels; rank() with packages that predate it.
     const ranking =
-      typeof state.reranker.rankAsync === 'function' ? await state.reranker.rankAsync('auto') : await state.reranker.rank();
+      typeof state.reranker.rankAsync === 'function'
+        ? await state.reranker.rankAsync('auto', stability)
+        : await state.reranker.rank(stability);
     const roundTrip = performance.now() - t0;
     ids = ranking.ids;
     adaptMs = ranking.adaptMs;
@@ -414,7 +419,7 @@ async function explain(id) {
   reasons.replaceChildren(
     ...ex.reasons.map((r) => {
       const li = document.createElement('li');
-      li.textContent = r;
+      li.textContent = state.reasonText(r);
       return li;
     }),
   );

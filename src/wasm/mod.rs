@@ -225,7 +225,8 @@ impl Reranker {
     }
 
     /// Why an item sits where it does: `{ id, displayPosition, score, signals: [{name, value,
-    /// contribution}], reasons: string[] }`.
+    /// contribution}], reasons: [{code, value, contribution}] }` (sentences: the package's
+    /// reasonText).
     pub fn explain(&mut self, id: &str) -> JsResult<Object> {
         let ex = self.core.explain(id).map_err(|e| js_error(&e))?;
         let out = Object::new();
@@ -243,7 +244,11 @@ impl Reranker {
         set(&out, "signals", &signals)?;
         let reasons = Array::new();
         for r in ex.reasons {
-            reasons.push(&r.as_str().into());
+            let o = Object::new();
+            set(&o, "code", &r.code.as_str().into())?;
+            set(&o, "value", &r.value.into())?;
+            set(&o, "contribution", &r.contribution.into())?;
+            reasons.push(&o);
         }
         set(&out, "reasons", &reasons)?;
         Ok(out)
