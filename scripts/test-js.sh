@@ -51,6 +51,9 @@ cargo run --quiet --bin fewclick -- export-items www/assets/demo.fcm --jsonl "$S
 cp tests/js/items.test.mjs "$SCRATCH/"
 (cd "$SCRATCH" && FEWCLICK_DEMO_MODEL="$ROOT/www/assets/demo.fcm" FEWCLICK_ITEMS_JSONL="$SCRATCH/demo-items.jsonl" \
   node --test --test-reporter=tap items.test.mjs)
+cp examples/search-api.mjs "$SCRATCH/"
+(cd "$SCRATCH" && node search-api.mjs demo-items.jsonl --check)
+ok "examples/search-api.mjs answers with the demo model's vectors"
 
 step "TypeScript: tsc --noEmit (strict) against the package's types"
 "$TSC" -p "$SCRATCH/tsconfig.json"
