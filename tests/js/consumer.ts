@@ -6,6 +6,7 @@ import {
   createWorkerReranker,
   FewclickError,
   init,
+  reasonText,
   syntheticModel,
   webgpuAvailable,
   type AsyncRanking,
@@ -14,6 +15,8 @@ import {
   type CreateRerankerOptions,
   type FewclickErrorCode,
   type InitOptions,
+  type Reason,
+  type ReasonCode,
   type WasmBuild,
   type Ranking,
   type Reranker,
@@ -47,7 +50,12 @@ export async function onResultsPage(ids: string[], features: Float32Array): Prom
   console.log(scoredBy, why);
   const ms: number = reranker.lastAdaptMs + ranking.adaptMs;
   const explanation = reranker.explain(ranking.ids[0] ?? 'x');
-  const reasons: string[] = explanation.reasons;
+  const reasons: string[] = explanation.reasons.map((r: Reason) => reasonText(r, { NOTHING: () => 'nichts' }));
+  const code: ReasonCode = explanation.reasons[0]?.code ?? 'NOTHING';
+  const pinned: Ranking = reranker.rank({ pinTop: 2, freezeAbove: 'sku-1' });
+  // @ts-expect-error pinTop is a number
+  reranker.rank({ pinTop: '2' });
+  console.log(code, pinned.ids);
   console.log(order.length, scores[0], backend, ms, reasons, reranker.modelInfo().featureNames);
   reranker.free();
   return ranking.ids;
