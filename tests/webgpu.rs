@@ -502,6 +502,7 @@ fn page_reranker(n: usize, scope: &str, clicks: usize, seed: u64) -> fewclick::w
         ids.into(),
         Float32Array::from(x.as_slice()).into(),
         JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
         Float32Array::from(prices.as_slice()).into(),
     )
     .unwrap();
