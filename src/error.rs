@@ -33,6 +33,8 @@ pub enum Error {
     /// The host's feature names differ from the model's schema: first difference at `index`
     /// (the model has `expected` features, the host gave `found`).
     SchemaMismatch { index: usize, expected: usize, found: usize },
+    /// Exported session bytes that are damaged, foreign (another model) or not a session at all.
+    InvalidSession { reason: String },
 }
 
 impl Error {
@@ -52,6 +54,7 @@ impl Error {
             Error::NoResults => "NO_RESULTS",
             Error::NoItemTable => "NO_ITEM_TABLE",
             Error::SchemaMismatch { .. } => "SCHEMA_MISMATCH",
+            Error::InvalidSession { .. } => "INVALID_SESSION",
         }
     }
 
@@ -86,6 +89,7 @@ impl fmt::Display for Error {
             Error::InvalidConfig { field, reason } => write!(f, "invalid setting `{field}`: {reason}"),
             Error::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
             Error::NoResults => write!(f, "no result set: call setResults first"),
+            Error::InvalidSession { reason } => write!(f, "invalid session: {reason}"),
             Error::NoItemTable => write!(f, "this model carries no item table: pass features with the results"),
             Error::SchemaMismatch { index, expected, found } => write!(
                 f,

@@ -244,6 +244,37 @@ impl Reranker {
     /// list is shown (not when ranking, so a ranking depends only on what was recorded); the
     /// trainer with the log's time of each list. A non-finite time is an error and changes
     /// nothing.
+    /// A tag of the model's parameters (CRC-32 of θ0 and α, with the item width): what an
+    /// exported session is bound to, so one model's session never feeds another.
+    pub fn model_tag(&self) -> u32 {
+        let mut b = Vec::with_capacity(8 * self.model.theta.len() + 4);
+        b.extend_from_slice(&(self.model.arch.item_dim as u32).to_le_bytes());
+        for v in self.model.theta.iter().chain(&self.model.alpha) {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        crate::model_file::crc32(&b)
+    }
+
+    /// The session (events, their snapshots and training examples, the clock) as bytes for a
+    /// later page (see [`crate::session`]'s `persist.rs`): at most
+    /// [`crate::session::MAX_SESSION_BYTES`], the oldest events left out first.
+    pub fn export_session(&self) -> Vec<u8> {
+        self.log.export(self.model_tag(), self.model.arch.item_dim)
+    }
+
+    /// Replaces the session's events with exported ones (the current results stay). Bytes that
+    /// are damaged, foreign or from another model are an `InvalidSession` error and change
+    /// nothing.
+    pub fn import_session(&mut self, bytes: &[u8]) -> Result<()> {
+        let log = EventLog::import(bytes, self.model_tag(), self.model.arch.item_dim, self.log.capacity())?;
+        self.log = log;
+        if let Some(r) = &self.results {
+            self.log.show(&r.set);
+        }
+        self.adapted = None;
+        Ok(())
+    }
+
     /// Checks a host's feature names against the model's schema (name, count and order).
     pub fn check_feature_names(&self, names: &[String]) -> Result<()> {
         let expected = &self.model.feature_names;

@@ -106,18 +106,18 @@ pub(super) struct Snapshot {
 /// A training example: row 0 is the positive (absent for a bare skip), the rest negatives.
 /// Each input row is `[x (d) | s (S)]`; the host base score of each row is in `base`.
 #[derive(Clone, Debug, PartialEq)]
-struct Example {
-    inputs: Vec<f32>,
-    base: Vec<f32>,
-    has_positive: bool,
-    weight: f32,
+pub(super) struct Example {
+    pub(super) inputs: Vec<f32>,
+    pub(super) base: Vec<f32>,
+    pub(super) has_positive: bool,
+    pub(super) weight: f32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Entry {
     pub(super) event: Event,
     pub(super) snapshot: Option<Snapshot>,
-    example: Option<Example>,
+    pub(super) example: Option<Example>,
 }
 
 /// A result list the session was shown: which one, and where the shopper last engaged in it.

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `results.rs` | What is shown? Ids in display order, features, base scores, prices and each row's price in the context of the list. |
 //! | `events.rs` | What happened? Events, the bounded log with the session's clock and the lists shown, the training examples. |
+//! | `persist.rs` | What survives a page load, on the host's opt-in? The log as versioned, checksummed, size-bounded bytes. |
 //! | `features.rs` | What does the session say about each candidate? The session features: the per-row reference, the batched CPU version, and the table the GPU computes them from. |
 //!
 //! Decisions (documented in ARCHITECTURE.md, tested in tests/core.rs and tests/session.rs):
@@ -21,6 +22,7 @@
 
 mod events;
 mod features;
+mod persist;
 mod results;
 
 pub use events::{check_item_features, Event, EventKind, EventLog, Group, SupportSet};
@@ -28,6 +30,7 @@ pub use features::{
     feature_index, reference_list_context, signed_log_offset, Summary, SummaryTable, NO_ROW, POSITION_SCALE,
     RECENCY_HALF_SECONDS, SESSION_DIM, SESSION_FEATURE_NAMES, TIME_SCALE,
 };
+pub use persist::{MAX_SESSION_BYTES, SESSION_MAGIC, SESSION_VERSION};
 pub use results::{ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO};
 
 use crate::error::{Error, Result};
