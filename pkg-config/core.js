@@ -7,6 +7,8 @@
 // requests are the wasm file the loader picked and a model URL the host passes; nothing here
 // needs cross-origin isolation (no SharedArrayBuffer, no threads).
 
+import { loadStored, parsePersist, removeStored, sessionBytes, store } from './session.js';
+
 // The wasm-bindgen glue of the loaded build (set by init): the gpu build has its own glue (it
 // imports the WebGPU functions), the two CPU builds share one. Literal specifiers, so bundlers
 // see and emit both; a page downloads only the one it loads.
@@ -17,7 +19,7 @@ const loadGlue = (build) => (build === 'webgpu' ? import('./fewclick_gpu.js') : 
 const CORE_CODES = [
   'INVALID_MODEL', 'UNSUPPORTED_VERSION', 'DIMENSION_MISMATCH', 'NON_FINITE', 'TOO_MANY_CANDIDATES',
   'DUPLICATE_ID', 'INVALID_ID', 'UNKNOWN_ITEM', 'INVALID_CONFIG', 'INVALID_INPUT', 'NO_RESULTS',
-  'NO_ITEM_TABLE', 'SCHEMA_MISMATCH',
+  'NO_ITEM_TABLE', 'SCHEMA_MISMATCH', 'INVALID_SESSION',
 ];
 /** Codes the JavaScript side adds: loading, fetching, the model's integrity, use after free(),
  * workers, bugs. */
@@ -110,7 +112,7 @@ const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope
 const RESULT_KEYS = new Set(['ids', 'prices', 'features', 'featureNames', 'baseScores']);
 const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
 // Options this file handles itself (createReranker's); never passed to the core.
-const JS_OPTION_KEYS = new Set(['integrity']);
+const JS_OPTION_KEYS = new Set(['integrity', 'session', 'persist']);
 const CREATE_OPTION_KEYS = new Set([...OPTION_KEYS, ...JS_OPTION_KEYS]);
 // The event types the core parses (src/session/events.rs `EventKind::parse`) and the longest item
 // id it takes (src/session/mod.rs `MAX_ID_BYTES`), for events record() queues while a rankAsync()
@@ -343,8 +345,28 @@ class Reranker {
   #queued = []; // events record() took while a rankAsync() was pending, applied when it settles
   #refused; // { error, event, count }: queued events the core refused, for the next ranking call
 
-  constructor(raw) {
+  #persist; // { storage, key } when the host opted in to sessionStorage (session.js)
+  #sessionError = null;
+
+  /** `session`: bytes to restore (from the `session` option, or what `persist` stored). Bytes
+   * the core refuses leave a clean session and their error in `sessionError`; refused stored
+   * bytes are removed. */
+  constructor(raw, persist, session, fromStorage) {
     this.#raw = raw;
+    this.#persist = persist;
+    if (session !== undefined) {
+      try {
+        raw.importSession(session);
+      } catch (e) {
+        this.#sessionError = normalised(e);
+        if (fromStorage) removeStored(persist);
+      }
+    }
+  }
+
+  /** Saves the session where the host asked it to be kept (after every recorded event). */
+  #save(raw) {
+    if (this.#persist !== undefined) store(this.#persist, raw.exportSession());
   }
 
   #live() {
@@ -367,6 +389,7 @@ class Reranker {
         this.#refused.count++;
       }
     }
+    if (queued.length > 0) this.#save(raw);
   }
 
   /** Throws, once, the error of a queued event the core refused, so that the next rank(),
@@ -426,6 +449,19 @@ class Reranker {
     if (isPlainObject(event)) checkKeys(event, EVENT_KEYS, 'event');
     const raw = this.#live();
     guarded(() => raw.record(event));
+    this.#save(raw);
+  }
+
+  /** The session as bytes for a later page (`createReranker(model, { session })`): versioned,
+   * checksummed, at most 1 MiB. Stores nothing. */
+  exportSession() {
+    const raw = this.#live();
+    return guarded(() => raw.exportSession());
+  }
+
+  /** Why the session given at creation (or stored by `persist`) was not restored, or null. */
+  get sessionError() {
+    return this.#sessionError;
   }
 
   rank(options) {
@@ -468,6 +504,7 @@ class Reranker {
     const raw = this.#live();
     guarded(() => raw.reset());
     this.#refused = undefined;
+    removeStored(this.#persist);
   }
 
   forget() {
@@ -476,6 +513,7 @@ class Reranker {
     this.#ids = undefined;
     this.#shown = undefined;
     this.#refused = undefined;
+    removeStored(this.#persist);
   }
 
   get backend() {
@@ -579,9 +617,13 @@ export function makeApi(env) {
     if (bytes !== undefined) bytesPromise = integrity === undefined ? bytes : bytes.slice();
     else if (typeof model === 'string' || (typeof URL === 'function' && model instanceof URL)) bytesPromise = env.fetchModel(model);
     else throw new FewclickError('INVALID_INPUT', 'model must be an ArrayBuffer, a typed array or a URL');
+    const given = isPlainObject(options) ? sessionBytes(options.session) : undefined;
+    const persist = isPlainObject(options) ? parsePersist(options.persist) : undefined;
     const [modelBytes] = await Promise.all([bytesPromise, init()]);
     if (integrity !== undefined) await checkIntegrity(modelBytes, integrity);
-    return new Reranker(guarded(() => new glue.Reranker(modelBytes, opts)));
+    const raw = guarded(() => new glue.Reranker(modelBytes, opts));
+    const stored = given === undefined && persist !== undefined ? loadStored(persist) : undefined;
+    return new Reranker(raw, persist, given ?? stored, stored !== undefined);
   }
 
   async function syntheticModel(itemDim, hidden, seed = 0) {

@@ -29,7 +29,8 @@ export type CoreErrorCode =
   | 'INVALID_INPUT'
   | 'NO_RESULTS'
   | 'NO_ITEM_TABLE'
-  | 'SCHEMA_MISMATCH';
+  | 'SCHEMA_MISMATCH'
+  | 'INVALID_SESSION';
 
 /**
  * Codes added by the JavaScript side:
@@ -145,6 +146,26 @@ export interface CreateRerankerOptions extends RerankerOptions {
    * never loaded unchecked.
    */
   integrity?: string;
+  /** A session from `exportSession()` on an earlier page, restored before the reranker is
+   * returned. Bytes the core refuses (damaged, truncated, another model's) leave a clean session
+   * and their error in `sessionError`; anything but bytes is `INVALID_INPUT`. */
+  session?: Uint8Array | ArrayBuffer;
+  /**
+   * Opt-in: keep the session across page loads in `sessionStorage` (this tab only; or the
+   * `storage` given, anything with getItem/setItem/removeItem) under `key` (default
+   * `"fewclick:session"`). Restored at creation (stored bytes the core refuses are removed, a clean
+   * start), saved after every recorded event, removed by `forget()` and `reset()`. Without it
+   * nothing is stored. Main thread only (workers have no sessionStorage): with a worker, pass
+   * `exportSession()`'s bytes as `session` yourself.
+   */
+  persist?: boolean | { key?: string; storage?: SessionStorageLike };
+}
+
+/** What `persist` needs of a storage (`sessionStorage` fits). */
+export interface SessionStorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
 }
 
 export interface Ranking {
@@ -290,8 +311,15 @@ export interface Reranker {
   explain(id: string): Explanation;
   /** Forgets the session's events (the results stay). */
   reset(): void;
-  /** Forgets everything about the shopper: events and results. */
+  /** Forgets everything about the shopper: events and results (and what `persist` stored). */
   forget(): void;
+  /** The session as bytes for a later page: versioned, checksummed, at most 1 MiB (the oldest
+   * events left out first). Stores nothing; pass them as `createReranker(model, { session })`. */
+  exportSession(): Uint8Array;
+  /** Why the `session` given at creation, or the one `persist` stored, was not restored (an
+   * `INVALID_SESSION` error: damaged, truncated or another model's bytes; the session started
+   * clean), or null. */
+  readonly sessionError: FewclickError | null;
   /** The CPU kernels rank() uses. */
   readonly backend: CpuKernels;
   /** Duration of the last rank(), in milliseconds. */
@@ -309,6 +337,10 @@ export interface Reranker {
  * values as of the last settled call. */
 export interface WorkerReranker {
   setResults(results: Results): Promise<void>;
+  /** The session as bytes (see Reranker.exportSession). */
+  exportSession(): Promise<Uint8Array>;
+  /** Why the `session` given at creation was not restored, or null. */
+  readonly sessionError: { name: string; message: string; code: FewclickErrorCode } | null;
   record(event: ShopperEvent): Promise<void>;
   rank(options?: RankOptions): Promise<Ranking>;
   /** Calls on one worker reranker run in the worker one after another, in the order they were

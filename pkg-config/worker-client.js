@@ -136,6 +136,13 @@ class WorkerReranker {
   get itemDim() {
     return this.#state.itemDim;
   }
+  /** Why the `session` given at creation was not restored (`{ name, message, code }`), or null. */
+  get sessionError() {
+    return this.#state.sessionError;
+  }
+  exportSession() {
+    return this.#call('exportSession', []);
+  }
   get eventCount() {
     return this.#state.eventCount;
   }

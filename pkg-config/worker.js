@@ -13,7 +13,7 @@
 // so a pending rankAsync never makes the next call BUSY).
 import { FewclickError, createReranker, init } from './index.js';
 
-const METHODS = new Set(['setResults', 'record', 'rank', 'rankAsync', 'explain', 'reset', 'forget', 'modelInfo']);
+const METHODS = new Set(['setResults', 'record', 'rank', 'rankAsync', 'explain', 'reset', 'forget', 'modelInfo', 'exportSession']);
 const RANKINGS = new Set(['rank', 'rankAsync']);
 const rerankers = new Map(); // handle → { reranker, queue }
 let nextHandle = 1;
@@ -25,6 +25,7 @@ function stateOf(r) {
     eventCount: r.eventCount,
     itemDim: r.itemDim,
     gpuFallbackReason: r.gpuFallbackReason,
+    sessionError: r.sessionError === null ? null : errorData(r.sessionError),
   };
 }
 

@@ -3,6 +3,7 @@
 # scratch project in a temp dir (offline), then
 #   - node --test tests/js/package.test.mjs   (the API from Node, errors and their codes)
 #   - node --test tests/js/items.test.mjs     (the model's item table; fewclick/server on an export)
+#   - node --test tests/js/session.test.mjs   (exportSession, { session }, the opt-in { persist })
 #   - tsc --noEmit (strict) on tests/js/consumer*.ts against the package's types (nodenext and
 #     bundler resolution with DOM types; Node types without DOM)
 #   - node --test tests/js/browser.test.mjs   (headless Chromium: browser entry, worker, SIMD)
@@ -46,11 +47,11 @@ ok "installed in $SCRATCH"
 step "Node: node --test package.test.mjs"
 (cd "$SCRATCH" && node --test --test-reporter=tap package.test.mjs)
 
-step "Node: node --test items.test.mjs (the demo model's item table; fewclick/server on its export)"
+step "Node: node --test items.test.mjs session.test.mjs (the demo model's item table, fewclick/server, sessions across page loads)"
 cargo run --quiet --bin fewclick -- export-items www/assets/demo.fcm --jsonl "$SCRATCH/demo-items.jsonl"
-cp tests/js/items.test.mjs "$SCRATCH/"
+cp tests/js/items.test.mjs tests/js/session.test.mjs "$SCRATCH/"
 (cd "$SCRATCH" && FEWCLICK_DEMO_MODEL="$ROOT/www/assets/demo.fcm" FEWCLICK_ITEMS_JSONL="$SCRATCH/demo-items.jsonl" \
-  node --test --test-reporter=tap items.test.mjs)
+  node --test --test-reporter=tap items.test.mjs session.test.mjs)
 cp examples/search-api.mjs "$SCRATCH/"
 (cd "$SCRATCH" && node search-api.mjs demo-items.jsonl --check)
 ok "examples/search-api.mjs answers with the demo model's vectors"

@@ -433,10 +433,15 @@ impl Reranker {
         self.prepare(false)
     }
 
+    /// Whether a ranking now returns the host's order untouched, computing nothing: no event
+    /// yet, and the model does not rank before the first one.
+    pub fn serves_host_order(&self) -> bool {
+        self.log.is_empty() && !self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events)
+    }
+
     fn prepare(&mut self, adapt_here: bool) -> Result<Scoring> {
         let n = self.results.as_ref().ok_or(Error::NoResults)?.set.len();
-        let global = self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events);
-        if self.log.is_empty() && !global {
+        if self.serves_host_order() {
             let base = self.results.as_ref().map(|r| r.set.base().to_vec()).unwrap_or_default();
             let ranking = Ranking {
                 order: (0..n).collect(),
@@ -539,8 +544,7 @@ impl Reranker {
         }
         // Only what moves the item counts; with nothing left, or while the host's order is served
         // untouched (no event yet, and the model does not rank before one), say so.
-        let global = self.cfg.rank_without_events.unwrap_or(self.model.rank_without_events);
-        if self.log.is_empty() && !global {
+        if self.serves_host_order() {
             reasons.clear();
         }
         reasons.retain(|r| r.contribution.abs() > REASON_THRESHOLD);

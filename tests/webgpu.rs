@@ -554,6 +554,24 @@ fn assert_same_ranking(got: &JsValue, cpu: &JsValue, tol: f32, what: &str) {
 async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss() {
     // One test, in this order: the page's device and backend decisions are page-wide state, and
     // the device loss at the end is for good.
+    let decided = || Array::from(&get(&fewclick::wasm::gpu::gpu_status().unwrap(), "calibrations")).length();
+
+    // First, the defect of a page that ranks on load: an eventless first call at 50,000 items
+    // (nothing to compute: the host's order) must not decide the bucket for the CPU; once there
+    // are events, the first call calibrates, timing the GPU too.
+    let start = decided();
+    let mut on_load = page_reranker(50_000, "all", 0, 0x5000);
+    let first: JsValue = on_load.rank_async(None).await.unwrap().into();
+    assert_eq!(get(&first, "adapted"), JsValue::FALSE);
+    assert_eq!(decided(), start, "an eventless call calibrates nothing");
+    let mut clicked = page_reranker(50_000, "all", 25, 0x5000);
+    let _: JsValue = clicked.rank_async(None).await.unwrap().into();
+    assert_eq!(decided(), start + 1, "the first call with events calibrates");
+    let entry = Array::from(&get(&fewclick::wasm::gpu::gpu_status().unwrap(), "calibrations")).get(start);
+    console_log!("50,000 items after events: {}", js_sys::JSON::stringify(&entry).unwrap());
+    assert_eq!(get(&entry, "upTo").as_f64(), Some(100_000.0));
+    assert!(get(&entry, "gpuMs").as_f64().is_some(), "at 50,000 items with events the GPU is timed");
+
     for (n, scope) in [(1, "all"), (65, "all"), (1000, "head"), (100_000, "all")] {
         // Two identical rerankers: one ranks on the CPU (rank()), the other on WebGPU, inner loop
         // included (no adapted θ is cached before the first rankAsync).
@@ -591,7 +609,6 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
 
         // auto: the first call of a bucket calibrates (both backends adapt from θ0 and score; the
         // CPU's ranking is returned and its θ kept), later calls follow the decision.
-        let decided = || Array::from(&get(&fewclick::wasm::gpu::gpu_status().unwrap(), "calibrations")).length();
         let before = decided();
         let auto: JsValue = r.rank_async(None).await.unwrap().into();
         if decided() > before {
@@ -619,14 +636,19 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
     }
     let status: JsValue = fewclick::wasm::gpu::gpu_status().unwrap().into();
     console_log!("gpuStatus after calibration: {}", js_sys::JSON::stringify(&status).unwrap());
-    // (1, all) and (65, all) share the bucket "≤ 100".
+    // (1, all) and (65, all) share the bucket "≤ 100"; (50,000, all) and (100,000, all) "≤ 100,000".
     let cals = Array::from(&get(&status, "calibrations"));
     assert_eq!(cals.length(), 3, "one decision per (bucket, scope)");
+    let of = |up_to: f64, scope: &str| {
+        cals.iter()
+            .find(|c| get(c, "upTo").as_f64() == Some(up_to) && get(c, "scope").as_string().as_deref() == Some(scope))
+            .unwrap_or_else(|| panic!("no calibration for ≤ {up_to}, {scope}"))
+    };
     // Decided by n = 1 (nothing to adapt: microseconds on the CPU), under the GPU's floor: the
     // GPU was not tried. At 100,000 the CPU needs tens of ms: the GPU was timed.
-    assert!(get(&cals.get(0), "gpuMs").is_null(), "≤ 100: CPU without trying the GPU");
-    assert_eq!(get(&cals.get(0), "backend").as_string().as_deref(), Some("cpu"));
-    assert!(get(&cals.get(2), "gpuMs").as_f64().is_some(), "≤ 100,000: both timed");
+    assert!(get(&of(100.0, "all"), "gpuMs").is_null(), "≤ 100: CPU without trying the GPU");
+    assert_eq!(get(&of(100.0, "all"), "backend").as_string().as_deref(), Some("cpu"));
+    assert!(get(&of(100_000.0, "all"), "gpuMs").as_f64().is_some(), "≤ 100,000: both timed");
     assert!(get(&status, "fallbackReason").is_null());
 
     assert!(destroy_page_device(), "the page had a device");

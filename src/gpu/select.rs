@@ -111,7 +111,11 @@ impl Selector {
         self.calibrations.push(c);
     }
 
-    pub fn plan(&self, pref: Preference, n: usize, scope: Scope) -> Plan {
+    /// The backend for a call on `n` results. `work`: whether the call computes anything (false
+    /// while the host's order is served untouched, before any event): such a call never
+    /// calibrates, since the CPU answering it in microseconds says nothing about real rankings,
+    /// and a bucket decided by it would keep WebGPU away for the page's life.
+    pub fn plan(&self, pref: Preference, n: usize, scope: Scope, work: bool) -> Plan {
         if pref == Preference::Cpu {
             return Plan::Cpu { fallback: None };
         }
@@ -125,6 +129,7 @@ impl Selector {
         match self.calibrations.iter().find(|c| c.bucket == b && c.scope == scope) {
             Some(c) if c.gpu_wins() => Plan::Gpu,
             Some(_) => Plan::Cpu { fallback: None },
+            None if !work => Plan::Cpu { fallback: None },
             None => Plan::Calibrate,
         }
     }
@@ -142,13 +147,15 @@ mod tests {
     #[test]
     fn auto_calibrates_once_per_bucket_and_scope() {
         let mut s = Selector::default();
-        assert_eq!(s.plan(Preference::Auto, 5000, Scope::All), Plan::Calibrate);
+        // A call with nothing to compute (no event yet) never calibrates, and decides nothing.
+        assert_eq!(s.plan(Preference::Auto, 5000, Scope::All, false), Plan::Cpu { fallback: None });
+        assert_eq!(s.plan(Preference::Auto, 5000, Scope::All, true), Plan::Calibrate);
         s.record(Calibration { bucket: bucket(5000), scope: Scope::All, cpu_ms: 3.0, gpu_ms: Some(1.0) });
-        assert_eq!(s.plan(Preference::Auto, 9000, Scope::All), Plan::Gpu);
-        assert_eq!(s.plan(Preference::Auto, 9000, Scope::Head), Plan::Calibrate);
-        assert_eq!(s.plan(Preference::Auto, 20_000, Scope::All), Plan::Calibrate);
+        assert_eq!(s.plan(Preference::Auto, 9000, Scope::All, true), Plan::Gpu);
+        assert_eq!(s.plan(Preference::Auto, 9000, Scope::Head, true), Plan::Calibrate);
+        assert_eq!(s.plan(Preference::Auto, 20_000, Scope::All, true), Plan::Calibrate);
         s.record(Calibration { bucket: bucket(5000), scope: Scope::All, cpu_ms: 1.0, gpu_ms: Some(3.0) });
-        assert_eq!(s.plan(Preference::Auto, 9000, Scope::All), Plan::Cpu { fallback: None });
+        assert_eq!(s.plan(Preference::Auto, 9000, Scope::All, true), Plan::Cpu { fallback: None });
         assert_eq!(s.calibrations().len(), 1);
     }
 
@@ -160,21 +167,21 @@ mod tests {
         assert!(!fast.gpu_wins());
         let mut s = Selector::default();
         s.record(fast);
-        assert_eq!(s.plan(Preference::Auto, 60, Scope::Head), Plan::Cpu { fallback: None });
-        assert_eq!(s.plan(Preference::WebGpu, 60, Scope::Head), Plan::Gpu, "forcing still works");
+        assert_eq!(s.plan(Preference::Auto, 60, Scope::Head, true), Plan::Cpu { fallback: None });
+        assert_eq!(s.plan(Preference::WebGpu, 60, Scope::Head, true), Plan::Gpu, "forcing still works");
     }
 
     #[test]
     fn the_host_forces_either_backend_and_failures_stick() {
         let mut s = Selector::default();
-        assert_eq!(s.plan(Preference::Cpu, 10, Scope::Head), Plan::Cpu { fallback: None });
-        assert_eq!(s.plan(Preference::WebGpu, 10, Scope::Head), Plan::Gpu);
+        assert_eq!(s.plan(Preference::Cpu, 10, Scope::Head, true), Plan::Cpu { fallback: None });
+        assert_eq!(s.plan(Preference::WebGpu, 10, Scope::Head, true), Plan::Gpu);
         s.mark_unusable("device lost");
         s.mark_unusable("a later consequence");
         let lost = Plan::Cpu { fallback: Some("device lost".into()) };
-        assert_eq!(s.plan(Preference::WebGpu, 10, Scope::Head), lost);
-        assert_eq!(s.plan(Preference::Auto, 10, Scope::Head), lost);
-        assert_eq!(s.plan(Preference::Cpu, 10, Scope::Head), Plan::Cpu { fallback: None });
+        assert_eq!(s.plan(Preference::WebGpu, 10, Scope::Head, true), lost);
+        assert_eq!(s.plan(Preference::Auto, 10, Scope::Head, true), lost);
+        assert_eq!(s.plan(Preference::Cpu, 10, Scope::Head, true), Plan::Cpu { fallback: None });
         assert_eq!(s.unusable(), Some("device lost"));
     }
 

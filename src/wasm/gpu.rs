@@ -44,7 +44,8 @@ impl Reranker {
         use crate::gpu::select::Plan;
         let pref = Preference::parse(backend.as_deref().unwrap_or("auto")).map_err(|e| js_error(&e))?;
         let t0 = now_ms();
-        let plan = SELECTOR.with(|s| s.borrow().plan(pref, self.core.n_results(), self.core.scope()));
+        let (n, scope, work) = (self.core.n_results(), self.core.scope(), !self.core.serves_host_order());
+        let plan = SELECTOR.with(|s| s.borrow().plan(pref, n, scope, work));
         let (ranking, backend, fallback) = match plan {
             Plan::Cpu { fallback } => (self.core.rank().map_err(|e| js_error(&e))?, self.core.backend(), fallback),
             Plan::Gpu => self.gpu_rank().await?,

@@ -254,6 +254,20 @@ impl Reranker {
         Ok(out)
     }
 
+    /// The session as bytes for a later page (versioned, checksummed, at most 1 MiB; the oldest
+    /// events left out first). Stores nothing itself.
+    #[wasm_bindgen(js_name = exportSession)]
+    pub fn export_session(&self) -> Uint8Array {
+        Uint8Array::from(self.core.export_session().as_slice())
+    }
+
+    /// Replaces the session's events with exported ones; damaged or foreign bytes are an
+    /// `INVALID_SESSION` error and change nothing.
+    #[wasm_bindgen(js_name = importSession)]
+    pub fn import_session(&mut self, bytes: &[u8]) -> JsResult<()> {
+        self.core.import_session(bytes).map_err(|e| js_error(&e))
+    }
+
     /// Forgets the session's events (the results stay).
     pub fn reset(&mut self) {
         self.core.reset();
