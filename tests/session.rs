@@ -311,3 +311,25 @@ fn batched_features_match_the_reference_on_random_timed_sessions_with_changing_l
         assert!(*c >= 20, "feature {} was non-zero only {c} times", SESSION_FEATURE_NAMES[k]);
     }
 }
+
+/// The reproduction of a trap (issue 13): with a large event capacity, thousands of click/skip
+/// pairs on a 2-item list made the support set pair every click with every skip (225 M pairs at
+/// 15,000 pairs, a 3 GB wasm memory). The newest examples only are used: the pairs stay bounded.
+#[test]
+fn the_support_set_stays_bounded_however_many_events_the_log_holds() {
+    use fewclick::session::{MAX_ABOVE, MAX_SUPPORT_EXAMPLES};
+    let r = set(&["a", "b"], Some(vec![10.0, 20.0]));
+    let mut log = EventLog::new(100_000).unwrap();
+    for k in 0..3_000 {
+        let t = 2.0 * k as f64;
+        log.record(event("b", EventKind::Click, t), Some(&r)).unwrap();
+        log.record(event("a", EventKind::Skip, t + 1.0), Some(&r)).unwrap();
+    }
+    assert_eq!(log.len(), 6_000);
+    let support = log.support(r.dim());
+    let bound = MAX_SUPPORT_EXAMPLES * (MAX_ABOVE + MAX_SUPPORT_EXAMPLES);
+    assert!(support.pairs.len() <= bound, "{} pairs, bound {bound}", support.pairs.len());
+    assert!(!support.pairs.is_empty());
+    // The newest examples: 128 clicks against 128 skips (each click also against "a" above it).
+    assert_eq!(support.n_rows(), MAX_SUPPORT_EXAMPLES + MAX_SUPPORT_EXAMPLES / 2);
+}

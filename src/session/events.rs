@@ -92,6 +92,9 @@ impl Event {
     }
 }
 
+/// The most examples (the newest) a support set is built from: see [`EventLog::support`].
+pub const MAX_SUPPORT_EXAMPLES: usize = 256;
+
 /// Dwell events below this engagement are too weak to train on.
 const MIN_EXAMPLE_ENGAGEMENT: f32 = 0.2;
 
@@ -293,16 +296,18 @@ impl EventLog {
         Some(ex)
     }
 
-    /// All training examples in the log, flattened for the loss.
+    /// The training examples of the newest [`MAX_SUPPORT_EXAMPLES`] events that have one,
+    /// flattened for the loss. The cap bounds the pairs (every engagement is paired with every
+    /// skip) by `MAX_SUPPORT_EXAMPLES × (MAX_ABOVE + MAX_SUPPORT_EXAMPLES)` whatever the log's
+    /// capacity; at the default capacity (256) it never binds.
     pub fn support(&self, dim: usize) -> SupportSet {
         let width = dim + SESSION_DIM;
         let mut set = SupportSet { width, ..SupportSet::default() };
         let mut skip_rows = Vec::new();
-        for entry in &self.entries {
+        let usable = |e: &&Entry| e.example.as_ref().is_some_and(|ex| ex.inputs.len() == ex.base.len() * width);
+        let newest: Vec<&Entry> = self.entries.iter().rev().filter(usable).take(MAX_SUPPORT_EXAMPLES).collect();
+        for entry in newest.into_iter().rev() {
             let Some(ex) = &entry.example else { continue };
-            if ex.inputs.len() != ex.base.len() * width {
-                continue; // recorded under another feature width
-            }
             let start = set.n_rows() as u32;
             set.inputs.extend_from_slice(&ex.inputs);
             set.base.extend_from_slice(&ex.base);

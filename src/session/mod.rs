@@ -25,7 +25,7 @@ mod features;
 mod persist;
 mod results;
 
-pub use events::{check_item_features, Event, EventKind, EventLog, Group, SupportSet};
+pub use events::{check_item_features, Event, EventKind, EventLog, Group, SupportSet, MAX_SUPPORT_EXAMPLES};
 pub use features::{
     feature_index, reference_list_context, signed_log_offset, Summary, SummaryTable, NO_ROW, POSITION_SCALE,
     RECENCY_HALF_SECONDS, SESSION_DIM, SESSION_FEATURE_NAMES, TIME_SCALE,
