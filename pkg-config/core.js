@@ -428,6 +428,12 @@ class Reranker {
     }
     checkKeys(results, RESULT_KEYS, 'results');
     const { ids, features, featureNames, baseScores, prices } = results;
+    if (features !== undefined && featureNames === undefined) {
+      throw new FewclickError(
+        'INVALID_INPUT',
+        "features need featureNames, the names of their columns in order (the model's are modelInfo().featureNames): they are checked against the model's schema",
+      );
+    }
     const raw = this.#live();
     guarded(() => raw.setResults(ids, features, featureNames, baseScores, prices));
     this.#ids = Array.from(ids);

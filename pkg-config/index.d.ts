@@ -72,25 +72,34 @@ export type ModelSource = ArrayBuffer | ArrayBufferView | string | URL;
 
 export type Vector = Float32Array | readonly number[];
 
-/** The host's results, in display order. */
-export interface Results {
+/** The host's results, in display order: vectors from the model's table, or the host's own. */
+export type Results = ResultsBase & (TableVectors | HostVectors);
+
+export interface ResultsBase {
   /** Item ids in display order; unique, non-empty. */
   ids: readonly string[];
   /** Price per item: the core computes every price-in-context feature from them (rank in the
    * list, ratios to the list's median and minimum and to the engaged items' prices). */
   prices?: Vector;
-  /**
-   * The host's own item vectors, row-major: `ids.length × itemDim` finite numbers (for example
-   * from `fewclick/server`'s `lookup`). Omitted: the core looks every id up in the model's item
-   * table, and ids it does not hold get the trainer's cold-item vector; a model without a table
-   * then throws `NO_ITEM_TABLE`.
-   */
-  features?: Vector;
-  /** The names of `features`' columns, in order. When given they must equal the model's
-   * `featureNames` (name, count and order), else `SCHEMA_MISMATCH`. */
-  featureNames?: readonly string[];
   /** The host's own score per item (default 0); the model learns a residual over it. */
   baseScores?: Vector;
+}
+
+/** No vectors: the core looks every id up in the model's item table, and ids it does not hold
+ * get the trainer's cold-item vector; a model without a table throws `NO_ITEM_TABLE`. */
+export interface TableVectors {
+  features?: undefined;
+  featureNames?: undefined;
+}
+
+/** The host's own vectors (for example from `fewclick/server`'s `lookup`). */
+export interface HostVectors {
+  /** Row-major: `ids.length × itemDim` finite numbers. */
+  features: Vector;
+  /** The names of `features`' columns, in order: they must equal the model's `featureNames`
+   * (name, count and order), else `SCHEMA_MISMATCH`, so vectors built for another model are never
+   * scored. Required with `features` (`INVALID_INPUT` without). */
+  featureNames: readonly string[];
 }
 
 export type EventType =

@@ -213,8 +213,11 @@ async function record(id, type) {
   toast(`${verb}: ${product.name}. Re-ranked below it on this device in ${ms.toFixed(2)} ms; what is above stays put.`);
 }
 
+/** The store's featured slot: the first result stays first (the package's pinTop). */
+const FEATURED = 1;
+
 /** Re-ranks (or restores the store's order) and renders; returns the wasm time in ms.
- * `stability`: the package's rank options ({ freezeAbove }). */
+ * `stability`: more rank options ({ freezeAbove }); the featured slot is always pinned. */
 async function refresh(stability) {
   const storeIds = state.store.map((p) => p.id);
   let ids = storeIds;
@@ -226,8 +229,8 @@ async function refresh(stability) {
     // results in practice), else the CPU kernels; rank() with packages that predate it.
     const ranking =
       typeof state.reranker.rankAsync === 'function'
-        ? await state.reranker.rankAsync('auto', stability)
-        : await state.reranker.rank(stability);
+        ? await state.reranker.rankAsync('auto', { pinTop: FEATURED, ...stability })
+        : await state.reranker.rank({ pinTop: FEATURED, ...stability });
     const roundTrip = performance.now() - t0;
     ids = ranking.ids;
     adaptMs = ranking.adaptMs;
@@ -333,8 +336,12 @@ function render() {
     card.classList.toggle('moved-up', m > 0);
     card.classList.toggle('moved-down', m < 0);
     const badge = card.querySelector('.badge');
-    badge.textContent = m > 0 ? `▲ ${m}` : m < 0 ? `▼ ${-m}` : '';
-    badge.title = m > 0 ? `Moved up ${m} places for you` : m < 0 ? `Moved down ${-m} places` : '';
+    const featured = position < FEATURED && state.personalise && state.reranker;
+    card.classList.toggle('featured', Boolean(featured));
+    badge.textContent = featured ? 'Featured' : m > 0 ? `▲ ${m}` : m < 0 ? `▼ ${-m}` : '';
+    badge.title = featured
+      ? 'The store pins its featured product first: personalisation never moves it'
+      : m > 0 ? `Moved up ${m} places for you` : m < 0 ? `Moved down ${-m} places` : '';
     card.querySelector('.was').textContent = m !== 0 ? `Store position #${storeIndex.get(id) + 1}` : '';
     return card;
   });

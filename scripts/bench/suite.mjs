@@ -98,7 +98,7 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
       const ids = Array.from({ length: n }, (_, i) => `item-${i}`);
       const features = Float32Array.from({ length: n * ITEM_DIM }, () => rand() * 2 - 1);
       const prices = Float32Array.from({ length: n }, () => 5 + rand() * 295);
-      reranker.setResults({ ids, features, prices });
+      reranker.setResults({ ids, features, featureNames: reranker.modelInfo().featureNames, prices });
       const once = async () => {
         reranker.reset();
         for (let e = 0; e < EVENTS; e++) reranker.record({ item: ids[pick()], type: 'click' });
@@ -169,7 +169,7 @@ async function webgpuAdapter(api, model) {
   if (typeof navigator === 'undefined' || !navigator.gpu) return { reason: 'no navigator.gpu' };
   const r = await api.createReranker(model, { steps: 1 });
   try {
-    r.setResults({ ids: ['a', 'b'], features: new Float32Array(2 * ITEM_DIM) });
+    r.setResults({ ids: ['a', 'b'], features: new Float32Array(2 * ITEM_DIM), featureNames: r.modelInfo().featureNames });
     r.record({ item: 'b', type: 'click' });
     const ranking = await r.rankAsync('webgpu');
     if (ranking.backend !== 'webgpu') return { reason: ranking.fallbackReason ?? 'rankAsync did not use WebGPU' };

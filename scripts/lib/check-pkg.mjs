@@ -18,7 +18,7 @@ if (loaded !== build || kernels !== expected) {
   throw new Error(`asked for the ${build} build, got ${loaded} running ${kernels}`);
 }
 const r = await fc.createReranker(await fc.syntheticModel(4, 8, 1));
-r.setResults({ ids: ['a', 'b', 'c'], features: new Float32Array(12).map((_, i) => Math.sin(i)) });
+r.setResults({ ids: ['a', 'b', 'c'], features: new Float32Array(12).map((_, i) => Math.sin(i)), featureNames: ['f0', 'f1', 'f2', 'f3'] });
 r.record({ item: 'c', type: 'click' });
 const ranking = r.rank();
 if ([...ranking.ids].sort().join() !== 'a,b,c' || !ranking.scores.every(Number.isFinite)) {

@@ -243,6 +243,8 @@ await check('two clicks on items of one brand move that brand up; the places abo
   assert.equal(await page.textContent('#events'), '2');
   personalisedOrder = await shownIds();
   assert.deepEqual([...personalisedOrder].sort(), [...catalogueOrder].sort(), 'the same items, re-ordered');
+  assert.equal(personalisedOrder[0], catalogueOrder[0], 'the featured product stays first (pinTop)');
+  assert.equal(await page.textContent(`#results li[data-id="${catalogueOrder[0]}"] .badge`), 'Featured');
   const others = brandItems.filter((id) => !clicked.includes(id));
   const before = mean(others.map((id) => catalogueOrder.indexOf(id)));
   const after = mean(others.map((id) => personalisedOrder.indexOf(id)));

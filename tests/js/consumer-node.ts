@@ -5,7 +5,7 @@ import { createReranker, FewclickError, syntheticModel, type Ranking } from 'few
 export async function rankOnServer(modelPath: string, ids: string[], features: number[]): Promise<Ranking | string> {
   const reranker = await createReranker(modelPath.length > 0 ? modelPath : await syntheticModel(16, 32));
   try {
-    reranker.setResults({ ids, features });
+    reranker.setResults({ ids, features, featureNames: reranker.modelInfo().featureNames });
     return reranker.rank();
   } catch (e) {
     return e instanceof FewclickError ? e.code : 'unexpected';

@@ -29,7 +29,13 @@ import { useReranker, type UseReranker, type UseRerankerOptions, type UseReranke
 export async function onResultsPage(ids: string[], features: Float32Array): Promise<string[]> {
   const options: RerankerOptions = { scope: 'head', steps: 3, maxMove: null };
   const reranker: Reranker = await createReranker(await syntheticModel(16, 32, 1), options);
-  reranker.setResults({ ids, features, prices: [10, 20] });
+  const featureNames = reranker.modelInfo().featureNames;
+  reranker.setResults({ ids, features, featureNames, prices: [10, 20] });
+  reranker.setResults({ ids, prices: [10, 20] }); // vectors from the model's table
+  // @ts-expect-error: features need their names
+  reranker.setResults({ ids, features });
+  // @ts-expect-error: names without features
+  reranker.setResults({ ids, featureNames });
   const click: ShopperEvent = { item: ids[0] ?? 'x', type: 'click', timestamp: Date.now() };
   reranker.record(click);
   try {
@@ -75,7 +81,7 @@ export async function inAWorker(modelUrl: string): Promise<number> {
   const byUrl: WorkerReranker = await createWorkerReranker('/node_modules/fewclick/worker.js', new URL(modelUrl), undefined, {
     build: 'cpu',
   });
-  await r.setResults({ ids: ['a'], features: new Float32Array(16) });
+  await r.setResults({ ids: ['a'], features: new Float32Array(16), featureNames: Array.from({ length: 16 }, (_, i) => `f${i}`) });
   await r.record({ item: 'a', type: 'cart' });
   const ranking: Ranking = await r.rank();
   const backend: Backend = r.backend;
@@ -137,7 +143,7 @@ export async function integrityTypes(url: string): Promise<void> {
 /** A React component's body (the hook's types need no React types). */
 export function shelf(model: Uint8Array | string | null, ids: string[], features: Float32Array): readonly string[] {
   const options: UseRerankerOptions = { backend: 'cpu', scope: 'head', integrity: 'sha384-abc' };
-  const hook: UseReranker = useReranker(model, { ids, features }, options);
+  const hook: UseReranker = useReranker(model, { ids, features, featureNames: ['f0'] }, options);
   const status: UseRerankerStatus = hook.status;
   const code: FewclickErrorCode | undefined = hook.error?.code;
   const reranker: Reranker | null = hook.reranker;
@@ -150,7 +156,7 @@ export function shelf(model: Uint8Array | string | null, ids: string[], features
   // @ts-expect-error: not a backend preference
   useReranker('/m.fcm', null, { backend: 'gpu' });
   // @ts-expect-error: results need ids
-  useReranker('/m.fcm', { features });
+  useReranker('/m.fcm', { features, featureNames: ['f0'] });
   // @ts-expect-error: not a status
   const never: UseRerankerStatus = 'done';
   // @ts-expect-error: record() returns nothing to await

@@ -24,6 +24,8 @@ import {
 } from 'fewclick';
 
 const ITEM_DIM = 16;
+/** syntheticModel's feature names: f0, f1, … */
+const NAMES = Array.from({ length: ITEM_DIM }, (_, i) => `f${i}`);
 const pkgJson = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('fewclick/package.json'), 'utf8'));
 
 /** Deterministic results: n items with features in [-1, 1) and prices. */
@@ -33,6 +35,7 @@ function results(n, seed = 1) {
   return {
     ids: Array.from({ length: n }, (_, i) => `sku-${i}`),
     features: Float32Array.from({ length: n * ITEM_DIM }, () => rand() * 2 - 1),
+    featureNames: NAMES,
     prices: Float32Array.from({ length: n }, () => 10 + rand() * 190),
   };
 }
@@ -139,7 +142,9 @@ test('bad input throws the right code, changes nothing, and the next valid call 
   nan[17] = Number.NaN;
   assertCode(() => r.setResults({ ...res, features: nan }), 'NON_FINITE');
   assertCode(() => r.setResults({ ...res, ids: res.ids.map((id, i) => (i === 5 ? 'sku-4' : id)) }), 'DUPLICATE_ID');
-  assertCode(() => r.setResults({ ids: 'sku-1', features: res.features }), 'INVALID_INPUT');
+  assertCode(() => r.setResults({ ids: 'sku-1', features: res.features, featureNames: NAMES }), 'INVALID_INPUT');
+  assertCode(() => r.setResults({ ids: res.ids, features: res.features }), 'INVALID_INPUT');
+  assertCode(() => r.setResults({ ...res, featureNames: [...NAMES].reverse() }), 'SCHEMA_MISMATCH');
   assertCode(() => r.record({ item: 'sku-1', type: 'teleport' }), 'INVALID_INPUT');
   assertCode(() => r.record({ item: 'sku-1', type: 'click', dwell_ms: 3 }), 'INVALID_INPUT');
   assertCode(() => r.record('click'), 'INVALID_INPUT');
@@ -260,7 +265,7 @@ test('the gpu build (own process) loads in Node, ranks like the SIMD build and s
     try { await init({ build: 'cpu' }); } catch (e) { cpuAfterwards = e.code; }
     const r = await createReranker(await syntheticModel(8, 16, 2));
     const ids = Array.from({ length: 50 }, (_, i) => 'i' + i);
-    r.setResults({ ids, features: Float32Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.7)) });
+    r.setResults({ ids, features: Float32Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.7)), featureNames: r.modelInfo().featureNames });
     r.record({ item: 'i30', type: 'click' });
     const sync = r.rank();
     const forced = await r.rankAsync('webgpu');
@@ -293,7 +298,7 @@ test('the baseline build (own process) scores like the SIMD build', async () => 
     let s = 11;
     const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
     const ids = Array.from({ length: n }, (_, i) => 'i' + i);
-    r.setResults({ ids, features: Float32Array.from({ length: n * d }, () => rand() * 2 - 1) });
+    r.setResults({ ids, features: Float32Array.from({ length: n * d }, () => rand() * 2 - 1), featureNames: r.modelInfo().featureNames });
     for (const i of [5, 200, 5, 42, 299]) r.record({ item: 'i' + i, type: 'click' });
     const k = r.rank();
     const byId = {};

@@ -59,7 +59,7 @@ test('damaged, truncated and foreign bytes give INVALID_SESSION in sessionError 
   const damaged = bytes.slice();
   damaged[damaged.length >> 1] ^= 0x5a;
   const other = await createReranker(await syntheticModel(23, 16, 3));
-  other.setResults({ ids: ['a'], features: new Float32Array(23) });
+  other.setResults({ ids: ['a'], features: new Float32Array(23), featureNames: other.modelInfo().featureNames });
   other.record({ item: 'a', type: 'click', timestamp: T0 });
   for (const session of [damaged, bytes.subarray(0, 100), new Uint8Array(64), other.exportSession()]) {
     const r = await createReranker(MODEL, { session });

@@ -17,6 +17,7 @@ function results(n) {
   return {
     ids: Array.from({ length: n }, (_, i) => `sku-${i}`),
     features: Float32Array.from({ length: n * 16 }, (_, i) => Math.sin(i * 0.37)),
+    featureNames: Array.from({ length: 16 }, (_, i) => `f${i}`),
   };
 }
 

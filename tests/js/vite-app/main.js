@@ -8,14 +8,15 @@ async function main() {
   const n = 50;
   const ids = Array.from({ length: n }, (_, i) => `sku-${i}`);
   const features = new Float32Array(n * 16).map((_, k) => Math.sin(k * 0.37));
-  reranker.setResults({ ids, features });
+  const featureNames = reranker.modelInfo().featureNames;
+  reranker.setResults({ ids, features, featureNames });
   const before = reranker.rank();
   reranker.record({ item: 'sku-40', type: 'click' });
   reranker.record({ item: 'sku-33', type: 'cart' });
   const after = reranker.rank();
   let code = null;
   try {
-    reranker.setResults({ ids, features: new Float32Array(3) });
+    reranker.setResults({ ids, features: new Float32Array(3), featureNames });
   } catch (e) {
     code = e.code;
   }

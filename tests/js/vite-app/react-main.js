@@ -30,7 +30,7 @@ function results(n, offset = 0) {
   const ids = Array.from({ length: n }, (_, i) => `sku-${i + offset}`);
   const features = Float32Array.from({ length: n * 16 }, (_, k) => Math.sin((k + offset * 16) * 0.37));
   const prices = Float32Array.from({ length: n }, (_, i) => 10 + ((i * 37) % 90));
-  return { ids, features, prices };
+  return { ids, features, featureNames: Array.from({ length: 16 }, (_, i) => `f${i}`), prices };
 }
 
 async function main() {
@@ -83,7 +83,7 @@ async function main() {
   out.newResultsHanded = handed;
 
   // Bad results: the error, and the host's order of those results.
-  const bad = { ids: ['a', 'b', 'c'], features: new Float32Array(3) };
+  const bad = { ids: ['a', 'b', 'c'], features: new Float32Array(3), featureNames: Array.from({ length: 16 }, (_, i) => `f${i}`) };
   render({ model, results: bad, options });
   await until('the error', () => seen.hook.error !== null);
   out.badResultsError = seen.hook.error.code;
