@@ -65,23 +65,41 @@ pub fn table_of(model: &Model) -> Result<&ItemTable> {
 
 /// Writes the JSONL export of `model`'s table; `integrity` names the model file.
 pub fn write_jsonl(model: &Model, integrity: &str, path: &Path) -> Result<()> {
+    // Structs of f32, not `serde_json::Value` (f64): each value is written in the shortest form
+    // that reads back to the same f32.
+    #[derive(serde::Serialize)]
+    struct Header<'a> {
+        format: &'a str,
+        version: u32,
+        names: &'a [String],
+        default: &'a [f32],
+        items: usize,
+        model: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        id: &'a str,
+        features: &'a [f32],
+    }
     let t = table_of(model)?;
     let file = std::fs::File::create(path).map_err(|e| io(path, e))?;
     let mut w = std::io::BufWriter::new(file);
-    let header = serde_json::json!({
-        "format": JSONL_FORMAT,
-        "version": JSONL_VERSION,
-        "names": model.feature_names,
-        "default": t.default_vector(),
-        "items": t.len(),
-        "model": integrity,
-    });
-    writeln!(w, "{header}").map_err(|e| io(path, e))?;
+    let header = Header {
+        format: JSONL_FORMAT,
+        version: JSONL_VERSION,
+        names: &model.feature_names,
+        default: t.default_vector(),
+        items: t.len(),
+        model: integrity,
+    };
+    let encode = |e: serde_json::Error| io(path, e);
+    serde_json::to_writer(&mut w, &header).map_err(encode)?;
+    writeln!(w).map_err(|e| io(path, e))?;
     let mut row = vec![0.0f32; t.dim()];
     for i in 0..t.len() {
         t.row_into(i, &mut row);
-        let line = serde_json::json!({ "id": t.id(i), "features": row });
-        writeln!(w, "{line}").map_err(|e| io(path, e))?;
+        serde_json::to_writer(&mut w, &Line { id: t.id(i), features: &row }).map_err(encode)?;
+        writeln!(w).map_err(|e| io(path, e))?;
     }
     w.flush().map_err(|e| io(path, e))
 }
@@ -147,6 +165,65 @@ pub fn write_parquet(model: &Model, integrity: &str, path: &Path) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::Arch;
+
+    fn model_with_table() -> Model {
+        let arch = Arch::new(2, 4).expect("arch");
+        let n = arch.n_params();
+        let rows = vec![("b".to_string(), vec![0.5, -1.0]), ("a".to_string(), vec![0.1, 2.0]), ("c".to_string(), vec![0.3, 0.0])];
+        Model {
+            arch,
+            theta: vec![0.0; n],
+            alpha: vec![0.0; n],
+            inner: crate::InnerLoop::default(),
+            max_move: None,
+            rank_without_events: false,
+            algorithm: "test".into(),
+            feature_names: vec!["x".into(), "y".into()],
+            items: Some(ItemTable::quantise(vec![0.25, 0.75], rows).expect("table")),
+        }
+    }
+
+    #[test]
+    fn both_exports_hold_every_item_with_the_values_the_model_uses() {
+        let m = model_with_table();
+        let t = m.items.as_ref().expect("table");
+        let dir = std::env::temp_dir().join(format!("fewclick-export-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (jsonl, parquet) = (dir.join("items.jsonl"), dir.join("items.parquet"));
+        write_jsonl(&m, "sha256-x", &jsonl).expect("jsonl");
+        write_parquet(&m, "sha256-x", &parquet).expect("parquet");
+
+        let text = std::fs::read_to_string(&jsonl).expect("read");
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0]["format"], JSONL_FORMAT);
+        assert_eq!(lines[0]["names"], serde_json::json!(["x", "y"]));
+        assert_eq!(lines[0]["default"], serde_json::json!([0.25, 0.75]));
+        assert_eq!(lines[0]["items"], 3);
+        let mut row = [0.0f32; 2];
+        for (i, line) in lines[1..].iter().enumerate() {
+            t.row_into(i, &mut row);
+            assert_eq!(line["id"], t.id(i));
+            let back: Vec<f32> = line["features"].as_array().expect("array").iter().map(|v| v.as_f64().expect("num") as f32).collect();
+            assert_eq!(back, row, "values read back to the same f32");
+        }
+
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(std::fs::File::open(&parquet).expect("open")).expect("parquet");
+        let meta = reader.metadata().file_metadata();
+        assert_eq!(meta.num_rows(), 3);
+        let kv = meta.key_value_metadata().expect("metadata");
+        assert!(kv.iter().any(|k| k.key == "fewclick.model" && k.value.as_deref() == Some("sha256-x")));
+        let rows: Vec<_> = reader.get_row_iter(None).expect("rows").map(|r| r.expect("row")).collect();
+        for (i, r) in rows.iter().enumerate() {
+            t.row_into(i, &mut row);
+            let cols: Vec<String> = r.get_column_iter().map(|(n, v)| format!("{n}={v}")).collect();
+            assert_eq!(cols[0], format!("id=\"{}\"", t.id(i)));
+            assert_eq!(cols[1], format!("x={:?}", row[0]));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn integrity_strings_match_known_digests() {
