@@ -75,10 +75,10 @@ impl InnerLoop {
             return Err(Error::config("steps", format!("must be at most {MAX_STEPS}, got {}", self.steps)));
         }
         if !(self.prox.is_finite() && self.prox >= 0.0) {
-            return Err(Error::config("prox", format!("must be finite and ≥ 0, got {}", self.prox)));
+            return Err(Error::config("prox", "must be finite and ≥ 0"));
         }
         if !(self.clip.is_finite() && self.clip > 0.0) {
-            return Err(Error::config("clip", format!("must be finite and > 0, got {}", self.clip)));
+            return Err(Error::config("clip", "must be finite and > 0"));
         }
         Ok(())
     }

@@ -85,7 +85,8 @@ impl Event {
         }
         if !self.dwell_ms.is_finite() || self.dwell_ms < 0.0 {
             return Err(Error::InvalidInput {
-                reason: format!("dwell must be a finite, non-negative number of ms, got {}", self.dwell_ms),
+                // No float in the message: formatting one would pull float printing into the wasm.
+                reason: "dwell must be a finite, non-negative number of ms".into(),
             });
         }
         Ok(())
