@@ -369,8 +369,13 @@ class Reranker {
     if (this.#persist !== undefined) store(this.#persist, raw.exportSession());
   }
 
-  #live() {
+  /** After free(), every call is FREED, whatever its arguments (checked before them). */
+  #notFreed() {
     if (this.#raw === undefined) throw new FewclickError('FREED', 'this reranker has been freed');
+  }
+
+  #live() {
+    this.#notFreed();
     if (this.#pending) throw new FewclickError('BUSY', 'a rankAsync() on this reranker is pending: await it first (only record() may be called meanwhile)');
     return this.#raw;
   }
@@ -423,6 +428,7 @@ class Reranker {
   }
 
   setResults(results) {
+    this.#notFreed();
     if (!isPlainObject(results)) {
       throw new FewclickError('INVALID_INPUT', 'setResults expects { ids, prices?, features?, featureNames?, baseScores? }');
     }
@@ -443,6 +449,7 @@ class Reranker {
   /** While a rankAsync() is pending the event is checked (what needs no session state) and
    * queued; it is applied as that call settles. */
   record(event) {
+    this.#notFreed();
     if (this.#pending && this.#raw !== undefined) {
       const queued = queuedEvent(event);
       const last = this.#queued.at(-1);
@@ -480,6 +487,7 @@ class Reranker {
   /** rank() scoring on WebGPU where chosen, on the session as it is now: record() meanwhile
    * queues its events for after; other calls on this reranker throw BUSY until it settles. */
   async rankAsync(backend, options) {
+    this.#notFreed();
     if (backend !== undefined && typeof backend !== 'string') {
       throw new FewclickError('INVALID_INPUT', 'backend must be "auto", "cpu" or "webgpu"');
     }
@@ -499,6 +507,7 @@ class Reranker {
   }
 
   explain(id) {
+    this.#notFreed();
     if (typeof id !== 'string') throw new FewclickError('INVALID_INPUT', 'explain expects an item id (string)');
     const raw = this.#live();
     this.#throwRefused();

@@ -114,7 +114,13 @@ impl Model {
         b.extend_from_slice(&self.inner.clip.to_le_bytes());
         put_u32(&mut b, self.max_move.unwrap_or(u32::MAX));
         for name in std::iter::once(&self.algorithm).chain(&self.feature_names) {
-            let bytes = &name.as_bytes()[..name.len().min(MAX_NAME_BYTES)];
+            // validate() refuses longer names; an unvalidated model is cut at a character
+            // boundary, so the file's names stay UTF-8 and the reader accepts them.
+            let mut cut = name.len().min(MAX_NAME_BYTES);
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let bytes = &name.as_bytes()[..cut];
             b.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
             b.extend_from_slice(bytes);
         }
@@ -278,6 +284,28 @@ pub fn crc32(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_names_are_cut_at_a_character_boundary() {
+        let arch = Arch::new(1, 4).expect("arch");
+        let n = arch.n_params();
+        // 63 ASCII bytes then a 2-byte character: a cut at 64 bytes would split it.
+        let name = format!("{}é", "a".repeat(63));
+        let m = Model {
+            arch,
+            theta: vec![0.0; n],
+            alpha: vec![0.0; n],
+            inner: InnerLoop::default(),
+            max_move: None,
+            rank_without_events: false,
+            algorithm: name,
+            feature_names: vec!["x".into()],
+            items: None,
+        };
+        assert!(m.validate().is_err(), "the model itself is refused");
+        let back = Model::from_bytes(&m.to_bytes()).expect("what the writer wrote, the reader reads");
+        assert_eq!(back.algorithm, "a".repeat(63));
+    }
 
     #[test]
     fn crc32_matches_the_standard_check_value() {

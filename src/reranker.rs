@@ -179,6 +179,11 @@ impl Reranker {
         Reranker::new(Model::from_bytes(bytes)?, cfg)
     }
 
+    /// The largest result set this reranker accepts.
+    pub fn max_candidates(&self) -> usize {
+        self.cfg.max_candidates
+    }
+
     pub fn model(&self) -> &Model {
         &self.model
     }

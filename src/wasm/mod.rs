@@ -77,6 +77,23 @@ fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsResult<()> {
     Ok(())
 }
 
+/// The length of a Float32Array or an array (None for anything else), read without converting.
+fn js_len(value: &JsValue) -> Option<usize> {
+    if let Some(a) = value.dyn_ref::<Float32Array>() {
+        return Some(a.length() as usize);
+    }
+    Array::is_array(value).then(|| Array::from(value).length() as usize)
+}
+
+/// Checks an array's length against `expected` before anything is converted from JS, so an
+/// oversized array costs nothing.
+fn check_js_len(value: &JsValue, what: &'static str, expected: usize) -> JsResult<()> {
+    match js_len(value) {
+        Some(found) if found != expected => Err(js_error(&Error::DimensionMismatch { what, expected, found })),
+        _ => Ok(()),
+    }
+}
+
 /// A Float32Array, or an array of numbers, as a Vec<f32>.
 fn f32s(value: &JsValue, what: &str) -> JsResult<Vec<f32>> {
     if let Some(a) = value.dyn_ref::<Float32Array>() {
@@ -187,6 +204,17 @@ impl Reranker {
         base: JsValue,
         prices: JsValue,
     ) -> JsResult<()> {
+        // Counts first: nothing is converted from JS before the sizes are known to be acceptable.
+        let (limit, dim) = (self.core.max_candidates(), self.core.model().arch.item_dim);
+        let n = js_len(&ids).ok_or_else(|| invalid("ids must be an array of strings"))?;
+        if n > limit {
+            return Err(js_error(&Error::TooManyCandidates { limit, found: n }));
+        }
+        for (value, what, expected) in [(&features, "features", n * dim), (&base, "baseScores", n), (&prices, "prices", n)] {
+            if !(value.is_undefined() || value.is_null()) {
+                check_js_len(value, what, expected)?;
+            }
+        }
         let ids = strings(&ids, "ids")?;
         let features = optional_f32s(&features, "features")?;
         if !(feature_names.is_undefined() || feature_names.is_null()) {

@@ -198,6 +198,12 @@ test('reset() forgets events, forget() everything, free() makes later calls FREE
   r.free();
   assertCode(() => r.rank(), 'FREED');
   assertCode(() => r.backend, 'FREED');
+  // Malformed calls after free() are FREED too: the state is checked before the arguments.
+  assertCode(() => r.setResults(42), 'FREED');
+  assertCode(() => r.record({ item: 'sku-1', type: 'teleport', colour: 'red' }), 'FREED');
+  assertCode(() => r.explain(7), 'FREED');
+  assertCode(() => r.rank({ pinTop: -1 }), 'FREED');
+  await assert.rejects(r.rankAsync(5), (e) => e.code === 'FREED');
 });
 
 test('the Node entry reads models from paths and file: URLs; a missing file is FETCH_FAILED', async () => {
