@@ -19,6 +19,8 @@
 //!   with (skip-above), with session features as they were just before the event. An explicit skip
 //!   becomes a negative row paired with every engaged row.
 //! * Times are seconds; an event's timestamp may not be earlier than the previous event's.
+//! * The support set comes from the newest [`MAX_SUPPORT_EXAMPLES`] examples only, so its pairs are
+//!   bounded whatever the log's capacity.
 
 mod events;
 mod features;
