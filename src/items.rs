@@ -68,9 +68,9 @@ impl ItemTable {
             }
             check_len("item table row", dim, v.len())?;
             check_finite("item table row", v)?;
-            for c in 0..dim {
-                lo[c] = lo[c].min(v[c]);
-                hi[c] = hi[c].max(v[c]);
+            for ((l, h), x) in lo.iter_mut().zip(hi.iter_mut()).zip(v) {
+                *l = l.min(*x);
+                *h = h.max(*x);
             }
         }
         let offset: Vec<f32> = lo.iter().map(|&l| if l.is_finite() { l } else { 0.0 }).collect();
@@ -87,8 +87,8 @@ impl ItemTable {
         for (id, v) in &rows {
             table.id_bytes.extend_from_slice(id.as_bytes());
             table.id_ends.push(table.id_bytes.len() as u32);
-            for c in 0..dim {
-                let q = if table.scale[c] > 0.0 { ((v[c] - table.offset[c]) / table.scale[c]).round() } else { 0.0 };
+            for ((x, offset), scale) in v.iter().zip(&table.offset).zip(&table.scale) {
+                let q = if *scale > 0.0 { ((x - offset) / scale).round() } else { 0.0 };
                 table.codes.push(q.clamp(0.0, LEVELS) as u8);
             }
         }
