@@ -7,7 +7,9 @@
 // requests are the wasm file the loader picked and a model URL the host passes; nothing here
 // needs cross-origin isolation (no SharedArrayBuffer, no threads).
 
+import { checkIntegrity, parseIntegrity } from './integrity.js';
 import { loadStored, parsePersist, removeStored, sessionBytes, store } from './session.js';
+import { stabilised, stabilityOptions } from './stability.js';
 
 // The wasm-bindgen glue of the loaded build (set by init): the gpu build has its own glue (it
 // imports the WebGPU functions), the two CPU builds share one. Literal specifiers, so bundlers
@@ -102,7 +104,7 @@ function guarded(fn) {
   }
 }
 
-function isPlainObject(value) {
+export function isPlainObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
@@ -120,7 +122,7 @@ const CREATE_OPTION_KEYS = new Set([...OPTION_KEYS, ...JS_OPTION_KEYS]);
 const EVENT_TYPES = new Set(['impression', 'view', 'click', 'cart', 'add_to_cart', 'add-to-cart', 'purchase', 'skip', 'dwell']);
 const MAX_ID_BYTES = 256;
 
-function checkKeys(object, allowed, what) {
+export function checkKeys(object, allowed, what) {
   for (const key of Object.keys(object)) {
     if (!allowed.has(key)) {
       throw new FewclickError('INVALID_INPUT', `${what}: unknown key "${key}" (expected ${[...allowed].join(', ')})`);
@@ -188,82 +190,6 @@ function queuedEvent(event) {
   return out;
 }
 
-// Subresource Integrity: the algorithms createReranker's `integrity` option may name, weakest
-// first, with WebCrypto's name and the digest's length in bytes.
-const SRI_ALGORITHMS = new Map([
-  ['sha256', { name: 'SHA-256', bytes: 32 }],
-  ['sha384', { name: 'SHA-384', bytes: 48 }],
-  ['sha512', { name: 'SHA-512', bytes: 64 }],
-]);
-
-function base64Bytes(text) {
-  try {
-    return Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
-
-const base64 = (bytes) => btoa(String.fromCharCode(...bytes));
-
-/**
- * The `integrity` option, parsed: `{ algorithm, name, digests }` for the strongest algorithm it
- * names (SRI: a match with any hash of that algorithm passes). SRI metadata syntax: hashes
- * separated by whitespace, each `sha256-`, `sha384-` or `sha512-` and the base64 digest
- * (base64url accepted), optionally followed by `?options`, which SRI defines none of and which
- * are ignored. Unlike a browser, which skips tokens it cannot parse, every token must be such a
- * hash: a typo must not switch the check off. Also refuses where WebCrypto is missing (an
- * insecure context) rather than skip the check.
- */
-function parseIntegrity(value) {
-  if (typeof value !== 'string') {
-    throw new FewclickError('INVALID_INPUT', `options.integrity must be a string such as "sha384-<base64>", got ${typeof value}`);
-  }
-  const tokens = value.split(/[\t\n\f\r ]+/).filter((t) => t.length > 0);
-  if (tokens.length === 0) throw new FewclickError('INVALID_CONFIG', 'options.integrity is empty: give at least one "sha256-", "sha384-" or "sha512-" hash');
-  let strongest;
-  const rank = [...SRI_ALGORITHMS.keys()];
-  for (const token of tokens) {
-    const m = /^(sha256|sha384|sha512)-([A-Za-z0-9+/_-]+={0,2})(?:\?.*)?$/i.exec(token);
-    const algorithm = m && m[1].toLowerCase();
-    const digest = m ? base64Bytes(m[2]) : undefined;
-    if (digest === undefined || digest.length !== SRI_ALGORITHMS.get(algorithm).bytes) {
-      throw new FewclickError(
-        'INVALID_CONFIG',
-        `options.integrity: ${JSON.stringify(token.length > 100 ? `${token.slice(0, 100)}…` : token)} is not a sha256, sha384 or sha512 digest in base64 (Subresource Integrity syntax: "sha384-<base64>")`,
-      );
-    }
-    if (strongest === undefined || rank.indexOf(algorithm) > rank.indexOf(strongest.algorithm)) {
-      strongest = { algorithm, name: SRI_ALGORITHMS.get(algorithm).name, digests: [] };
-    }
-    if (algorithm === strongest.algorithm) strongest.digests.push(digest);
-  }
-  if (typeof globalThis.crypto?.subtle?.digest !== 'function') {
-    throw new FewclickError(
-      'INVALID_CONFIG',
-      'options.integrity needs WebCrypto (crypto.subtle), which this context lacks (an insecure context: serve the page over HTTPS or from localhost); the model was not loaded unchecked',
-    );
-  }
-  return strongest;
-}
-
-/** Throws INTEGRITY unless `bytes` digest to one of the expected hashes. */
-async function checkIntegrity(bytes, expected) {
-  let digest;
-  try {
-    digest = new Uint8Array(await globalThis.crypto.subtle.digest(expected.name, bytes));
-  } catch (e) {
-    throw new FewclickError('INTEGRITY', `could not compute the model's ${expected.algorithm} digest: ${e && e.message}`, { cause: e });
-  }
-  const same = (d) => d.length === digest.length && d.every((b, i) => b === digest[i]);
-  if (!expected.digests.some(same)) {
-    throw new FewclickError(
-      'INTEGRITY',
-      `the model does not match options.integrity: its digest is ${expected.algorithm}-${base64(digest)}; the model was not used`,
-    );
-  }
-}
-
 function toBytes(model) {
   if (model instanceof Uint8Array) return model;
   if (model instanceof ArrayBuffer) return new Uint8Array(model);
@@ -289,51 +215,6 @@ function checkUint32(value, what) {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
     throw new FewclickError('INVALID_INPUT', `${what} must be an integer in 0..=4294967295, got ${String(value)}`);
   }
-}
-
-const STABILITY_KEYS = new Set(['pinTop', 'freezeAbove']);
-
-/** `{ pinTop, freezeAbove }` of a rank call, checked: a bad value is INVALID_INPUT. */
-function stabilityOptions(options) {
-  if (options === undefined) return undefined;
-  if (!isPlainObject(options)) throw new FewclickError('INVALID_INPUT', 'rank options must be an object { pinTop?, freezeAbove? }');
-  checkKeys(options, STABILITY_KEYS, 'rank options');
-  const { pinTop, freezeAbove } = options;
-  if (pinTop !== undefined && !(Number.isInteger(pinTop) && pinTop >= 0)) {
-    throw new FewclickError('INVALID_INPUT', `pinTop must be a non-negative integer, got ${String(pinTop)}`);
-  }
-  if (freezeAbove !== undefined && typeof freezeAbove !== 'string') {
-    throw new FewclickError('INVALID_INPUT', 'freezeAbove must be an item id (string)');
-  }
-  return options;
-}
-
-/**
- * `ranking` with the first places of the order the shopper sees (`shown`: display indices, the
- * last ranking returned for these results) kept where they are: the first `pinTop`, and every
- * place above `freezeAbove`'s. The other items follow in the model's order. Scores and moves are
- * recomputed for the new order; these places take precedence over maxMove.
- */
-function stabilised(ranking, shown, ids, { pinTop = 0, freezeAbove } = {}) {
-  let keep = Math.min(pinTop, shown.length);
-  if (freezeAbove !== undefined) {
-    const at = shown.findIndex((i) => ids[i] === freezeAbove);
-    if (at < 0) throw new FewclickError('UNKNOWN_ITEM', `freezeAbove: unknown item ${JSON.stringify(freezeAbove)}`);
-    keep = Math.max(keep, at);
-  }
-  if (keep === 0) return ranking;
-  const scoreOf = new Float32Array(ids.length);
-  ranking.order.forEach((i, pos) => (scoreOf[i] = ranking.scores[pos]));
-  const kept = shown.slice(0, keep);
-  const fixed = new Set(kept);
-  const order = Uint32Array.from([...kept, ...Array.from(ranking.order).filter((i) => !fixed.has(i))]);
-  return {
-    ...ranking,
-    order,
-    scores: Float32Array.from(order, (i) => scoreOf[i]),
-    moved: Int32Array.from(order, (i, pos) => i - pos),
-    ids: undefined,
-  };
 }
 
 /** The page's reranker: a typed shell over the wasm object. */

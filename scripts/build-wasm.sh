@@ -93,7 +93,7 @@ for glue in simd:fewclick_wasm.js gpu:fewclick_gpu.js; do
     fs.writeFileSync(dst, text);
   ' "$WORK/${glue%%:*}/fewclick.js" "$PKG/${glue#*:}"
 done
-for f in index.js node.js core.js reasons.js session.js worker.js worker-client.js react.js server.js index.d.ts worker.d.ts react.d.ts server.d.ts README.md; do
+for f in index.js node.js core.js reasons.js session.js integrity.js stability.js worker.js worker-client.js react.js server.js index.d.ts worker.d.ts react.d.ts server.d.ts README.md; do
   cp "pkg-config/$f" "$PKG/$f"
 done
 version="$(crate_version)"

@@ -24,6 +24,7 @@
 //! Ids are sorted so a lookup is a binary search over one contiguous buffer: no hash map, and no
 //! allocation per item.
 
+use crate::bytes::Reader;
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::session::{validate_id, MAX_ID_BYTES};
 
@@ -185,16 +186,10 @@ impl ItemTable {
     /// `n_items = 0`. Every size is checked against the bytes present before allocating.
     pub(crate) fn read(bytes: &[u8], dim: usize) -> Result<Option<ItemTable>> {
         let bad = |reason: String| Error::model(format!("item table: {reason}"));
-        let mut pos = 0usize;
-        let mut take = |n: usize| -> Result<&[u8]> {
-            let end = pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or_else(|| bad("unexpected end".into()))?;
-            let s = &bytes[pos..end];
-            pos = end;
-            Ok(s)
-        };
-        let n = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad("short count".into()))?) as usize;
+        let mut r = Reader::new(bytes, 0, || Error::model("item table: unexpected end"));
+        let n = r.u32()? as usize;
         if n == 0 {
-            return if bytes.len() == 4 { Ok(None) } else { Err(bad("bytes after an empty table".into())) };
+            return if r.remaining() == 0 { Ok(None) } else { Err(bad("bytes after an empty table".into())) };
         }
         if n > MAX_ITEMS {
             return Err(bad(format!("{n} items exceed the limit of {MAX_ITEMS}")));
@@ -203,11 +198,7 @@ impl ItemTable {
         if bytes.len() < 4 + 12 * dim + n * (2 + dim) {
             return Err(bad(format!("{} bytes cannot hold {n} items", bytes.len())));
         }
-        let floats = take(12 * dim)?;
-        let f = |k: usize| f32::from_le_bytes([floats[4 * k], floats[4 * k + 1], floats[4 * k + 2], floats[4 * k + 3]]);
-        let default: Vec<f32> = (0..dim).map(f).collect();
-        let offset: Vec<f32> = (dim..2 * dim).map(f).collect();
-        let scale: Vec<f32> = (2 * dim..3 * dim).map(f).collect();
+        let (default, offset, scale) = (r.f32s(dim)?, r.f32s(dim)?, r.f32s(dim)?);
         check_finite("item table default", &default).map_err(|e| bad(e.to_string()))?;
         check_finite("item table offset", &offset).map_err(|e| bad(e.to_string()))?;
         if scale.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
@@ -216,10 +207,9 @@ impl ItemTable {
         let mut id_bytes = Vec::new();
         let mut id_ends = Vec::with_capacity(n);
         for i in 0..n {
-            let len = take(1)?[0] as usize + 1;
+            let len = r.u8()? as usize + 1;
             debug_assert!(len <= MAX_ID_BYTES);
-            let id = take(len)?;
-            let id = std::str::from_utf8(id).map_err(|_| bad(format!("id {i} is not UTF-8")))?;
+            let id = std::str::from_utf8(r.take(len)?).map_err(|_| bad(format!("id {i} is not UTF-8")))?;
             let prev_start = if i >= 2 { id_ends[i - 2] as usize } else { 0 };
             if i > 0 && id_bytes[prev_start..].as_ref() >= id.as_bytes() {
                 return Err(bad(format!("ids are not in ascending order at {i}")));
@@ -227,9 +217,9 @@ impl ItemTable {
             id_bytes.extend_from_slice(id.as_bytes());
             id_ends.push(id_bytes.len() as u32);
         }
-        let codes = take(n * dim)?.to_vec();
-        if pos != bytes.len() {
-            return Err(bad(format!("{} bytes after the codes", bytes.len() - pos)));
+        let codes = r.take(n * dim)?.to_vec();
+        if r.remaining() != 0 {
+            return Err(bad(format!("{} bytes after the codes", r.remaining())));
         }
         Ok(Some(ItemTable { dim, default, offset, scale, id_bytes, id_ends, codes }))
     }

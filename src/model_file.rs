@@ -21,6 +21,7 @@
 //! the architecture's own arithmetic before anything is allocated.
 
 use crate::adapt::{InnerLoop, Scope};
+use crate::bytes::Reader;
 use crate::error::{Error, Result};
 use crate::items::ItemTable;
 use crate::loss::LossKind;
@@ -145,7 +146,7 @@ impl Model {
         if &bytes[..8] != MAGIC {
             return Err(Error::model("not a fewclick model (bad magic)"));
         }
-        let mut r = Reader { bytes, pos: 8 };
+        let mut r = Reader::new(bytes, 8, end_of_file);
         let version = r.u32()?;
         if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
@@ -159,7 +160,7 @@ impl Model {
         if crc32(body) != stored {
             return Err(Error::model("checksum mismatch: the file is corrupted"));
         }
-        let mut r = Reader { bytes: body, pos: 16 };
+        let mut r = Reader::new(body, 16, end_of_file);
         let (item_dim, hidden, session_dim, n_params) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
         let arch = Arch::new(item_dim as usize, hidden as usize).map_err(|e| Error::model(e.to_string()))?;
         if session_dim as usize != SESSION_DIM {
@@ -192,8 +193,8 @@ impl Model {
             u32::MAX => None,
             m => Some(m),
         };
-        let algorithm = r.name()?;
-        let feature_names = (0..arch.item_dim).map(|_| r.name()).collect::<Result<Vec<_>>>()?;
+        let algorithm = read_name(&mut r)?;
+        let feature_names = (0..arch.item_dim).map(|_| read_name(&mut r)).collect::<Result<Vec<_>>>()?;
         let n = arch.n_params();
         let rest = body.len() - r.pos;
         if (version == 1 && rest != 8 * n) || rest < 8 * n + 4 * (version >= 2) as usize {
@@ -222,38 +223,19 @@ fn put_u32(b: &mut Vec<u8>, v: u32) {
     b.extend_from_slice(&v.to_le_bytes());
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// A name: u16 length + UTF-8, at most [`MAX_NAME_BYTES`].
+fn read_name(r: &mut Reader) -> Result<String> {
+    let s = r.take(2)?;
+    let len = u16::from_le_bytes([s[0], s[1]]) as usize;
+    if len > MAX_NAME_BYTES {
+        return Err(Error::model(format!("name of {len} bytes exceeds {MAX_NAME_BYTES}")));
+    }
+    let raw = r.take(len)?;
+    String::from_utf8(raw.to_vec()).map_err(|_| Error::model("name is not UTF-8"))
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| Error::model("unexpected end of file"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32> {
-        let s = self.take(4)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn f32(&mut self) -> Result<f32> {
-        Ok(f32::from_bits(self.u32()?))
-    }
-    fn name(&mut self) -> Result<String> {
-        let s = self.take(2)?;
-        let len = u16::from_le_bytes([s[0], s[1]]) as usize;
-        if len > MAX_NAME_BYTES {
-            return Err(Error::model(format!("name of {len} bytes exceeds {MAX_NAME_BYTES}")));
-        }
-        let raw = self.take(len)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| Error::model("name is not UTF-8"))
-    }
+fn end_of_file() -> Error {
+    Error::model("unexpected end of file")
 }
 
 /// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), bytewise with a table built at compile

@@ -24,6 +24,7 @@
 
 use super::events::{Entry, EventLog, Example, Snapshot};
 use super::{Event, EventKind, SESSION_DIM};
+use crate::bytes::Reader;
 use crate::error::{Error, Result};
 use crate::model_file::crc32;
 use std::collections::VecDeque;
@@ -141,7 +142,7 @@ impl EventLog {
         if &bytes[..8] != SESSION_MAGIC {
             return Err(bad("not a fewclick session (bad magic)"));
         }
-        let mut r = Cursor { bytes, pos: 8 };
+        let mut r = Reader::new(bytes, 8, short);
         let version = r.u32()?;
         if version != SESSION_VERSION {
             return Err(bad(format!("session format version {version}, this build reads {SESSION_VERSION}")));
@@ -154,19 +155,19 @@ impl EventLog {
         if crc32(body) != stored {
             return Err(bad("checksum mismatch: the bytes are damaged"));
         }
-        let mut r = Cursor { bytes: body, pos: 16 };
-        if r.u32()? != model_tag {
+        let mut r = Cursor(Reader::new(body, 16, short));
+        if r.0.u32()? != model_tag {
             return Err(bad("written for another model"));
         }
-        if r.u32()? as usize != dim || r.u32()? as usize != SESSION_DIM {
+        if r.0.u32()? as usize != dim || r.0.u32()? as usize != SESSION_DIM {
             return Err(bad("written with other feature widths"));
         }
-        let clock = r.f64()?;
+        let clock = r.0.f64()?;
         let clock = if clock.is_nan() { None } else { Some(clock) };
         if clock.is_some_and(|c| !c.is_finite()) {
             return Err(bad("the clock is not finite"));
         }
-        let n = r.u32()? as usize;
+        let n = r.0.u32()? as usize;
         // Every entry takes at least 16 bytes: no allocation beyond what the bytes can hold.
         if n > body.len() / 16 {
             return Err(bad(format!("{n} entries cannot fit in {} bytes", body.len())));
@@ -186,7 +187,7 @@ impl EventLog {
             }
             entries.push_back(entry);
         }
-        if r.pos != body.len() {
+        if r.0.remaining() != 0 {
             return Err(bad("bytes after the last entry"));
         }
         let mut log = EventLog::new(capacity)?;
@@ -196,42 +197,23 @@ impl EventLog {
     }
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+fn short() -> Error {
+    bad("unexpected end")
 }
 
+/// The session layout's reads over a [`Reader`].
+struct Cursor<'a>(Reader<'a>);
+
 impl Cursor<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| bad("unexpected end"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32> {
-        let s = self.take(4)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn f32(&mut self) -> Result<f32> {
-        Ok(f32::from_bits(self.u32()?))
-    }
-    fn f64(&mut self) -> Result<f64> {
-        let s = self.take(8)?;
-        Ok(f64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
-    }
     fn finite(&mut self, n: usize, what: &str) -> Result<Vec<f32>> {
-        let s = self.take(n.checked_mul(4).ok_or_else(|| bad("size overflow"))?)?;
-        let v: Vec<f32> = s.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let v = self.0.f32s(n)?;
         if v.iter().any(|x| !x.is_finite()) {
             return Err(bad(format!("{what} is not finite")));
         }
         Ok(v)
     }
     fn flag(&mut self) -> Result<bool> {
-        match self.u8()? {
+        match self.0.u8()? {
             0 => Ok(false),
             1 => Ok(true),
             v => Err(bad(format!("flag byte {v}"))),
@@ -239,17 +221,18 @@ impl Cursor<'_> {
     }
 
     fn entry(&mut self, dim: usize) -> Result<Entry> {
-        let len = self.u8()? as usize + 1;
-        let item = std::str::from_utf8(self.take(len)?).map_err(|_| bad("id is not UTF-8"))?.to_string();
-        let kind = kind_of(self.u8()?).ok_or_else(|| bad("unknown event kind"))?;
-        let t = self.f64()?;
+        let r = &mut self.0;
+        let len = r.u8()? as usize + 1;
+        let item = std::str::from_utf8(r.take(len)?).map_err(|_| bad("id is not UTF-8"))?.to_string();
+        let kind = kind_of(r.u8()?).ok_or_else(|| bad("unknown event kind"))?;
+        let t = r.f64()?;
         let timestamp = if t.is_nan() { None } else { Some(t) };
-        let event = Event { item, kind, timestamp, dwell_ms: self.f32()? };
+        let event = Event { item, kind, timestamp, dwell_ms: r.f32()? };
         event.validate().map_err(|e| bad(e.to_string()))?;
         let snapshot = if self.flag()? {
             let x = self.finite(dim, "a snapshot")?;
-            let norm = self.f32()?;
-            let price = self.f32()?;
+            let norm = self.0.f32()?;
+            let price = self.0.f32()?;
             if !(norm.is_finite() && norm >= 0.0) || !(price.is_nan() || price.is_finite() && price > 0.0) {
                 return Err(bad("a snapshot's norm or price is invalid"));
             }
@@ -258,12 +241,12 @@ impl Cursor<'_> {
             None
         };
         let example = if self.flag()? {
-            let rows = self.u32()? as usize;
+            let rows = self.0.u32()? as usize;
             if rows == 0 || rows > 1 + super::MAX_ABOVE {
                 return Err(bad(format!("an example of {rows} rows")));
             }
             let has_positive = self.flag()?;
-            let weight = self.f32()?;
+            let weight = self.0.f32()?;
             if !(weight.is_finite() && weight > 0.0) {
                 return Err(bad("an example's weight is invalid"));
             }
