@@ -695,3 +695,23 @@ fn require_lift_fails_when_interacted_first_cannot_be_beaten() {
     let (ok, stderr) = fewclick(&["train", "--sessions", "missing.jsonl", "--validation", "0", "--require-lift"]);
     assert!(!ok && stderr.contains("--require-lift needs validation"), "{stderr}");
 }
+
+/// Timestamps outside 0..1e11 seconds (a unit mistake, or a corrupt u64::MAX) are refused with
+/// the row named, in every format that reads them.
+#[test]
+fn timestamps_out_of_range_are_refused() {
+    let dir = temp_dir("time-range");
+    for (t, why) in [("1700000000000", "milliseconds?"), ("18446744073709551615", "outside"), ("-5", "outside")] {
+        let path = dir.join("log.jsonl");
+        let line = format!("{{\"session\": \"a\", \"timestamp\": {t}, \"type\": \"click\", \"item\": \"x\"}}\n");
+        std::fs::write(&path, line).expect("write");
+        let err = data::load(Format::Jsonl, &path).expect_err("refused").to_string();
+        assert!(err.contains(why), "{t}: {err}");
+        let csv = dir.join("log.csv");
+        std::fs::write(&csv, format!("session,timestamp,type,item\na,{t},click,x\n")).expect("write");
+        assert!(data::load(Format::Csv, &csv).is_err(), "{t} in CSV");
+    }
+    let ok = dir.join("ok.jsonl");
+    std::fs::write(&ok, "{\"session\": \"a\", \"timestamp\": 1700000000, \"type\": \"click\", \"item\": \"x\"}\n").expect("write");
+    assert_eq!(data::load(Format::Jsonl, &ok).expect("seconds load").sessions.len(), 1);
+}

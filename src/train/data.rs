@@ -336,12 +336,20 @@ fn check_id(what: &str, id: &str) -> std::result::Result<(), String> {
     })
 }
 
+/// The largest timestamp accepted: 10^11 seconds is the year 5138, so anything above it is a
+/// unit mistake (milliseconds or microseconds since the epoch) or a corrupt value, such as
+/// u64::MAX, that would silently wreck every time feature.
+pub const MAX_TIMESTAMP_SECONDS: f64 = 1e11;
+
 fn check_timestamp(t: f64) -> std::result::Result<f64, String> {
-    if t.is_finite() {
-        Ok(t)
-    } else {
-        Err(format!("timestamp must be a finite number, got {t}"))
+    if !t.is_finite() {
+        return Err(format!("timestamp must be a finite number, got {t}"));
     }
+    if !(0.0..MAX_TIMESTAMP_SECONDS).contains(&t) {
+        let hint = if t >= MAX_TIMESTAMP_SECONDS { " (milliseconds? timestamps are seconds)" } else { "" };
+        return Err(format!("timestamp {t} is outside 0..1e11 seconds since the epoch{hint}"));
+    }
+    Ok(t)
 }
 
 /// Validates a result list and builds it. `clicked` outside `items` is dropped.
