@@ -57,7 +57,9 @@ impl ItemTable {
             return Err(Error::InvalidInput { reason: "an item table needs at least one feature".into() });
         }
         if rows.len() > MAX_ITEMS {
-            return Err(Error::InvalidInput { reason: format!("{} items exceed the table limit of {MAX_ITEMS}", rows.len()) });
+            return Err(Error::InvalidInput {
+                reason: format!("{} items exceed the table limit of {MAX_ITEMS}", rows.len()),
+            });
         }
         check_finite("item table default", &default)?;
         rows.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));

@@ -87,7 +87,11 @@ impl Model {
         }
         if let Some(t) = &self.items {
             if t.dim() != self.arch.item_dim {
-                return Err(Error::model(format!("item table of width {} for item_dim {}", t.dim(), self.arch.item_dim)));
+                return Err(Error::model(format!(
+                    "item table of width {} for item_dim {}",
+                    t.dim(),
+                    self.arch.item_dim
+                )));
             }
         }
         Ok(())

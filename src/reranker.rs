@@ -284,7 +284,11 @@ impl Reranker {
     pub fn check_feature_names(&self, names: &[String]) -> Result<()> {
         let expected = &self.model.feature_names;
         if names.len() != expected.len() {
-            return Err(Error::SchemaMismatch { index: names.len().min(expected.len()), expected: expected.len(), found: names.len() });
+            return Err(Error::SchemaMismatch {
+                index: names.len().min(expected.len()),
+                expected: expected.len(),
+                found: names.len(),
+            });
         }
         match names.iter().zip(expected).position(|(a, b)| a != b) {
             Some(index) => Err(Error::SchemaMismatch { index, expected: expected.len(), found: names.len() }),
@@ -520,11 +524,11 @@ impl Reranker {
             without[k] = 0.0;
             signals.push((SESSION_FEATURE_NAMES[k], s[k], score - score_of(&without)));
         }
-        let contribution = |names: &[&str]| -> f32 {
-            signals.iter().filter(|(n, _, _)| names.contains(n)).map(|t| t.2).sum()
-        };
+        let contribution =
+            |names: &[&str]| -> f32 { signals.iter().filter(|(n, _, _)| names.contains(n)).map(|t| t.2).sum() };
         let mut reasons = Vec::new();
-        let mut reason = |code, value, names: &[&str]| reasons.push(Reason { code, value, contribution: contribution(names) });
+        let mut reason =
+            |code, value, names: &[&str]| reasons.push(Reason { code, value, contribution: contribution(names) });
         if s[0] > 0.0 {
             reason(ReasonCode::Engaged, s[0].exp() - 1.0, &["engagement_log_count", "engagement_recency"]);
         }

@@ -712,6 +712,7 @@ fn timestamps_out_of_range_are_refused() {
         assert!(data::load(Format::Csv, &csv).is_err(), "{t} in CSV");
     }
     let ok = dir.join("ok.jsonl");
-    std::fs::write(&ok, "{\"session\": \"a\", \"timestamp\": 1700000000, \"type\": \"click\", \"item\": \"x\"}\n").expect("write");
+    std::fs::write(&ok, "{\"session\": \"a\", \"timestamp\": 1700000000, \"type\": \"click\", \"item\": \"x\"}\n")
+        .expect("write");
     assert_eq!(data::load(Format::Jsonl, &ok).expect("seconds load").sessions.len(), 1);
 }

@@ -546,7 +546,11 @@ fn cmd_inspect(path: &Path) -> Result<(), String> {
         let max = a.iter().cloned().fold(0.0, f32::max);
         format!("α mean {mean:.4}, max {max:.4}")
     };
-    println!("{}: fewclick model, format version {}", path.display(), u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]));
+    println!(
+        "{}: fewclick model, format version {}",
+        path.display(),
+        u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])
+    );
     println!("  size            {} bytes (checksum ok)", bytes.len());
     println!("  algorithm       {}", m.algorithm);
     println!(

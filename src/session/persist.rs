@@ -151,7 +151,12 @@ impl EventLog {
             return Err(bad("length mismatch (truncated?)"));
         }
         let body = &bytes[..bytes.len() - 4];
-        let stored = u32::from_le_bytes([bytes[body.len()], bytes[body.len() + 1], bytes[body.len() + 2], bytes[body.len() + 3]]);
+        let stored = u32::from_le_bytes([
+            bytes[body.len()],
+            bytes[body.len() + 1],
+            bytes[body.len() + 2],
+            bytes[body.len() + 3],
+        ]);
         if crc32(body) != stored {
             return Err(bad("checksum mismatch: the bytes are damaged"));
         }

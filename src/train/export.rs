@@ -106,12 +106,12 @@ pub fn write_jsonl(model: &Model, integrity: &str, path: &Path) -> Result<()> {
 
 /// Writes the Parquet export of `model`'s table.
 pub fn write_parquet(model: &Model, integrity: &str, path: &Path) -> Result<()> {
+    use parquet::basic::{LogicalType, Repetition, Type as Physical};
     use parquet::data_type::{ByteArray, ByteArrayType, FloatType};
     use parquet::file::metadata::KeyValue;
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::types::Type;
-    use parquet::basic::{LogicalType, Repetition, Type as Physical};
     use std::sync::Arc;
 
     let t = table_of(model)?;
@@ -125,7 +125,10 @@ pub fn write_parquet(model: &Model, integrity: &str, path: &Path) -> Result<()> 
     )];
     for name in &model.feature_names {
         fields.push(Arc::new(
-            Type::primitive_type_builder(name, Physical::FLOAT).with_repetition(Repetition::REQUIRED).build().map_err(pq)?,
+            Type::primitive_type_builder(name, Physical::FLOAT)
+                .with_repetition(Repetition::REQUIRED)
+                .build()
+                .map_err(pq)?,
         ));
     }
     let schema = Arc::new(Type::group_type_builder("fewclick_items").with_fields(fields).build().map_err(pq)?);
@@ -170,7 +173,11 @@ mod tests {
     fn model_with_table() -> Model {
         let arch = Arch::new(2, 4).expect("arch");
         let n = arch.n_params();
-        let rows = vec![("b".to_string(), vec![0.5, -1.0]), ("a".to_string(), vec![0.1, 2.0]), ("c".to_string(), vec![0.3, 0.0])];
+        let rows = vec![
+            ("b".to_string(), vec![0.5, -1.0]),
+            ("a".to_string(), vec![0.1, 2.0]),
+            ("c".to_string(), vec![0.3, 0.0]),
+        ];
         Model {
             arch,
             theta: vec![0.0; n],
@@ -205,7 +212,8 @@ mod tests {
         for (i, line) in lines[1..].iter().enumerate() {
             t.row_into(i, &mut row);
             assert_eq!(line["id"], t.id(i));
-            let back: Vec<f32> = line["features"].as_array().expect("array").iter().map(|v| v.as_f64().expect("num") as f32).collect();
+            let back: Vec<f32> =
+                line["features"].as_array().expect("array").iter().map(|v| v.as_f64().expect("num") as f32).collect();
             assert_eq!(back, row, "values read back to the same f32");
         }
 

@@ -204,7 +204,8 @@ impl ItemFeatures {
             let log_shown = shown.ln_1p();
             let log_clicked = clicked.ln_1p();
             let log_inter = (c.interactions[i] as f64).ln_1p();
-            let mut row = vec![1.0, log_shown as f32, log_clicked as f32, (logit(p) - logit_g) as f32, log_inter as f32];
+            let mut row =
+                vec![1.0, log_shown as f32, log_clicked as f32, (logit(p) - logit_g) as f32, log_inter as f32];
             row.extend_from_slice(&embedding[i * EMBED_DIM..(i + 1) * EMBED_DIM]);
             rows.push((c.ids[i].to_string(), row));
             s_shown += shown * log_shown;
@@ -247,7 +248,11 @@ impl ItemFeatures {
     /// A model's table under its feature names (for evaluating a model file on what it carries).
     pub fn from_table(names: Vec<String>, table: ItemTable) -> Result<ItemFeatures> {
         if names.len() != table.dim() {
-            return Err(Error::DimensionMismatch { what: "item feature names", expected: table.dim(), found: names.len() });
+            return Err(Error::DimensionMismatch {
+                what: "item feature names",
+                expected: table.dim(),
+                found: names.len(),
+            });
         }
         Ok(ItemFeatures { names, table })
     }

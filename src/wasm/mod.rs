@@ -210,7 +210,9 @@ impl Reranker {
         if n > limit {
             return Err(js_error(&Error::TooManyCandidates { limit, found: n }));
         }
-        for (value, what, expected) in [(&features, "features", n * dim), (&base, "baseScores", n), (&prices, "prices", n)] {
+        for (value, what, expected) in
+            [(&features, "features", n * dim), (&base, "baseScores", n), (&prices, "prices", n)]
+        {
             if !(value.is_undefined() || value.is_null()) {
                 check_js_len(value, what, expected)?;
             }
