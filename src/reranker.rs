@@ -160,6 +160,18 @@ pub struct Reranker {
     log: EventLog,
     /// θ adapted to the current log (cleared by every new event).
     adapted: Option<Adapted>,
+    /// [`Reranker::model_tag`], computed once: a persisting page exports after every event.
+    model_tag: u32,
+}
+
+/// CRC-32 of the item width, θ0 and α.
+fn tag_of(model: &Model) -> u32 {
+    let mut b = Vec::with_capacity(8 * model.theta.len() + 4);
+    b.extend_from_slice(&(model.arch.item_dim as u32).to_le_bytes());
+    for v in model.theta.iter().chain(&model.alpha) {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    crate::model_file::crc32(&b)
 }
 
 impl Reranker {
@@ -172,7 +184,8 @@ impl Reranker {
             crate::adapt::InnerLoop { steps: s, ..model.inner }.validate()?;
         }
         let log = EventLog::new(cfg.event_capacity)?;
-        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None })
+        let model_tag = tag_of(&model);
+        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None, model_tag })
     }
 
     pub fn from_bytes(bytes: &[u8], cfg: Config) -> Result<Self> {
@@ -215,7 +228,6 @@ impl Reranker {
         self.cfg.max_move.unwrap_or(self.model.max_move).map(|m| m as usize)
     }
 
-    /// Replaces the result set; the session's events are kept.
     /// Replaces the results: ids in display order, their feature vectors (`None`: looked up in the
     /// model's item table, cold items getting its default), optional base scores and prices. The
     /// session's events are kept. On error nothing changes.
@@ -244,20 +256,10 @@ impl Reranker {
         Ok(())
     }
 
-    /// Moves the session's clock to `now` (seconds; an earlier time is ignored): the time the
-    /// session features are computed at. The wasm boundary calls it with the page clock when a
-    /// list is shown (not when ranking, so a ranking depends only on what was recorded); the
-    /// trainer with the log's time of each list. A non-finite time is an error and changes
-    /// nothing.
     /// A tag of the model's parameters (CRC-32 of θ0 and α, with the item width): what an
     /// exported session is bound to, so one model's session never feeds another.
     pub fn model_tag(&self) -> u32 {
-        let mut b = Vec::with_capacity(8 * self.model.theta.len() + 4);
-        b.extend_from_slice(&(self.model.arch.item_dim as u32).to_le_bytes());
-        for v in self.model.theta.iter().chain(&self.model.alpha) {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        crate::model_file::crc32(&b)
+        self.model_tag
     }
 
     /// The session (events, their snapshots and training examples, the clock) as bytes for a
@@ -283,19 +285,20 @@ impl Reranker {
     /// Checks a host's feature names against the model's schema (name, count and order).
     pub fn check_feature_names(&self, names: &[String]) -> Result<()> {
         let expected = &self.model.feature_names;
-        if names.len() != expected.len() {
-            return Err(Error::SchemaMismatch {
-                index: names.len().min(expected.len()),
-                expected: expected.len(),
-                found: names.len(),
-            });
-        }
-        match names.iter().zip(expected).position(|(a, b)| a != b) {
+        // The first name that differs, else the end of the shorter list when the counts differ.
+        let differs = names.iter().zip(expected).position(|(a, b)| a != b);
+        let shorter = (names.len() != expected.len()).then(|| names.len().min(expected.len()));
+        match differs.or(shorter) {
             Some(index) => Err(Error::SchemaMismatch { index, expected: expected.len(), found: names.len() }),
             None => Ok(()),
         }
     }
 
+    /// Moves the session's clock to `now` (seconds; an earlier time is ignored): the time the
+    /// session features are computed at. The wasm boundary calls it with the page clock when a
+    /// list is shown (not when ranking, so a ranking depends only on what was recorded); the
+    /// trainer with the log's time of each list. A non-finite time is an error and changes
+    /// nothing.
     pub fn advance_clock(&mut self, now: f64) -> Result<()> {
         self.log.advance(now)
     }
