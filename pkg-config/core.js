@@ -298,9 +298,8 @@ class Reranker {
   /** Names the order with the ids JS already holds when the core left `ids` out (building them
    * in JS from `order` is ~5x cheaper than decoding one string per item out of wasm). */
   #withIds(ranking, options) {
-    const shown = this.#shown ?? Array.from(this.#ids, (_, i) => i);
-    ranking = stabilised(ranking, shown, this.#ids, options);
-    this.#shown = Array.from(ranking.order);
+    ranking = stabilised(ranking, this.#shown, this.#ids, options);
+    this.#shown = ranking.order.slice(); // a typed copy: the caller owns the ranking's arrays
     if (ranking.ids === undefined) {
       const ids = this.#ids;
       ranking.ids = Array.from(ranking.order, (i) => ids[i]);

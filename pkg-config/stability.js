@@ -22,11 +22,14 @@ export function stabilityOptions(options) {
 
 /**
  * `ranking` with the first places of the order the shopper sees (`shown`: display indices, the
- * last ranking returned for these results) kept where they are: the first `pinTop`, and every
+ * last ranking returned for these results; undefined before the first: the host's order) kept
+ * where they are: the first `pinTop`, and every
  * place above `freezeAbove`'s. The other items follow in the model's order. Scores and moves are
  * recomputed for the new order; these places take precedence over maxMove.
  */
 export function stabilised(ranking, shown, ids, { pinTop = 0, freezeAbove } = {}) {
+  if (pinTop === 0 && freezeAbove === undefined) return ranking; // the common call: no work
+  if (shown === undefined) shown = Uint32Array.from(ids, (_, i) => i);
   let keep = Math.min(pinTop, shown.length);
   if (freezeAbove !== undefined) {
     const at = shown.findIndex((i) => ids[i] === freezeAbove);
