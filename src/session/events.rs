@@ -2,6 +2,7 @@
 //! training examples the inner loop learns from.
 
 use super::results::ResultSet;
+use super::tally::Tally;
 use super::{validate_id, MAX_ABOVE, SESSION_DIM};
 use crate::error::{Error, Result};
 use std::collections::VecDeque;
@@ -143,6 +144,8 @@ pub struct EventLog {
     /// The list shown now and the one before it.
     pub(super) current: Option<ListMark>,
     pub(super) previous: Option<ListMark>,
+    /// Running totals of the entries (src/session/tally.rs).
+    pub(super) tally: Tally,
 }
 
 impl EventLog {
@@ -156,6 +159,7 @@ impl EventLog {
             clock: None,
             current: None,
             previous: None,
+            tally: Tally::default(),
         })
     }
 
@@ -172,6 +176,7 @@ impl EventLog {
     /// no engagement in it).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.tally.clear();
         self.clock = None;
         self.previous = None;
         if let Some(c) = &mut self.current {
@@ -182,7 +187,7 @@ impl EventLog {
         self.entries.iter().map(|e| &e.event)
     }
     pub fn has_engagement(&self) -> bool {
-        self.entries.iter().any(|e| e.event.engagement() > 0.0)
+        self.tally.engaged_events > 0
     }
     /// The session's latest known time, in seconds.
     pub fn clock(&self) -> Option<f64> {
@@ -229,10 +234,10 @@ impl EventLog {
         let snapshot = match pos {
             Some((r, p)) => Some(Snapshot { x: r.row(p).to_vec(), norm: r.norms[p], price: r.price(p) }),
             None => self
-                .entries
-                .iter()
-                .rev()
-                .find(|e| e.event.item == event.item && e.snapshot.is_some())
+                .tally
+                .items
+                .get(event.item.as_str())
+                .and_then(|t| self.entry_at(t.snapshot?))
                 .and_then(|e| e.snapshot.clone())
                 .filter(|s| results.map_or(true, |r| r.dim == s.x.len())),
         };
@@ -240,9 +245,6 @@ impl EventLog {
             Some((r, p)) => self.example_for(&event, r, p),
             None => None,
         };
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
-        }
         if let (Some((_, p)), Some(current)) = (pos, &mut self.current) {
             if event.engagement() > 0.0 {
                 current.engaged_row = Some(p as u32);
@@ -251,13 +253,36 @@ impl EventLog {
         if let Some(t) = event.timestamp {
             self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
         }
-        self.entries.push_back(Entry { event, snapshot, example });
+        self.push_entry(Entry { event, snapshot, example });
         Ok(())
+    }
+
+    /// Appends `entry`, evicting the oldest when the log is full, and keeps the running totals.
+    pub(super) fn push_entry(&mut self, entry: Entry) {
+        if self.entries.len() == self.capacity {
+            let seq = self.front_seq();
+            if let Some(old) = self.entries.pop_front() {
+                self.tally.evict(seq, &old);
+            }
+        }
+        self.tally.push(&entry);
+        self.entries.push_back(entry);
+    }
+
+    /// Number of the oldest entry (see src/session/tally.rs).
+    fn front_seq(&self) -> u64 {
+        self.tally.next_seq - self.entries.len() as u64
+    }
+
+    /// The entry numbered `seq`, if it is still in the log.
+    pub(super) fn entry_at(&self, seq: u64) -> Option<&Entry> {
+        let k = seq.checked_sub(self.front_seq())?;
+        self.entries.get(usize::try_from(k).ok()?)
     }
 
     /// The timestamp of the latest event that has one.
     pub(super) fn last_event_time(&self) -> Option<f64> {
-        self.entries.iter().rev().find_map(|e| e.event.timestamp)
+        self.tally.last_time()
     }
 
     /// Builds the training example an event contributes, with features as of before the event
@@ -306,7 +331,15 @@ impl EventLog {
         let mut set = SupportSet { width, ..SupportSet::default() };
         let mut skip_rows = Vec::new();
         let usable = |e: &&Entry| e.example.as_ref().is_some_and(|ex| ex.inputs.len() == ex.base.len() * width);
-        let newest: Vec<&Entry> = self.entries.iter().rev().filter(usable).take(MAX_SUPPORT_EXAMPLES).collect();
+        let newest: Vec<&Entry> = self
+            .tally
+            .examples
+            .iter()
+            .rev()
+            .filter_map(|&seq| self.entry_at(seq))
+            .filter(usable)
+            .take(MAX_SUPPORT_EXAMPLES)
+            .collect();
         for entry in newest.into_iter().rev() {
             let Some(ex) = &entry.example else { continue };
             let start = set.n_rows() as u32;

@@ -13,8 +13,10 @@ use super::events::{EventLog, ListMark, Snapshot};
 use super::results::{
     context_row, median_of_sorted, price_order, price_rank, ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO,
 };
+use super::tally::ItemTally;
 use super::{EventKind, MAX_SIMILARITY_ITEMS};
 use crate::kernels::Kernels;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Number of session features per candidate.
@@ -109,21 +111,12 @@ struct SessionLevel {
     prev_row: Option<u32>,
 }
 
-/// Per-item aggregates of the log, computed once per ranking.
-#[derive(Default, Clone, Debug)]
-struct ItemAgg {
-    engagement: f32,
-    /// Index (in engagement order) of the last engagement with this item.
-    last_engaged: Option<usize>,
-    /// Time of the last engagement with this item, when known.
-    last_engaged_time: Option<f64>,
-    impressions: u32,
-    skips: u32,
-}
-
 /// What the log says, summarised for feature computation at one time.
 pub struct Summary<'a> {
-    items: HashMap<&'a str, ItemAgg>,
+    /// Per logged item: the log's running totals, or the reference's recount.
+    items: Cow<'a, HashMap<String, ItemTally>>,
+    /// Engagement numbers handed out (recency counts the engagements after an item's last one).
+    engagements: u64,
     n_engaged_events: usize,
     last_engaged_item: Option<&'a str>,
     /// Most recent distinct engaged items with known features: (id, snapshot, engagement weight).
@@ -147,10 +140,39 @@ impl EventLog {
         self.summarize_at(dim, self.clock)
     }
 
-    /// Summarises the log as seen at time `now` (seconds).
+    /// Summarises the log as seen at time `now` (seconds), from its running totals: O(logged
+    /// items) for the per-item counts, O([`MAX_SIMILARITY_ITEMS`]) snapshots for the rest.
     pub fn summarize_at(&self, dim: Option<usize>, now: Option<f64>) -> Summary<'_> {
-        let mut items: HashMap<&str, ItemAgg> = HashMap::new();
-        let mut n_engaged = 0;
+        let t = &self.tally;
+        let mut similar: Vec<(&str, &Snapshot, f32)> = Vec::new();
+        for (&seq, id) in t.recent.iter().rev() {
+            if similar.len() == MAX_SIMILARITY_ITEMS {
+                break;
+            }
+            let Some(snap) = self.entry_at(seq).and_then(|e| e.snapshot.as_ref()) else { continue };
+            if dim.is_some_and(|d| d != snap.x.len()) {
+                continue;
+            }
+            let total = t.items.get(id.as_str()).map_or(0.0, |a| a.engagement as f32);
+            similar.push((id.as_str(), snap, total));
+        }
+        self.finish_summary(
+            Cow::Borrowed(&t.items),
+            t.engagements,
+            t.engaged_events,
+            t.last_engaged.as_ref().map(|(_, id)| id.as_str()),
+            similar,
+            now,
+            (t.first_time(), t.last_time()),
+        )
+    }
+
+    /// The same summary recounted from the entries, one pass over the log: the reference the
+    /// running totals are tested against.
+    #[doc(hidden)]
+    pub fn reference_summary_at(&self, dim: Option<usize>, now: Option<f64>) -> Summary<'_> {
+        let mut items: HashMap<String, ItemTally> = HashMap::new();
+        let mut n_engaged = 0u64;
         let mut last_engaged_item = None;
         let (mut first_time, mut last_time) = (None, None);
         for entry in &self.entries {
@@ -159,7 +181,7 @@ impl EventLog {
                 first_time = first_time.or(Some(t));
                 last_time = Some(t);
             }
-            let agg = items.entry(e.item.as_str()).or_default();
+            let agg = items.entry(e.item.clone()).or_default();
             match e.kind {
                 EventKind::Impression => agg.impressions += 1,
                 EventKind::Skip => agg.skips += 1,
@@ -167,30 +189,57 @@ impl EventLog {
             }
             let w = e.engagement();
             if w > 0.0 {
-                agg.engagement += w;
+                agg.engagement += w as f64;
+                agg.engaged_events += 1;
                 agg.last_engaged = Some(n_engaged);
-                agg.last_engaged_time = e.timestamp.or(agg.last_engaged_time);
+                if let Some(t) = e.timestamp {
+                    agg.last_engaged_time = Some((0, t));
+                }
                 n_engaged += 1;
                 last_engaged_item = Some(e.item.as_str());
             }
         }
-        // Most recent distinct engaged items with a usable snapshot.
+        // Each item's newest engagement with a snapshot, newest items first; an item whose
+        // newest snapshot has another width is left out.
         let mut similar: Vec<(&str, &Snapshot, f32)> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
         for entry in self.entries.iter().rev() {
             if similar.len() == MAX_SIMILARITY_ITEMS {
                 break;
             }
-            let w = entry.event.engagement();
+            let id = entry.event.item.as_str();
             let Some(snap) = entry.snapshot.as_ref() else { continue };
-            if w <= 0.0 || dim.is_some_and(|d| d != snap.x.len()) {
+            if entry.event.engagement() <= 0.0 || seen.contains(&id) {
                 continue;
             }
-            if similar.iter().any(|(id, _, _)| *id == entry.event.item) {
+            seen.push(id);
+            if dim.is_some_and(|d| d != snap.x.len()) {
                 continue;
             }
-            let total = items.get(entry.event.item.as_str()).map_or(w, |a| a.engagement);
-            similar.push((entry.event.item.as_str(), snap, total));
+            similar.push((id, snap, items.get(id).map_or(0.0, |a| a.engagement as f32)));
         }
+        self.finish_summary(
+            Cow::Owned(items),
+            n_engaged,
+            n_engaged as usize,
+            last_engaged_item,
+            similar,
+            now,
+            (first_time, last_time),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_summary<'a>(
+        &'a self,
+        items: Cow<'a, HashMap<String, ItemTally>>,
+        engagements: u64,
+        n_engaged_events: usize,
+        last_engaged_item: Option<&'a str>,
+        similar: Vec<(&'a str, &'a Snapshot, f32)>,
+        now: Option<f64>,
+        (first_time, last_time): (Option<f64>, Option<f64>),
+    ) -> Summary<'a> {
         let centroid = (!similar.is_empty()).then(|| {
             let d = similar[0].1.x.len();
             let mut c = vec![0.0f32; d];
@@ -213,7 +262,8 @@ impl EventLog {
         }
         Summary {
             items,
-            n_engaged_events: n_engaged,
+            engagements,
+            n_engaged_events,
             last_engaged_item,
             similar,
             centroid,
@@ -243,7 +293,12 @@ pub fn reference_list_context(r: &ResultSet, i: usize) -> [f32; LIST_CONTEXT_DIM
 impl Summary<'_> {
     /// Whether the session engaged with `id`.
     pub fn engaged(&self, id: &str) -> bool {
-        self.items.get(id).is_some_and(|a| a.engagement > 0.0)
+        self.items.get(id).is_some_and(|a| a.engaged_events > 0)
+    }
+
+    /// `1 / (1 + engagements after the item's last one)`, 0 when it has none.
+    fn recency(&self, a: &ItemTally) -> f32 {
+        a.last_engaged.map_or(0.0, |l| 1.0 / (self.engagements - l) as f32)
     }
 
     /// The list shown before `r` (the log's previous list when `r` is the current one).
@@ -271,13 +326,11 @@ impl Summary<'_> {
         let id = r.ids()[i].as_str();
         out.fill(0.0);
         if let Some(a) = self.items.get(id) {
-            out[0] = (1.0 + a.engagement).ln();
-            if let Some(last) = a.last_engaged {
-                out[1] = 1.0 / (1 + self.n_engaged_events - 1 - last) as f32;
-            }
+            out[0] = (1.0 + a.engagement as f32).ln();
+            out[1] = self.recency(a);
             out[3] = (1.0 + a.impressions as f32).ln();
             out[4] = (1.0 + a.skips as f32).ln();
-            out[23] = time_recency(self.now, a.last_engaged_time);
+            out[23] = time_recency(self.now, a.last_engaged_time.map(|(_, t)| t));
         }
         out[2] = (self.last_engaged_item == Some(id)) as u8 as f32;
         let x = r.row(i);
@@ -360,13 +413,12 @@ impl Summary<'_> {
             .iter()
             .filter_map(|(id, a)| {
                 let row = r.position(id)? as u32;
-                let recency = a.last_engaged.map_or(0.0, |l| 1.0 / (1 + self.n_engaged_events - 1 - l) as f32);
                 let counts = [
-                    (1.0 + a.engagement).ln(),
-                    recency,
+                    (1.0 + a.engagement as f32).ln(),
+                    self.recency(a),
                     (1.0 + a.impressions as f32).ln(),
                     (1.0 + a.skips as f32).ln(),
-                    time_recency(self.now, a.last_engaged_time),
+                    time_recency(self.now, a.last_engaged_time.map(|(_, t)| t)),
                 ];
                 Some((row, counts))
             })

@@ -6,6 +6,7 @@
 //! | `results.rs` | What is shown? Ids in display order, features, base scores, prices and each row's price in the context of the list. |
 //! | `events.rs` | What happened? Events, the bounded log with the session's clock and the lists shown, the training examples. |
 //! | `persist.rs` | What survives a page load, on the host's opt-in? The log as versioned, checksummed, size-bounded bytes. |
+//! | `tally.rs` | What does the log add up to? Its running totals, kept as entries come and go, so `record` is O(1) amortised. |
 //! | `features.rs` | What does the session say about each candidate? The session features: the per-row reference, the batched CPU version, and the table the GPU computes them from. |
 //!
 //! Decisions (documented in ARCHITECTURE.md, tested in tests/core.rs and tests/session.rs):
@@ -26,6 +27,7 @@ mod events;
 mod features;
 mod persist;
 mod results;
+mod tally;
 
 pub use events::{check_item_features, Event, EventKind, EventLog, Group, SupportSet, MAX_SUPPORT_EXAMPLES};
 pub use features::{

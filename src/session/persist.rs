@@ -27,7 +27,6 @@ use super::{Event, EventKind, SESSION_DIM};
 use crate::bytes::Reader;
 use crate::error::{Error, Result};
 use crate::model_file::crc32;
-use std::collections::VecDeque;
 
 pub const SESSION_MAGIC: &[u8; 8] = b"FCSESSN1";
 pub const SESSION_VERSION: u32 = 1;
@@ -177,7 +176,7 @@ impl EventLog {
         if n > body.len() / 16 {
             return Err(bad(format!("{n} entries cannot fit in {} bytes", body.len())));
         }
-        let mut entries = VecDeque::with_capacity(n.min(capacity));
+        let mut log = EventLog::new(capacity)?;
         let mut last_time: Option<f64> = None;
         for i in 0..n {
             let entry = r.entry(dim).map_err(|e| bad(format!("entry {i}: {e}")))?;
@@ -187,16 +186,11 @@ impl EventLog {
                 }
                 last_time = Some(t);
             }
-            if entries.len() == capacity {
-                entries.pop_front();
-            }
-            entries.push_back(entry);
+            log.push_entry(entry);
         }
         if r.0.remaining() != 0 {
             return Err(bad("bytes after the last entry"));
         }
-        let mut log = EventLog::new(capacity)?;
-        log.entries = entries;
         log.clock = clock;
         Ok(log)
     }
