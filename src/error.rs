@@ -35,6 +35,8 @@ pub enum Error {
     SchemaMismatch { index: usize, expected: usize, found: usize },
     /// Exported session bytes that are damaged, foreign (another model) or not a session at all.
     InvalidSession { reason: String },
+    /// The instance's rerankers would hold more than its memory budget (see src/budget.rs).
+    MemoryBudget { needed_mib: usize, held_mib: usize, budget_mib: usize },
 }
 
 impl Error {
@@ -55,6 +57,7 @@ impl Error {
             Error::NoItemTable => "NO_ITEM_TABLE",
             Error::SchemaMismatch { .. } => "SCHEMA_MISMATCH",
             Error::InvalidSession { .. } => "INVALID_SESSION",
+            Error::MemoryBudget { .. } => "MEMORY_BUDGET",
         }
     }
 
@@ -90,6 +93,11 @@ impl fmt::Display for Error {
             Error::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
             Error::NoResults => write!(f, "no result set: call setResults first"),
             Error::InvalidSession { reason } => write!(f, "invalid session: {reason}"),
+            Error::MemoryBudget { needed_mib, held_mib, budget_mib } => write!(
+                f,
+                "this needs {needed_mib} MiB more, and the instance's rerankers already hold {held_mib} MiB of its \
+                 {budget_mib} MiB memory budget: free a reranker, set fewer results, or raise the budget"
+            ),
             Error::NoItemTable => write!(f, "this model carries no item table: pass features with the results"),
             Error::SchemaMismatch { index, expected, found } => write!(
                 f,

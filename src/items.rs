@@ -49,6 +49,13 @@ pub struct ItemTable {
 }
 
 impl ItemTable {
+    /// Bytes the table holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        4 * (self.default.len() + self.offset.len() + self.scale.len() + self.id_ends.len())
+            + self.id_bytes.len()
+            + self.codes.len()
+    }
+
     /// Quantises `rows` (id, vector of `default.len()` values). Ids must be valid and distinct and
     /// every value finite; their order does not matter.
     pub fn quantise(default: Vec<f32>, mut rows: Vec<(String, Vec<f32>)>) -> Result<ItemTable> {

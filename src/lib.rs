@@ -5,6 +5,7 @@
 //! in the browser, natively and inside meta-training. See ARCHITECTURE.md for the map.
 
 pub mod adapt;
+pub mod budget;
 mod bytes;
 pub mod error;
 pub mod gpu;

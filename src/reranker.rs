@@ -4,6 +4,7 @@
 //! the reranker exactly as it was.
 
 use crate::adapt::{adapt, InnerLoop, Objective, RankObjective, Scope};
+use crate::budget::{self, Reservation};
 use crate::error::{Error, Result};
 use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
@@ -147,6 +148,8 @@ struct Results {
     set: ResultSet,
     /// `X·Wx` with θ0's `Wx`: valid for every head-scope adaptation.
     proj: Vec<f32>,
+    /// The set's share of the instance's memory pool, with its ranking scratch (src/budget.rs).
+    _held: Reservation,
 }
 
 /// An adapted θ and its support loss before and after the inner loop (`None`: nothing learned).
@@ -162,6 +165,8 @@ pub struct Reranker {
     adapted: Option<Adapted>,
     /// [`Reranker::model_tag`], computed once: a persisting page exports after every event.
     model_tag: u32,
+    /// The model's, the full log's and the adaptation's share of the memory pool.
+    _held: Reservation,
 }
 
 /// CRC-32 of the item width, θ0 and α.
@@ -184,8 +189,29 @@ impl Reranker {
             crate::adapt::InnerLoop { steps: s, ..model.inner }.validate()?;
         }
         let log = EventLog::new(cfg.event_capacity)?;
+        let (dim, hidden, n_params) = (model.arch.item_dim, model.arch.hidden, model.theta.len());
+        budget::check_configuration(budget::configuration_bytes(
+            cfg.max_candidates,
+            cfg.event_capacity,
+            dim,
+            hidden,
+            n_params,
+        ))?;
+        let model_bytes =
+            4 * (model.theta.len() + model.alpha.len()) + model.items.as_ref().map_or(0, |t| t.heap_bytes());
+        let held = budget::reserve(
+            model_bytes
+                + cfg.event_capacity.next_power_of_two() * budget::entry_bytes(dim)
+                + budget::adaptation_bytes(dim, hidden, n_params),
+        )?;
         let model_tag = tag_of(&model);
-        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None, model_tag })
+        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None, model_tag, _held: held })
+    }
+
+    /// What a result set of `n` items whose ids take `id_bytes` reserves from the instance's
+    /// memory pool (src/budget.rs).
+    pub fn result_set_bytes(&self, n: usize, id_bytes: usize) -> usize {
+        budget::result_set_bytes(n, id_bytes, self.model.arch.item_dim, self.model.arch.hidden)
     }
 
     pub fn from_bytes(bytes: &[u8], cfg: Config) -> Result<Self> {
@@ -239,20 +265,20 @@ impl Reranker {
         prices: Option<Vec<f32>>,
     ) -> Result<()> {
         let arch = self.model.arch;
+        if ids.len() > self.cfg.max_candidates {
+            return Err(Error::TooManyCandidates { limit: self.cfg.max_candidates, found: ids.len() });
+        }
+        // Reserved before anything is built; the old set's share returns when it is replaced.
+        let held = budget::reserve(self.result_set_bytes(ids.len(), ids.iter().map(String::len).sum()))?;
         let features = match (features, &self.model.items) {
             (Some(x), _) => x,
-            (None, Some(table)) => {
-                if ids.len() > self.cfg.max_candidates {
-                    return Err(Error::TooManyCandidates { limit: self.cfg.max_candidates, found: ids.len() });
-                }
-                table.features_for(&ids)
-            }
+            (None, Some(table)) => table.features_for(&ids),
             (None, None) => return Err(Error::NoItemTable),
         };
         let set = ResultSet::new(ids, features, arch.item_dim, base, prices, self.cfg.max_candidates)?;
         let proj = project_items(&self.kernels, &arch, &self.model.theta, set.features(), set.len());
         self.log.show(&set);
-        self.results = Some(Results { set, proj });
+        self.results = Some(Results { set, proj, _held: held });
         Ok(())
     }
 

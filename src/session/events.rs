@@ -262,14 +262,14 @@ impl EventLog {
         if self.entries.len() == self.capacity {
             let seq = self.front_seq();
             if let Some(old) = self.entries.pop_front() {
-                self.tally.evict(seq, &old);
+                self.tally.evict(seq, &old, &self.entries);
             }
         }
-        self.tally.push(&entry);
         self.entries.push_back(entry);
+        self.tally.push(&self.entries);
     }
 
-    /// Number of the oldest entry (see src/session/tally.rs).
+    /// Number of the oldest entry (see src/session/tally.rs; valid between pushes).
     fn front_seq(&self) -> u64 {
         self.tally.next_seq - self.entries.len() as u64
     }

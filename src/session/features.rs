@@ -74,10 +74,11 @@ pub fn signed_log_offset(i: usize, j: usize) -> f32 {
     d.signum() * (1.0 + d.abs()).ln() / POSITION_SCALE
 }
 
-/// `ln(1 + max(0, now − then)) / TIME_SCALE`, 0 when either is unknown.
+/// `ln(1 + max(0, now − then)) / TIME_SCALE`, 0 when either is unknown. A span beyond f32's range
+/// (finite timestamps far apart) counts as `f32::MAX` seconds, so the feature stays finite.
 fn log_seconds(now: Option<f64>, then: Option<f64>) -> f32 {
     match (now, then) {
-        (Some(n), Some(t)) => (1.0 + (n - t).max(0.0) as f32).ln() / TIME_SCALE,
+        (Some(n), Some(t)) => (1.0 + ((n - t).max(0.0) as f32).min(f32::MAX)).ln() / TIME_SCALE,
         _ => 0.0,
     }
 }
@@ -145,22 +146,26 @@ impl EventLog {
     pub fn summarize_at(&self, dim: Option<usize>, now: Option<f64>) -> Summary<'_> {
         let t = &self.tally;
         let mut similar: Vec<(&str, &Snapshot, f32)> = Vec::new();
-        for (&seq, id) in t.recent.iter().rev() {
+        // The list of engaged items from its newest end.
+        let mut next = t.newest_engaged;
+        while let Some(entry) = next.and_then(|seq| self.entry_at(seq)) {
             if similar.len() == MAX_SIMILARITY_ITEMS {
                 break;
             }
-            let Some(snap) = self.entry_at(seq).and_then(|e| e.snapshot.as_ref()) else { continue };
+            let id = entry.event.item.as_str();
+            let Some(item) = t.items.get(id) else { break };
+            next = item.older;
+            let Some(snap) = entry.snapshot.as_ref() else { continue };
             if dim.is_some_and(|d| d != snap.x.len()) {
                 continue;
             }
-            let total = t.items.get(id.as_str()).map_or(0.0, |a| a.engagement as f32);
-            similar.push((id.as_str(), snap, total));
+            similar.push((id, snap, item.engagement as f32));
         }
         self.finish_summary(
             Cow::Borrowed(&t.items),
             t.engagements,
             t.engaged_events,
-            t.last_engaged.as_ref().map(|(_, id)| id.as_str()),
+            t.last_engaged.and_then(|s| self.entry_at(s)).map(|e| e.event.item.as_str()),
             similar,
             now,
             (t.first_time(), t.last_time()),

@@ -12,7 +12,7 @@
 //! tests compare the two after random sequences with evictions.
 
 use super::events::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 /// What the log holds about one item.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -33,8 +33,11 @@ pub struct ItemTally {
     pub events: u32,
     /// Entry number of its newest event with a feature snapshot.
     pub snapshot: Option<u64>,
-    /// Entry number of its newest engagement with a feature snapshot.
+    /// Entry number of its newest engagement with a feature snapshot: its place in the list of
+    /// engaged items ([`Tally::newest_engaged`]), whose neighbours are `older` and `newer`.
     pub engaged_snapshot: Option<u64>,
+    pub older: Option<u64>,
+    pub newer: Option<u64>,
 }
 
 /// The running totals of a log (see the module documentation).
@@ -48,23 +51,40 @@ pub struct Tally {
     pub engagements: u64,
     /// Engagements in the log.
     pub engaged_events: usize,
-    /// Entry number and item of the newest engagement in the log.
-    pub last_engaged: Option<(u64, String)>,
+    /// Entry number of the newest engagement in the log.
+    pub last_engaged: Option<u64>,
     /// (entry number, timestamp) of the log's events that have one, oldest first.
     pub times: VecDeque<(u64, f64)>,
-    /// Per item with an engaged snapshot, its newest one: entry number → item. Read newest first
-    /// for the similarity features.
-    pub recent: BTreeMap<u64, String>,
+    /// The ends of a doubly linked list of the items with an engaged snapshot, ordered by their
+    /// newest one, linked by entry numbers: the similarity features read it from the newest end,
+    /// a new engagement moves its item there, an eviction unlinks from the oldest end. O(1)
+    /// each, and no ordered map (whose code a page would download).
+    pub newest_engaged: Option<u64>,
+    pub oldest_engaged: Option<u64>,
     /// Entry numbers of the entries with a training example, oldest first.
     pub examples: VecDeque<u64>,
 }
 
+/// The tally of the item of entry `seq` (entries numbered from `front`).
+fn item_at<'a>(
+    items: &'a mut HashMap<String, ItemTally>,
+    entries: &VecDeque<Entry>,
+    front: u64,
+    seq: u64,
+) -> Option<&'a mut ItemTally> {
+    let entry = entries.get(usize::try_from(seq.checked_sub(front)?).ok()?)?;
+    items.get_mut(entry.event.item.as_str())
+}
+
 impl Tally {
-    /// Adds `entry`, which gets number `self.next_seq`.
-    pub fn push(&mut self, entry: &Entry) {
+    /// Adds the newest of `entries`, which gets number `self.next_seq`.
+    pub fn push(&mut self, entries: &VecDeque<Entry>) {
+        let Some(entry) = entries.back() else { return };
         let seq = self.next_seq;
         self.next_seq += 1;
+        let front = self.next_seq - entries.len() as u64;
         let e = &entry.event;
+        let w = e.engagement();
         let item = self.items.entry(e.item.clone()).or_default();
         item.events += 1;
         match e.kind {
@@ -72,7 +92,6 @@ impl Tally {
             super::EventKind::Skip => item.skips += 1,
             _ => {}
         }
-        let w = e.engagement();
         if entry.snapshot.is_some() {
             item.snapshot = Some(seq);
         }
@@ -83,15 +102,23 @@ impl Tally {
             if let Some(t) = e.timestamp {
                 item.last_engaged_time = Some((seq, t));
             }
-            if entry.snapshot.is_some() {
-                if let Some(old) = item.engaged_snapshot.replace(seq) {
-                    self.recent.remove(&old);
-                }
-                self.recent.insert(seq, e.item.clone());
-            }
             self.engagements += 1;
             self.engaged_events += 1;
-            self.last_engaged = Some((seq, e.item.clone()));
+            self.last_engaged = Some(seq);
+            if entry.snapshot.is_some() {
+                self.unlink(entries, front, e.item.as_str());
+                // Link it at the newest end.
+                let newest = self.newest_engaged.replace(seq);
+                if let Some(t) = self.items.get_mut(e.item.as_str()) {
+                    t.engaged_snapshot = Some(seq);
+                    t.older = newest;
+                    t.newer = None;
+                }
+                match newest.and_then(|n| item_at(&mut self.items, entries, front, n)) {
+                    Some(t) => t.newer = Some(seq),
+                    None => self.oldest_engaged = Some(seq),
+                }
+            }
         }
         if let Some(t) = e.timestamp {
             self.times.push_back((seq, t));
@@ -101,8 +128,24 @@ impl Tally {
         }
     }
 
-    /// Takes away `entry`, the oldest in the log, numbered `seq`.
-    pub fn evict(&mut self, seq: u64, entry: &Entry) {
+    /// Takes `id` out of the list of engaged items, if it is in it.
+    fn unlink(&mut self, entries: &VecDeque<Entry>, front: u64, id: &str) {
+        let Some(t) = self.items.get_mut(id) else { return };
+        let Some(seq) = t.engaged_snapshot.take() else { return };
+        let (older, newer) = (t.older.take(), t.newer.take());
+        match older.and_then(|o| item_at(&mut self.items, entries, front, o)) {
+            Some(o) => o.newer = newer,
+            None => self.oldest_engaged = newer,
+        }
+        match newer.and_then(|n| item_at(&mut self.items, entries, front, n)) {
+            Some(n) => n.older = older,
+            None => self.newest_engaged = older,
+        }
+        debug_assert!(self.newest_engaged != Some(seq) && self.oldest_engaged != Some(seq));
+    }
+
+    /// Takes away `entry`, numbered `seq`, just removed from the front of `entries`.
+    pub fn evict(&mut self, seq: u64, entry: &Entry, entries: &VecDeque<Entry>) {
         let e = &entry.event;
         if self.times.front().is_some_and(|&(s, _)| s == seq) {
             self.times.pop_front();
@@ -110,8 +153,11 @@ impl Tally {
         if self.examples.front() == Some(&seq) {
             self.examples.pop_front();
         }
-        if self.last_engaged.as_ref().is_some_and(|(s, _)| *s == seq) {
+        if self.last_engaged == Some(seq) {
             self.last_engaged = None;
+        }
+        if self.items.get(e.item.as_str()).is_some_and(|t| t.engaged_snapshot == Some(seq)) {
+            self.unlink(entries, seq + 1, e.item.as_str());
         }
         let w = e.engagement();
         if w > 0.0 {
@@ -120,9 +166,6 @@ impl Tally {
         let Some(item) = self.items.get_mut(e.item.as_str()) else { return };
         item.events -= 1;
         if item.events == 0 {
-            if let Some(s) = item.engaged_snapshot {
-                self.recent.remove(&s);
-            }
             self.items.remove(e.item.as_str());
             return;
         }
@@ -143,10 +186,6 @@ impl Tally {
             }
             if item.last_engaged_time.is_some_and(|(s, _)| s == seq) {
                 item.last_engaged_time = None;
-            }
-            if item.engaged_snapshot == Some(seq) {
-                item.engaged_snapshot = None;
-                self.recent.remove(&seq);
             }
         }
     }

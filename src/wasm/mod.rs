@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::model_file::Model;
 use crate::params::Arch;
 use crate::reranker::{Config, Reranker as Core};
-use crate::session::{Event, EventKind};
+use crate::session::{Event, EventKind, MAX_ID_BYTES};
 use crate::Scope;
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use serde::Deserialize;
@@ -94,18 +94,18 @@ fn check_js_len(value: &JsValue, what: &'static str, expected: usize) -> JsResul
     }
 }
 
-/// A Float32Array, or an array of numbers, as a Vec<f32>.
+/// A Float32Array, or an array of numbers, as a Vec<f32> (allocated once, at its length).
 fn f32s(value: &JsValue, what: &str) -> JsResult<Vec<f32>> {
     if let Some(a) = value.dyn_ref::<Float32Array>() {
         return Ok(a.to_vec());
     }
     if Array::is_array(value) {
         let arr = Array::from(value);
-        return (0..arr.length())
-            .map(|i| {
-                arr.get(i).as_f64().map(|v| v as f32).ok_or_else(|| invalid(format!("{what}[{i}] is not a number")))
-            })
-            .collect();
+        let mut out = Vec::with_capacity(arr.length() as usize);
+        for i in 0..arr.length() {
+            out.push(arr.get(i).as_f64().ok_or_else(|| invalid(format!("{what}[{i}] is not a number")))? as f32);
+        }
+        return Ok(out);
     }
     Err(invalid(format!("{what} must be a Float32Array or an array of numbers")))
 }
@@ -118,14 +118,23 @@ fn optional_f32s(value: &JsValue, what: &str) -> JsResult<Option<Vec<f32>>> {
     }
 }
 
-fn strings(value: &JsValue, what: &str) -> JsResult<Vec<String>> {
+/// An array of strings, each at most `max_bytes` long: the length of each is checked before it
+/// is copied out of JS (a UTF-16 length over the limit means a UTF-8 one over it too).
+fn strings(value: &JsValue, what: &str, max_bytes: usize, too_long: fn(String) -> Error) -> JsResult<Vec<String>> {
     if !Array::is_array(value) {
         return Err(invalid(format!("{what} must be an array of strings")));
     }
     let arr = Array::from(value);
-    (0..arr.length())
-        .map(|i| arr.get(i).as_string().ok_or_else(|| invalid(format!("{what}[{i}] is not a string"))))
-        .collect()
+    let mut out = Vec::with_capacity(arr.length() as usize);
+    for i in 0..arr.length() {
+        let v = arr.get(i);
+        let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(format!("{what}[{i}] is not a string")))?;
+        if s.length() as usize > max_bytes {
+            return Err(js_error(&too_long(format!("{what}[{i}] is longer than {max_bytes} bytes"))));
+        }
+        out.push(String::from(s));
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize, Default)]
@@ -217,10 +226,12 @@ impl Reranker {
                 check_js_len(value, what, expected)?;
             }
         }
-        let ids = strings(&ids, "ids")?;
+        // The memory budget too, with the shortest ids (the core reserves with their real lengths).
+        crate::budget::check_fits(self.core.result_set_bytes(n, n)).map_err(|e| js_error(&e))?;
+        let ids = strings(&ids, "ids", MAX_ID_BYTES, |reason| Error::InvalidId { reason })?;
         let features = optional_f32s(&features, "features")?;
         if !(feature_names.is_undefined() || feature_names.is_null()) {
-            let names = strings(&feature_names, "featureNames")?;
+            let names = strings(&feature_names, "featureNames", MAX_ID_BYTES, |reason| Error::InvalidInput { reason })?;
             self.core.check_feature_names(&names).map_err(|e| js_error(&e))?;
         }
         let base = optional_f32s(&base, "baseScores")?;
@@ -237,6 +248,14 @@ impl Reranker {
     /// now), and one earlier than the previous event's is an `INVALID_INPUT` error.
     pub fn record(&mut self, event: JsValue) -> JsResult<()> {
         check_keys(&event, &["item", "type", "timestamp", "dwellMs"], "event")?;
+        // The id's length before serde copies it.
+        if let Some(item) =
+            Reflect::get(&event, &"item".into()).ok().and_then(|v| v.dyn_into::<js_sys::JsString>().ok())
+        {
+            if item.length() as usize > MAX_ID_BYTES {
+                return Err(js_error(&Error::InvalidId { reason: format!("id longer than {MAX_ID_BYTES} bytes") }));
+            }
+        }
         let e: JsEvent = serde_wasm_bindgen::from_value(event).map_err(|e| invalid(format!("event: {e}")))?;
         let kind = EventKind::parse(&e.kind).map_err(|e| js_error(&e))?;
         // Milliseconds on the Date.now() clock in JS, seconds in the core.
@@ -432,6 +451,30 @@ pub fn bench_simd_peak(iters: u32) -> JsResult<JsValue> {
         let _ = iters;
         Ok(JsValue::NULL)
     }
+}
+
+/// Sets the memory budget of this instance's rerankers together, in bytes (see src/budget.rs):
+/// a `setResults` or a new reranker that would take them past it is a `MEMORY_BUDGET` error.
+#[wasm_bindgen(js_name = setMemoryBudget)]
+pub fn set_memory_budget(bytes: f64) -> JsResult<()> {
+    if !(bytes.is_finite() && bytes >= 0.0) {
+        return Err(js_error(&Error::config("memoryBudget", "must be a number of bytes")));
+    }
+    crate::budget::set_budget(bytes as usize).map_err(|e| js_error(&e))
+}
+
+/// `{ reserved, budget, wasmBytes }`: what this instance's rerankers hold of the budget, and the
+/// size of the wasm memory now (it never shrinks).
+#[wasm_bindgen(js_name = memoryUsage)]
+pub fn memory_usage() -> JsResult<Object> {
+    let (reserved, budget) = crate::budget::usage();
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    let bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
+    let o = Object::new();
+    set(&o, "reserved", &(reserved as f64).into())?;
+    set(&o, "budget", &(budget as f64).into())?;
+    set(&o, "wasmBytes", &(bytes as f64).into())?;
+    Ok(o)
 }
 
 /// The library version.
