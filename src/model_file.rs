@@ -97,7 +97,10 @@ impl Model {
         Ok(())
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The model as a file. What [`Model::from_bytes`] would refuse is refused here: the model is
+    /// validated first, so the writer never writes a file its reader rejects.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.validate()?;
         let mut b = Vec::with_capacity(HEADER_BYTES + 8 * self.theta.len() + 64);
         b.extend_from_slice(MAGIC);
         put_u32(&mut b, FORMAT_VERSION);
@@ -119,15 +122,9 @@ impl Model {
         b.extend_from_slice(&self.inner.clip.to_le_bytes());
         put_u32(&mut b, self.max_move.unwrap_or(u32::MAX));
         for name in std::iter::once(&self.algorithm).chain(&self.feature_names) {
-            // validate() refuses longer names; an unvalidated model is cut at a character
-            // boundary, so the file's names stay UTF-8 and the reader accepts them.
-            let mut cut = name.len().min(MAX_NAME_BYTES);
-            while !name.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let bytes = &name.as_bytes()[..cut];
-            b.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
-            b.extend_from_slice(bytes);
+            // validate() refused names over MAX_NAME_BYTES: each fits its u16 length whole.
+            b.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            b.extend_from_slice(name.as_bytes());
         }
         for v in self.theta.iter().chain(&self.alpha) {
             b.extend_from_slice(&v.to_le_bytes());
@@ -140,7 +137,7 @@ impl Model {
         b[12..16].copy_from_slice(&total.to_le_bytes());
         let crc = crc32(&b);
         put_u32(&mut b, crc);
-        b
+        Ok(b)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
@@ -272,7 +269,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_names_are_cut_at_a_character_boundary() {
+    fn the_writer_refuses_what_the_reader_would_refuse() {
         let arch = Arch::new(1, 4).expect("arch");
         let n = arch.n_params();
         // 63 ASCII bytes then a 2-byte character: a cut at 64 bytes would split it.
@@ -289,8 +286,14 @@ mod tests {
             items: None,
         };
         assert!(m.validate().is_err(), "the model itself is refused");
-        let back = Model::from_bytes(&m.to_bytes()).expect("what the writer wrote, the reader reads");
-        assert_eq!(back.algorithm, "a".repeat(63));
+        assert!(matches!(m.to_bytes(), Err(Error::InvalidModel { .. })), "a name over 64 bytes");
+        let ok = Model { algorithm: "a".repeat(63), ..m.clone() };
+        let back = Model::from_bytes(&ok.to_bytes().expect("valid")).expect("what the writer wrote, the reader reads");
+        assert_eq!(back, ok);
+        let nan = Model { theta: vec![f32::NAN; n], ..ok.clone() };
+        assert!(matches!(nan.to_bytes(), Err(Error::InvalidModel { .. })), "a θ0 that is not finite");
+        let negative = Model { alpha: vec![-1.0; n], ..ok };
+        assert!(matches!(negative.to_bytes(), Err(Error::InvalidModel { .. })), "a negative α");
     }
 
     #[test]

@@ -373,7 +373,7 @@ fn a_model_may_rank_before_any_event_only_when_it_says_so() {
     assert_ne!(forced, host, "the global model reorders a random list");
     m.rank_without_events = true;
     assert_eq!(rank(&m, Config::default()), forced);
-    assert_eq!(Model::from_bytes(&m.to_bytes()).unwrap(), m);
+    assert_eq!(Model::from_bytes(&m.to_bytes().unwrap()).unwrap(), m);
     assert_eq!(rank(&m, Config { rank_without_events: Some(false), ..Config::default() }), host);
 }
 
@@ -516,17 +516,17 @@ fn explanations_name_the_signals_with_reason_codes() {
 fn model_files_round_trip() {
     let m =
         model(7, 12, 800, InnerLoop { steps: 3, scope: Scope::All, loss: LossKind::Listwise, prox: 0.5, clip: 2.0 });
-    let bytes = m.to_bytes();
+    let bytes = m.to_bytes().unwrap();
     assert_eq!(Model::from_bytes(&bytes).unwrap(), m);
     let mut bounded = m.clone();
     bounded.max_move = Some(4);
-    assert_eq!(Model::from_bytes(&bounded.to_bytes()).unwrap(), bounded);
+    assert_eq!(Model::from_bytes(&bounded.to_bytes().unwrap()).unwrap(), bounded);
 }
 
 #[test]
 fn corrupted_model_files_are_always_rejected() {
     let m = model(3, 4, 900, InnerLoop::default());
-    let bytes = m.to_bytes();
+    let bytes = m.to_bytes().unwrap();
     // Every truncation.
     for len in 0..bytes.len() {
         assert!(Model::from_bytes(&bytes[..len]).is_err(), "truncated to {len} bytes accepted");
@@ -562,13 +562,13 @@ fn corrupted_model_files_are_always_rejected() {
 #[test]
 fn unknown_versions_and_non_finite_weights_are_typed_errors() {
     let m = model(3, 4, 950, InnerLoop::default());
-    let mut b = m.to_bytes();
+    let mut b = m.to_bytes().unwrap();
     for v in [0u32, 3] {
         b[8..12].copy_from_slice(&v.to_le_bytes());
         assert_eq!(Model::from_bytes(&b).unwrap_err(), Error::UnsupportedVersion { found: v, supported: 2 });
     }
     // Version 1 (no item-table section) still reads: the same model without its 4 zero bytes.
-    let v2 = m.to_bytes();
+    let v2 = m.to_bytes().unwrap();
     let mut v1 = v2[..v2.len() - 8].to_vec();
     v1[8..12].copy_from_slice(&1u32.to_le_bytes());
     let total = (v1.len() + 4) as u32;
@@ -581,7 +581,7 @@ fn unknown_versions_and_non_finite_weights_are_typed_errors() {
     bad.theta[0] = f32::NAN;
     let mut bytes = Vec::new();
     {
-        let good = m.to_bytes();
+        let good = m.to_bytes().unwrap();
         bytes.extend_from_slice(&good);
         // θ0 starts before α, the empty table's count (4 bytes) and the checksum.
         let at = good.len() - 4 - 4 - 8 * m.theta.len();
@@ -653,7 +653,7 @@ fn scores_match_the_recorded_native_scores_within_1e_5() {
         let rows = (0..160).map(|i| (format!("k{i}"), (0..12).map(|_| rng.range(-1.0, 1.0)).collect())).collect();
         let default = (0..12).map(|_| rng.range(-0.5, 0.5)).collect();
         m.items = Some(fewclick::ItemTable::quantise(default, rows).unwrap());
-        let bytes = m.to_bytes();
+        let bytes = m.to_bytes().unwrap();
         let text: String = skew_scores(&bytes).iter().map(|s| format!("{s:e}\n")).collect();
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
         std::fs::write(format!("{dir}/skew-model.fcm"), &bytes).unwrap();

@@ -172,7 +172,7 @@ fn regenerate_demo_assets() {
     oracle(&cat, &held_out, &shoppers);
 
     std::fs::create_dir_all(assets()).expect("assets dir");
-    std::fs::write(assets().join("demo.fcm"), trained.model.to_bytes()).expect("write model");
+    std::fs::write(assets().join("demo.fcm"), trained.model.to_bytes().expect("a valid model")).expect("write model");
     cat.save_json(&assets().join("catalogue.json")).expect("write catalogue");
     let _ = std::fs::remove_dir_all(&work);
     eprintln!("wrote {}", assets().display());

@@ -494,7 +494,7 @@ fn page_reranker(n: usize, scope: &str, clicks: usize, seed: u64) -> fewclick::w
         items: None,
     };
     let options = object(&[("scope", scope.into()), ("steps", 5.into())]);
-    let mut r = fewclick::wasm::Reranker::new(&model.to_bytes(), options).unwrap();
+    let mut r = fewclick::wasm::Reranker::new(&model.to_bytes().unwrap(), options).unwrap();
     let ids: Array = (0..n).map(|i| JsValue::from_str(&format!("item-{i}"))).collect();
     let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
     let prices: Vec<f32> = (0..n).map(|_| rng.range(5.0, 300.0)).collect();

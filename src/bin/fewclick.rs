@@ -478,7 +478,7 @@ fn cmd_train(a: TrainArgs) -> Result<(), String> {
             ));
         }
     }
-    let bytes = trained.model.to_bytes();
+    let bytes = trained.model.to_bytes().map_err(|e| format!("the trained model: {e}"))?;
     write_file(&a.out, &bytes)?;
     eprintln!(
         "wrote {} ({} bytes, {} parameters, {} items in its table; integrity {}) and {}; trained in {:.1} s",

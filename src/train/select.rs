@@ -587,7 +587,7 @@ mod tests {
             items: None,
         };
         let s = ServeSettings { steps: 3, scope: Scope::All, alpha_scale: 2.0, prox: 1.0, rank_without_events: true };
-        let served = Model::from_bytes(&s.apply(&model).to_bytes()).expect("reads back");
+        let served = Model::from_bytes(&s.apply(&model).to_bytes().expect("valid")).expect("reads back");
         assert_eq!((served.inner.steps, served.inner.scope, served.inner.prox), (3, Scope::All, 1.0));
         assert!(served.rank_without_events);
         assert!(served.alpha.iter().zip(&model.alpha).all(|(a, b)| *a == 2.0 * b));

@@ -386,7 +386,7 @@ pub fn synthetic_model(item_dim: u32, hidden: u32, seed: u32) -> JsResult<Uint8A
         feature_names: (0..item_dim).map(|i| format!("f{i}")).collect(),
         items: None,
     };
-    Ok(Uint8Array::from(model.to_bytes().as_slice()))
+    Ok(Uint8Array::from(model.to_bytes().map_err(|e| js_error(&e))?.as_slice()))
 }
 
 /// The kernel set this build runs: "cpu-simd128" or "cpu-scalar".
