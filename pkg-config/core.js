@@ -21,7 +21,7 @@ const loadGlue = (build) => (build === 'webgpu' ? import('./fewclick_gpu.js') : 
 const CORE_CODES = [
   'INVALID_MODEL', 'UNSUPPORTED_VERSION', 'DIMENSION_MISMATCH', 'NON_FINITE', 'TOO_MANY_CANDIDATES',
   'DUPLICATE_ID', 'INVALID_ID', 'UNKNOWN_ITEM', 'INVALID_CONFIG', 'INVALID_INPUT', 'NO_RESULTS',
-  'NO_ITEM_TABLE', 'SCHEMA_MISMATCH', 'INVALID_SESSION',
+  'NO_ITEM_TABLE', 'SCHEMA_MISMATCH', 'INVALID_SESSION', 'MEMORY_BUDGET',
 ];
 /** Codes the JavaScript side adds: loading, fetching, the model's integrity, use after free(),
  * workers, bugs. */
@@ -108,6 +108,50 @@ export function isPlainObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
+// What the host passes is read here, in JavaScript, once, and the wasm gets plain data: own
+// properties only (an inherited key, such as one a polluted Object.prototype adds, is never
+// read), in a null-prototype object or a fresh array. A host getter or Proxy trap that threw
+// inside a wasm call would unwind through it and leave the reranker borrowed for good (every
+// later call INTERNAL); here it throws before the wasm is entered, as INVALID_INPUT.
+function unreadable(what, e) {
+  return new FewclickError('INVALID_INPUT', `${what} could not be read: ${e && e.message ? e.message : String(e)}`, { cause: e });
+}
+
+/** An object's own enumerable properties in a null-prototype copy; anything else as it is (the
+ * core gives it its error). */
+export function ownCopy(value, what) {
+  try {
+    return isPlainObject(value) ? Object.assign(Object.create(null), value) : value;
+  } catch (e) {
+    throw unreadable(what, e);
+  }
+}
+
+/** An event as plain data: a copy of an object's own properties; any other object (an array, a
+ * typed array, a function) as an empty array, which the core refuses as it refuses those. */
+function inertEvent(event) {
+  const copy = ownCopy(event, 'event');
+  if (copy === null || typeof copy !== 'object' || isPlainObject(copy)) return typeof copy === 'function' ? [] : copy;
+  return [];
+}
+
+/** An array as a fresh array, a Float32Array as a fresh Float32Array, a primitive as it is; any
+ * other object as an inert stand-in the core refuses as it refuses such values ("must be an
+ * array"). */
+function inertArray(value, what) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value;
+  try {
+    if (Array.isArray(value)) return Array.prototype.slice.call(value);
+    if (ArrayBuffer.isView(value) && value instanceof Float32Array) {
+      // A detached buffer reads as empty, as the core reads it.
+      return value.buffer.byteLength === 0 ? new Float32Array(0) : new Float32Array(value);
+    }
+  } catch (e) {
+    throw unreadable(what, e);
+  }
+  return Object.create(null);
+}
+
 // Keys the core reads (src/wasm.rs `Options`, `JsEvent`). serde-wasm-bindgen ignores unknown keys
 // despite `deny_unknown_fields`, so a typo (`maxmove`, `dwell_ms`) would pass silently: check here.
 const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps', 'rankWithoutEvents']);
@@ -116,11 +160,13 @@ const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
 // Options this file handles itself (createReranker's); never passed to the core.
 const JS_OPTION_KEYS = new Set(['integrity', 'session', 'persist']);
 const CREATE_OPTION_KEYS = new Set([...OPTION_KEYS, ...JS_OPTION_KEYS]);
-// The event types the core parses (src/session/events.rs `EventKind::parse`) and the longest item
-// id it takes (src/session/mod.rs `MAX_ID_BYTES`), for events record() queues while a rankAsync()
-// is pending. scripts/lib/check-api-drift.mjs keeps them equal to the Rust.
+// The event types the core parses (src/session/events.rs `EventKind::parse`), the longest item id
+// it takes and its range of times (src/session/mod.rs `MAX_ID_BYTES`, `MAX_TIMESTAMP_SECONDS`),
+// for events record() queues while a rankAsync() is pending. scripts/lib/check-api-drift.mjs
+// keeps them equal to the Rust.
 const EVENT_TYPES = new Set(['impression', 'view', 'click', 'cart', 'add_to_cart', 'add-to-cart', 'purchase', 'skip', 'dwell']);
 const MAX_ID_BYTES = 256;
+const MAX_TIMESTAMP_SECONDS = 1e11;
 
 export function checkKeys(object, allowed, what) {
   for (const key of Object.keys(object)) {
@@ -136,7 +182,7 @@ function rerankerOptions(options) {
   if (options === undefined || options === null) return undefined;
   if (!isPlainObject(options)) throw new FewclickError('INVALID_INPUT', 'options must be an object');
   checkKeys(options, CREATE_OPTION_KEYS, 'options');
-  const out = {};
+  const out = Object.create(null);
   for (const [key, value] of Object.entries(options)) if (value !== undefined && !JS_OPTION_KEYS.has(key)) out[key] = value;
   return out;
 }
@@ -178,8 +224,14 @@ function queuedEvent(event) {
   }
   if (item.length === 0) throw new FewclickError('INVALID_ID', 'invalid item id: empty id');
   if (utf8Length(item) > MAX_ID_BYTES) throw new FewclickError('INVALID_ID', `invalid item id: id longer than ${MAX_ID_BYTES} bytes`);
+  if (typeof item.isWellFormed === 'function' && !item.isWellFormed()) {
+    throw new FewclickError('INVALID_ID', 'invalid item id: id is not well-formed UTF-16 (a lone surrogate)');
+  }
   if (timestamp !== undefined && timestamp !== null && !Number.isFinite(timestamp)) {
     throw new FewclickError('NON_FINITE', 'event timestamp is not finite');
+  }
+  if (typeof timestamp === 'number' && !(timestamp / 1000 >= 0 && timestamp / 1000 < MAX_TIMESTAMP_SECONDS)) {
+    throw new FewclickError('INVALID_INPUT', 'invalid input: event timestamp must be 0 to 1e11 seconds since the epoch (0 to 1e14 ms in JavaScript)');
   }
   const dwell = Math.fround(dwellMs ?? 0); // an f32 in the core
   if (!Number.isFinite(dwell) || dwell < 0) {
@@ -191,9 +243,10 @@ function queuedEvent(event) {
 }
 
 function toBytes(model) {
-  if (model instanceof Uint8Array) return model;
+  // Genuine views only: a Proxy of one is not a view, and the glue would run its traps while
+  // copying the bytes into the wasm.
+  if (ArrayBuffer.isView(model)) return model instanceof Uint8Array ? model : new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
   if (model instanceof ArrayBuffer) return new Uint8Array(model);
-  if (ArrayBuffer.isView(model)) return new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
   return undefined;
 }
 
@@ -309,11 +362,16 @@ class Reranker {
 
   setResults(results) {
     this.#notFreed();
+    results = ownCopy(results, 'results');
     if (!isPlainObject(results)) {
       throw new FewclickError('INVALID_INPUT', 'setResults expects { ids, prices?, features?, featureNames?, baseScores? }');
     }
     checkKeys(results, RESULT_KEYS, 'results');
-    const { ids, features, featureNames, baseScores, prices } = results;
+    const ids = inertArray(results.ids, 'results.ids');
+    const features = inertArray(results.features, 'results.features');
+    const featureNames = inertArray(results.featureNames, 'results.featureNames');
+    const baseScores = inertArray(results.baseScores, 'results.baseScores');
+    const prices = inertArray(results.prices, 'results.prices');
     if (features !== undefined && featureNames === undefined) {
       throw new FewclickError(
         'INVALID_INPUT',
@@ -322,7 +380,7 @@ class Reranker {
     }
     const raw = this.#live();
     guarded(() => raw.setResults(ids, features, featureNames, baseScores, prices));
-    this.#ids = Array.from(ids);
+    this.#ids = ids; // a fresh array (inertArray), accepted by the core: an array of strings
     this.#shown = undefined;
   }
 
@@ -330,6 +388,7 @@ class Reranker {
    * queued; it is applied as that call settles. */
   record(event) {
     this.#notFreed();
+    event = inertEvent(event);
     if (this.#pending && this.#raw !== undefined) {
       const queued = queuedEvent(event);
       const last = this.#queued.at(-1);
@@ -466,8 +525,13 @@ export function makeApi(env) {
 
   function init(options) {
     let want = 'auto';
+    let budget;
     if (options !== undefined && options !== null) {
       if (!isPlainObject(options)) return Promise.reject(new FewclickError('INVALID_INPUT', 'init options must be an object'));
+      budget = options.memoryBudget;
+      if (budget !== undefined && !(typeof budget === 'number' && Number.isInteger(budget) && budget > 0)) {
+        return Promise.reject(new FewclickError('INVALID_CONFIG', 'memoryBudget must be a positive whole number of bytes'));
+      }
       want = options.build === undefined ? 'auto' : options.build;
       if (!BUILD_CHOICES.includes(want)) {
         return Promise.reject(
@@ -493,8 +557,10 @@ export function makeApi(env) {
         if (loading === attempt) loading = undefined;
       });
     }
-    if (want === 'auto') return loading;
-    return loading.then((build) => {
+    // The budget is the instance's: every init() that names one sets it.
+    const loaded = budget === undefined ? loading : loading.then((build) => guarded(() => (glue.setMemoryBudget(budget), build)));
+    if (want === 'auto') return loaded;
+    return loaded.then((build) => {
       if (!satisfies(build, want)) {
         throw new FewclickError('INVALID_CONFIG', `the ${build} build is already loaded; init({ build: "${want}" }) must run before anything else`);
       }
@@ -503,6 +569,7 @@ export function makeApi(env) {
   }
 
   async function createReranker(model, options) {
+    options = ownCopy(options, 'options');
     const opts = rerankerOptions(options);
     // Checked before anything is fetched; the bytes are checked before anything reads them.
     const integrity = isPlainObject(options) && options.integrity !== undefined ? parseIntegrity(options.integrity) : undefined;
@@ -544,5 +611,10 @@ export function makeApi(env) {
     return guarded(() => glue.gpuStatus());
   }
 
-  return { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus };
+  async function memoryUsage() {
+    await init();
+    return guarded(() => glue.memoryUsage());
+  }
+
+  return { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus, memoryUsage };
 }

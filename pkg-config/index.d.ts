@@ -30,7 +30,9 @@ export type CoreErrorCode =
   | 'NO_RESULTS'
   | 'NO_ITEM_TABLE'
   | 'SCHEMA_MISMATCH'
-  | 'INVALID_SESSION';
+  | 'INVALID_SESSION'
+  /** The instance's rerankers would hold more than its memory budget (see InitOptions.memoryBudget). */
+  | 'MEMORY_BUDGET';
 
 /**
  * Codes added by the JavaScript side:
@@ -376,7 +378,25 @@ export interface InitOptions {
    * download; rankAsync then always ranks on the CPU). A named build forces it (tests, benchmarks).
    */
   build?: WasmBuild | 'auto' | 'cpu';
+  /**
+   * Bytes the rerankers of this realm's wasm instance (or of a worker's, through
+   * createWorkerReranker's `initOptions`) may hold together: 16 MiB to 3.5 GiB, default 1.5 GiB. A
+   * `setResults` or a new reranker that would go past it throws `MEMORY_BUDGET` and changes
+   * nothing, instead of growing the wasm memory until it traps. One reranker's configuration may
+   * hold at most 1 GiB (more is `INVALID_CONFIG` at creation). Every init() that names a budget sets it.
+   */
+  memoryBudget?: number;
 }
+
+/** What the instance's rerankers hold of the memory budget, and the wasm memory's size (it never shrinks). */
+export interface MemoryUsage {
+  reserved: number;
+  budget: number;
+  wasmBytes: number;
+}
+
+/** The memory of this realm's wasm instance: see {@link InitOptions.memoryBudget}. */
+export declare function memoryUsage(): Promise<MemoryUsage>;
 
 /**
  * Loads the wasm build once per realm (later calls return the same promise). Called by every

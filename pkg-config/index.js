@@ -16,4 +16,4 @@ const api = makeApi({
   fetchModel: fetchBytes,
 });
 
-export const { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus } = api;
+export const { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus, memoryUsage } = api;

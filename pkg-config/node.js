@@ -32,4 +32,4 @@ const api = makeApi({
   fetchModel: readModel,
 });
 
-export const { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus } = api;
+export const { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus, memoryUsage } = api;

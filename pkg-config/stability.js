@@ -1,13 +1,16 @@
 // Stable places for people: rank({ pinTop, freezeAbove }) keeps places of the order the shopper
 // sees, bookkeeping on the ranking the core returned.
 
-import { FewclickError, checkKeys, isPlainObject } from './core.js';
+import { FewclickError, checkKeys, isPlainObject, ownCopy } from './core.js';
 
 const STABILITY_KEYS = new Set(['pinTop', 'freezeAbove']);
+// No options: a null-prototype object, so nothing inherited (a polluted Object.prototype) is read.
+const NO_OPTIONS = Object.freeze(Object.create(null));
 
 /** `{ pinTop, freezeAbove }` of a rank call, checked: a bad value is INVALID_INPUT. */
 export function stabilityOptions(options) {
   if (options === undefined) return undefined;
+  options = ownCopy(options, 'rank options'); // own properties, read once (see core.js)
   if (!isPlainObject(options)) throw new FewclickError('INVALID_INPUT', 'rank options must be an object { pinTop?, freezeAbove? }');
   checkKeys(options, STABILITY_KEYS, 'rank options');
   const { pinTop, freezeAbove } = options;
@@ -27,7 +30,8 @@ export function stabilityOptions(options) {
  * place above `freezeAbove`'s. The other items follow in the model's order. Scores and moves are
  * recomputed for the new order; these places take precedence over maxMove.
  */
-export function stabilised(ranking, shown, ids, { pinTop = 0, freezeAbove } = {}) {
+export function stabilised(ranking, shown, ids, options = NO_OPTIONS) {
+  const { pinTop = 0, freezeAbove } = options;
   if (pinTop === 0 && freezeAbove === undefined) return ranking; // the common call: no work
   if (shown === undefined) shown = Uint32Array.from(ids, (_, i) => i);
   let keep = Math.min(pinTop, shown.length);

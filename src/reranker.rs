@@ -323,8 +323,8 @@ impl Reranker {
     /// Moves the session's clock to `now` (seconds; an earlier time is ignored): the time the
     /// session features are computed at. The wasm boundary calls it with the page clock when a
     /// list is shown (not when ranking, so a ranking depends only on what was recorded); the
-    /// trainer with the log's time of each list. A non-finite time is an error and changes
-    /// nothing.
+    /// trainer with the log's time of each list. A time that is not finite or not in 0..1e11 seconds is an
+    /// error and changes nothing.
     pub fn advance_clock(&mut self, now: f64) -> Result<()> {
         self.log.advance(now)
     }

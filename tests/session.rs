@@ -333,3 +333,22 @@ fn the_support_set_stays_bounded_however_many_events_the_log_holds() {
     // The newest examples: 128 clicks against 128 skips (each click also against "a" above it).
     assert_eq!(support.n_rows(), MAX_SUPPORT_EXAMPLES + MAX_SUPPORT_EXAMPLES / 2);
 }
+
+/// Times are seconds in 0..1e11 (issue 13: a timestamp of 1e38 became the session's clock, and
+/// every real event after it was "earlier than the previous event's"): outside it, an error that
+/// changes nothing.
+#[test]
+fn times_outside_0_to_1e11_seconds_are_refused_and_change_nothing() {
+    let r = set(&["a", "b"], None);
+    let mut log = EventLog::new(16).unwrap();
+    log.record(event("a", EventKind::Click, 1_700_000_000.0), Some(&r)).unwrap();
+    for t in [1e11, 1.7e12, 1e38, -1.0, -1e38] {
+        let err = log.record(event("b", EventKind::Click, t), Some(&r)).unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "timestamp {t}: {err}");
+        assert!(matches!(log.advance(t), Err(Error::InvalidInput { .. })), "advance({t})");
+    }
+    assert_eq!(log.len(), 1);
+    assert_eq!(log.clock(), Some(1_700_000_000.0));
+    assert_eq!(log.record(event("b", EventKind::Click, f64::NAN), Some(&r)).unwrap_err().code(), "NON_FINITE");
+    log.record(event("b", EventKind::Click, 1_700_000_060.0), Some(&r)).expect("a real time after a refused one");
+}

@@ -5,6 +5,7 @@
 //   - event keys:   src/wasm `struct JsEvent`   =  core.js EVENT_KEYS  =  index.d.ts ShopperEvent
 //   - event types:  src/session/events.rs `EventKind::parse` = core.js EVENT_TYPES = index.d.ts EventType
 //   - id length:    src/session/mod.rs MAX_ID_BYTES = core.js MAX_ID_BYTES
+//   - time range:   src/session/mod.rs MAX_TIMESTAMP_SECONDS = core.js MAX_TIMESTAMP_SECONDS
 // (core.js checks events record() queues during a rankAsync() against the last two itself.)
 import { existsSync, readFileSync } from 'node:fs';
 
@@ -71,6 +72,12 @@ const checks = [
     [read('src/session/mod.rs').match(/pub const MAX_ID_BYTES: usize = (\d+);/)?.[1] ?? 'missing'],
     [core.match(/const MAX_ID_BYTES = (\d+);/)?.[1] ?? 'missing'],
     null, // not in the types
+  ],
+  [
+    'the latest time (seconds)',
+    [Number(read('src/session/mod.rs').match(/pub const MAX_TIMESTAMP_SECONDS: f64 = ([0-9.e]+);/)?.[1] ?? NaN).toString()],
+    [Number(core.match(/const MAX_TIMESTAMP_SECONDS = ([0-9.e]+);/)?.[1] ?? NaN).toString()],
+    null,
   ],
 ];
 

@@ -46,6 +46,12 @@ export async function serve(root, { headers = () => ({}) } = {}) {
   return {
     origin: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    // close() waits for every open connection to end, and a browser may hold one (keep-alive,
+    // a speculative preconnect) until it is closed itself: end them all, the caller is done.
+    close: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
   };
 }

@@ -80,9 +80,7 @@ impl Event {
     pub fn validate(&self) -> Result<()> {
         validate_id(&self.item)?;
         if let Some(t) = self.timestamp {
-            if !t.is_finite() {
-                return Err(Error::NonFinite { what: "event timestamp", index: 0 });
-            }
+            super::check_time(t, "event timestamp")?;
         }
         if !self.dwell_ms.is_finite() || self.dwell_ms < 0.0 {
             return Err(Error::InvalidInput {
@@ -195,11 +193,10 @@ impl EventLog {
     }
 
     /// Moves the session's clock to `now` (seconds) if that is later; an earlier time is ignored
-    /// (the clock never goes back). A non-finite time is an error and changes nothing.
+    /// (the clock never goes back). A time that is not finite or not in 0..1e11 seconds is an
+    /// error and changes nothing.
     pub fn advance(&mut self, now: f64) -> Result<()> {
-        if !now.is_finite() {
-            return Err(Error::NonFinite { what: "time", index: 0 });
-        }
+        super::check_time(now, "time")?;
         self.clock = Some(self.clock.map_or(now, |c| c.max(now)));
         Ok(())
     }

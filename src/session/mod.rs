@@ -45,6 +45,24 @@ pub const MAX_ABOVE: usize = 10;
 pub const MAX_SIMILARITY_ITEMS: usize = 16;
 /// Item ids longer than this are rejected.
 pub const MAX_ID_BYTES: usize = 256;
+/// Times are seconds since the epoch in `0..MAX_TIMESTAMP_SECONDS` (about the year 5138): a
+/// millisecond clock given as seconds, or a corrupt value, is refused instead of becoming the
+/// session's clock (after which every real timestamp would be "earlier than the previous event's").
+pub const MAX_TIMESTAMP_SECONDS: f64 = 1e11;
+
+/// Checks a time in seconds: finite (`NON_FINITE`) and in `0..MAX_TIMESTAMP_SECONDS`
+/// (`INVALID_INPUT`).
+pub fn check_time(t: f64, what: &'static str) -> Result<()> {
+    if !t.is_finite() {
+        return Err(Error::NonFinite { what, index: 0 });
+    }
+    if !(0.0..MAX_TIMESTAMP_SECONDS).contains(&t) {
+        return Err(Error::InvalidInput {
+            reason: format!("{what} must be 0 to 1e11 seconds since the epoch (0 to 1e14 ms in JavaScript)"),
+        });
+    }
+    Ok(())
+}
 
 pub fn validate_id(id: &str) -> Result<()> {
     if id.is_empty() {

@@ -168,8 +168,8 @@ impl EventLog {
         }
         let clock = r.0.f64()?;
         let clock = if clock.is_nan() { None } else { Some(clock) };
-        if clock.is_some_and(|c| !c.is_finite()) {
-            return Err(bad("the clock is not finite"));
+        if clock.is_some_and(|c| super::check_time(c, "clock").is_err()) {
+            return Err(bad("the clock is not a time in 0..1e11 seconds"));
         }
         let n = r.0.u32()? as usize;
         // Every entry takes at least 16 bytes: no allocation beyond what the bytes can hold.

@@ -77,7 +77,16 @@ impl ResultSet {
                 return Err(Error::DuplicateId { id: id.clone() });
             }
         }
-        let norms = x.chunks_exact(dim.max(1)).map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt()).collect();
+        // A row whose squared norm overflows would make its norm, its similarities and the
+        // snapshot an event takes of it non-finite (and the session's export unreadable).
+        let mut norms = Vec::with_capacity(n);
+        for (i, row) in x.chunks_exact(dim.max(1)).enumerate() {
+            let squared = row.iter().map(|v| v * v).sum::<f32>();
+            if !squared.is_finite() {
+                return Err(Error::NonFinite { what: "features (a row's squared norm)", index: i });
+            }
+            norms.push(squared.sqrt());
+        }
         let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log_prices: Option<Vec<f32>> = prices.as_ref().map(|p| p.iter().map(|v| v.ln()).collect());
         let context = match (&prices, &log_prices) {

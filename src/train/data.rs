@@ -339,7 +339,7 @@ fn check_id(what: &str, id: &str) -> std::result::Result<(), String> {
 /// The largest timestamp accepted: 10^11 seconds is the year 5138, so anything above it is a
 /// unit mistake (milliseconds or microseconds since the epoch) or a corrupt value, such as
 /// u64::MAX, that would silently wreck every time feature.
-pub const MAX_TIMESTAMP_SECONDS: f64 = 1e11;
+pub use crate::session::MAX_TIMESTAMP_SECONDS;
 
 fn check_timestamp(t: f64) -> std::result::Result<f64, String> {
     if !t.is_finite() {
@@ -852,12 +852,36 @@ fn load_jsonl(path: &Path) -> Result<Dataset> {
 // ---------------------------------------------------------------------------------------------
 
 fn load_parquet(path: &Path) -> Result<Dataset> {
+    // The parquet crate panics on some damaged files (e.g. a page that ends inside a value it
+    // declares: found by fuzz/fuzz_targets/loaders.rs); such a file is an error like any other.
+    std::panic::catch_unwind(|| read_parquet(path)).unwrap_or_else(|_| {
+        Err(invalid(format!("{}: not a readable Parquet file (the Parquet decoder failed on it)", path.display())))
+    })
+}
+
+fn read_parquet(path: &Path) -> Result<Dataset> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
 
     let file = std::fs::File::open(path).map_err(|e| invalid(format!("cannot open {}: {e}", path.display())))?;
+    let file_len = file.metadata().map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?.len();
     let reader = SerializedFileReader::new(file)
         .map_err(|e| invalid(format!("{}: not a readable Parquet file: {e}", path.display())))?;
+    // parquet 60 panics ("column start and length should not be negative") on a column chunk whose
+    // footer gives a negative offset or size: refuse such a footer, and chunks outside the file.
+    for (g, group) in reader.metadata().row_groups().iter().enumerate() {
+        for (c, chunk) in group.columns().iter().enumerate() {
+            let start = chunk.dictionary_page_offset().unwrap_or(chunk.data_page_offset());
+            let len = chunk.compressed_size();
+            if start < 0 || len < 0 || start.checked_add(len).map_or(true, |end| end as u64 > file_len) {
+                return Err(invalid(format!(
+                    "{}: not a readable Parquet file: row group {g}, column {c} is at bytes {start}..+{len} of a \
+                     {file_len}-byte file",
+                    path.display()
+                )));
+            }
+        }
+    }
     {
         let schema = reader.metadata().file_metadata().schema_descr();
         let names: Vec<&str> = schema.root_schema().get_fields().iter().map(|f| f.name()).collect();

@@ -120,7 +120,7 @@ fn optional_f32s(value: &JsValue, what: &str) -> JsResult<Option<Vec<f32>>> {
 
 /// An array of strings, each at most `max_bytes` long: the length of each is checked before it
 /// is copied out of JS (a UTF-16 length over the limit means a UTF-8 one over it too).
-fn strings(value: &JsValue, what: &str, max_bytes: usize, too_long: fn(String) -> Error) -> JsResult<Vec<String>> {
+fn strings(value: &JsValue, what: &str, max_bytes: usize, refuse: fn(String) -> Error) -> JsResult<Vec<String>> {
     if !Array::is_array(value) {
         return Err(invalid(format!("{what} must be an array of strings")));
     }
@@ -130,7 +130,11 @@ fn strings(value: &JsValue, what: &str, max_bytes: usize, too_long: fn(String) -
         let v = arr.get(i);
         let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(format!("{what}[{i}] is not a string")))?;
         if s.length() as usize > max_bytes {
-            return Err(js_error(&too_long(format!("{what}[{i}] is longer than {max_bytes} bytes"))));
+            return Err(js_error(&refuse(format!("{what}[{i}] is longer than {max_bytes} bytes"))));
+        }
+        // A lone surrogate would become U+FFFD and collide with a real one.
+        if !s.is_valid_utf16() {
+            return Err(js_error(&refuse(format!("{what}[{i}] is not well-formed UTF-16 (a lone surrogate)"))));
         }
         out.push(String::from(s));
     }
@@ -254,6 +258,11 @@ impl Reranker {
         {
             if item.length() as usize > MAX_ID_BYTES {
                 return Err(js_error(&Error::InvalidId { reason: format!("id longer than {MAX_ID_BYTES} bytes") }));
+            }
+            if !item.is_valid_utf16() {
+                return Err(js_error(&Error::InvalidId {
+                    reason: "id is not well-formed UTF-16 (a lone surrogate)".into(),
+                }));
             }
         }
         let e: JsEvent = serde_wasm_bindgen::from_value(event).map_err(|e| invalid(format!("event: {e}")))?;

@@ -5,7 +5,7 @@
 //   FEWCLICK_CONSUMER=<scratch project with fewclick installed> node --test tests/js/browser.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve } from '../../scripts/lib/serve.mjs';
@@ -112,3 +112,53 @@ test(`the browser entry ranks in headless Chromium (${variant} build choice), sa
   t.diagnostic(`requests: ${server.requests.join(' ')}`);
 });
 }
+
+// Hostile shoppers and pages through the worker (the Node side is tests/js/hostile.test.mjs):
+// tests/js/browser/hostile.js with the demo model, under the same CSP.
+test('hostile shoppers and pages: the worker refuses with codes and changes nothing (Chromium)', async (t) => {
+  assert.ok(consumer, 'set FEWCLICK_CONSUMER to the scratch project that has fewclick installed');
+  const www = join(consumer, 'www');
+  mkdirSync(www, { recursive: true });
+  cpSync(new URL('./browser/', import.meta.url), www, { recursive: true });
+  cpSync(new URL('../../www/assets/demo.fcm', import.meta.url), join(www, 'demo.fcm'));
+  const server = await serve(consumer, { headers: () => ({ 'content-security-policy': CSP }) });
+  t.after(() => server.close());
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(`${server.origin}/www/hostile.html`);
+  const outcome = await page.waitForFunction(() => window.__hostile, null, { timeout: 120_000 }).then((h) => h.jsonValue());
+  assert.ok(outcome.ok, `page failed: ${outcome.error}\n${logs.join('\n')}`);
+  const r = outcome.result;
+  t.diagnostic(JSON.stringify(r));
+
+  assert.equal(r.bot.batches, 100);
+  assert.ok(r.bot.maxAbsMove <= 3, `a bot's 10,000 clicks moved an item ${r.bot.maxAbsMove} places (maxMove 3)`);
+  assert.ok(r.bot.minAt >= 57 && r.bot.maxAt <= 63, `the clicked item ranged over ${r.bot.minAt}..${r.bot.maxAt}`);
+  assert.equal(r.bot.allFinite, true);
+  assert.equal(r.bot.eventCount, 256, 'the default log keeps the newest 256');
+  const want = {
+    priceNaN: 'NON_FINITE', priceInfinity: 'NON_FINITE', price1e39: 'NON_FINITE', priceZero: 'INVALID_INPUT',
+    baseScoreMinusInfinity: 'NON_FINITE', timestampNaN: 'NON_FINITE', dwellInfinity: 'INVALID_INPUT',
+    megabyteEventId: 'INVALID_ID', megabyteResultId: 'INVALID_ID', duplicateIds: 'DUPLICATE_ID',
+    protoEvent: 'INVALID_INPUT', constructorEvent: 'INVALID_INPUT', protoResults: 'INVALID_INPUT', protoRankOptions: 'INVALID_INPUT',
+    getterEvent: 'INVALID_INPUT', proxyEvent: 'INVALID_INPUT',
+  };
+  for (const [name, code] of Object.entries(want)) {
+    assert.deepEqual(r.refused[name], { code, unchanged: true }, name);
+  }
+  assert.equal(r.protoOptions, 'INVALID_INPUT');
+  assert.equal(r.prototypeClean, true);
+  assert.deepEqual(r.raw.methods, ['constructor', '__proto__', 'toString', 'importSession'].map((m) => [m, 'INVALID_INPUT']));
+  assert.equal(r.raw.unknownHandle, 'FREED');
+  assert.equal(r.raw.unknownOp, 'INVALID_INPUT');
+  assert.ok(r.price1e38.finite && r.price1e38.maxAbsMove <= 3, JSON.stringify(r.price1e38));
+  assert.equal(r.stillWorks, true);
+  // The one expected console error is the 404 of /favicon.ico.
+  const errors = logs.filter((l) => (l.startsWith('error') || l.startsWith('pageerror')) && !l.includes('404'));
+  assert.deepEqual(errors, [], logs.join('\n'));
+  assert.deepEqual(server.requests.filter((u) => !existsSync(join(consumer, u))), ['/favicon.ico']);
+});
