@@ -716,3 +716,20 @@ fn timestamps_out_of_range_are_refused() {
         .expect("write");
     assert_eq!(data::load(Format::Jsonl, &ok).expect("seconds load").sessions.len(), 1);
 }
+
+/// A result list longer than any reranker takes (issue 13: one 10 MB line with a 1M-item list held
+/// 1.1 GB) is refused with its row named; one at the limit loads.
+#[test]
+fn result_lists_longer_than_a_reranker_takes_are_refused() {
+    let dir = temp_dir("long-list");
+    let line = |n: usize| {
+        let items: Vec<String> = (0..n).map(|i| format!("\"i{i}\"")).collect();
+        format!("{{\"session\": \"a\", \"timestamp\": 9, \"type\": \"results\", \"items\": [{}]}}\n", items.join(","))
+    };
+    let path = dir.join("long.jsonl");
+    std::fs::write(&path, line(fewclick::reranker::MAX_CANDIDATES + 1)).expect("write");
+    let err = data::load(Format::Jsonl, &path).expect_err("refused").to_string();
+    assert!(err.contains("at most 100000") && err.contains("long.jsonl:1:"), "{err}");
+    std::fs::write(&path, line(fewclick::reranker::MAX_CANDIDATES)).expect("write");
+    assert_eq!(data::load(Format::Jsonl, &path).expect("the limit loads").sessions.len(), 1);
+}

@@ -363,6 +363,10 @@ fn make_display(
     if items.is_empty() {
         return Err("a result list needs at least one item".into());
     }
+    // No reranker takes more (and a list this long would hold the whole row's memory per task).
+    if items.len() > crate::reranker::MAX_CANDIDATES {
+        return Err(format!("a result list of {} items (at most {})", items.len(), crate::reranker::MAX_CANDIDATES));
+    }
     let mut seen = HashMap::with_capacity(items.len());
     for (i, id) in items.iter().enumerate() {
         check_id("displayed item id", id)?;
