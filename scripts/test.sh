@@ -3,11 +3,12 @@
 #
 #   1. scripts/setup.sh                       (tools; idempotent)
 #   2. cargo test                             (native, default features)
-#   3. tests/core.rs compiled to wasm32 and run by wasm-bindgen-test-runner:
+#   3. scripts/fuzz.sh --seconds 30           (cargo-fuzz smoke: each fuzz target 30 s)
+#   4. tests/core.rs compiled to wasm32 and run by wasm-bindgen-test-runner:
 #        SIMD build      in Node and in headless Chromium
 #        baseline build  in Node and in headless Chromium
-#   4. scripts/build-wasm.sh                  (the npm package in pkg/)
-#   5. scripts/test-js.sh                     (the packed package from Node, tsc, Chromium)
+#   5. scripts/build-wasm.sh                  (the npm package in pkg/)
+#   6. scripts/test-js.sh                     (the packed package from Node, tsc, Chromium)
 #
 # Logs of each stage go to test-artifacts/<stage>.log; a summary is printed at the end.
 set -euo pipefail
@@ -62,6 +63,14 @@ SUMMARY+=("ok      setup ($LAST_SECONDS s)")
 
 stage native-tests cargo test
 SUMMARY+=("ok      native cargo test: $(count_tests "$LAST_LOG") ($LAST_SECONDS s)")
+
+# Coverage-guided fuzzing smoke (cargo-fuzz, fuzz/): every target FUZZ_SECONDS (30) from the
+# committed seeds plus what earlier runs found; a crash fails the stage and names its input under
+# fuzz/artifacts/<target>/. Longer runs: bash scripts/fuzz.sh --seconds 600.
+fuzz_seconds="${FUZZ_SECONDS:-30}"
+stage fuzz-smoke bash scripts/fuzz.sh --seconds "$fuzz_seconds"
+execs="$(sed -n 's/^ *ok: \([a-z_]*\): \([0-9]*\) executions.*/\1 \2/p' "$LAST_LOG" | paste -sd, - | sed 's/,/, /g')"
+SUMMARY+=("ok      fuzz smoke, $fuzz_seconds s a target, no crash: $execs executions ($LAST_SECONDS s)")
 
 # wasm32 tests: one build per variant (its own CARGO_TARGET_DIR and RUSTFLAGS), run twice.
 wasm_tests() {

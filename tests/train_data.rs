@@ -733,3 +733,20 @@ fn result_lists_longer_than_a_reranker_takes_are_refused() {
     std::fs::write(&path, line(fewclick::reranker::MAX_CANDIDATES)).expect("write");
     assert_eq!(data::load(Format::Jsonl, &path).expect("the limit loads").sessions.len(), 1);
 }
+
+/// What `write_jsonl` writes, the JSONL loader reads back exactly, times included (found by the
+/// loaders fuzz target: without serde_json's `float_roundtrip`, 12.500000238418579 read back one
+/// unit in the last place off).
+#[test]
+fn jsonl_times_round_trip_to_the_last_bit() {
+    let dir = temp_dir("float-roundtrip");
+    let csv = dir.join("log.csv");
+    std::fs::write(&csv, "session,timestamp,type,item\ns,12.500000238418579,click,a\n").expect("write");
+    let original = data::load(Format::Csv, &csv).expect("load CSV");
+    let jsonl = dir.join("log.jsonl");
+    data::write_jsonl(&original, &jsonl).expect("write JSONL");
+    let back = data::load(Format::Jsonl, &jsonl).expect("load JSONL");
+    let time = |ds: &fewclick::train::data::Dataset| ds.sessions[0].steps[0].timestamp();
+    assert_eq!(time(&back).to_bits(), time(&original).to_bits(), "{} vs {}", time(&back), time(&original));
+    assert_eq!(time(&original), 12.500000238418579);
+}
