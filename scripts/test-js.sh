@@ -4,9 +4,16 @@
 #   - node --test tests/js/package.test.mjs   (the API from Node, errors and their codes)
 #   - node --test tests/js/items.test.mjs     (the model's item table; fewclick/server on an export)
 #   - node --test tests/js/session.test.mjs   (exportSession, { session }, the opt-in { persist })
+#   - node --test tests/js/hostile.test.mjs   (a clicking bot, hostile numbers, ids, keys, getters)
 #   - tsc --noEmit (strict) on tests/js/consumer*.ts against the package's types (nodenext and
 #     bundler resolution with DOM types; Node types without DOM)
-#   - node --test tests/js/browser.test.mjs   (headless Chromium: browser entry, worker, SIMD)
+#   - node --test tests/js/browser.test.mjs   (headless Chromium: browser entry, worker, SIMD;
+#     hostile shoppers and pages through the worker)
+#   - node --test tests/js/soak.test.mjs      (the soak's short version through the worker in
+#     Chromium: memory flat; an aged reranker as fast as a fresh one, measured alternately;
+#     scripts/soak.sh runs the full one)
+#   - node --test tests/js/memory.test.mjs    (headless Chromium: the largest accepted configuration
+#     ranks; the memory budget refuses with MEMORY_BUDGET instead of a trap)
 #   - node --test tests/js/vite.test.mjs      (a Vite app bundling the package and fewclick/react
 #     with React from tools/, in headless Chromium; the hook server-rendered in Node)
 # Needs pkg/ (scripts/build-wasm.sh) and tools/ (scripts/setup.sh).
@@ -47,11 +54,11 @@ ok "installed in $SCRATCH"
 step "Node: node --test package.test.mjs"
 (cd "$SCRATCH" && node --test --test-reporter=tap package.test.mjs)
 
-step "Node: node --test items.test.mjs session.test.mjs (the demo model's item table, fewclick/server, sessions across page loads)"
+step "Node: node --test items.test.mjs session.test.mjs hostile.test.mjs (the demo model's item table, fewclick/server, sessions across page loads, hostile shoppers and pages)"
 cargo run --quiet --bin fewclick -- export-items www/assets/demo.fcm --jsonl "$SCRATCH/demo-items.jsonl"
-cp tests/js/items.test.mjs tests/js/session.test.mjs "$SCRATCH/"
+cp tests/js/items.test.mjs tests/js/session.test.mjs tests/js/hostile.test.mjs "$SCRATCH/"
 (cd "$SCRATCH" && FEWCLICK_DEMO_MODEL="$ROOT/www/assets/demo.fcm" FEWCLICK_ITEMS_JSONL="$SCRATCH/demo-items.jsonl" \
-  node --test --test-reporter=tap items.test.mjs session.test.mjs)
+  node --test --test-reporter=tap items.test.mjs session.test.mjs hostile.test.mjs)
 cp examples/search-api.mjs "$SCRATCH/"
 (cd "$SCRATCH" && node search-api.mjs demo-items.jsonl --check)
 ok "examples/search-api.mjs answers with the demo model's vectors"
@@ -66,6 +73,12 @@ ok "consumer-node.ts (Node types only, no DOM): type-checks"
 
 step "Chromium: node --test browser.test.mjs"
 FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/browser.test.mjs
+
+step "Chromium: node --test soak.test.mjs (short; the full soak is scripts/soak.sh)"
+FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/soak.test.mjs
+
+step "Chromium: node --test memory.test.mjs (the largest accepted configuration; the memory budget instead of a trap)"
+FEWCLICK_CONSUMER="$SCRATCH" node --test --test-reporter=tap tests/js/memory.test.mjs
 
 step "Vite: node --test vite.test.mjs (a bundler consumer built with Vite, run in Chromium)"
 # React for fewclick/react, from tools/ (an optional peer: the steps above ran without it).

@@ -24,3 +24,18 @@ export async function launchChromium() {
   }
   return playwright.chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs() });
 }
+
+/**
+ * Opens `url` in a new page of `browser` and waits (up to `timeout` ms) for the page to publish
+ * `window[name]`: `{ ok: true, result }`, whose result it returns, or `{ ok: false, error }`,
+ * which throws with everything the page logged. What the page logs is pushed to `logs`.
+ */
+export async function pageResult(browser, url, name, { timeout = 120_000, logs = [] } = {}) {
+  const page = await browser.newPage();
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  const outcome = await page.waitForFunction((key) => window[key], name, { timeout, polling: 500 }).then((h) => h.jsonValue());
+  if (!outcome.ok) throw new Error(`page failed: ${outcome.error}\n${logs.join('\n')}`);
+  return outcome.result;
+}

@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve } from '../../scripts/lib/serve.mjs';
-import { launchChromium } from '../../scripts/lib/chromium.mjs';
+import { launchChromium, pageResult } from '../../scripts/lib/chromium.mjs';
 
 const consumer = process.env.FEWCLICK_CONSUMER;
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'";
@@ -125,14 +125,8 @@ test('hostile shoppers and pages: the worker refuses with codes and changes noth
   t.after(() => server.close());
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await browser.newPage();
   const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  await page.goto(`${server.origin}/www/hostile.html`);
-  const outcome = await page.waitForFunction(() => window.__hostile, null, { timeout: 120_000 }).then((h) => h.jsonValue());
-  assert.ok(outcome.ok, `page failed: ${outcome.error}\n${logs.join('\n')}`);
-  const r = outcome.result;
+  const r = await pageResult(browser, `${server.origin}/www/hostile.html`, '__hostile', { logs });
   t.diagnostic(JSON.stringify(r));
 
   assert.equal(r.bot.batches, 100);

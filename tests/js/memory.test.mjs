@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve } from '../../scripts/lib/serve.mjs';
-import { launchChromium } from '../../scripts/lib/chromium.mjs';
+import { launchChromium, pageResult } from '../../scripts/lib/chromium.mjs';
 
 const consumer = process.env.FEWCLICK_CONSUMER;
 const MIB = 1 << 20;
@@ -26,14 +26,7 @@ test('the largest accepted configuration ranks, and the budget refuses instead o
   t.after(() => server.close());
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await browser.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  await page.goto(`${server.origin}/memory/index.html`);
-  const outcome = await page.waitForFunction(() => window.__fewclickResult, null, { timeout: 280_000, polling: 500 }).then((h) => h.jsonValue());
-  assert.ok(outcome.ok, `page failed: ${outcome.error}\n${logs.join('\n')}`);
-  const r = outcome.result;
+  const r = await pageResult(browser, `${server.origin}/memory/index.html`, '__fewclickResult', { timeout: 280_000 });
   const mib = (b) => Math.round(b / MIB);
   t.diagnostic(
     JSON.stringify({
