@@ -5,7 +5,7 @@
 //! (overwritten each run) and loaded.
 //!
 //! Checks: any error is fine, a panic out of `load` is not. The parquet crate panics on some damaged
-//! files and `load` catches those (src/train/data.rs), so a panic raised inside the parquet crate
+//! files and `load` catches those (src/train/data/parquet.rs), so a panic raised inside the parquet crate
 //! does not abort here at once: it must come back from `load` as an error, and one that escapes
 //! still ends the run as a crash (libfuzzer-sys aborts on any panic out of the target). A dataset that loads keeps the module's promises:
 //! session ids distinct and valid, users valid, no empty session, steps in time order with finite
