@@ -23,6 +23,10 @@ pub mod session;
 #[cfg(feature = "cli")]
 pub mod train;
 
+/// The demo store's world: its catalogue and simulated shoppers (native, the `cli` feature).
+#[cfg(feature = "cli")]
+pub mod demo;
+
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

@@ -22,16 +22,16 @@
 
 #![cfg(feature = "cli")]
 
+use fewclick::demo::{
+    engagement_appeal, examine, generate_catalogue, item_vector, simulate_sessions, simulate_with_shoppers,
+    write_demo_inputs, Catalogue, Product, Shopper, D, FEATURE_NAMES, RESULTS_PER_PAGE,
+};
 use fewclick::train::data::Dataset;
 use fewclick::train::eval::{evaluate, Method};
 use fewclick::train::items::ItemFeatures;
 use fewclick::train::meta::Algorithm;
 use fewclick::train::pipeline::{prepare, train, TrainOptions};
 use fewclick::train::report::metrics;
-use fewclick::train::simulate::{
-    engagement_appeal, examine, generate_catalogue, item_vector, simulate_sessions, simulate_with_shoppers,
-    write_demo_inputs, Catalogue, Product, Shopper, D, FEATURE_NAMES, RESULTS_PER_PAGE,
-};
 use fewclick::{Config, Event, EventKind, Model, Reranker};
 use std::path::{Path, PathBuf};
 
@@ -113,7 +113,7 @@ fn committed_model_moves_a_clicked_brand_up() {
     let untouched = engine.rank().expect("rank");
     assert_eq!(untouched.order, (0..ids.len()).collect::<Vec<_>>(), "no events: the store's order");
     let mut checked = 0;
-    for brand in fewclick::train::simulate::BRANDS.iter().map(|b| b.name) {
+    for brand in fewclick::demo::BRANDS.iter().map(|b| b.name) {
         let of_brand: Vec<usize> = (0..list.len()).filter(|&i| list[i].brand == brand).collect();
         if of_brand.len() < 3 {
             continue;

@@ -661,7 +661,7 @@ fn cmd_export_items(path: &Path, jsonl: Option<PathBuf>, parquet: Option<PathBuf
 }
 
 fn cmd_simulate(seed: u64, products: usize, sessions: usize, dir: &Path) -> Result<(), String> {
-    use fewclick::train::simulate;
+    use fewclick::demo as simulate;
     if products == 0 || sessions == 0 {
         return Err("--products and --sessions must be at least 1".into());
     }

@@ -10,6 +10,5 @@ pub mod meta;
 pub mod pipeline;
 pub mod report;
 pub mod select;
-pub mod simulate;
 pub mod sinusoid;
 pub mod tasks;
