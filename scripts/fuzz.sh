@@ -42,28 +42,8 @@ done
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "--seconds must be a positive whole number, got '$seconds'"
 [ ${#targets[@]} -gt 0 ] || targets=("${ALL_TARGETS[@]}")
 
-nightly="$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' fuzz/rust-toolchain.toml)"
-[ -n "$nightly" ] || die "no channel in fuzz/rust-toolchain.toml"
-fuzz_pin="$(sed -n 's/^cargo-fuzz-version *= *"\([^"]*\)".*/\1/p' fuzz/Cargo.toml)"
-[ -n "$fuzz_pin" ] || die "no cargo-fuzz-version in fuzz/Cargo.toml"
-
-step "Rust $nightly"
-if rustup toolchain list 2>/dev/null | grep -q "^$nightly-"; then
-  ok "already installed"
-else
-  rustup toolchain install "$nightly" --profile minimal
-  ok "installed"
-fi
-
-step "cargo-fuzz $fuzz_pin"
-have="$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" || true
-if [ "$have" = "$fuzz_pin" ]; then
-  ok "already installed"
-else
-  note "found '${have:-none}'; cargo install cargo-fuzz --version $fuzz_pin --locked (about 2 minutes)"
-  cargo install cargo-fuzz --version "$fuzz_pin" --locked --quiet
-  ok "installed"
-fi
+fuzz_tools
+nightly="$FUZZ_NIGHTLY"
 
 host="$(rustc "+$nightly" -vV | sed -n 's/^host: //p')"
 bin_dir="$ROOT/fuzz/target/$host/release"

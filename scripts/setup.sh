@@ -66,28 +66,6 @@ fi
 note "$("$WASM_OPT" --version)"
 
 # Fuzzing (scripts/fuzz.sh): cargo-fuzz builds with a nightly; both pinned under fuzz/.
-nightly="$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' fuzz/rust-toolchain.toml)"
-[ -n "$nightly" ] || die "could not read the pinned nightly (channel = \"...\") from fuzz/rust-toolchain.toml"
-step "Rust $nightly (cargo-fuzz builds)"
-if rustup toolchain list 2>/dev/null | grep -q "^$nightly-"; then
-  ok "already installed"
-else
-  rustup toolchain install "$nightly" --profile minimal
-  ok "installed"
-fi
-
-fuzz_pin="$(sed -n 's/^cargo-fuzz-version *= *"\([^"]*\)".*/\1/p' fuzz/Cargo.toml)"
-[ -n "$fuzz_pin" ] || die "could not read cargo-fuzz-version from fuzz/Cargo.toml"
-step "cargo-fuzz $fuzz_pin"
-have="$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" || true
-if [ "$have" = "$fuzz_pin" ]; then
-  ok "already installed"
-else
-  note "found '${have:-none}'; cargo install cargo-fuzz --version $fuzz_pin --locked (about 2 minutes)"
-  cargo install cargo-fuzz --version "$fuzz_pin" --locked --quiet
-  have="$(cargo fuzz --version | awk '{print $2}')"
-  [ "$have" = "$fuzz_pin" ] || die "installed cargo-fuzz reports '$have', expected $fuzz_pin"
-  ok "installed"
-fi
+fuzz_tools
 
 step "setup complete"

@@ -65,3 +65,32 @@ WASM_OPT="${WASM_OPT:-$ROOT/tools/node_modules/.bin/wasm-opt}"
 # externref table) and multivalue. The SIMD build adds --enable-simd.
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
+
+# fuzz_tools: makes sure the nightly that fuzz/rust-toolchain.toml pins and the cargo-fuzz that
+# fuzz/Cargo.toml pins are installed (scripts/setup.sh and scripts/fuzz.sh both call it; each
+# check is quick when they are), and sets FUZZ_NIGHTLY to the nightly's name.
+fuzz_tools() {
+  FUZZ_NIGHTLY="$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' "$ROOT/fuzz/rust-toolchain.toml")"
+  [ -n "$FUZZ_NIGHTLY" ] || die "could not read the pinned nightly (channel = \"...\") from fuzz/rust-toolchain.toml"
+  local pin have
+  pin="$(sed -n 's/^cargo-fuzz-version *= *"\([^"]*\)".*/\1/p' "$ROOT/fuzz/Cargo.toml")"
+  [ -n "$pin" ] || die "could not read cargo-fuzz-version from fuzz/Cargo.toml"
+  step "Rust $FUZZ_NIGHTLY (cargo-fuzz builds)"
+  if rustup toolchain list 2>/dev/null | grep -q "^$FUZZ_NIGHTLY-"; then
+    ok "already installed"
+  else
+    rustup toolchain install "$FUZZ_NIGHTLY" --profile minimal
+    ok "installed"
+  fi
+  step "cargo-fuzz $pin"
+  have="$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" || true
+  if [ "$have" = "$pin" ]; then
+    ok "already installed"
+  else
+    note "found '${have:-none}'; cargo install cargo-fuzz --version $pin --locked (about 2 minutes)"
+    cargo install cargo-fuzz --version "$pin" --locked --quiet
+    have="$(cargo fuzz --version | awk '{print $2}')"
+    [ "$have" = "$pin" ] || die "installed cargo-fuzz reports '$have', expected $pin"
+    ok "installed"
+  fi
+}

@@ -71,17 +71,17 @@
 //! skipped. All other action types (filters, sort order, destination and POI searches) are skipped,
 //! and so are sessions left without any step.
 
+mod challenge;
 mod csv;
 mod jsonl;
 mod parquet;
 mod rows;
-mod trivago;
 
+use self::challenge::*;
 use self::csv::*;
 use self::jsonl::*;
 use self::parquet::*;
 use self::rows::*;
-use self::trivago::*;
 use crate::error::{Error, Result};
 use crate::session::{validate_id, Event, EventKind};
 use std::collections::HashMap;
