@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 // Prints fewclick's latency and kernel figures (a benchmark, not a test): the CPU builds (SIMD,
-// baseline) in Node and in headless Chromium, and the gpu build's WebGPU paths in Chromium;
-// writes one JSON object per row to bench-results/bench.json. Needs pkg/ (scripts/build-wasm.sh; scripts/bench.sh builds first).
+// baseline) in Node and in headless Chromium, the gpu build's WebGPU paths in Chromium, and the
+// same job as TF.js 4.22 side by side (the peer: scripts/bench/peer-tfjs.mjs); writes one JSON
+// object per row to bench-results/bench.json. Needs pkg/ (scripts/build-wasm.sh; scripts/bench.sh
+// builds first) and, for the peer, bench/peers/tfjs/node_modules (scripts/bench.sh installs it).
 //
-//   node scripts/bench.mjs [--quick] [--no-chromium] [--no-node]
+//   node scripts/bench.mjs [--quick] [--no-chromium] [--no-node] [--no-peer | --peer-only]
 //
-// --quick: N = 100 and 1000 only, short budgets (a smoke run).
+// --quick: N = 100 and 1000 only, short budgets (a smoke run). --no-peer (or --no-chromium):
+// without the TF.js peer; --peer-only: only the peer, its rows replacing the peer rows in
+// bench.json (the other rows stay).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { arch, cpus, platform } from 'node:os';
 import { PATHS, NS, SEED, runSuite } from './bench/suite.mjs';
+import { runPeer, printPeerTable } from './bench/peer-tfjs.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PKG = new URL('../pkg/', import.meta.url);
@@ -22,6 +27,10 @@ const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const ns = quick ? [100, 1000] : NS;
 const budgetMs = quick ? 200 : 1200;
+const peerOnly = args.has('--peer-only');
+// The peer runs in Chromium: --no-chromium leaves it out too, unless --peer-only.
+const peer = peerOnly || !(args.has('--no-peer') || args.has('--no-chromium'));
+if (peerOnly && args.has('--no-peer')) throw new Error('--peer-only and --no-peer contradict each other');
 
 // --- child mode: one build in its own Node process (one wasm instance per realm) --------------
 if (process.argv[2] === '--child') {
@@ -103,21 +112,33 @@ const t0 = Date.now();
 const version = JSON.parse(readFileSync(new URL('package.json', PKG), 'utf8')).version;
 console.error(`fewclick ${version} benchmark: seed ${SEED}, N = ${ns.join(', ')}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
 const rows = [];
-if (!args.has('--no-node')) {
+if (!peerOnly && !args.has('--no-node')) {
   for (const build of BUILDS) {
     console.error(`node ${process.version}, ${build} build`);
     rows.push(...(await runNode(build)).map((r) => ({ ...r, node: process.version })));
   }
 }
-if (!args.has('--no-chromium')) {
+if (!peerOnly && !args.has('--no-chromium')) {
   console.error('headless chromium');
   rows.push(...(await runChromium()));
 }
+const peerRows = [];
+if (peer) {
+  console.error('headless chromium, the TF.js peer (a page that is not cross-origin isolated)');
+  peerRows.push(...(await runPeer({ ns, budgetMs: quick ? 500 : 3000 })));
+}
 const size = sizes();
 const meta = { version, seed: SEED, platform: `${platform()}-${arch()}`, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() };
-const all = [...rows.map((r) => ({ ...meta, ...r })), { ...meta, ...size }];
+const benchJson = new URL('../bench-results/bench.json', import.meta.url);
+const kept = peerOnly && existsSync(benchJson) ? JSON.parse(readFileSync(benchJson, 'utf8')).filter((r) => r.path !== 'peer-tfjs') : [];
+const all = [...kept, ...[...rows, ...peerRows].map((r) => ({ ...meta, ...r })), ...(peerOnly ? [] : [{ ...meta, ...size }])];
 mkdirSync(new URL('../bench-results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('../bench-results/bench.json', import.meta.url), JSON.stringify(all, null, 1) + '\n');
+writeFileSync(benchJson, JSON.stringify(all, null, 1) + '\n');
+if (peerOnly) {
+  printPeerTable(peerRows);
+  console.log(`rows: bench-results/bench.json (${all.length}, ${peerRows.length} of them the peer's); ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  process.exit(0);
+}
 
 // --- table ----------------------------------------------------------------------------------
 const pad = (s, w) => String(s).padStart(w);
@@ -150,5 +171,6 @@ for (const r of rows.filter((x) => x.path === 'scoring-kernel')) {
   );
 }
 console.log(`\nwhat a page loads (gzip -9): CPU build (no navigator.gpu, or init({ build: 'cpu' })) ${size.page_gzip_bytes} B (${(size.page_gzip_bytes / 1024).toFixed(1)} KiB) = loader ${size.loader_js_gzip_bytes} + glue ${size.cpu_glue_gzip_bytes} + SIMD wasm ${size.simd_wasm_gzip_bytes}; gpu build ${size.gpu_page_gzip_bytes} B (${(size.gpu_page_gzip_bytes / 1024).toFixed(1)} KiB) = loader + glue ${size.gpu_glue_gzip_bytes} + wasm ${size.gpu_wasm_gzip_bytes}; baseline wasm ${size.base_wasm_gzip_bytes} B`);
+if (peerRows.length) printPeerTable(peerRows);
 console.log(`targets (DESIGN.md): Chromium SIMD adapt+rank N=1000 well under 1 ms, N=10000 a few ms; kernel ≥ 70% of peak; page ≤ 60 KB gzip`);
 console.log(`rows: bench-results/bench.json (${all.length}); ${((Date.now() - t0) / 1000).toFixed(0)} s`);
