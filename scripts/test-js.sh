@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tests the npm package the way a customer gets it: `npm pack` pkg/, install the tarball into a
 # scratch project in a temp dir (offline), then
+#   - node --test tests/js/boundary.test.mjs  (the raw glue, without the package's checks: options
+#     and events of every wrong shape are typed errors and change nothing)
 #   - node --test tests/js/package.test.mjs   (the API from Node, errors and their codes)
 #   - node --test tests/js/items.test.mjs     (the model's item table; fewclick/server on an export)
 #   - node --test tests/js/session.test.mjs   (exportSession, { session }, the opt-in { persist })
@@ -50,6 +52,9 @@ cp tests/js/package.test.mjs tests/js/consumer.ts tests/js/consumer-node.ts test
 # @types/node for the Node-only consumer, from tools/ (no network needed).
 ln -s "$ROOT/tools/node_modules/@types" "$SCRATCH/node_modules/@types"
 ok "installed in $SCRATCH"
+
+step "Node: node --test boundary.test.mjs (the raw wasm glue: options and events read field by field)"
+node --test --test-reporter=tap tests/js/boundary.test.mjs
 
 step "Node: node --test package.test.mjs"
 (cd "$SCRATCH" && node --test --test-reporter=tap package.test.mjs)

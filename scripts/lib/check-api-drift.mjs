@@ -1,20 +1,19 @@
 // Facts of the JS API that live both in Rust and in pkg-config/ must agree; a difference would
 // otherwise surface only on a shopper's page. test-js.sh runs this.
 //   - error codes:  src/error.rs (Error::code)  =  core.js CORE_CODES  =  index.d.ts CoreErrorCode
-//   - option keys:  src/wasm `struct Options`   =  core.js OPTION_KEYS =  index.d.ts RerankerOptions
-//   - event keys:   src/wasm `struct JsEvent`   =  core.js EVENT_KEYS  =  index.d.ts ShopperEvent
+//   - option keys:  src/wasm/read.rs OPTION_KEYS  =  core.js OPTION_KEYS =  index.d.ts RerankerOptions
+//   - event keys:   src/wasm/read.rs EVENT_KEYS   =  core.js EVENT_KEYS  =  index.d.ts ShopperEvent
 //   - event types:  src/session/events.rs `EventKind::parse` = core.js EVENT_TYPES = index.d.ts EventType
 //   - id length:    src/session/mod.rs MAX_ID_BYTES = core.js MAX_ID_BYTES
 //   - time range:   src/session/mod.rs MAX_TIMESTAMP_SECONDS = core.js MAX_TIMESTAMP_SECONDS
 // (core.js checks events record() queues during a rankAsync() against the last two itself.)
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 const root = new URL('../../', import.meta.url);
 const read = (p) => readFileSync(new URL(p, root), 'utf8');
-const wasmRs = ['src/wasm/mod.rs', 'src/wasm.rs'].find((p) => existsSync(new URL(p, root)));
 const core = read('pkg-config/core.js');
 const dts = read('pkg-config/index.d.ts');
-const rs = read(wasmRs);
+const readerRs = read('src/wasm/read.rs');
 
 const camel = (s) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
 const quoted = (text) => [...text.matchAll(/'([A-Za-z_]+)'/g)].map((m) => m[1]);
@@ -23,21 +22,11 @@ function block(text, start, what) {
   if (i < 0) throw new Error(`cannot find ${what} (${JSON.stringify(start)})`);
   return text.slice(i + start.length, text.indexOf('}', i));
 }
-/** Serde field names of a Rust struct with rename_all = "camelCase" (and per-field renames). */
-function serdeFields(struct) {
-  const body = block(rs, `struct ${struct} {`, `struct ${struct} in ${wasmRs}`);
-  const out = [];
-  let rename;
-  for (const line of body.split('\n').map((l) => l.trim())) {
-    const r = line.match(/#\[serde\(.*rename\s*=\s*"([^"]+)"/);
-    if (r) rename = r[1];
-    const f = line.match(/^(?:pub\s+)?([a-z_][a-z0-9_]*)\s*:/);
-    if (f) {
-      out.push(rename ?? camel(f[1]));
-      rename = undefined;
-    }
-  }
-  return out;
+/** The string literals of a Rust `const NAME: [&str; n] = [...]` in src/wasm/read.rs. */
+function rustKeys(name) {
+  const m = readerRs.match(new RegExp(`const ${name}: \\[&str; \\d+\\] =\\s*\\[([^\\]]*)\\]`));
+  if (!m) throw new Error(`cannot find const ${name} in src/wasm/read.rs`);
+  return [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]);
 }
 /** Property names of a TypeScript interface. */
 function tsKeys(name) {
@@ -59,8 +48,8 @@ const checks = [
     quoted(core.match(/const CORE_CODES = \[([^\]]*)\]/)[1]),
     quoted(dts.match(/export type CoreErrorCode =([^;]*);/)[1]),
   ],
-  ['reranker option keys', serdeFields('Options'), quoted(core.match(/const OPTION_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('RerankerOptions')],
-  ['event keys', serdeFields('JsEvent'), quoted(core.match(/const EVENT_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('ShopperEvent')],
+  ['reranker option keys', rustKeys('OPTION_KEYS'), quoted(core.match(/const OPTION_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('RerankerOptions')],
+  ['event keys', rustKeys('EVENT_KEYS'), quoted(core.match(/const EVENT_KEYS = new Set\(\[([^\]]*)\]/)[1]), tsKeys('ShopperEvent')],
   [
     'event types',
     rustEventTypes(),
@@ -86,7 +75,7 @@ let failed = false;
 for (const [what, rust, js, ts] of checks) {
   if (rust.length === 0 || !same(rust, js) || (ts !== null && !same(rust, ts))) {
     failed = true;
-    console.error(`${what} differ:\n  ${wasmRs} / src/error.rs / src/session: ${rust.join(' ')}\n  pkg-config/core.js:       ${js.join(' ')}\n  pkg-config/index.d.ts:    ${ts === null ? '(not there)' : ts.join(' ')}`);
+    console.error(`${what} differ:\n  src/wasm/read.rs / src/error.rs / src/session: ${rust.join(' ')}\n  pkg-config/core.js:       ${js.join(' ')}\n  pkg-config/index.d.ts:    ${ts === null ? '(not there)' : ts.join(' ')}`);
   } else {
     console.log(`    ok: ${what} agree in Rust, core.js${ts === null ? '' : ' and index.d.ts'} (${rust.length === 1 ? rust[0] : rust.length})`);
   }

@@ -6,13 +6,15 @@ use crate::error::Error;
 use crate::model_file::Model;
 use crate::params::Arch;
 use crate::reranker::{Config, Reranker as Core};
-use crate::session::{Event, EventKind, MAX_ID_BYTES};
+use crate::session::MAX_ID_BYTES;
 use crate::Scope;
-use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
-use serde::Deserialize;
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 pub mod gpu;
+mod read;
+
+use read::{check_js_len, js_len, optional_f32s, strings};
 
 fn js_error(e: &Error) -> JsValue {
     let caller_mistake = matches!(
@@ -63,111 +65,6 @@ fn page_clock_s() -> f64 {
     js_sys::Date::now() / 1000.0
 }
 
-/// Rejects keys outside `allowed` (serde-wasm-bindgen does not honour `deny_unknown_fields`), so
-/// a misspelt option such as `maxmove` is an error rather than silently ignored.
-fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsResult<()> {
-    if let Some(obj) = value.dyn_ref::<Object>() {
-        for key in Object::keys(obj).iter() {
-            let key = key.as_string().unwrap_or_default();
-            if !allowed.contains(&key.as_str()) {
-                return Err(invalid(format!("{what}: unknown key {key:?} (expected one of {})", allowed.join(", "))));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The length of a Float32Array or an array (None for anything else), read without converting.
-fn js_len(value: &JsValue) -> Option<usize> {
-    if let Some(a) = value.dyn_ref::<Float32Array>() {
-        return Some(a.length() as usize);
-    }
-    Array::is_array(value).then(|| Array::from(value).length() as usize)
-}
-
-/// Checks an array's length against `expected` before anything is converted from JS, so an
-/// oversized array costs nothing.
-fn check_js_len(value: &JsValue, what: &'static str, expected: usize) -> JsResult<()> {
-    match js_len(value) {
-        Some(found) if found != expected => Err(js_error(&Error::DimensionMismatch { what, expected, found })),
-        _ => Ok(()),
-    }
-}
-
-/// A Float32Array, or an array of numbers, as a Vec<f32> (allocated once, at its length).
-fn f32s(value: &JsValue, what: &str) -> JsResult<Vec<f32>> {
-    if let Some(a) = value.dyn_ref::<Float32Array>() {
-        return Ok(a.to_vec());
-    }
-    if Array::is_array(value) {
-        let arr = Array::from(value);
-        let mut out = Vec::with_capacity(arr.length() as usize);
-        for i in 0..arr.length() {
-            out.push(arr.get(i).as_f64().ok_or_else(|| invalid(format!("{what}[{i}] is not a number")))? as f32);
-        }
-        return Ok(out);
-    }
-    Err(invalid(format!("{what} must be a Float32Array or an array of numbers")))
-}
-
-fn optional_f32s(value: &JsValue, what: &str) -> JsResult<Option<Vec<f32>>> {
-    if value.is_undefined() || value.is_null() {
-        Ok(None)
-    } else {
-        f32s(value, what).map(Some)
-    }
-}
-
-/// An array of strings, each at most `max_bytes` long: the length of each is checked before it
-/// is copied out of JS (a UTF-16 length over the limit means a UTF-8 one over it too).
-fn strings(value: &JsValue, what: &str, max_bytes: usize, refuse: fn(String) -> Error) -> JsResult<Vec<String>> {
-    if !Array::is_array(value) {
-        return Err(invalid(format!("{what} must be an array of strings")));
-    }
-    let arr = Array::from(value);
-    let mut out = Vec::with_capacity(arr.length() as usize);
-    for i in 0..arr.length() {
-        let v = arr.get(i);
-        let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(format!("{what}[{i}] is not a string")))?;
-        if s.length() as usize > max_bytes {
-            return Err(js_error(&refuse(format!("{what}[{i}] is longer than {max_bytes} bytes"))));
-        }
-        // A lone surrogate would become U+FFFD and collide with a real one.
-        if !s.is_valid_utf16() {
-            return Err(js_error(&refuse(format!("{what}[{i}] is not well-formed UTF-16 (a lone surrogate)"))));
-        }
-        out.push(String::from(s));
-    }
-    Ok(out)
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Options {
-    max_candidates: Option<usize>,
-    event_capacity: Option<usize>,
-    /// A number, or null for unbounded; absent keeps the model's setting.
-    #[serde(default, deserialize_with = "some_nullable")]
-    max_move: Option<Option<u32>>,
-    scope: Option<String>,
-    steps: Option<u32>,
-    rank_without_events: Option<bool>,
-}
-
-fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JsEvent {
-    item: String,
-    #[serde(rename = "type")]
-    kind: String,
-    timestamp: Option<f64>,
-    dwell_ms: Option<f32>,
-}
-
 /// The page's reranker: one per shopper session.
 #[wasm_bindgen]
 pub struct Reranker {
@@ -181,16 +78,7 @@ impl Reranker {
     /// `{ maxCandidates, eventCapacity, maxMove, scope, steps, rankWithoutEvents }`.
     #[wasm_bindgen(constructor)]
     pub fn new(model: &[u8], options: JsValue) -> JsResult<Reranker> {
-        let opts: Options = if options.is_undefined() || options.is_null() {
-            Options::default()
-        } else {
-            check_keys(
-                &options,
-                &["maxCandidates", "eventCapacity", "maxMove", "scope", "steps", "rankWithoutEvents"],
-                "options",
-            )?;
-            serde_wasm_bindgen::from_value(options).map_err(|e| invalid(format!("options: {e}")))?
-        };
+        let opts = read::options(&options)?;
         let defaults = Config::default();
         let cfg = Config {
             max_candidates: opts.max_candidates.unwrap_or(defaults.max_candidates),
@@ -251,25 +139,9 @@ impl Reranker {
     /// cart, purchase, skip, dwell; `timestamp` is milliseconds on the `Date.now()` clock (default:
     /// now), and one earlier than the previous event's is an `INVALID_INPUT` error.
     pub fn record(&mut self, event: JsValue) -> JsResult<()> {
-        check_keys(&event, &["item", "type", "timestamp", "dwellMs"], "event")?;
-        // The id's length before serde copies it.
-        if let Some(item) =
-            Reflect::get(&event, &"item".into()).ok().and_then(|v| v.dyn_into::<js_sys::JsString>().ok())
-        {
-            if item.length() as usize > MAX_ID_BYTES {
-                return Err(js_error(&Error::InvalidId { reason: format!("id longer than {MAX_ID_BYTES} bytes") }));
-            }
-            if !item.is_valid_utf16() {
-                return Err(js_error(&Error::InvalidId {
-                    reason: "id is not well-formed UTF-16 (a lone surrogate)".into(),
-                }));
-            }
-        }
-        let e: JsEvent = serde_wasm_bindgen::from_value(event).map_err(|e| invalid(format!("event: {e}")))?;
-        let kind = EventKind::parse(&e.kind).map_err(|e| js_error(&e))?;
+        let (mut event, timestamp_ms) = read::event(&event)?;
         // Milliseconds on the Date.now() clock in JS, seconds in the core.
-        let timestamp = Some(e.timestamp.map_or_else(page_clock_s, |ms| ms / 1000.0));
-        let event = Event { item: e.item, kind, timestamp, dwell_ms: e.dwell_ms.unwrap_or(0.0) };
+        event.timestamp = Some(timestamp_ms.map_or_else(page_clock_s, |ms| ms / 1000.0));
         self.core.record(event).map_err(|e| js_error(&e))
     }
 
