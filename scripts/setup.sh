@@ -7,7 +7,7 @@
 #   - wasm-bindgen-cli at exactly the version Cargo.toml pins
 #   - Chromium + chromedriver (apt) for the headless browser tests
 #   - tools/: playwright-core, typescript, vite, react + react-dom (the fewclick/react test), binaryen's
-#     wasm-opt, from tools/package-lock.json
+#     wasm-opt, esbuild (minifies the shipped JS), from tools/package-lock.json
 #   - the nightly Rust fuzz/rust-toolchain.toml pins and cargo-fuzz at the version fuzz/Cargo.toml
 #     pins (scripts/fuzz.sh)
 set -euo pipefail
@@ -53,7 +53,7 @@ else
 fi
 note "$(chromium --version 2>/dev/null | head -n1); $(chromedriver --version | head -n1 | cut -d'(' -f1)"
 
-step "tools/ (npm ci: playwright-core, typescript, vite, react, react-dom, binaryen)"
+step "tools/ (npm ci: playwright-core, typescript, vite, react, react-dom, binaryen, esbuild)"
 # npm ci wipes and reinstalls; skip it when node_modules already matches the lock file.
 stamp="tools/node_modules/.package-lock.json"
 if [ -f "$stamp" ] && [ "$stamp" -nt tools/package-lock.json ] && [ "$stamp" -nt tools/package.json ]; then

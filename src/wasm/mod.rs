@@ -229,25 +229,39 @@ impl Reranker {
         self.core.n_events() as u32
     }
 
-    /// What the model file holds: `{ algorithm, itemDim, hidden, steps, scope, loss, featureNames }`.
+    /// What the model file holds: `{ algorithm, itemDim, hidden, steps, scope, loss, featureNames,
+    /// items }`.
     #[wasm_bindgen(js_name = modelInfo)]
-    pub fn model_info(&self) -> JsResult<Object> {
+    pub fn model_info(&self) -> JsResult<JsValue> {
         let m = self.core.model();
-        let out = Object::new();
-        set(&out, "algorithm", &m.algorithm.as_str().into())?;
-        set(&out, "itemDim", &(m.arch.item_dim as u32).into())?;
-        set(&out, "hidden", &(m.arch.hidden as u32).into())?;
-        set(&out, "steps", &m.inner.steps.into())?;
-        set(&out, "scope", &m.inner.scope.as_str().into())?;
-        set(&out, "loss", &m.inner.loss.as_str().into())?;
-        let names = Array::new();
-        for n in &m.feature_names {
-            names.push(&n.as_str().into());
-        }
-        set(&out, "featureNames", &names)?;
-        set(&out, "items", &(m.items.as_ref().map_or(0, |t| t.len()) as u32).into())?;
-        Ok(out)
+        let info = ModelInfo {
+            algorithm: &m.algorithm,
+            item_dim: m.arch.item_dim as u32,
+            hidden: m.arch.hidden as u32,
+            steps: m.inner.steps,
+            scope: m.inner.scope.as_str(),
+            loss: m.inner.loss.as_str(),
+            feature_names: &m.feature_names,
+            items: m.items.as_ref().map_or(0, |t| t.len()) as u32,
+        };
+        // Serialising a plain struct of strings and integers cannot fail; map the impossible error.
+        serde_wasm_bindgen::to_value(&info).map_err(|_| invalid("modelInfo: could not build the object"))
     }
+}
+
+/// `modelInfo()`'s object: serde-wasm-bindgen writes a struct out as a plain JS object. (Input is
+/// read by hand, src/wasm/read.rs; output of this shape is what serde-wasm-bindgen is for.)
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo<'a> {
+    algorithm: &'a str,
+    item_dim: u32,
+    hidden: u32,
+    steps: u32,
+    scope: &'a str,
+    loss: &'a str,
+    feature_names: &'a [String],
+    items: u32,
 }
 
 /// A randomly initialised model file, for benchmarks and smoke tests (not for ranking shoppers).
