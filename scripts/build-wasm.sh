@@ -8,7 +8,7 @@
 #
 #   scripts/build-wasm.sh    release builds, wasm-opt -O3
 #
-# Needs: cargo + the wasm32-unknown-unknown target, wasm-bindgen-cli at the version Cargo.toml
+# Needs: the pinned nightly with rust-src (scripts/lib/common.sh ship_build), wasm-bindgen-cli at the version Cargo.toml
 # pins, node + tools/node_modules (binaryen's wasm-opt), gzip (scripts/setup.sh installs them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -24,16 +24,17 @@ have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" || true
 [ "$have" = "$pin" ] || die "wasm-bindgen CLI is '${have:-missing}', Cargo.toml pins $pin: run scripts/setup.sh"
 [ -x "$WASM_OPT" ] || command -v "$WASM_OPT" >/dev/null || die "wasm-opt not found at $WASM_OPT: run scripts/setup.sh (npm ci in tools/)"
 command -v node >/dev/null || die "node is missing"
+rustup component list --toolchain "$(pinned_nightly)" --installed 2>/dev/null | grep -q '^rust-src' \
+  || die "the pinned nightly $(pinned_nightly) with rust-src is missing (the shipped builds rebuild std): run scripts/setup.sh"
 
 # --- compile, bind, optimise each build -----------------------------------------------------
 build_variant() {
   local variant="$1" opt_features=("${WASM_OPT_FEATURES[@]}")
   [ "$variant" != base ] && opt_features+=(--enable-simd)
   (
-    wasm_env "$variant"
-    step "cargo build ($variant: RUSTFLAGS='${RUSTFLAGS}', CARGO_TARGET_DIR=${CARGO_TARGET_DIR#"$ROOT"/})"
-    cargo build --lib --release --no-default-features --target wasm32-unknown-unknown --quiet
-    local raw="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/fewclick.wasm"
+    step "cargo +$(pinned_nightly) build ($variant, as shipped: see ship_build in scripts/lib/common.sh)"
+    local raw
+    raw="$(ship_build "$variant")"
     [ -f "$raw" ] || die "cargo did not produce $raw"
     rm -rf "$WORK/$variant"
     wasm-bindgen --target web --out-dir "$WORK/$variant" "$raw"

@@ -8,7 +8,8 @@
 #   - Chromium + chromedriver (apt) for the headless browser tests
 #   - tools/: playwright-core, typescript, vite, react + react-dom (the fewclick/react test), binaryen's
 #     wasm-opt, esbuild (minifies the shipped JS), from tools/package-lock.json
-#   - the nightly Rust fuzz/rust-toolchain.toml pins and cargo-fuzz at the version fuzz/Cargo.toml
+#   - the nightly Rust fuzz/rust-toolchain.toml pins, with rust-src (the shipped wasm builds rebuild
+#     std with it: scripts/lib/common.sh ship_build), and cargo-fuzz at the version fuzz/Cargo.toml
 #     pins (scripts/fuzz.sh)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -65,7 +66,7 @@ fi
 [ -x "$WASM_OPT" ] || die "wasm-opt missing at $WASM_OPT after npm ci"
 note "$("$WASM_OPT" --version)"
 
-# Fuzzing (scripts/fuzz.sh): cargo-fuzz builds with a nightly; both pinned under fuzz/.
+# The pinned nightly (shipped wasm builds, fuzzing) and cargo-fuzz (scripts/fuzz.sh).
 fuzz_tools
 
 step "setup complete"

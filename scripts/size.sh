@@ -5,7 +5,7 @@
 #
 #   bash scripts/size.sh [simd|base|gpu] [--top N]     (default: simd, the top 40)
 #
-# Reads the raw build of an earlier scripts/build-wasm.sh (or builds that variant first).
+# Builds that variant as scripts/build-wasm.sh does (ship_build; quick when nothing changed).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
@@ -23,11 +23,8 @@ done
 features=("${WASM_OPT_FEATURES[@]}")
 [ "$variant" != base ] && features+=(--enable-simd)
 
-raw="$(wasm_env "$variant"; echo "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/fewclick.wasm")"
-if [ ! -f "$raw" ]; then
-  step "cargo build ($variant)"
-  (wasm_env "$variant"; cargo build --lib --release --no-default-features --target wasm32-unknown-unknown --quiet)
-fi
+step "cargo build ($variant, as shipped)"
+raw="$(ship_build "$variant")"
 work="$(mktemp -d "${TMPDIR:-/tmp}/fewclick-size.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 wasm-bindgen --target web --out-dir "$work" "$raw"

@@ -66,22 +66,58 @@ WASM_OPT="${WASM_OPT:-$ROOT/tools/node_modules/.bin/wasm-opt}"
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
 
-# fuzz_tools: makes sure the nightly that fuzz/rust-toolchain.toml pins and the cargo-fuzz that
-# fuzz/Cargo.toml pins are installed (scripts/setup.sh and scripts/fuzz.sh both call it; each
-# check is quick when they are), and sets FUZZ_NIGHTLY to the nightly's name.
+# The project's one nightly, pinned in fuzz/rust-toolchain.toml: cargo-fuzz builds with it, and
+# the shipped wasm builds do (their panic strategy needs -Zbuild-std; see ship_build).
+pinned_nightly() {
+  local n
+  n="$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' "$ROOT/fuzz/rust-toolchain.toml")"
+  [ -n "$n" ] || die "could not read the pinned nightly (channel = \"...\") from fuzz/rust-toolchain.toml"
+  printf '%s\n' "$n"
+}
+
+# nightly_toolchain: installs the pinned nightly with rust-src (what -Zbuild-std compiles) unless
+# it is there (scripts/setup.sh, scripts/fuzz.sh).
+nightly_toolchain() {
+  local n
+  n="$(pinned_nightly)"
+  step "Rust $n with rust-src (cargo-fuzz builds; the shipped wasm builds)"
+  if rustup toolchain list 2>/dev/null | grep -q "^$n-" \
+    && rustup component list --toolchain "$n" --installed 2>/dev/null | grep -q '^rust-src'; then
+    ok "already installed"
+  else
+    rustup toolchain install "$n" --profile minimal --component rust-src
+    ok "installed"
+  fi
+}
+
+# ship_build simd|base|gpu: compiles that wasm variant as the package ships it and prints the
+# raw .wasm's path. wasm_env's flags, on the pinned nightly with std rebuilt (-Zbuild-std) and
+# panics as an immediate trap (-Cpanic=immediate-abort): no panic messages, source locations or
+# the formatting behind them in a page. A panic was a trap before too (wasm32 cannot unwind, and
+# its default panic hook prints nowhere); nothing in the core panics by design (fuzzed, see
+# ARCHITECTURE.md). The tests' wasm builds (test.sh) stay on stable with the standard strategy.
+ship_build() {
+  local n
+  n="$(pinned_nightly)"
+  (
+    wasm_env "$1"
+    export RUSTFLAGS="$RUSTFLAGS -Zunstable-options -Cpanic=immediate-abort"
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR/\/wasm-//ship-}"
+    cargo "+$n" build --lib --release --no-default-features --target wasm32-unknown-unknown \
+      -Zbuild-std=std,panic_abort --quiet >&2
+    printf '%s\n' "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/fewclick.wasm"
+  )
+}
+
+# fuzz_tools: makes sure the pinned nightly and the cargo-fuzz that fuzz/Cargo.toml pins are
+# installed (scripts/setup.sh and scripts/fuzz.sh both call it; each check is quick when they
+# are), and sets FUZZ_NIGHTLY to the nightly's name.
 fuzz_tools() {
-  FUZZ_NIGHTLY="$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' "$ROOT/fuzz/rust-toolchain.toml")"
-  [ -n "$FUZZ_NIGHTLY" ] || die "could not read the pinned nightly (channel = \"...\") from fuzz/rust-toolchain.toml"
+  FUZZ_NIGHTLY="$(pinned_nightly)"
   local pin have
   pin="$(sed -n 's/^cargo-fuzz-version *= *"\([^"]*\)".*/\1/p' "$ROOT/fuzz/Cargo.toml")"
   [ -n "$pin" ] || die "could not read cargo-fuzz-version from fuzz/Cargo.toml"
-  step "Rust $FUZZ_NIGHTLY (cargo-fuzz builds)"
-  if rustup toolchain list 2>/dev/null | grep -q "^$FUZZ_NIGHTLY-"; then
-    ok "already installed"
-  else
-    rustup toolchain install "$FUZZ_NIGHTLY" --profile minimal
-    ok "installed"
-  fi
+  nightly_toolchain
   step "cargo-fuzz $pin"
   have="$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" || true
   if [ "$have" = "$pin" ]; then
