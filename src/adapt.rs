@@ -10,7 +10,7 @@
 //! The same function runs in the browser, natively and inside meta-training, over any
 //! [`Objective`]; [`RankObjective`] is the ranking loss over a session's support set.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Quoted, Result};
 use crate::kernels::Kernels;
 use crate::loss::{listwise, pairwise, LossKind};
 use crate::params::{Arch, Block};
@@ -37,7 +37,7 @@ impl Scope {
         match s {
             "head" => Ok(Scope::Head),
             "all" => Ok(Scope::All),
-            other => Err(Error::config("scope", format!("expected \"head\" or \"all\", got {other:?}"))),
+            other => Err(Error::config("scope", format!("expected \"head\" or \"all\", got {}", Quoted(other)))),
         }
     }
     /// First trainable index of the flat buffer (head blocks are stored last).

@@ -86,9 +86,9 @@ impl fmt::Display for Error {
             Error::TooManyCandidates { limit, found } => {
                 write!(f, "{found} candidates exceed the limit of {limit}")
             }
-            Error::DuplicateId { id } => write!(f, "item id {id:?} appears more than once"),
+            Error::DuplicateId { id } => write!(f, "item id {} appears more than once", Quoted(id)),
             Error::InvalidId { reason } => write!(f, "invalid item id: {reason}"),
-            Error::UnknownItem { id } => write!(f, "unknown item {id:?}"),
+            Error::UnknownItem { id } => write!(f, "unknown item {}", Quoted(id)),
             Error::InvalidConfig { field, reason } => write!(f, "invalid setting `{field}`: {reason}"),
             Error::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
             Error::NoResults => write!(f, "no result set: call setResults first"),
@@ -110,6 +110,26 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A string in double quotes with `"`, `\` and control characters escaped (`\u{1b}`): what `{:?}`
+/// prints for the ids and keys in messages, without the Unicode-aware escaping machinery of
+/// `Debug` (a few KB of every wasm page; issue 11).
+pub(crate) struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                c => fmt::Write::write_char(f, c)?,
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Checks that every value is finite, naming the first offender.
@@ -125,5 +145,22 @@ pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Re
         Ok(())
     } else {
         Err(Error::DimensionMismatch { what, expected, found })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quoted;
+
+    #[test]
+    fn quoted_matches_debug_on_what_ids_hold() {
+        // Debug's output for these strings (printable text, quotes, backslashes, control
+        // characters), which the messages used to print; Debug writes \n as "\n", Quoted as
+        // "\u{a}", both unambiguous.
+        for s in ["sku-1", "", "a\"b", "c\\d", "ünïcødé ✓", "tab\there"] {
+            let want = format!("{s:?}").replace("\\t", "\\u{9}");
+            assert_eq!(Quoted(s).to_string(), want, "{s:?}");
+        }
+        assert_eq!(Quoted("a\nb\u{1b}").to_string(), "\"a\\u{a}b\\u{1b}\"");
     }
 }

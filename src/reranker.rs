@@ -589,7 +589,15 @@ impl Reranker {
         if reasons.is_empty() {
             reasons.push(Reason { code: ReasonCode::Nothing, value: 0.0, contribution: 0.0 });
         }
-        reasons.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        // Largest contribution first, ties in the order found. A handful of reasons: an insertion
+        // sort, not the standard library's stable sort (6 KB of wasm for this one call).
+        for i in 1..reasons.len() {
+            let mut j = i;
+            while j > 0 && reasons[j - 1].contribution.abs() < reasons[j].contribution.abs() {
+                reasons.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         Ok(Explanation { id: id.to_string(), display_position: pos, score, signals, reasons })
     }
 }

@@ -508,6 +508,14 @@ fn explanations_name_the_signals_with_reason_codes() {
     assert_eq!(ex.display_position, 9);
     assert_eq!(ex.signals.len(), SESSION_DIM);
     assert!(ex.reasons.iter().any(|r| r.code == fewclick::ReasonCode::Engaged && r.value >= 1.0), "{:?}", ex.reasons);
+    // Largest contribution first, for every item (the list has several reasons for some).
+    let mut most = 0;
+    for id in &ids {
+        let rs = r.explain(id).unwrap().reasons;
+        most = most.max(rs.len());
+        assert!(rs.windows(2).all(|w| w[0].contribution.abs() >= w[1].contribution.abs()), "{id}: {rs:?}");
+    }
+    assert!(most >= 3, "no item had three reasons to order ({most})");
     let fresh = Reranker::new(model(4, 8, 700, InnerLoop::default()), Config::default()).unwrap().explain("x");
     assert_eq!(fresh.unwrap_err(), Error::NoResults);
 }

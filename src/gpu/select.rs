@@ -9,7 +9,7 @@
 //! error) makes WebGPU unusable for the rest of the page's life, with the reason kept for the host.
 
 use crate::adapt::Scope;
-use crate::error::{Error, Result};
+use crate::error::{Error, Quoted, Result};
 
 /// The host's choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +27,10 @@ impl Preference {
             "auto" => Ok(Preference::Auto),
             "cpu" => Ok(Preference::Cpu),
             "webgpu" => Ok(Preference::WebGpu),
-            other => Err(Error::config("backend", format!("expected \"auto\", \"cpu\" or \"webgpu\", got {other:?}"))),
+            other => Err(Error::config(
+                "backend",
+                format!("expected \"auto\", \"cpu\" or \"webgpu\", got {}", Quoted(other)),
+            )),
         }
     }
 }

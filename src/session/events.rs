@@ -4,7 +4,7 @@
 use super::results::ResultSet;
 use super::tally::Tally;
 use super::{validate_id, MAX_ABOVE, SESSION_DIM};
-use crate::error::{Error, Result};
+use crate::error::{Error, Quoted, Result};
 use std::collections::VecDeque;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,8 @@ impl EventKind {
             other => {
                 return Err(Error::InvalidInput {
                     reason: format!(
-                        "unknown event type {other:?} (expected impression, view, click, cart, purchase, skip or dwell)"
+                        "unknown event type {} (expected impression, view, click, cart, purchase, skip or dwell)",
+                        Quoted(other)
                     ),
                 })
             }

@@ -9,7 +9,7 @@
 //! an error, so a misspelt `maxmove` is not silently ignored.
 
 use super::{invalid, js_error, JsResult};
-use crate::error::Error;
+use crate::error::{Error, Quoted};
 use crate::session::{Event, EventKind, MAX_ID_BYTES};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -20,7 +20,11 @@ pub(super) fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsRes
         for key in Object::keys(obj).iter() {
             let key = key.as_string().unwrap_or_default();
             if !allowed.contains(&key.as_str()) {
-                return Err(invalid(format!("{what}: unknown key {key:?} (expected one of {})", allowed.join(", "))));
+                return Err(invalid(format!(
+                    "{what}: unknown key {} (expected one of {})",
+                    Quoted(&key),
+                    allowed.join(", ")
+                )));
             }
         }
     }
