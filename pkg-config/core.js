@@ -16,6 +16,9 @@ import { stabilised, stabilityOptions } from './stability.js';
 // see and emit both; a page downloads only the one it loads.
 let glue;
 const loadGlue = (build) => (build === 'webgpu' ? import('./fewclick_gpu.js') : import('./fewclick_wasm.js'));
+// The bench build (syntheticModel; src/wasm/bench.rs): an instance of its own, loaded on the first
+// syntheticModel() call, so the builds a page ranks with do not carry it.
+const loadBenchGlue = () => import('./fewclick_bench.js');
 
 /** Codes the wasm core attaches to the errors it throws (see src/error.rs). */
 const CORE_CODES = [
@@ -152,7 +155,7 @@ function inertArray(value, what) {
   return Object.create(null);
 }
 
-// Keys the core reads (src/wasm.rs `Options`, `JsEvent`). serde-wasm-bindgen ignores unknown keys
+// Keys the core reads (src/wasm/read.rs OPTION_KEYS, EVENT_KEYS). serde-wasm-bindgen ignores unknown keys
 // despite `deny_unknown_fields`, so a typo (`maxmove`, `dwell_ms`) would pass silently: check here.
 const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps', 'rankWithoutEvents']);
 const RESULT_KEYS = new Set(['ids', 'prices', 'features', 'featureNames', 'baseScores']);
@@ -516,7 +519,7 @@ class Reranker {
 
 /**
  * Builds the public API for one environment.
- * @param env.wasmSource (build: 'simd' | 'baseline' | 'webgpu') => what wasm-bindgen's init accepts:
+ * @param env.wasmSource (build: 'simd' | 'baseline' | 'webgpu' | 'bench') => what wasm-bindgen's init accepts:
  *   a URL (fetched and streamed), bytes, or a WebAssembly.Module; may return a promise.
  * @param env.fetchModel (url: string | URL) => Promise<Uint8Array>
  */
@@ -588,12 +591,29 @@ export function makeApi(env) {
     return new Reranker(raw, persist, given ?? stored, stored !== undefined);
   }
 
+  let benchLoading; // Promise<glue> of the bench build, instantiated on first use
+
   async function syntheticModel(itemDim, hidden, seed = 0) {
     checkUint32(itemDim, 'itemDim');
     checkUint32(hidden, 'hidden');
     checkUint32(seed, 'seed');
-    await init();
-    return guarded(() => glue.syntheticModel(itemDim, hidden, seed));
+    if (benchLoading === undefined) {
+      const attempt = (async () => {
+        try {
+          const mod = await loadBenchGlue();
+          await mod.default({ module_or_path: await env.wasmSource('bench') });
+          return mod;
+        } catch (e) {
+          throw new FewclickError('WASM_LOAD_FAILED', `could not load the fewclick bench wasm build: ${e && e.message}`, { cause: e });
+        }
+      })();
+      benchLoading = attempt;
+      attempt.catch(() => {
+        if (benchLoading === attempt) benchLoading = undefined;
+      });
+    }
+    const bench = await benchLoading;
+    return guarded(() => bench.syntheticModel(itemDim, hidden, seed));
   }
 
   async function version() {

@@ -429,7 +429,11 @@ export declare function createWorkerReranker(
   initOptions?: InitOptions,
 ): Promise<WorkerReranker>;
 
-/** A randomly initialised model file, for smoke tests and benchmarks (it ranks nothing well). */
+/**
+ * A randomly initialised model file, for smoke tests and benchmarks (it ranks nothing well). The
+ * first call downloads the package's bench build (`fewclick_bench.wasm`, about 75 KB gzip) into an
+ * instance of its own; the builds a page ranks with do not carry this function.
+ */
 export declare function syntheticModel(itemDim: number, hidden: number, seed?: number): Promise<Uint8Array>;
 
 /** The library version. */

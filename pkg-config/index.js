@@ -11,6 +11,7 @@ const api = makeApi({
   wasmSource: (build) => {
     if (build === 'webgpu') return new URL('./fewclick_gpu.wasm', import.meta.url);
     if (build === 'simd') return new URL('./fewclick_simd.wasm', import.meta.url);
+    if (build === 'bench') return new URL('./fewclick_bench.wasm', import.meta.url);
     return new URL('./fewclick_base.wasm', import.meta.url);
   },
   fetchModel: fetchBytes,

@@ -36,9 +36,10 @@ if (peerOnly && args.has('--no-peer')) throw new Error('--peer-only and --no-pee
 if (process.argv[2] === '--child') {
   const build = process.argv[3];
   const api = await import(new URL('node.js', PKG).href);
-  const glue = await import(new URL('fewclick_wasm.js', PKG).href);
+  const probes = await import(new URL('fewclick_bench.js', PKG).href);
+  probes.initSync({ module: readFileSync(new URL('fewclick_bench.wasm', PKG)) });
   const rows = await runSuite({
-    api, glue, build, env: 'node', budgetMs: Number(process.argv[4]), ns: process.argv[5].split(',').map(Number),
+    api, probes, build, env: 'node', budgetMs: Number(process.argv[4]), ns: process.argv[5].split(',').map(Number),
     log: (l) => process.stderr.write(`  ${l}\n`),
   });
   process.stdout.write(JSON.stringify(rows));

@@ -5,6 +5,8 @@
 #   fewclick_gpu.wasm   SIMD + the WebGPU backend (browsers with navigator.gpu), glue fewclick_gpu.js
 #   fewclick_simd.wasm  SIMD, CPU only                                          glue fewclick_wasm.js
 #   fewclick_base.wasm  no SIMD, CPU only (engines without simd128)             glue fewclick_wasm.js
+#   fewclick_bench.wasm SIMD + syntheticModel and the kernel probes, loaded by syntheticModel() on
+#                       first use (benchmarks, smoke tests), never to rank      glue fewclick_bench.js
 #
 #   scripts/build-wasm.sh    release builds, wasm-opt -O3
 #
@@ -49,6 +51,7 @@ build_variant() {
 build_variant simd
 build_variant base
 build_variant gpu
+build_variant bench
 
 # --- checks ---------------------------------------------------------------------------------
 step "checking the three builds"
@@ -69,6 +72,16 @@ grep -q "requestAdapter" "$WORK/gpu/fewclick.js" || die "the gpu build's glue do
 if grep -q "requestAdapter" "$WORK/simd/fewclick.js"; then die "the CPU builds import WebGPU functions"; fi
 ok "only the gpu build imports WebGPU"
 
+# The bench exports live in the bench build only (src/wasm/bench.rs); the builds a page ranks with
+# must not carry them.
+for v in simd gpu; do
+  if grep -qE "export function (syntheticModel|benchScoringKernel|benchSimdPeak)\b" "$WORK/$v/fewclick.js"; then
+    die "the $v build exports a bench function: was it built with --features bench?"
+  fi
+done
+grep -q "export function syntheticModel" "$WORK/bench/fewclick.js" || die "the bench build does not export syntheticModel"
+ok "syntheticModel and the kernel probes only in the bench build"
+
 # --- assemble pkg/ --------------------------------------------------------------------------
 step "assembling pkg/"
 rm -rf "$PKG"
@@ -76,14 +89,15 @@ mkdir -p "$PKG"
 cp "$WORK/simd/opt.wasm" "$PKG/fewclick_simd.wasm"
 cp "$WORK/base/opt.wasm" "$PKG/fewclick_base.wasm"
 cp "$WORK/gpu/opt.wasm" "$PKG/fewclick_gpu.wasm"
+cp "$WORK/bench/opt.wasm" "$PKG/fewclick_bench.wasm"
 # The glue's fallback URL ('fewclick_bg.wasm') names a file the package does not ship; bundlers
 # would try to resolve it. The loader always passes the wasm it picked, so make the fallback an
 # explicit error instead. Fail loudly if a new wasm-bindgen changes that line.
 default_line="module_or_path = new URL('fewclick_bg.wasm', import.meta.url);"
 n="$(grep -cF "$default_line" "$WORK/simd/fewclick.js" || true)"
 [ "$n" = 1 ] || die "expected the wasm-bindgen glue to contain exactly one \"$default_line\" (found $n); update scripts/build-wasm.sh for this wasm-bindgen version"
-# The gpu build's glue gets the same treatment.
-for glue in simd:fewclick_wasm.js gpu:fewclick_gpu.js; do
+# The gpu and bench builds' glues get the same treatment.
+for glue in simd:fewclick_wasm.js gpu:fewclick_gpu.js bench:fewclick_bench.js; do
   n="$(grep -cF "$default_line" "$WORK/${glue%%:*}/fewclick.js" || true)"
   [ "$n" = 1 ] || die "expected the ${glue%%:*} glue to contain exactly one \"$default_line\" (found $n); update scripts/build-wasm.sh for this wasm-bindgen version"
   DEFAULT_LINE="$default_line" node -e '
@@ -102,7 +116,7 @@ done
 # the .d.ts files, where the API is documented, ship as written. About 7 KB gzip of a page.
 ESBUILD="$ROOT/tools/node_modules/.bin/esbuild"
 [ -x "$ESBUILD" ] || die "esbuild missing at $ESBUILD: run scripts/setup.sh (npm ci in tools/)"
-shipped_js=(index.js node.js core.js reasons.js session.js integrity.js stability.js worker.js worker-client.js react.js server.js fewclick_wasm.js fewclick_gpu.js)
+shipped_js=(index.js node.js core.js reasons.js session.js integrity.js stability.js worker.js worker-client.js react.js server.js fewclick_wasm.js fewclick_gpu.js fewclick_bench.js)
 for f in "${shipped_js[@]}"; do
   "$ESBUILD" "$PKG/$f" --minify-whitespace --minify-syntax --legal-comments=none --format=esm --target=esnext \
     --log-level=warning --outfile="$PKG/$f.min" || die "esbuild failed on $f"

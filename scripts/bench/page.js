@@ -5,12 +5,13 @@ import { runSuite } from './suite.mjs';
 
 const params = new URLSearchParams(location.search);
 const build = params.get('build');
-// The glue the package loads for this build (the kernel probes are not public API).
-const glue = await (build === 'webgpu' ? import('../../pkg/fewclick_gpu.js') : import('../../pkg/fewclick_wasm.js'));
+// The bench build's glue, for the kernel probes (not public API; an instance of its own).
+const probes = await import('../../pkg/fewclick_bench.js');
+await probes.default({ module_or_path: new URL('../../pkg/fewclick_bench.wasm', import.meta.url) });
 const budgetMs = Number(params.get('budget') ?? 1200);
 const ns = params.get('ns') ? params.get('ns').split(',').map(Number) : undefined;
 const lines = [];
-runSuite({ api, glue, build, env: 'chromium', budgetMs, ns, log: (l) => lines.push(l) }).then(
+runSuite({ api, probes, build, env: 'chromium', budgetMs, ns, log: (l) => lines.push(l) }).then(
   (rows) => {
     window.__bench = { ok: true, rows, lines, crossOriginIsolated };
     document.getElementById('out').textContent = lines.join('\n');

@@ -68,13 +68,14 @@ function gflops(fn, minSeconds, maxReps = 1 << 26) {
 
 /**
  * @param api    the package module (index.js or node.js)
- * @param glue   the package's wasm-bindgen glue (for the kernel probes, not public API)
+ * @param probes the bench build's glue, initialised (fewclick_bench.js: the kernel probes, not
+ *               public API; they run its SIMD kernels, so only the SIMD build's rows get them)
  * @param build  'simd' | 'baseline' | 'webgpu'
  * @param env    'node' | 'chromium'
  * @param budgetMs  wall time per (path, n) cell beyond MIN_REPS
  * @param log    progress lines
  */
-export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS, log = () => {} }) {
+export async function runSuite({ api, probes, build, env, budgetMs = 1200, ns = NS, log = () => {} }) {
   const loaded = await api.init({ build });
   const kernels = await api.cpuKernels();
   const model = await api.syntheticModel(ITEM_DIM, HIDDEN, 1);
@@ -144,12 +145,12 @@ export async function runSuite({ api, glue, build, env, budgetMs = 1200, ns = NS
     }
   }
 
-  if (build === 'webgpu') return rows;
+  if (build !== 'simd') return rows;
   const KN = 10_000;
   // (the kernel probe below is the CPU's; the WebGPU kernels are timed inside the webgpu rows)
-  const scoring = gflops((reps) => glue.benchScoringKernel(KN, ITEM_DIM, HIDDEN, reps), 0.25);
-  const peakProbe = glue.benchSimdPeak(1);
-  const peak = peakProbe === null ? null : gflops((k) => glue.benchSimdPeak(k * 1024), 0.25, 1 << 21); // iters is a u32
+  const scoring = gflops((reps) => probes.benchScoringKernel(KN, ITEM_DIM, HIDDEN, reps), 0.25);
+  const peakProbe = probes.benchSimdPeak(1);
+  const peak = peakProbe === null ? null : gflops((k) => probes.benchSimdPeak(k * 1024), 0.25, 1 << 21); // iters is a u32
   const kernelRow = {
     ...base,
     n: KN,

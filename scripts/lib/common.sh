@@ -17,21 +17,24 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # the crate needs on wasm belongs here.
 WASM_RUSTFLAGS_COMMON=""
 
-# wasm_env simd|base|gpu: exports RUSTFLAGS and CARGO_TARGET_DIR for that build. `gpu` is the SIMD
-# build with the WebGPU backend compiled in (web-sys's WebGPU bindings need
-# --cfg=web_sys_unstable_apis); the others answer rankAsync() on the CPU and say why. Each build
-# keeps its own target directory.
+# wasm_env simd|base|gpu|bench: exports RUSTFLAGS and CARGO_TARGET_DIR for that build. `gpu` is the
+# SIMD build with the WebGPU backend compiled in (web-sys's WebGPU bindings need
+# --cfg=web_sys_unstable_apis); the others answer rankAsync() on the CPU and say why. `bench` is
+# the SIMD build with the cargo feature `bench` (syntheticModel and the kernel probes; ship_build
+# adds the feature). Each build keeps its own target directory.
 wasm_env() {
   local simd="-C target-feature=+simd128" webgpu="--cfg=web_sys_unstable_apis" flags
   case "$1" in
     simd) flags="$simd" ;;
     base) flags="" ;;
     gpu) flags="$webgpu $simd" ;;
-    *) die "wasm_env: unknown variant '$1' (expected simd, base or gpu)" ;;
+    bench) flags="$simd" ;;
+    *) die "wasm_env: unknown variant '$1' (expected simd, base, gpu or bench)" ;;
   esac
   export RUSTFLAGS="${WASM_RUSTFLAGS_COMMON:+$WASM_RUSTFLAGS_COMMON }$flags"
   local dir="$1"
   [ "$1" = gpu ] && dir="simd-webgpu"
+  [ "$1" = bench ] && dir="simd-bench"
   export CARGO_TARGET_DIR="$ROOT/target/wasm-$dir"
 }
 
@@ -90,7 +93,7 @@ nightly_toolchain() {
   fi
 }
 
-# ship_build simd|base|gpu: compiles that wasm variant as the package ships it and prints the
+# ship_build simd|base|gpu|bench: compiles that wasm variant as the package ships it and prints the
 # raw .wasm's path. wasm_env's flags, on the pinned nightly with std rebuilt (-Zbuild-std) and
 # panics as an immediate trap (-Cpanic=immediate-abort): no panic messages, source locations or
 # the formatting behind them in a page. A panic was a trap before too (wasm32 cannot unwind, and
@@ -103,7 +106,9 @@ ship_build() {
     wasm_env "$1"
     export RUSTFLAGS="$RUSTFLAGS -Zunstable-options -Cpanic=immediate-abort"
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR/\/wasm-//ship-}"
-    cargo "+$n" build --lib --release --no-default-features --target wasm32-unknown-unknown \
+    local features=()
+    [ "$1" = bench ] && features=(--features bench)
+    cargo "+$n" build --lib --release --no-default-features "${features[@]}" --target wasm32-unknown-unknown \
       -Zbuild-std=std,panic_abort --quiet >&2
     printf '%s\n' "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/fewclick.wasm"
   )

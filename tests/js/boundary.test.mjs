@@ -12,8 +12,15 @@ const PKG = new URL('../../pkg/', import.meta.url);
 const glue = await import(new URL('fewclick_wasm.js', PKG).href);
 glue.initSync({ module: readFileSync(new URL('fewclick_simd.wasm', PKG)) });
 
+// Model bytes from the bench build (syntheticModel is not in the builds a page ranks with).
+const bench = await import(new URL('fewclick_bench.js', PKG).href);
+bench.initSync({ module: readFileSync(new URL('fewclick_bench.wasm', PKG)) });
 const DIM = 4;
-const model = glue.syntheticModel(DIM, 8, 1);
+const model = bench.syntheticModel(DIM, 8, 1);
+
+test('the ranking build does not carry the bench exports', () => {
+  for (const name of ['syntheticModel', 'benchScoringKernel', 'benchSimdPeak']) assert.equal(glue[name], undefined, name);
+});
 
 function codeOf(fn) {
   try {
