@@ -54,6 +54,7 @@
 // is spent; medians and p90s are over batches. Each side is warmed up first (WARMUP calls, then
 // the calibration batches). Untimed, once per N: TF.js's 5 steps must lower the support loss.
 import * as fewclick from '../../pkg/index.js';
+import { mulberry32, round, stats } from './stats.mjs';
 
 const tf = globalThis.tf;
 const params = new URLSearchParams(location.search);
@@ -83,30 +84,7 @@ const log = (l) => {
 const now = () => performance.now();
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function quantile(sorted, q) {
-  const i = (sorted.length - 1) * q;
-  const lo = Math.floor(i);
-  const hi = Math.ceil(i);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
-}
-
-function stats(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  return { median: quantile(s, 0.5), p90: quantile(s, 0.9), min: s[0] };
-}
-
-const round = (x, digits = 4) => Number(x.toFixed(digits));
 
 function isPermutation(order, n) {
   if (order.length !== n) return false;

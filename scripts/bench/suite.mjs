@@ -10,6 +10,8 @@
 // Times are of the rank() call as the page sees it (JS result objects included); core_ms is the
 // same call's own adaptMs (the core's rank, without building the JS result).
 
+import { mulberry32, round, stats } from './stats.mjs';
+
 export const NS = [100, 1000, 10_000, 100_000];
 // The same two paths through rankAsync('webgpu') (Chromium with WebGPU only; the rows say which
 // adapter ran them: SwiftShader is a CPU emulation, its times are not GPU times).
@@ -23,31 +25,6 @@ const MIN_REPS = 10;
 const MAX_REPS = 400;
 
 export const SEED = 20240601;
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function quantile(sorted, q) {
-  const i = (sorted.length - 1) * q;
-  const lo = Math.floor(i);
-  const hi = Math.ceil(i);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
-}
-
-function stats(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  return { median: quantile(s, 0.5), p90: quantile(s, 0.9), min: s[0] };
-}
-
-const round = (x, digits = 4) => Number(x.toFixed(digits));
 
 /** Repeats `fn(reps)` (returns {seconds, flops}) with doubling reps until it runs ≥ minSeconds,
  * then takes the median GFLOP/s of 5 runs at that size. */

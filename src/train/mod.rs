@@ -1,6 +1,7 @@
 //! Native-only meta-training and evaluation (the `cli` feature): session logs in, model file and
 //! honest metrics out. Uses the core unchanged.
 
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod export;

@@ -7,6 +7,7 @@
 //! cargo run --release --bin fewclick -- inspect model.fcm
 //! cargo run --release --bin fewclick -- compare --format trivago --sessions FILE --split 0.8
 //! cargo run --release --bin fewclick -- sinusoid --seeds 3 --iterations 20000 --algorithms maml,fomaml
+//! cargo run --release --bin fewclick -- bench-train --steps 30 --threads 2
 //! ```
 
 use clap::{Args, Parser, Subcommand};
@@ -23,6 +24,10 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+
+mod bench;
+
+use bench::{cmd_bench_train, cmd_sinusoid, BenchTrainArgs, SinusoidArgs};
 
 #[derive(Parser)]
 #[command(name = "fewclick", version, about = "Meta-train and evaluate on-device re-rankers on session logs")]
@@ -74,28 +79,11 @@ enum Command {
     /// (1-40-40-1 ReLU, PyTorch init, 10 shots, one inner step of 0.01, meta-batch 25, Adam 1e-3,
     /// fresh tasks every iteration); prints the test MSE after 0 / 1 / 10 steps as Markdown.
     Sinusoid(SinusoidArgs),
-}
-
-#[derive(Args)]
-struct SinusoidArgs {
-    /// First seed; seeds SEED, SEED+1, … are run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Number of seeds.
-    #[arg(long, default_value_t = 3)]
-    seeds: u64,
-    /// Meta-iterations (each on a meta-batch of freshly sampled tasks).
-    #[arg(long, default_value_t = 20_000)]
-    iterations: usize,
-    /// Algorithms (comma-separated): maml, fomaml, reptile, meta-sgd, anil or joint.
-    #[arg(long, default_value = "maml,fomaml")]
-    algorithms: String,
-    /// Held-out test tasks per seed.
-    #[arg(long, default_value_t = 600)]
-    test_tasks: usize,
-    /// Query points per test task (their MSE is averaged; more points only lower the variance).
-    #[arg(long, default_value_t = 100)]
-    test_query: usize,
+    /// The training benchmark (issue 12): meta-steps per second of each algorithm on synthetic
+    /// ranking tasks (48-64-32-1 scorer, 32 tasks × 5 inner SGD steps of 0.1, Adam 1e-3); one JSON
+    /// row per algorithm on stdout, a table on stderr. `scripts/bench-train.sh` runs it beside the
+    /// torch.func peer (bench/peers/torch/).
+    BenchTrain(BenchTrainArgs),
 }
 
 #[derive(Args, Clone)]
@@ -678,74 +666,6 @@ fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, String> {
     list.split(',').map(|s| Algorithm::parse(s.trim())).collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
 
-fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
-    use fewclick::train::sinusoid::{run, Outcome, Protocol};
-    let algorithms = parse_algorithms(&a.algorithms)?;
-    if a.seeds == 0 {
-        return Err("--seeds must be at least 1".into());
-    }
-    let p = Protocol {
-        iterations: a.iterations,
-        test_tasks: a.test_tasks,
-        test_query: a.test_query,
-        ..Protocol::default()
-    };
-    p.validate().map_err(|e| e.to_string())?;
-    let seeds: Vec<u64> = (0..a.seeds).map(|i| a.seed.wrapping_add(i)).collect();
-    let list = seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
-    println!("seeds {list}");
-    eprintln!("seeds {list}");
-    let started = Instant::now();
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for &alg in &algorithms {
-        for &seed in &seeds {
-            let o =
-                run(&p, alg, seed, progress_bar(format!("{} seed {seed}", alg.name()))).map_err(|e| e.to_string())?;
-            let mse = o.mse.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" / ");
-            let median = o.median.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" / ");
-            eprintln!(
-                "{} seed {seed}: MSE after {:?} steps {mse} (medians {median}; {:.0} s)",
-                alg.name(),
-                p.eval_steps,
-                o.seconds
-            );
-            outcomes.push(o);
-        }
-    }
-    let steps = p.eval_steps.iter().map(|k| format!("MSE after {k}")).collect::<Vec<_>>();
-    let rule = |cols: usize| format!("|{}", "---|".repeat(cols));
-    println!();
-    println!(
-        "Sinusoid, {} iterations × {} tasks, {} shots, inner step {}, {} test tasks × {} query points",
-        p.iterations, p.meta_batch, p.shots, p.inner_lr, p.test_tasks, p.test_query
-    );
-    println!();
-    println!("Per seed: mean MSE over the test tasks (median in brackets).");
-    println!();
-    println!("| algorithm | seed | {} | seconds |", steps.join(" | "));
-    println!("{}", rule(steps.len() + 3));
-    for o in &outcomes {
-        let mse = o.mse.iter().zip(&o.median).map(|(v, m)| format!("{v:.3} ({m:.3})")).collect::<Vec<_>>().join(" | ");
-        println!("| {} | {} | {mse} | {:.0} |", o.algorithm.name(), o.seed, o.seconds);
-    }
-    println!();
-    println!("Mean over seeds of the mean MSE:");
-    println!();
-    println!("| algorithm (mean of {} seeds) | {} |", seeds.len(), steps.join(" | "));
-    println!("{}", rule(steps.len() + 1));
-    for &alg in &algorithms {
-        let rows: Vec<&Outcome> = outcomes.iter().filter(|o| o.algorithm == alg).collect();
-        let mean = (0..p.eval_steps.len())
-            .map(|k| format!("{:.3}", rows.iter().map(|o| o.mse[k] as f64).sum::<f64>() / rows.len().max(1) as f64))
-            .collect::<Vec<_>>()
-            .join(" | ");
-        println!("| {} | {mean} |", alg.name());
-    }
-    println!();
-    println!("wall time {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -756,6 +676,7 @@ fn main() -> ExitCode {
         Command::ExportItems { model, jsonl, parquet } => cmd_export_items(&model, jsonl, parquet),
         Command::Simulate { seed, products, sessions, out_dir } => cmd_simulate(seed, products, sessions, &out_dir),
         Command::Sinusoid(a) => cmd_sinusoid(a),
+        Command::BenchTrain(a) => cmd_bench_train(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,173 @@
+//! The benchmark commands: `sinusoid` (the MAML paper's regression under the protocol of its
+//! PyTorch re-implementations) and `bench-train` (meta-steps per second, beside the torch.func peer).
+
+use super::{parse_algorithms, progress_bar};
+use clap::Args;
+use std::time::Instant;
+
+#[derive(Args)]
+pub(crate) struct BenchTrainArgs {
+    /// Algorithms (comma-separated): maml, fomaml, reptile, meta-sgd, anil or joint.
+    #[arg(long, default_value = "maml,fomaml,reptile,meta-sgd,anil")]
+    algorithms: String,
+    /// Timed meta-steps per algorithm.
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+    /// Untimed meta-steps before them.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Threads of the rayon pool the tasks of a meta-batch run on.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct SinusoidArgs {
+    /// First seed; seeds SEED, SEED+1, … are run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of seeds.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Meta-iterations (each on a meta-batch of freshly sampled tasks).
+    #[arg(long, default_value_t = 20_000)]
+    iterations: usize,
+    /// Algorithms (comma-separated): maml, fomaml, reptile, meta-sgd, anil or joint.
+    #[arg(long, default_value = "maml,fomaml")]
+    algorithms: String,
+    /// Held-out test tasks per seed.
+    #[arg(long, default_value_t = 600)]
+    test_tasks: usize,
+    /// Query points per test task (their MSE is averaged; more points only lower the variance).
+    #[arg(long, default_value_t = 100)]
+    test_query: usize,
+}
+
+pub(crate) fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
+    use fewclick::train::sinusoid::{run, Outcome, Protocol};
+    let algorithms = parse_algorithms(&a.algorithms)?;
+    if a.seeds == 0 {
+        return Err("--seeds must be at least 1".into());
+    }
+    let p = Protocol {
+        iterations: a.iterations,
+        test_tasks: a.test_tasks,
+        test_query: a.test_query,
+        ..Protocol::default()
+    };
+    p.validate().map_err(|e| e.to_string())?;
+    let seeds: Vec<u64> = (0..a.seeds).map(|i| a.seed.wrapping_add(i)).collect();
+    let list = seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+    println!("seeds {list}");
+    eprintln!("seeds {list}");
+    let started = Instant::now();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for &alg in &algorithms {
+        for &seed in &seeds {
+            let o =
+                run(&p, alg, seed, progress_bar(format!("{} seed {seed}", alg.name()))).map_err(|e| e.to_string())?;
+            let mse = o.mse.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" / ");
+            let median = o.median.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" / ");
+            eprintln!(
+                "{} seed {seed}: MSE after {:?} steps {mse} (medians {median}; {:.0} s)",
+                alg.name(),
+                p.eval_steps,
+                o.seconds
+            );
+            outcomes.push(o);
+        }
+    }
+    let steps = p.eval_steps.iter().map(|k| format!("MSE after {k}")).collect::<Vec<_>>();
+    let rule = |cols: usize| format!("|{}", "---|".repeat(cols));
+    println!();
+    println!(
+        "Sinusoid, {} iterations × {} tasks, {} shots, inner step {}, {} test tasks × {} query points",
+        p.iterations, p.meta_batch, p.shots, p.inner_lr, p.test_tasks, p.test_query
+    );
+    println!();
+    println!("Per seed: mean MSE over the test tasks (median in brackets).");
+    println!();
+    println!("| algorithm | seed | {} | seconds |", steps.join(" | "));
+    println!("{}", rule(steps.len() + 3));
+    for o in &outcomes {
+        let mse = o.mse.iter().zip(&o.median).map(|(v, m)| format!("{v:.3} ({m:.3})")).collect::<Vec<_>>().join(" | ");
+        println!("| {} | {} | {mse} | {:.0} |", o.algorithm.name(), o.seed, o.seconds);
+    }
+    println!();
+    println!("Mean over seeds of the mean MSE:");
+    println!();
+    println!("| algorithm (mean of {} seeds) | {} |", seeds.len(), steps.join(" | "));
+    println!("{}", rule(steps.len() + 1));
+    for &alg in &algorithms {
+        let rows: Vec<&Outcome> = outcomes.iter().filter(|o| o.algorithm == alg).collect();
+        let mean = (0..p.eval_steps.len())
+            .map(|k| format!("{:.3}", rows.iter().map(|o| o.mse[k] as f64).sum::<f64>() / rows.len().max(1) as f64))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        println!("| {} | {mean} |", alg.name());
+    }
+    println!();
+    println!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub(crate) fn cmd_bench_train(a: BenchTrainArgs) -> Result<(), String> {
+    use fewclick::train::bench::{self, time_meta_steps};
+    let algorithms = parse_algorithms(&a.algorithms)?;
+    if a.steps == 0 || a.threads == 0 {
+        return Err("--steps and --threads must be at least 1".into());
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(a.threads).build().map_err(|e| e.to_string())?;
+    eprintln!(
+        "bench-train: seed {}, {} threads, {} warm-up + {} timed meta-steps of {} tasks × {} inner steps ({} parameters); \
+         task generation is done first and not timed",
+        a.seed,
+        a.threads,
+        a.warmup,
+        a.steps,
+        bench::META_BATCH,
+        bench::INNER_STEPS,
+        bench::PARAMS
+    );
+    let mut rows = Vec::new();
+    for alg in algorithms {
+        let t = pool.install(|| time_meta_steps(alg, a.warmup, a.steps, a.seed));
+        let row = serde_json::json!({
+            "side": "fewclick",
+            "algorithm": alg.name(),
+            "meta_steps_per_s": t.steps_per_s(),
+            "steps": t.steps,
+            "warmup": t.warmup,
+            "threads": a.threads,
+            "params": bench::PARAMS,
+            "meta_batch": bench::META_BATCH,
+            "inner_steps": bench::INNER_STEPS,
+            "seed": a.seed,
+            "query_loss": t.query_loss,
+        });
+        println!("{row}");
+        eprintln!(
+            "{}: {:.2} meta-steps/s ({:.1} s; tasks generated in {:.2} s)",
+            alg.name(),
+            t.steps_per_s(),
+            t.seconds,
+            t.generation_seconds
+        );
+        rows.push(t);
+    }
+    eprintln!();
+    eprintln!("| algorithm | meta-steps/s | ms per meta-step | query loss (last step) |");
+    eprintln!("|---|---|---|---|");
+    for t in &rows {
+        eprintln!(
+            "| {} | {:.2} | {:.1} | {:.4} |",
+            t.algorithm.name(),
+            t.steps_per_s(),
+            1e3 / t.steps_per_s(),
+            t.query_loss
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,490 @@
+//! The training benchmark of issue 12: the job a store's nightly retraining does, at a size where a
+//! framework's per-op dispatch dominates, timed the same way here (`fewclick bench-train`) and in
+//! PyTorch with torch.func (`bench/peers/torch/`).
+//!
+//! The job: a 48-64-32-1 ReLU scorer (5,249 parameters, PyTorch's default initialisation); a task is
+//! 25 support candidates (5 positive) and 25 query candidates (1 positive), each a row of 48 floats,
+//! with the pairwise logistic loss (mean over every (positive, negative) pair of
+//! `ln(1 + exp(−(s⁺ − s⁻)))`, as [`crate::loss::pairwise`]); a meta-step is 5 inner SGD steps of 0.1
+//! on each of 32 tasks, then Adam at 1e-3.
+//!
+//! Tasks are synthetic so the benchmark needs no data: every task has a hidden preference vector
+//! (a population taste shared by all tasks plus a task's own), candidates are standard normal rows,
+//! and the positives are the rows that score highest under the preference, so the task is learnable
+//! and meta-learning has something to transfer.
+//!
+//! The network runs over all of a set's rows at once (row-major `rows × width` matrices), with
+//! workspaces kept per thread. Its Hessian-vector product is Pearlmutter's R-operator, exact as
+//! [`super::sinusoid::Mlp::mse_hvp`] is, and here through the pairwise loss too:
+//!
+//! ```text
+//! forward    z_l = A_{l−1} W_lᵀ + b_l,  A_l = relu(z_l) (the last layer linear: s = z_L)
+//! R-forward  R(z_l) = A_{l−1} U_lᵀ + u_b,l + R(A_{l−1}) W_lᵀ,  R(A_l) = [z_l > 0] R(z_l),  R(A_0) = 0
+//! loss       g = ∂L/∂s;  R(g_i) = −R(g_j) = σ(m) σ(−m) (R(s_i) − R(s_j)) / P   per pair, m = s_i − s_j
+//! R-backward δ_L = g, R(δ_L) = R(g)
+//!            R(∇W_l) = R(δ_l)ᵀ A_{l−1} + δ_lᵀ R(A_{l−1}),  R(∇b_l) = Σ_rows R(δ_l)
+//!            δ_{l−1} = [z > 0] δ_l W_l,  R(δ_{l−1}) = [z > 0] (R(δ_l) W_l + δ_l U_l)
+//! ```
+//!
+//! ReLU's second derivative is zero, so the product is exact wherever no pre-activation is exactly
+//! zero; the loss's second derivative, `σ(1 − σ)` per pair, is smooth.
+
+mod net;
+
+use net::dot;
+pub use net::{Net, Set};
+
+use super::meta::{meta_train_observed, Algorithm, MetaConfig, MetaTask, Progress};
+use crate::adapt::InnerLoop;
+use crate::loss::LossKind;
+use crate::rng::Rng;
+use crate::Scope;
+use std::time::Instant;
+
+/// Inputs per candidate row.
+pub const INPUTS: usize = 48;
+/// Hidden widths of the scorer.
+pub const HIDDEN: [usize; 2] = [64, 32];
+/// Parameters of the benchmark's scorer: 48·64 + 64 + 64·32 + 32 + 32 + 1.
+pub const PARAMS: usize = 5249;
+pub const SUPPORT_ROWS: usize = 25;
+pub const SUPPORT_POSITIVES: usize = 5;
+pub const QUERY_ROWS: usize = 25;
+pub const QUERY_POSITIVES: usize = 1;
+/// Tasks per meta-step.
+pub const META_BATCH: usize = 32;
+pub const INNER_STEPS: u32 = 5;
+pub const INNER_LR: f32 = 0.1;
+pub const META_LR: f32 = 1e-3;
+
+/// Draws tasks: the population taste is fixed by the generator's seed, each task adds its own.
+#[derive(Clone, Debug)]
+pub struct TaskGen {
+    pub shared: Vec<f32>,
+    pub net: Net,
+}
+
+impl TaskGen {
+    pub fn new(seed: u64, net: &Net) -> Self {
+        let mut rng = Rng::new(seed);
+        TaskGen { shared: (0..net.inputs()).map(|_| rng.normal()).collect(), net: net.clone() }
+    }
+
+    /// `n_rows` standard normal rows, the `n_pos` best under `preference` first.
+    fn set(&self, rng: &mut Rng, preference: &[f32], n_rows: usize, n_pos: usize) -> Set {
+        let d = self.net.inputs();
+        let raw: Vec<f32> = (0..n_rows * d).map(|_| rng.normal()).collect();
+        let mut order: Vec<(f32, usize)> =
+            raw.chunks_exact(d).enumerate().map(|(r, x)| (dot(x, preference), r)).collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let rows = order.iter().flat_map(|&(_, r)| raw[r * d..(r + 1) * d].iter().copied()).collect();
+        Set::new(rows, n_rows, n_pos)
+    }
+
+    /// One task of the benchmark's shape (25 support rows with 5 positives, 25 query rows with 1).
+    pub fn sample(&self, rng: &mut Rng) -> BenchTask {
+        self.sample_shape(rng, (SUPPORT_ROWS, SUPPORT_POSITIVES), (QUERY_ROWS, QUERY_POSITIVES))
+    }
+
+    /// One task with `(rows, positives)` support and query sets.
+    pub fn sample_shape(&self, rng: &mut Rng, support: (usize, usize), query: (usize, usize)) -> BenchTask {
+        let preference: Vec<f32> = self.shared.iter().map(|s| s + rng.normal()).collect();
+        let support = self.set(rng, &preference, support.0, support.1);
+        let query = self.set(rng, &preference, query.0, query.1);
+        BenchTask { preference, support, query, net: self.net.clone() }
+    }
+}
+
+/// One synthetic ranking task.
+#[derive(Clone, Debug)]
+pub struct BenchTask {
+    /// The hidden preference its positives were chosen by.
+    pub preference: Vec<f32>,
+    pub support: Set,
+    pub query: Set,
+    pub net: Net,
+}
+
+impl MetaTask for BenchTask {
+    fn support(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        self.net.pairwise_grad(theta, &self.support, grad)
+    }
+    fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        self.net.pairwise_grad(theta, &self.query, grad)
+    }
+    fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
+        self.net.pairwise_hvp(theta, &self.support, u, out)
+    }
+}
+
+/// `steps` plain SGD steps, as in [`super::sinusoid`]: no proximal pull, and a clip norm no finite
+/// gradient reaches (the loss kind is unused by a [`BenchTask`]).
+pub fn sgd(steps: u32) -> InnerLoop {
+    InnerLoop { steps, scope: Scope::All, loss: LossKind::Pairwise, prox: 0.0, clip: f32::MAX }
+}
+
+/// The meta-training settings of the benchmark for one algorithm (ANIL adapts the head only).
+pub fn config(algorithm: Algorithm, net: &Net, iterations: usize, seed: u64) -> MetaConfig {
+    MetaConfig {
+        algorithm,
+        inner: sgd(INNER_STEPS),
+        trainable_from: if algorithm == Algorithm::Anil { net.head_start() } else { 0 },
+        alpha: INNER_LR,
+        meta_lr: META_LR,
+        alpha_lr: META_LR,
+        batch: META_BATCH,
+        iterations,
+        seed,
+    }
+}
+
+/// What one algorithm's timed run measured.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub algorithm: Algorithm,
+    pub warmup: usize,
+    pub steps: usize,
+    /// Wall time of the `steps` timed meta-steps (task generation excluded).
+    pub seconds: f64,
+    /// Wall time of generating every task of the run, before it (not in `seconds`).
+    pub generation_seconds: f64,
+    /// Mean query loss after adaptation over the last meta-step's tasks.
+    pub query_loss: f32,
+}
+
+impl Timing {
+    pub fn steps_per_s(&self) -> f64 {
+        self.steps as f64 / self.seconds.max(1e-12)
+    }
+}
+
+/// Three independent streams from one seed: θ0, tasks, batch order.
+fn streams(seed: u64) -> (u64, u64, u64) {
+    let mut r = Rng::new(seed);
+    let mut draw = || ((r.next_u32() as u64) << 32) | r.next_u32() as u64;
+    (draw(), draw(), draw())
+}
+
+/// Runs `warmup + steps` meta-steps of `algorithm` on the benchmark's configuration and times the
+/// last `steps`. Every meta-step gets 32 tasks of its own: all of them are generated first (timed
+/// apart, in [`Timing::generation_seconds`]), then meta-trained with [`meta_train_observed`], whose
+/// pool of `32 × (warmup + steps)` tasks is then one pass with no task drawn twice. Runs on the
+/// current rayon pool (the caller sets the thread count). Deterministic for a seed: θ0 and the
+/// tasks depend on the seed only, not on the algorithm.
+pub fn time_meta_steps(algorithm: Algorithm, warmup: usize, steps: usize, seed: u64) -> Timing {
+    let net = Net::bench();
+    let (init_seed, task_seed, order_seed) = streams(seed);
+    let theta0 = net.init(&mut Rng::new(init_seed));
+    let gen_started = Instant::now();
+    let tasks = {
+        let mut rng = Rng::new(task_seed);
+        let tg = TaskGen::new(task_seed ^ 0x5EED, &net);
+        (0..(warmup + steps) * META_BATCH).map(|_| tg.sample(&mut rng)).collect::<Vec<_>>()
+    };
+    let generation_seconds = gen_started.elapsed().as_secs_f64();
+    let cfg = config(algorithm, &net, warmup + steps, order_seed);
+    let mut ends = Vec::with_capacity(warmup + steps);
+    let mut query_loss = f32::NAN;
+    let started = Instant::now();
+    meta_train_observed(&tasks, theta0, &cfg, |p: Progress, _, _| {
+        ends.push(Instant::now());
+        query_loss = p.query_loss;
+    });
+    let from = if warmup == 0 { started } else { ends[warmup - 1] };
+    let seconds = ends.last().map_or(0.0, |e| e.duration_since(from).as_secs_f64());
+    Timing { algorithm, warmup, steps, seconds, generation_seconds, query_loss }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batched gradient against central differences of an f64 loss, and the R-operator against
+    //! central differences of an f64 gradient; both references are written independently of
+    //! [`Net`] (row by row, unit by unit, in f64) and differenced only where no ReLU kink is
+    //! crossed.
+    use super::*;
+
+    /// Pre-activations (`zs[l]`, `rows × n_out`) and activations of every layer in f64, row by row.
+    fn forward_f64(net: &Net, theta: &[f64], set: &Set) -> Vec<Vec<Vec<f64>>> {
+        let n_layers = net.sizes.len() - 1;
+        let d = net.inputs();
+        (0..set.n_rows)
+            .map(|r| {
+                let mut acts = vec![set.rows[r * d..(r + 1) * d].iter().map(|v| *v as f64).collect::<Vec<f64>>()];
+                let mut off = 0;
+                for l in 0..n_layers {
+                    let (n_in, n_out) = (net.sizes[l], net.sizes[l + 1]);
+                    let z: Vec<f64> = (0..n_out)
+                        .map(|o| {
+                            theta[off + n_in * n_out + o]
+                                + (0..n_in).map(|i| theta[off + o * n_in + i] * acts[l][i]).sum::<f64>()
+                        })
+                        .collect();
+                    acts.push(if l + 1 == n_layers { z } else { z.iter().map(|v| v.max(0.0)).collect() });
+                    off += n_in * n_out + n_out;
+                }
+                acts
+            })
+            .collect()
+    }
+
+    /// The pairwise loss and its gradient in f64.
+    fn loss_grad_f64(net: &Net, theta: &[f64], set: &Set) -> (f64, Vec<f64>) {
+        let n_layers = net.sizes.len() - 1;
+        let acts = forward_f64(net, theta, set);
+        let s: Vec<f64> = acts.iter().map(|a| a[n_layers][0]).collect();
+        let n_pairs = (set.n_pos * (set.n_rows - set.n_pos)) as f64;
+        let (mut loss, mut gs) = (0.0, vec![0.0; set.n_rows]);
+        for i in 0..set.n_pos {
+            for j in set.n_pos..set.n_rows {
+                let m = s[i] - s[j];
+                loss += (1.0 + (-m).exp()).ln() / n_pairs;
+                let d = -1.0 / (1.0 + m.exp()) / n_pairs;
+                gs[i] += d;
+                gs[j] -= d;
+            }
+        }
+        let mut grad = vec![0.0; theta.len()];
+        let mut offsets = vec![0];
+        for w in net.sizes.windows(2) {
+            offsets.push(offsets.last().unwrap() + w[0] * w[1] + w[1]);
+        }
+        for (r, a) in acts.iter().enumerate() {
+            let mut delta = vec![gs[r]];
+            for l in (0..n_layers).rev() {
+                let (n_in, n_out, off) = (net.sizes[l], net.sizes[l + 1], offsets[l]);
+                let mut back = vec![0.0; n_in];
+                for o in 0..n_out {
+                    grad[off + n_in * n_out + o] += delta[o];
+                    for i in 0..n_in {
+                        grad[off + o * n_in + i] += delta[o] * a[l][i];
+                        back[i] += delta[o] * theta[off + o * n_in + i];
+                    }
+                }
+                delta = back.iter().zip(&a[l]).map(|(d, v)| if l > 0 && *v <= 0.0 { 0.0 } else { *d }).collect();
+            }
+        }
+        (loss, grad)
+    }
+
+    /// The sign of every hidden pre-activation over the set's rows, in f64.
+    fn kinks(net: &Net, theta: &[f64], set: &Set) -> Vec<bool> {
+        let n_layers = net.sizes.len() - 1;
+        forward_f64(net, theta, set).iter().flat_map(|a| a[1..n_layers].concat()).map(|v| v > 0.0).collect()
+    }
+
+    fn along(theta: &[f32], u: &[f32], t: f64) -> Vec<f64> {
+        theta.iter().zip(u).map(|(&a, &b)| a as f64 + t * b as f64).collect()
+    }
+
+    /// Whether `θ + t·u` meets the ReLU pattern of θ at t = ±eps, ±eps/2.
+    fn no_kink_within(net: &Net, theta: &[f32], u: &[f32], set: &Set, eps: f64) -> bool {
+        let base = kinks(net, &along(theta, u, 0.0), set);
+        [-eps, -0.5 * eps, 0.5 * eps, eps].iter().all(|&t| kinks(net, &along(theta, u, t), set) == base)
+    }
+
+    /// H·u in f64: central differences of [`loss_grad_f64`] with the largest step ≤ 1e-5 (halving)
+    /// that crosses no kink; `None` if even 1e-10 would.
+    fn hvp_f64(net: &Net, theta: &[f32], u: &[f32], set: &Set) -> Option<Vec<f64>> {
+        let mut eps = 1e-5;
+        while !no_kink_within(net, theta, u, set, eps) {
+            eps *= 0.5;
+            if eps < 1e-10 {
+                return None;
+            }
+        }
+        let (gp, gm) =
+            (loss_grad_f64(net, &along(theta, u, eps), set).1, loss_grad_f64(net, &along(theta, u, -eps), set).1);
+        Some(gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect())
+    }
+
+    fn max_abs(v: impl IntoIterator<Item = f64>) -> f64 {
+        v.into_iter().fold(0.0, |m, x| m.max(x.abs()))
+    }
+
+    /// Largest entry-wise gap to the reference, relative to the reference's largest entry.
+    fn rel_gap(a: &[f32], reference: &[f64]) -> f64 {
+        max_abs(a.iter().zip(reference).map(|(x, r)| *x as f64 - r)) / max_abs(reference.iter().copied()).max(1e-12)
+    }
+
+    /// A point away from the initialisation: θ after `k` SGD steps of 0.1 on the task's support
+    /// set (the pairwise loss's curvature σ(1 − σ) then varies across pairs).
+    fn point(net: &Net, rng: &mut Rng, task: &BenchTask, k: usize) -> Vec<f32> {
+        let mut theta = net.init(rng);
+        let mut g = vec![0.0; theta.len()];
+        for _ in 0..k {
+            task.support(&theta, &mut g);
+            theta.iter_mut().zip(&g).for_each(|(t, g)| *t -= 0.1 * g);
+        }
+        theta
+    }
+
+    #[test]
+    fn the_bench_scorer_has_5249_parameters_and_a_head_of_33() {
+        let net = Net::bench();
+        assert_eq!(net.n_params(), PARAMS);
+        assert_eq!(net.n_params() - net.head_start(), 33);
+        assert_eq!(net.init(&mut Rng::new(1)).len(), 5249);
+    }
+
+    #[test]
+    fn tasks_have_the_bench_shape_and_their_positives_score_highest() {
+        let seed = 21;
+        println!("seed {seed}");
+        let net = Net::bench();
+        let tg = TaskGen::new(seed, &net);
+        let mut rng = Rng::new(seed);
+        for _ in 0..10 {
+            let t = tg.sample(&mut rng);
+            for (set, rows, pos, pairs) in [(&t.support, 25, 5, 100), (&t.query, 25, 1, 24)] {
+                assert_eq!((set.n_rows, set.n_pos, set.n_pairs(), set.rows.len()), (rows, pos, pairs, rows * 48));
+                let s: Vec<f32> = set.rows.chunks_exact(48).map(|x| dot(x, &t.preference)).collect();
+                let worst_pos = s[..pos].iter().copied().fold(f32::INFINITY, f32::min);
+                let best_neg = s[pos..].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                assert!(worst_pos >= best_neg, "a negative outscores a positive: {best_neg} > {worst_pos}");
+            }
+        }
+        // Same seed, same tasks.
+        let again = TaskGen::new(seed, &net).sample(&mut Rng::new(seed));
+        let first = TaskGen::new(seed, &net).sample(&mut Rng::new(seed));
+        assert_eq!(again.support.rows, first.support.rows);
+    }
+
+    #[test]
+    fn batched_gradient_matches_central_differences_of_an_f64_loss() {
+        // The f32 gradient against (L(θ + εe) − L(θ − εe)) / 2ε of the f64 loss, ε = 1e-6, at points
+        // where ±ε crosses no ReLU kink: along every coordinate of a 48-6-5-1 net, and along 20 random
+        // directions and 300 random coordinates of the bench net. Tolerance: 1e-4 of the gradient's
+        // largest entry + 1e-3 relative (f32 accumulation over ≤ 100 pairs and 64-wide layers,
+        // ~1e-6 relative; the f64 difference is good to ~1e-9).
+        let seed = 22;
+        println!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        for (net, coords, dirs) in [(Net::new(48, &[6, 5]), usize::MAX, 5), (Net::bench(), 300, 20)] {
+            let tg = TaskGen::new(seed, &net);
+            let task = tg.sample(&mut rng);
+            let theta = point(&net, &mut rng, &task, 3);
+            let n = theta.len();
+            let mut g = vec![0.0; n];
+            task.support(&theta, &mut g);
+            let scale = max_abs(g.iter().map(|v| *v as f64));
+            let eps = 1e-6;
+            let fd = |u: &[f32]| -> Option<f64> {
+                if !no_kink_within(&net, &theta, u, &task.support, eps) {
+                    return None;
+                }
+                let l = |t: f64| loss_grad_f64(&net, &along(&theta, u, t), &task.support).0;
+                Some((l(eps) - l(-eps)) / (2.0 * eps))
+            };
+            let check = |what: String, analytic: f64, fd: f64, scale: f64| {
+                assert!(
+                    (analytic - fd).abs() <= 1e-4 * scale + 1e-3 * fd.abs(),
+                    "seed {seed}, {what}: analytic {analytic} vs central difference {fd}"
+                );
+            };
+            let mut checked = 0;
+            let picks: Vec<usize> =
+                if coords >= n { (0..n).collect() } else { (0..coords).map(|_| rng.below(n)).collect() };
+            for i in picks {
+                let mut e = vec![0.0; n];
+                e[i] = 1.0;
+                if let Some(fd) = fd(&e) {
+                    check(format!("param {i}"), g[i] as f64, fd, scale);
+                    checked += 1;
+                }
+            }
+            for k in 0..dirs {
+                let d: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+                if let Some(fd) = fd(&d) {
+                    let an: f64 = g.iter().zip(&d).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    let dn = d.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+                    check(format!("direction {k}"), an, fd, scale * dn);
+                    checked += 1;
+                }
+            }
+            println!("{} params: {checked} checks", n);
+            assert!(checked >= coords.min(n) / 2, "only {checked} kink-free checks");
+        }
+    }
+
+    // Tolerance of the R-operator against the f64 reference: 1e-4 of the product's largest entry
+    // (f32 accumulation over 25 rows, 100 pairs and 64-wide layers, ~1e-6 relative, against a
+    // reference whose differencing error is below 1e-8), as for the sinusoid's MLP.
+    const HVP_TOL: f64 = 1e-4;
+
+    #[test]
+    fn r_operator_hvp_matches_an_f64_reference() {
+        // At the initialisation and after a few SGD steps, along a random direction and along a
+        // MAML direction (0.1 × the query gradient, what the second-order backward pass multiplies
+        // by), for the bench net and a small one.
+        let seed = 23;
+        println!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        for (net, points) in [(Net::new(48, &[6, 5]), 10), (Net::bench(), 6)] {
+            let tg = TaskGen::new(seed, &net);
+            let (mut checked, mut worst) = (0, 0.0f64);
+            for p in 0..points {
+                let task = tg.sample(&mut rng);
+                let theta = point(&net, &mut rng, &task, p % 3 * 2);
+                let n = theta.len();
+                let mut u_maml = vec![0.0; n];
+                task.query(&theta, &mut u_maml);
+                u_maml.iter_mut().for_each(|v| *v *= 0.1);
+                let u_rand: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+                for u in [u_maml, u_rand] {
+                    let Some(reference) = hvp_f64(&net, &theta, &u, &task.support) else { continue };
+                    let mut out = vec![0.0; n];
+                    task.support_hvp(&theta, &u, &mut out);
+                    let gap = rel_gap(&out, &reference);
+                    assert!(gap <= HVP_TOL, "seed {seed}, {n} params: R-op off the f64 reference by {gap:.2e}");
+                    worst = worst.max(gap);
+                    checked += 1;
+                }
+            }
+            println!("{} params: {checked} products checked, largest gap {worst:.1e}", net.n_params());
+            assert!(checked >= points, "only {checked} points had a kink-free reference");
+        }
+    }
+
+    #[test]
+    fn hvp_is_symmetric_and_the_workspace_carries_nothing_between_calls() {
+        // vᵀ(H u) = uᵀ(H v) to f32 rounding (1e-4 relative); and a product or gradient computed after
+        // calls on sets of other sizes (the same thread's workspace) is bit-identical.
+        let seed = 24;
+        println!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        let net = Net::bench();
+        let tg = TaskGen::new(seed, &net);
+        let task = tg.sample(&mut rng);
+        let theta = point(&net, &mut rng, &task, 2);
+        let n = theta.len();
+        let (u, v): (Vec<f32>, Vec<f32>) = (0..n).map(|_| (rng.normal(), rng.normal())).unzip();
+        let (mut hu, mut hv) = (vec![0.0; n], vec![0.0; n]);
+        task.support_hvp(&theta, &u, &mut hu);
+        task.support_hvp(&theta, &v, &mut hv);
+        let dot64 = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>();
+        let (a, b) = (dot64(&v, &hu), dot64(&u, &hv));
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(b.abs()), "vᵀHu {a} vs uᵀHv {b}");
+        let mut g = vec![0.0; n];
+        let loss = task.support(&theta, &mut g);
+        let other = tg.sample_shape(&mut rng, (40, 3), (7, 2));
+        other.support_hvp(&theta, &v, &mut vec![0.0; n]);
+        other.query(&theta, &mut vec![0.0; n]);
+        let (mut g2, mut hu2) = (vec![0.0; n], vec![0.0; n]);
+        assert_eq!(task.support(&theta, &mut g2).to_bits(), loss.to_bits());
+        task.support_hvp(&theta, &u, &mut hu2);
+        assert_eq!(g, g2);
+        assert_eq!(hu, hu2);
+    }
+
+    #[test]
+    fn a_short_timed_run_reports_its_steps() {
+        // Two untimed and three timed MAML steps on the bench configuration (one thread's worth of
+        // work on whatever pool the test runs on).
+        let seed = 25;
+        println!("seed {seed}");
+        let t = time_meta_steps(Algorithm::Maml, 2, 3, seed);
+        assert_eq!((t.warmup, t.steps), (2, 3));
+        assert!(t.seconds > 0.0 && t.steps_per_s().is_finite());
+        assert!(t.query_loss.is_finite() && t.query_loss > 0.0);
+    }
+}
