@@ -32,6 +32,15 @@ pub trait MetaTask: Sync {
     /// The exact Hessian-vector product of the support loss: writes `∇²L_s(θ) · u` into `out`
     /// (overwriting it). Second-order meta-gradients need nothing else.
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]);
+    /// The support loss as an objective over the parameters from `trainable_from` on (the head),
+    /// for an inner loop that leaves everything before it at `theta0`'s values (ANIL, scope
+    /// `head`): the body's outputs are computed once per task instead of a forward and backward
+    /// pass through the whole network at every step. Its gradient on the head is the support
+    /// gradient's (to rounding); what it writes before `trainable_from` is ignored. `None`, the
+    /// default: the inner loop uses [`MetaTask::support`].
+    fn support_head<'a>(&'a self, _theta0: &[f32], _trainable_from: usize) -> Option<Box<dyn Objective + 'a>> {
+        None
+    }
 }
 
 struct Support<'a, T: MetaTask + ?Sized>(&'a T);
@@ -116,6 +125,13 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
     let n = theta0.len();
     g_theta.fill(0.0);
     g_alpha.fill(0.0);
+    // With a frozen body (trainable_from > 0) the task may offer a head-only support objective.
+    let head = if trainable_from > 0 { task.support_head(theta0, trainable_from) } else { None };
+    let full = Support(task);
+    let support: &dyn Objective = match &head {
+        Some(h) => h.as_ref(),
+        None => &full,
+    };
     match algorithm {
         Algorithm::Joint => task.query(theta0, g_theta),
         Algorithm::Reptile => {
@@ -126,13 +142,13 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
             task.query(&phi, &mut vec![0.0; n])
         }
         Algorithm::Fomaml => {
-            let phi = adapt(&Support(task), theta0, alpha, inner, trainable_from, None);
+            let phi = adapt(support, theta0, alpha, inner, trainable_from, None);
             task.query(&phi, g_theta)
         }
         Algorithm::Maml | Algorithm::MetaSgd | Algorithm::Anil => {
             debug_assert!(algorithm.second_order());
             let mut trace = Trace::default();
-            let phi = adapt(&Support(task), theta0, alpha, inner, trainable_from, Some(&mut trace));
+            let phi = adapt(support, theta0, alpha, inner, trainable_from, Some(&mut trace));
             let mut v = vec![0.0; n];
             let loss = task.query(&phi, &mut v);
             let mut direct = vec![0.0; n];

@@ -46,6 +46,14 @@ impl MetaTask for RankTask {
             out.fill(f32::NAN);
         }
     }
+    /// The page's own head-scope objective ([`RankObjective`] with [`Scope::Head`]: the body's
+    /// activations at θ0 cached), when the trainable range is exactly the head.
+    fn support_head<'a>(&'a self, theta0: &[f32], trainable_from: usize) -> Option<Box<dyn Objective + 'a>> {
+        (trainable_from == self.arch.head_start()).then(|| {
+            Box::new(RankObjective::new(&Fast, self.arch, &self.support, self.inner_loss, theta0, Scope::Head))
+                as Box<dyn Objective + 'a>
+        })
+    }
 }
 
 /// Builds the query set of a result list whose engaged item is at display index `target`.

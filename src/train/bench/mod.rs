@@ -35,7 +35,7 @@ use net::dot;
 pub use net::{Net, Set};
 
 use super::meta::{meta_train_observed, Algorithm, MetaConfig, MetaTask, Progress};
-use crate::adapt::InnerLoop;
+use crate::adapt::{InnerLoop, Objective};
 use crate::loss::LossKind;
 use crate::rng::Rng;
 use crate::Scope;
@@ -114,6 +114,11 @@ impl MetaTask for BenchTask {
     }
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
         self.net.pairwise_hvp(theta, &self.support, u, out)
+    }
+    /// The last layer alone over the body's activations at θ0 (ANIL's inner loop).
+    fn support_head<'a>(&'a self, theta0: &[f32], trainable_from: usize) -> Option<Box<dyn Objective + 'a>> {
+        (trainable_from == self.net.head_start())
+            .then(|| Box::new(self.net.head_objective(theta0, &self.support)) as Box<dyn Objective + 'a>)
     }
 }
 
@@ -486,5 +491,59 @@ mod tests {
         assert_eq!((t.warmup, t.steps), (2, 3));
         assert!(t.seconds > 0.0 && t.steps_per_s().is_finite());
         assert!(t.query_loss.is_finite() && t.query_loss > 0.0);
+    }
+
+    /// The task without its head-only shortcut: the inner loop runs [`MetaTask::support`].
+    struct Plain<'a>(&'a BenchTask);
+    impl MetaTask for Plain<'_> {
+        fn support(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+            self.0.support(theta, grad)
+        }
+        fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+            self.0.query(theta, grad)
+        }
+        fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
+            self.0.support_hvp(theta, u, out)
+        }
+    }
+
+    #[test]
+    fn anil_with_the_cached_body_is_bit_for_bit_anil_without_it() {
+        let seed = 31;
+        println!("seed {seed}");
+        let net = Net::bench();
+        let tg = TaskGen::new(seed, &net);
+        let mut rng = Rng::new(seed);
+        let head = net.head_start();
+        for k in 0..3 {
+            let task = tg.sample(&mut rng);
+            let theta = point(&net, &mut rng, &task, k);
+            // The objective: the support gradient's head part, exactly.
+            let (mut full, mut part) = (vec![0.0; PARAMS], vec![0.0; PARAMS]);
+            let lf = task.support(&theta, &mut full);
+            let lh = task.support_head(&theta, head).expect("a head objective").loss_grad(&theta, &mut part);
+            assert_eq!(lf, lh);
+            assert_eq!(&full[head..], &part[head..]);
+            // Whole meta-gradients, first and second order, with and without the shortcut.
+            let alpha = vec![INNER_LR; PARAMS];
+            for algorithm in [Algorithm::Anil, Algorithm::Fomaml] {
+                let inner = InnerLoop { scope: Scope::Head, ..sgd(INNER_STEPS) };
+                let (mut a, mut b) = ((vec![0.0; PARAMS], vec![0.0; PARAMS]), (vec![0.0; PARAMS], vec![0.0; PARAMS]));
+                let la = super::super::meta::meta_gradient(
+                    algorithm, &task, &theta, &alpha, &inner, head, &mut a.0, &mut a.1,
+                );
+                let lb = super::super::meta::meta_gradient(
+                    algorithm,
+                    &Plain(&task),
+                    &theta,
+                    &alpha,
+                    &inner,
+                    head,
+                    &mut b.0,
+                    &mut b.1,
+                );
+                assert_eq!((la, &a.0, &a.1), (lb, &b.0, &b.1), "{algorithm:?}");
+            }
+        }
     }
 }

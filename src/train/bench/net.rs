@@ -4,6 +4,7 @@
 
 use super::super::hvp::pairwise_hvp;
 use super::{HIDDEN, INPUTS};
+use crate::adapt::Objective;
 use crate::loss::pairwise;
 use crate::rng::Rng;
 use std::cell::RefCell;
@@ -286,6 +287,58 @@ impl Net {
                 }
             }
         })
+    }
+}
+
+/// ANIL's inner objective on a [`Net`]: the loss over the last layer alone, its input (the last
+/// hidden layer's activations at `theta0`, whose body the inner loop never changes) computed once.
+/// Scores and head gradient are computed with exactly the operations of [`Net::pairwise_grad`]'s
+/// last layer, so they are bit for bit its head part.
+pub struct HeadObjective<'a> {
+    net: &'a Net,
+    set: &'a Set,
+    /// `n_rows × n_in` of the last layer.
+    hidden: Vec<f32>,
+}
+
+impl Net {
+    pub fn head_objective<'a>(&'a self, theta0: &[f32], set: &'a Set) -> HeadObjective<'a> {
+        let mut acts = Vec::new();
+        self.forward(theta0, &set.rows, set.n_rows, &mut acts);
+        let last = self.layers.len() - 1;
+        let hidden = if last == 0 { set.rows.clone() } else { std::mem::take(&mut acts[last]) };
+        HeadObjective { net: self, set, hidden }
+    }
+}
+
+impl Objective for HeadObjective<'_> {
+    fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        grad.fill(0.0);
+        let ly = self.net.layers[self.net.layers.len() - 1];
+        let (w, b) = (ly.weights(theta), ly.biases(theta));
+        let n = self.set.n_rows;
+        let mut scores = vec![0.0; n * ly.n_out];
+        for (xr, zr) in self.hidden.chunks_exact(ly.n_in).zip(scores.chunks_exact_mut(ly.n_out)) {
+            for (o, z) in zr.iter_mut().enumerate() {
+                *z = b[o] + dot(&w[o * ly.n_in..(o + 1) * ly.n_in], xr);
+            }
+        }
+        let mut delta = vec![0.0; n];
+        let loss = pairwise(&self.set.pairs, &scores, &mut delta);
+        let (gw, gb) = grad[ly.w..ly.b() + ly.n_out].split_at_mut(ly.n_in * ly.n_out);
+        for r in 0..n {
+            let xr = &self.hidden[r * ly.n_in..(r + 1) * ly.n_in];
+            for (o, gbo) in gb.iter_mut().enumerate() {
+                let d = delta[r * ly.n_out + o];
+                if d == 0.0 {
+                    continue;
+                }
+                let (lo, hi) = (o * ly.n_in, (o + 1) * ly.n_in);
+                *gbo += d;
+                axpy(&mut gw[lo..hi], d, xr);
+            }
+        }
+        loss
     }
 }
 
