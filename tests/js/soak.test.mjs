@@ -47,7 +47,7 @@ const FULL = process.env.FEWCLICK_SOAK === 'full';
 // enough under load: 10 of 10 runs passed, where 400 failed 2 of 21); at most `rounds` rounds.
 const CONFIG = FULL
   ? { events: 1_000_000, rankEvery: 100, recordBatch: 25, capacities: [null, 100_000], interleave: { cycles: 1000, rounds: 2 }, sets: 200, setSize: 100_000, progress: true }
-  : { events: 6_000, rankEvery: 100, recordBatch: 25, capacities: [null], interleave: { cycles: 250, rounds: 2 }, sets: 10, setSize: 100_000, progress: false };
+  : { events: 6_000, rankEvery: 100, recordBatch: 25, capacities: [null], interleave: { cycles: 250, rounds: 3 }, sets: 10, setSize: 100_000, progress: false };
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'";
 
 const print = (object) => console.log(JSON.stringify(object));
