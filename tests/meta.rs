@@ -5,7 +5,7 @@
 
 use fewclick::adapt::{adapt, InnerLoop, Objective, Trace};
 use fewclick::rng::Rng;
-use fewclick::train::meta::{meta_gradient, Algorithm, MetaTask};
+use fewclick::train::meta::{meta_gradient, Algorithm, FullPass, MetaTask};
 use fewclick::train::sinusoid::{self, Mlp, Protocol, SineTask};
 use fewclick::{LossKind, Scope};
 
@@ -394,20 +394,6 @@ fn sinusoid_runs_are_deterministic_for_a_seed() {
     };
     assert_eq!(bits(seed), bits(seed));
     assert_ne!(bits(seed), bits(seed + 1));
-}
-
-/// A ranking task without its head-only shortcut: the inner loop runs the full support pass.
-struct FullPass<'a, T: MetaTask>(&'a T);
-impl<T: MetaTask> MetaTask for FullPass<'_, T> {
-    fn support(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-        self.0.support(theta, grad)
-    }
-    fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-        self.0.query(theta, grad)
-    }
-    fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
-        self.0.support_hvp(theta, u, out)
-    }
 }
 
 #[test]

@@ -43,6 +43,21 @@ pub trait MetaTask: Sync {
     }
 }
 
+/// A task with its inner loop forced through [`MetaTask::support`], without the
+/// [`MetaTask::support_head`] shortcut: what the shortcut replaces, for comparing the two.
+pub struct FullPass<'a, T: MetaTask + ?Sized>(pub &'a T);
+impl<T: MetaTask + ?Sized> MetaTask for FullPass<'_, T> {
+    fn support(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        self.0.support(theta, grad)
+    }
+    fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        self.0.query(theta, grad)
+    }
+    fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
+        self.0.support_hvp(theta, u, out)
+    }
+}
+
 struct Support<'a, T: MetaTask + ?Sized>(&'a T);
 impl<T: MetaTask + ?Sized> Objective for Support<'_, T> {
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {

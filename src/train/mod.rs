@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod data;
+mod dense;
 pub mod eval;
 pub mod export;
 pub mod hvp;

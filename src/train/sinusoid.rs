@@ -12,6 +12,7 @@
 //! backward pass differentiated along `u` (`R(δ)`, `R(∇θ)`). ReLU's second derivative is zero, so
 //! the product is exact wherever no pre-activation is exactly zero.
 
+use super::dense::{self, Layer};
 use super::meta::{meta_train_sampled, Algorithm, MetaConfig, MetaTask, Progress};
 use crate::adapt::{adapt, InnerLoop, Objective};
 use crate::error::{Error, Result};
@@ -26,21 +27,6 @@ pub struct Mlp {
     pub sizes: Vec<usize>,
 }
 
-/// One layer's place in the flat buffer.
-#[derive(Clone, Copy)]
-struct Layer {
-    n_in: usize,
-    n_out: usize,
-    /// First index of the weights; the biases follow at `w + n_in * n_out`.
-    w: usize,
-}
-
-impl Layer {
-    fn b(&self) -> usize {
-        self.w + self.n_in * self.n_out
-    }
-}
-
 impl Mlp {
     pub fn new(hidden: &[usize]) -> Self {
         let mut sizes = vec![1];
@@ -50,36 +36,22 @@ impl Mlp {
     }
 
     pub fn n_params(&self) -> usize {
-        self.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+        dense::n_params(&self.sizes)
     }
 
     /// First index of the output layer: "the head" for ANIL (the last layer is a suffix of the
     /// buffer).
     pub fn head_start(&self) -> usize {
-        self.layers().last().map_or(0, |l| l.w)
+        dense::head_start(&self.sizes)
     }
 
     fn layers(&self) -> Vec<Layer> {
-        let mut off = 0;
-        self.sizes
-            .windows(2)
-            .map(|w| {
-                let l = Layer { n_in: w[0], n_out: w[1], w: off };
-                off += w[0] * w[1] + w[1];
-                l
-            })
-            .collect()
+        dense::layers(&self.sizes)
     }
 
-    /// PyTorch's default initialisation of `nn.Linear`: weights and biases uniform in
-    /// ±1/√fan_in (kaiming_uniform with a = √5 gives exactly that bound for the weights).
+    /// PyTorch's default initialisation of `nn.Linear` ([`dense::init`]).
     pub fn init(&self, rng: &mut Rng) -> Vec<f32> {
-        let mut theta = Vec::with_capacity(self.n_params());
-        for w in self.sizes.windows(2) {
-            let bound = 1.0 / (w[0] as f32).sqrt();
-            theta.extend((0..w[0] * w[1] + w[1]).map(|_| rng.range(-bound, bound)));
-        }
-        theta
+        dense::init(&self.sizes, rng)
     }
 
     /// Forward pass of one input; `acts[l]` receives layer `l`'s output (`acts[0] = [x]`, hidden

@@ -493,20 +493,6 @@ mod tests {
         assert!(t.query_loss.is_finite() && t.query_loss > 0.0);
     }
 
-    /// The task without its head-only shortcut: the inner loop runs [`MetaTask::support`].
-    struct Plain<'a>(&'a BenchTask);
-    impl MetaTask for Plain<'_> {
-        fn support(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-            self.0.support(theta, grad)
-        }
-        fn query(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-            self.0.query(theta, grad)
-        }
-        fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
-            self.0.support_hvp(theta, u, out)
-        }
-    }
-
     #[test]
     fn anil_with_the_cached_body_is_bit_for_bit_anil_without_it() {
         let seed = 31;
@@ -534,7 +520,7 @@ mod tests {
                 );
                 let lb = super::super::meta::meta_gradient(
                     algorithm,
-                    &Plain(&task),
+                    &super::super::meta::FullPass(&task),
                     &theta,
                     &alpha,
                     &inner,

@@ -2,33 +2,13 @@
 //! once, with its gradient and its exact Hessian-vector product (the R-operator; the formulas are
 //! in the [module documentation](super)).
 
+use super::super::dense::{self, Layer};
 use super::super::hvp::pairwise_hvp;
 use super::{HIDDEN, INPUTS};
 use crate::adapt::Objective;
 use crate::loss::pairwise;
 use crate::rng::Rng;
 use std::cell::RefCell;
-
-/// One layer's place in the flat parameter buffer: weights (`n_out × n_in`, row-major, as
-/// PyTorch's `nn.Linear` stores them) then biases.
-#[derive(Clone, Copy, Debug)]
-struct Layer {
-    n_in: usize,
-    n_out: usize,
-    w: usize,
-}
-
-impl Layer {
-    fn b(&self) -> usize {
-        self.w + self.n_in * self.n_out
-    }
-    fn weights<'a>(&self, theta: &'a [f32]) -> &'a [f32] {
-        &theta[self.w..self.b()]
-    }
-    fn biases<'a>(&self, theta: &'a [f32]) -> &'a [f32] {
-        &theta[self.b()..self.b() + self.n_out]
-    }
-}
 
 /// A dense ReLU scorer over rows of `sizes[0]` inputs, one output, evaluated over many rows at
 /// once. Parameters in one flat buffer, layer by layer, as [`super::sinusoid::Mlp`] lays them out
@@ -94,15 +74,7 @@ impl Net {
         let mut sizes = vec![inputs];
         sizes.extend_from_slice(hidden);
         sizes.push(1);
-        let mut off = 0;
-        let layers = sizes
-            .windows(2)
-            .map(|w| {
-                let l = Layer { n_in: w[0], n_out: w[1], w: off };
-                off += w[0] * w[1] + w[1];
-                l
-            })
-            .collect();
+        let layers = dense::layers(&sizes);
         Net { sizes, layers }
     }
 
@@ -116,22 +88,17 @@ impl Net {
     }
 
     pub fn n_params(&self) -> usize {
-        self.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+        dense::n_params(&self.sizes)
     }
 
     /// First index of the output layer, ANIL's head (a suffix of the buffer).
     pub fn head_start(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.w)
+        dense::head_start(&self.sizes)
     }
 
-    /// PyTorch's default initialisation of `nn.Linear`: weights and biases uniform in ±1/√fan_in.
+    /// PyTorch's default initialisation of `nn.Linear` ([`dense::init`]).
     pub fn init(&self, rng: &mut Rng) -> Vec<f32> {
-        let mut theta = Vec::with_capacity(self.n_params());
-        for w in self.sizes.windows(2) {
-            let bound = 1.0 / (w[0] as f32).sqrt();
-            theta.extend((0..w[0] * w[1] + w[1]).map(|_| rng.range(-bound, bound)));
-        }
-        theta
+        dense::init(&self.sizes, rng)
     }
 
     /// The forward pass over `n` rows (`x`: `n × inputs`, row-major) into `acts[1..]`.
