@@ -84,12 +84,14 @@ nightly_toolchain() {
   local n
   n="$(pinned_nightly)"
   step "Rust $n with rust-src (cargo-fuzz builds; the shipped wasm builds)"
-  if rustup toolchain list 2>/dev/null | grep -q "^$n-" \
-    && rustup component list --toolchain "$n" --installed 2>/dev/null | grep -q '^rust-src'; then
-    ok "already installed"
-  else
+  if ! rustup toolchain list 2>/dev/null | grep -q "^$n-"; then
     rustup toolchain install "$n" --profile minimal --component rust-src
     ok "installed"
+  elif ! rustup component list --toolchain "$n" --installed 2>/dev/null | grep -q '^rust-src'; then
+    rustup component add rust-src --toolchain "$n"
+    ok "rust-src added"
+  else
+    ok "already installed"
   fi
 }
 
