@@ -154,7 +154,7 @@ pub fn reserve(bytes: usize) -> Result<Reservation> {
 /// Whether `bytes` more would fit now (a check before converting a large input; the reservation
 /// itself comes later).
 pub fn check_fits(bytes: usize) -> Result<()> {
-    reserve(bytes).map(|r| drop(r))
+    reserve(bytes).map(drop)
 }
 
 /// Sets the instance's budget: bytes in `MIN_BUDGET_BYTES..=MAX_BUDGET_BYTES`. What is already

@@ -116,6 +116,8 @@ pub mod portable {
         }
     }
 
+    // Lane by lane, as the simd128 kernel sums: the twin's order is the point, not the style.
+    #[allow(clippy::needless_range_loop)]
     pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
         for r in 0..rows {
             let ar = &a[r * h..(r + 1) * h];
@@ -227,6 +229,7 @@ pub mod simd128 {
             + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
     }
 
+    #[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
     pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
         let zero = f32x4_splat(0.0);
         // SAFETY: bounds checked by Fast::relu_dot (a ≥ rows·h, b, w2 ≥ h, h % 4 == 0).
@@ -245,6 +248,7 @@ pub mod simd128 {
         }
     }
 
+    #[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
     pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
         let full = dim / 4 * 4;
         // SAFETY: bounds checked by Fast::gemv_acc (m ≥ rows·dim, w ≥ dim).

@@ -158,6 +158,7 @@ pub fn project_items<K: Kernels + ?Sized>(k: &K, arch: &Arch, theta: &[f32], x: 
 }
 
 /// The oracle: one candidate at a time, straight from the formula, in f64.
+#[allow(clippy::needless_range_loop)] // indices as in the formula: the oracle is read, not tuned
 pub fn score_reference(arch: &Arch, theta: &[f32], x: &[f32], s: &[f32], base: &[f32]) -> Vec<f32> {
     let p = Params::view(arch, theta);
     let (d, h) = (arch.item_dim, arch.hidden);

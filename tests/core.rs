@@ -459,7 +459,8 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     nan[3] = f32::NAN;
     let dup: Vec<String> = ids.iter().map(|_| "same".to_string()).collect();
     let (big_ids, big_x, _) = results(&mut rng, 51, 4, "z");
-    let cases: Vec<(Error, Box<dyn Fn(&mut Reranker) -> fewclick::Result<()>>)> = vec![
+    type Call<'a> = Box<dyn Fn(&mut Reranker) -> fewclick::Result<()> + 'a>;
+    let cases: Vec<(Error, Call)> = vec![
         (
             Error::DimensionMismatch { what: "features (n × item_dim)", expected: 40, found: 39 },
             Box::new(|r: &mut Reranker| r.set_results(ids.clone(), Some(x[..39].to_vec()), None, None)),
