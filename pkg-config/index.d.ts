@@ -431,7 +431,7 @@ export declare function createWorkerReranker(
 
 /**
  * A randomly initialised model file, for smoke tests and benchmarks (it ranks nothing well). The
- * first call downloads the package's bench build (`fewclick_bench.wasm`, about 75 KB gzip) into an
+ * first call downloads the package's bench build (`fewclick_bench.wasm`, about 70 KB gzip) into an
  * instance of its own; the builds a page ranks with do not carry this function.
  */
 export declare function syntheticModel(itemDim: number, hidden: number, seed?: number): Promise<Uint8Array>;
