@@ -717,6 +717,30 @@ fn timestamps_out_of_range_are_refused() {
     assert_eq!(data::load(Format::Jsonl, &ok).expect("seconds load").sessions.len(), 1);
 }
 
+/// A dwell time beyond f32's range (finite as an f64, ∞ as the f32 an event keeps) is refused like
+/// a negative or NaN one, in CSV and JSONL (the fuzzer's `loaders` target found the CSV case:
+/// `fuzz/seeds/loaders/regress-dwell-f32-overflow.seed`).
+#[test]
+fn dwell_times_beyond_f32_are_refused() {
+    let dir = temp_dir("dwell-range");
+    for (ms, ok) in [("1e39", false), ("-1", false), ("1e30", true), ("1200", true)] {
+        let csv = dir.join("log.csv");
+        std::fs::write(&csv, format!("session,timestamp,type,item,dwell_ms\na,7,dwell,x,{ms}\n")).expect("write");
+        let jsonl = dir.join("log.jsonl");
+        let line = format!(
+            "{{\"session\": \"a\", \"timestamp\": 7, \"type\": \"dwell\", \"item\": \"x\", \"dwell_ms\": {ms}}}\n"
+        );
+        std::fs::write(&jsonl, line).expect("write");
+        for (format, path) in [(Format::Csv, &csv), (Format::Jsonl, &jsonl)] {
+            match data::load(format, path) {
+                Ok(ds) if ok => assert_eq!(ds.sessions.len(), 1),
+                Err(e) if !ok => assert!(e.to_string().contains("dwell_ms"), "{ms}: {e}"),
+                other => panic!("dwell_ms {ms} in {format:?}: {:?}", other.map(|d| d.sessions.len())),
+            }
+        }
+    }
+}
+
 /// A result list longer than any reranker takes (issue 13: one 10 MB line with a 1M-item list held
 /// 1.1 GB) is refused with its row named; one at the limit loads.
 #[test]

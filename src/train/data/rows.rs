@@ -109,10 +109,12 @@ impl RawRow {
             let mut event = Event::new(item, kind);
             event.timestamp = Some(timestamp);
             if let Some(ms) = self.dwell_ms {
-                if !ms.is_finite() || ms < 0.0 {
-                    return Err(format!("dwell_ms must be a finite, non-negative number, got {ms}"));
+                // Checked as the f32 the event keeps: a finite f64 beyond f32's range becomes ∞.
+                let dwell = ms as f32;
+                if !dwell.is_finite() || dwell < 0.0 {
+                    return Err(format!("dwell_ms must be a finite, non-negative number (at most 3.4e38), got {ms}"));
                 }
-                event.dwell_ms = ms as f32;
+                event.dwell_ms = dwell;
             }
             Step::Event { timestamp, event }
         };
