@@ -88,19 +88,25 @@ pub(super) fn strings(
     for i in 0..arr.length() {
         let v = arr.get(i);
         let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(format!("{what}[{i}] is not a string")))?;
-        out.push(checked_string(s, &format!("{what}[{i}]"), max_bytes, refuse)?);
+        out.push(checked_string(s, || format!("{what}[{i}]"), max_bytes, refuse)?);
     }
     Ok(out)
 }
 
 /// A JS string as a Rust one, its length checked before the copy; a lone surrogate (which would
-/// become U+FFFD and collide with a real one) is refused.
-fn checked_string(s: &js_sys::JsString, what: &str, max_bytes: usize, refuse: fn(String) -> Error) -> JsResult<String> {
+/// become U+FFFD and collide with a real one) is refused. `what` names the string, built only
+/// for an error (setResults reads one string per id).
+fn checked_string(
+    s: &js_sys::JsString,
+    what: impl Fn() -> String,
+    max_bytes: usize,
+    refuse: fn(String) -> Error,
+) -> JsResult<String> {
     if s.length() as usize > max_bytes {
-        return Err(js_error(&refuse(format!("{what} is longer than {max_bytes} bytes"))));
+        return Err(js_error(&refuse(format!("{} is longer than {max_bytes} bytes", what()))));
     }
     if !s.is_valid_utf16() {
-        return Err(js_error(&refuse(format!("{what} is not well-formed UTF-16 (a lone surrogate)"))));
+        return Err(js_error(&refuse(format!("{} is not well-formed UTF-16 (a lone surrogate)", what()))));
     }
     Ok(String::from(s))
 }
@@ -147,7 +153,7 @@ fn string(
         return Ok(None);
     }
     let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(format!("{what}.{key} must be a string")))?;
-    checked_string(s, &format!("{what}.{key}"), max_bytes, refuse).map(Some)
+    checked_string(s, || format!("{what}.{key}"), max_bytes, refuse).map(Some)
 }
 
 /// The reranker's settings as the host gave them (`None`: the model's or the default).
