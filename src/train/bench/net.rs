@@ -6,6 +6,7 @@ use super::super::dense::{self, Layer};
 use super::super::hvp::pairwise_hvp;
 use super::{HIDDEN, INPUTS};
 use crate::adapt::Objective;
+use crate::kernels::{portable, Fast, Kernels};
 use crate::loss::pairwise;
 use crate::rng::Rng;
 use std::cell::RefCell;
@@ -33,6 +34,9 @@ struct Workspace {
     next: Vec<f32>,
     rdelta: Vec<f32>,
     rnext: Vec<f32>,
+    /// Transposes: of a weight block (`n_in × n_out`) and of a δ (`n_out × rows`).
+    wt: Vec<f32>,
+    dt: Vec<f32>,
 }
 
 thread_local! {
@@ -54,18 +58,67 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `y += a · x`.
-#[inline]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
 /// Resizes `v` to `n` zeros without giving back its capacity.
 fn zeroed(v: &mut Vec<f32>, n: usize) {
     v.clear();
     v.resize(n, 0.0);
+}
+
+/// `out (rows × h) += x (rows × dim) · w (dim × h)`: the core's [`Fast`] kernel (AVX2 where the
+/// CPU has it) when `h` is a multiple of 4, its portable twin otherwise (the output layer's `h`
+/// is 1). Both add in the same order.
+fn mm(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
+    if h % 4 == 0 {
+        Fast.matmul_acc(x, rows, dim, w, h, out);
+    } else {
+        portable::matmul_acc(x, rows, dim, w, h, out);
+    }
+}
+
+/// `dst (cols × rows) = srcᵀ`, `src` being `rows × cols`.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    zeroed(dst, rows * cols);
+    for (r, row) in src.chunks_exact(cols).take(rows).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
+    }
+}
+
+/// `out (n × n_out) += input (n × n_in) · Wᵀ`, `W` (`n_out × n_in`) from `theta`.
+fn add_input_times_weights(ly: &Layer, theta: &[f32], input: &[f32], n: usize, wt: &mut Vec<f32>, out: &mut [f32]) {
+    transpose(ly.weights(theta), ly.n_out, ly.n_in, wt);
+    mm(input, n, ly.n_in, wt, ly.n_out, out);
+}
+
+/// `out (n × n_out) = broadcast(b)`.
+fn fill_rows(out: &mut Vec<f32>, n: usize, b: &[f32]) {
+    out.clear();
+    for _ in 0..n {
+        out.extend_from_slice(b);
+    }
+}
+
+/// A layer's parameter gradient from its δ (`n × n_out`): `gW += δᵀ · input`, `gb += Σ_rows δ`.
+fn add_param_grad(ly: &Layer, delta: &[f32], input: &[f32], n: usize, dt: &mut Vec<f32>, grad: &mut [f32]) {
+    let (gw, gb) = grad[ly.w..ly.b() + ly.n_out].split_at_mut(ly.n_in * ly.n_out);
+    for row in delta.chunks_exact(ly.n_out).take(n) {
+        for (g, d) in gb.iter_mut().zip(row) {
+            *g += d;
+        }
+    }
+    transpose(delta, n, ly.n_out, dt);
+    mm(dt, ly.n_out, n, input, ly.n_in, gw);
+}
+
+/// Sets `v` to 0 wherever the ReLU output `a` is not positive (`[z > 0]`: a ReLU output is > 0
+/// exactly where z is).
+fn mask(v: &mut [f32], a: &[f32]) {
+    for (d, a) in v.iter_mut().zip(a) {
+        if *a <= 0.0 {
+            *d = 0.0;
+        }
+    }
 }
 
 impl Net {
@@ -102,19 +155,18 @@ impl Net {
     }
 
     /// The forward pass over `n` rows (`x`: `n × inputs`, row-major) into `acts[1..]`.
-    fn forward(&self, theta: &[f32], x: &[f32], n: usize, acts: &mut Vec<Vec<f32>>) {
+    fn forward(&self, theta: &[f32], x: &[f32], n: usize, acts: &mut Vec<Vec<f32>>, wt: &mut Vec<f32>) {
         acts.resize_with(self.sizes.len(), Vec::new);
         let last = self.layers.len() - 1;
         for (l, ly) in self.layers.iter().enumerate() {
             let (prev, rest) = acts.split_at_mut(l + 1);
             let input: &[f32] = if l == 0 { x } else { &prev[l] };
             let out = &mut rest[0];
-            zeroed(out, n * ly.n_out);
-            let (w, b) = (ly.weights(theta), ly.biases(theta));
-            for (xr, zr) in input.chunks_exact(ly.n_in).zip(out.chunks_exact_mut(ly.n_out)) {
-                for (o, z) in zr.iter_mut().enumerate() {
-                    let v = b[o] + dot(&w[o * ly.n_in..(o + 1) * ly.n_in], xr);
-                    *z = if l == last { v } else { v.max(0.0) };
+            fill_rows(out, n, ly.biases(theta));
+            add_input_times_weights(ly, theta, input, n, wt, out);
+            if l != last {
+                for z in out.iter_mut() {
+                    *z = z.max(0.0);
                 }
             }
         }
@@ -123,8 +175,8 @@ impl Net {
     /// The scores of `n` rows.
     pub fn scores(&self, theta: &[f32], x: &[f32]) -> Vec<f32> {
         let n = x.len() / self.inputs();
-        let mut acts = Vec::new();
-        self.forward(theta, x, n, &mut acts);
+        let (mut acts, mut wt) = (Vec::new(), Vec::new());
+        self.forward(theta, x, n, &mut acts, &mut wt);
         acts.pop().unwrap_or_default()
     }
 
@@ -134,39 +186,18 @@ impl Net {
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
             let n = set.n_rows;
-            self.forward(theta, &set.rows, n, &mut ws.acts);
+            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wt);
             let last = self.layers.len();
             zeroed(&mut ws.delta, n);
             let loss = pairwise(&set.pairs, &ws.acts[last], &mut ws.delta);
             for (l, ly) in self.layers.iter().enumerate().rev() {
                 let input: &[f32] = if l == 0 { &set.rows } else { &ws.acts[l] };
-                let w = ly.weights(theta);
-                let (gw, gb) = grad[ly.w..ly.b() + ly.n_out].split_at_mut(ly.n_in * ly.n_out);
+                add_param_grad(ly, &ws.delta, input, n, &mut ws.dt, grad);
                 if l > 0 {
+                    // δ_{l−1} = [z > 0] (δ_l W_l)
                     zeroed(&mut ws.next, n * ly.n_in);
-                }
-                for r in 0..n {
-                    let xr = &input[r * ly.n_in..(r + 1) * ly.n_in];
-                    for (o, gbo) in gb.iter_mut().enumerate() {
-                        let d = ws.delta[r * ly.n_out + o];
-                        if d == 0.0 {
-                            continue;
-                        }
-                        let (lo, hi) = (o * ly.n_in, (o + 1) * ly.n_in);
-                        *gbo += d;
-                        axpy(&mut gw[lo..hi], d, xr);
-                        if l > 0 {
-                            axpy(&mut ws.next[r * ly.n_in..(r + 1) * ly.n_in], d, &w[lo..hi]);
-                        }
-                    }
-                }
-                if l > 0 {
-                    // δ_{l−1} = [z > 0] (δ_l W_l); a ReLU output is > 0 exactly where z is.
-                    for (d, a) in ws.next.iter_mut().zip(input) {
-                        if *a <= 0.0 {
-                            *d = 0.0;
-                        }
-                    }
+                    mm(&ws.delta, n, ly.n_out, ly.weights(theta), ly.n_in, &mut ws.next);
+                    mask(&mut ws.next, input);
                     std::mem::swap(&mut ws.delta, &mut ws.next);
                 }
             }
@@ -181,31 +212,21 @@ impl Net {
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
             let n = set.n_rows;
-            self.forward(theta, &set.rows, n, &mut ws.acts);
+            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wt);
             let last = self.layers.len();
             ws.racts.resize_with(self.sizes.len(), Vec::new);
-            // R-forward; R(A_0) = 0, so the first layer has no W·R(A) term.
+            // R-forward; R(A_0) = 0, so the first layer has no R(A)·Wᵀ term.
             for (l, ly) in self.layers.iter().enumerate() {
                 let (prev, rest) = ws.racts.split_at_mut(l + 1);
                 let rout = &mut rest[0];
-                zeroed(rout, n * ly.n_out);
                 let input: &[f32] = if l == 0 { &set.rows } else { &ws.acts[l] };
-                let (w, uw, ub) = (ly.weights(theta), ly.weights(u), ly.biases(u));
-                let act = &ws.acts[l + 1];
-                for r in 0..n {
-                    let xr = &input[r * ly.n_in..(r + 1) * ly.n_in];
-                    for (o, &ubo) in ub.iter().enumerate() {
-                        let k = r * ly.n_out + o;
-                        if l + 1 < last && act[k] <= 0.0 {
-                            continue;
-                        }
-                        let (lo, hi) = (o * ly.n_in, (o + 1) * ly.n_in);
-                        let mut rz = ubo + dot(&uw[lo..hi], xr);
-                        if l > 0 {
-                            rz += dot(&w[lo..hi], &prev[l][r * ly.n_in..(r + 1) * ly.n_in]);
-                        }
-                        rout[k] = rz;
-                    }
+                fill_rows(rout, n, ly.biases(u));
+                add_input_times_weights(ly, u, input, n, &mut ws.wt, rout);
+                if l > 0 {
+                    add_input_times_weights(ly, theta, &prev[l], n, &mut ws.wt, rout);
+                }
+                if l + 1 < last {
+                    mask(rout, &ws.acts[l + 1]);
                 }
             }
             zeroed(&mut ws.delta, n);
@@ -214,41 +235,21 @@ impl Net {
             pairwise_hvp(&set.pairs, &ws.acts[last], &ws.racts[last], &mut ws.rdelta);
             for (l, ly) in self.layers.iter().enumerate().rev() {
                 let input: &[f32] = if l == 0 { &set.rows } else { &ws.acts[l] };
-                let rinput: &[f32] = &ws.racts[l];
-                let (w, uw) = (ly.weights(theta), ly.weights(u));
-                let (ow, ob) = out[ly.w..ly.b() + ly.n_out].split_at_mut(ly.n_in * ly.n_out);
+                // R(∇W) = R(δ)ᵀ A + δᵀ R(A), R(∇b) = Σ R(δ)
+                add_param_grad(ly, &ws.rdelta, input, n, &mut ws.dt, out);
                 if l > 0 {
+                    let rinput: &[f32] = &ws.racts[l];
+                    transpose(&ws.delta, n, ly.n_out, &mut ws.dt);
+                    mm(&ws.dt, ly.n_out, n, rinput, ly.n_in, &mut out[ly.w..ly.b()]);
+                    // δ W, and R(δ) W + δ U
+                    let (w, uw) = (ly.weights(theta), ly.weights(u));
                     zeroed(&mut ws.next, n * ly.n_in);
                     zeroed(&mut ws.rnext, n * ly.n_in);
-                }
-                for r in 0..n {
-                    let rows = r * ly.n_in..(r + 1) * ly.n_in;
-                    let xr = &input[rows.clone()];
-                    for (o, obo) in ob.iter_mut().enumerate() {
-                        let (d, rd) = (ws.delta[r * ly.n_out + o], ws.rdelta[r * ly.n_out + o]);
-                        if d == 0.0 && rd == 0.0 {
-                            continue;
-                        }
-                        let (lo, hi) = (o * ly.n_in, (o + 1) * ly.n_in);
-                        *obo += rd;
-                        // R(∇W) = R(δ) Aᵀ + δ R(A)ᵀ
-                        axpy(&mut ow[lo..hi], rd, xr);
-                        if l > 0 {
-                            axpy(&mut ow[lo..hi], d, &rinput[rows.clone()]);
-                            // δ W and R(δ) W + δ U
-                            axpy(&mut ws.next[rows.clone()], d, &w[lo..hi]);
-                            axpy(&mut ws.rnext[rows.clone()], rd, &w[lo..hi]);
-                            axpy(&mut ws.rnext[rows.clone()], d, &uw[lo..hi]);
-                        }
-                    }
-                }
-                if l > 0 {
-                    for ((d, rd), a) in ws.next.iter_mut().zip(ws.rnext.iter_mut()).zip(input) {
-                        if *a <= 0.0 {
-                            *d = 0.0;
-                            *rd = 0.0;
-                        }
-                    }
+                    mm(&ws.delta, n, ly.n_out, w, ly.n_in, &mut ws.next);
+                    mm(&ws.rdelta, n, ly.n_out, w, ly.n_in, &mut ws.rnext);
+                    mm(&ws.delta, n, ly.n_out, uw, ly.n_in, &mut ws.rnext);
+                    mask(&mut ws.next, input);
+                    mask(&mut ws.rnext, input);
                     std::mem::swap(&mut ws.delta, &mut ws.next);
                     std::mem::swap(&mut ws.rdelta, &mut ws.rnext);
                 }
@@ -259,8 +260,8 @@ impl Net {
 
 /// ANIL's inner objective on a [`Net`]: the loss over the last layer alone, its input (the last
 /// hidden layer's activations at `theta0`, whose body the inner loop never changes) computed once.
-/// Scores and head gradient are computed with exactly the operations of [`Net::pairwise_grad`]'s
-/// last layer, so they are bit for bit its head part.
+/// Scores and head gradient are computed by the same functions as [`Net::pairwise_grad`]'s last
+/// layer, so they are bit for bit its head part.
 pub struct HeadObjective<'a> {
     net: &'a Net,
     set: &'a Set,
@@ -270,8 +271,8 @@ pub struct HeadObjective<'a> {
 
 impl Net {
     pub fn head_objective<'a>(&'a self, theta0: &[f32], set: &'a Set) -> HeadObjective<'a> {
-        let mut acts = Vec::new();
-        self.forward(theta0, &set.rows, set.n_rows, &mut acts);
+        let (mut acts, mut wt) = (Vec::new(), Vec::new());
+        self.forward(theta0, &set.rows, set.n_rows, &mut acts, &mut wt);
         let last = self.layers.len() - 1;
         let hidden = if last == 0 { set.rows.clone() } else { std::mem::take(&mut acts[last]) };
         HeadObjective { net: self, set, hidden }
@@ -282,29 +283,13 @@ impl Objective for HeadObjective<'_> {
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
         grad.fill(0.0);
         let ly = self.net.layers[self.net.layers.len() - 1];
-        let (w, b) = (ly.weights(theta), ly.biases(theta));
         let n = self.set.n_rows;
-        let mut scores = vec![0.0; n * ly.n_out];
-        for (xr, zr) in self.hidden.chunks_exact(ly.n_in).zip(scores.chunks_exact_mut(ly.n_out)) {
-            for (o, z) in zr.iter_mut().enumerate() {
-                *z = b[o] + dot(&w[o * ly.n_in..(o + 1) * ly.n_in], xr);
-            }
-        }
+        let (mut scores, mut wt, mut dt) = (Vec::new(), Vec::new(), Vec::new());
+        fill_rows(&mut scores, n, ly.biases(theta));
+        add_input_times_weights(&ly, theta, &self.hidden, n, &mut wt, &mut scores);
         let mut delta = vec![0.0; n];
         let loss = pairwise(&self.set.pairs, &scores, &mut delta);
-        let (gw, gb) = grad[ly.w..ly.b() + ly.n_out].split_at_mut(ly.n_in * ly.n_out);
-        for r in 0..n {
-            let xr = &self.hidden[r * ly.n_in..(r + 1) * ly.n_in];
-            for (o, gbo) in gb.iter_mut().enumerate() {
-                let d = delta[r * ly.n_out + o];
-                if d == 0.0 {
-                    continue;
-                }
-                let (lo, hi) = (o * ly.n_in, (o + 1) * ly.n_in);
-                *gbo += d;
-                axpy(&mut gw[lo..hi], d, xr);
-            }
-        }
+        add_param_grad(&ly, &delta, &self.hidden, n, &mut dt, grad);
         loss
     }
 }

@@ -3,9 +3,11 @@
 //! * [`Reference`]: plain loops over `ndarray` views, accumulated in f64. Written to be obviously
 //!   correct; it is the test oracle and is never on a hot path.
 //! * [`Fast`]: the production CPU path. On `wasm32` with `simd128` it runs hand-written simd128
-//!   kernels ([`simd128`]); everywhere else it runs [`portable`], their scalar twin with the same
-//!   lane structure and summation order, which LLVM vectorises natively. The two give bit-identical
-//!   results, and both are tested against [`Reference`] with a stated tolerance.
+//!   kernels (`simd128.rs`); everywhere else it runs [`portable`], their scalar twin with the same
+//!   lane structure and summation order, which LLVM vectorises natively; on an x86-64 with AVX2
+//!   (detected at run time) `matmul_acc` runs the eight-lane kernel of [`x86`] in that same order.
+//!   All give bit-identical results, and all are tested against [`Reference`] with a stated
+//!   tolerance.
 //!
 //! A GPU backend implements the same trait over device buffers; see ARCHITECTURE.md.
 
@@ -79,6 +81,12 @@ impl Kernels for Fast {
     fn matmul_acc(&self, x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
         check_shapes(x.len(), rows, dim, w.len(), h, out.len());
         assert!(h % 4 == 0, "hidden width must be a multiple of 4");
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            // SAFETY: AVX2 is present, and the shapes were checked above.
+            unsafe { x86::matmul_acc(x, rows, dim, w, h, out) };
+            return;
+        }
         fast_impl::matmul_acc(x, rows, dim, w, h, out);
     }
     fn relu_dot(&self, a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
@@ -100,174 +108,16 @@ impl Kernels for Fast {
     }
 }
 
-/// Scalar twin of [`simd128`]: the same blocking (2 rows × 16 columns, 4-lane partial sums) and the
-/// same order of every addition, so results are bit-identical to the simd128 build.
-pub mod portable {
-    pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
-        for r in 0..rows {
-            let xr = &x[r * dim..(r + 1) * dim];
-            let o = &mut out[r * h..(r + 1) * h];
-            for (k, &xk) in xr.iter().enumerate() {
-                let wk = &w[k * h..(k + 1) * h];
-                for (oj, &wj) in o.iter_mut().zip(wk) {
-                    *oj += xk * wj;
-                }
-            }
-        }
-    }
+/// Scalar twin of [`simd128`]: the same blocking and summation order (see its file).
+pub mod portable;
 
-    // Lane by lane, as the simd128 kernel sums: the twin's order is the point, not the style.
-    #[allow(clippy::needless_range_loop)]
-    pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
-        for r in 0..rows {
-            let ar = &a[r * h..(r + 1) * h];
-            let mut lanes = [0.0f32; 4];
-            for c in 0..h / 4 {
-                for l in 0..4 {
-                    let j = c * 4 + l;
-                    lanes[l] += (ar[j] + b[j]).max(0.0) * w2[j];
-                }
-            }
-            out[r] = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-        }
-    }
-
-    pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
-        let full = dim / 4 * 4;
-        for r in 0..rows {
-            let mr = &m[r * dim..(r + 1) * dim];
-            let mut lanes = [0.0f32; 4];
-            for c in 0..dim / 4 {
-                for l in 0..4 {
-                    lanes[l] += mr[c * 4 + l] * w[c * 4 + l];
-                }
-            }
-            let mut sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-            for k in full..dim {
-                sum += mr[k] * w[k];
-            }
-            out[r] += sum;
-        }
-    }
-}
-
-/// Hand-written simd128 kernels. `matmul_acc` is an outer-product micro-kernel: two rows of `x` and
-/// sixteen output columns live in eight registers while it streams the k-major weights, so there
-/// is no horizontal reduction in the inner loop. Bounds are checked by the caller ([`Fast`]).
+/// Hand-written simd128 kernels (see the file).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub mod simd128 {
-    use core::arch::wasm32::*;
+pub mod simd128;
 
-    #[inline(always)]
-    unsafe fn ld(p: *const f32) -> v128 {
-        v128_load(p as *const v128)
-    }
-    #[inline(always)]
-    unsafe fn st(p: *mut f32, v: v128) {
-        v128_store(p as *mut v128, v)
-    }
-
-    pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
-        let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
-        // SAFETY: Fast::matmul_acc checked x ≥ rows·dim, w ≥ dim·h, out ≥ rows·h and h % 4 == 0;
-        // every offset below stays inside those bounds. v128_load/store have no alignment demand.
-        unsafe {
-            let mut r = 0;
-            while r + 2 <= rows {
-                let (x0, x1) = (xp.add(r * dim), xp.add((r + 1) * dim));
-                let (o0, o1) = (op.add(r * h), op.add((r + 1) * h));
-                let mut j = 0;
-                while j + 16 <= h {
-                    let mut a = [ld(o0.add(j)), ld(o0.add(j + 4)), ld(o0.add(j + 8)), ld(o0.add(j + 12))];
-                    let mut b = [ld(o1.add(j)), ld(o1.add(j + 4)), ld(o1.add(j + 8)), ld(o1.add(j + 12))];
-                    for k in 0..dim {
-                        let wk = wp.add(k * h + j);
-                        let (s0, s1) = (f32x4_splat(*x0.add(k)), f32x4_splat(*x1.add(k)));
-                        for q in 0..4 {
-                            let wv = ld(wk.add(q * 4));
-                            a[q] = f32x4_add(a[q], f32x4_mul(s0, wv));
-                            b[q] = f32x4_add(b[q], f32x4_mul(s1, wv));
-                        }
-                    }
-                    for q in 0..4 {
-                        st(o0.add(j + q * 4), a[q]);
-                        st(o1.add(j + q * 4), b[q]);
-                    }
-                    j += 16;
-                }
-                while j < h {
-                    let (mut a, mut b) = (ld(o0.add(j)), ld(o1.add(j)));
-                    for k in 0..dim {
-                        let wv = ld(wp.add(k * h + j));
-                        a = f32x4_add(a, f32x4_mul(f32x4_splat(*x0.add(k)), wv));
-                        b = f32x4_add(b, f32x4_mul(f32x4_splat(*x1.add(k)), wv));
-                    }
-                    st(o0.add(j), a);
-                    st(o1.add(j), b);
-                    j += 4;
-                }
-                r += 2;
-            }
-            if r < rows {
-                let (x0, o0) = (xp.add(r * dim), op.add(r * h));
-                let mut j = 0;
-                while j < h {
-                    let mut a = ld(o0.add(j));
-                    for k in 0..dim {
-                        a = f32x4_add(a, f32x4_mul(f32x4_splat(*x0.add(k)), ld(wp.add(k * h + j))));
-                    }
-                    st(o0.add(j), a);
-                    j += 4;
-                }
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn hsum(v: v128) -> f32 {
-        (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
-            + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
-    }
-
-    #[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
-    pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
-        let zero = f32x4_splat(0.0);
-        // SAFETY: bounds checked by Fast::relu_dot (a ≥ rows·h, b, w2 ≥ h, h % 4 == 0).
-        unsafe {
-            for r in 0..rows {
-                let ar = a.as_ptr().add(r * h);
-                let mut acc = zero;
-                for c in 0..h / 4 {
-                    let z = f32x4_add(ld(ar.add(c * 4)), ld(b.as_ptr().add(c * 4)));
-                    // relu as max(z, 0) with the scalar `f32::max` semantics of the twin.
-                    let z = f32x4_pmax(zero, z);
-                    acc = f32x4_add(acc, f32x4_mul(z, ld(w2.as_ptr().add(c * 4))));
-                }
-                out[r] = hsum(acc);
-            }
-        }
-    }
-
-    #[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
-    pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
-        let full = dim / 4 * 4;
-        // SAFETY: bounds checked by Fast::gemv_acc (m ≥ rows·dim, w ≥ dim).
-        unsafe {
-            for r in 0..rows {
-                let mr = m.as_ptr().add(r * dim);
-                let mut acc = f32x4_splat(0.0);
-                for c in 0..dim / 4 {
-                    acc = f32x4_add(acc, f32x4_mul(ld(mr.add(c * 4)), ld(w.as_ptr().add(c * 4))));
-                }
-                let mut sum = hsum(acc);
-                for k in full..dim {
-                    sum += *mr.add(k) * w[k];
-                }
-                out[r] += sum;
-            }
-        }
-    }
-}
+/// AVX2 kernels for x86-64, chosen at run time (see the file).
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
 
 /// Peak simd128 throughput probe: independent multiply-add chains in registers, no memory traffic.
 /// Returns the number of floating-point operations performed (for GFLOP/s = flops / seconds).
@@ -340,6 +190,35 @@ mod tests {
             for (f, r) in fo.iter().zip(&ro) {
                 assert!(close(*f, *r), "case {case} gemv: fast {f} ref {r}");
             }
+        }
+    }
+
+    /// The AVX2 kernel against the portable twin: bit for bit (same order of every addition, no
+    /// fused multiply-add), over every blocking path (pairs of rows and an odd one; 32-, 8- and
+    /// 4-column blocks).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_matmul_is_bit_identical_to_the_portable_twin() {
+        if !x86::available() {
+            println!("no AVX2 on this CPU: nothing to compare");
+            return;
+        }
+        let seed = 0xFEED_0002;
+        println!("seed {seed:#x}");
+        let mut rng = Rng::new(seed);
+        for case in 0..80 {
+            let rows = 1 + rng.below(9);
+            let dim = 1 + rng.below(70);
+            let h = 4 * (1 + rng.below(20));
+            let x = rand_vec(&mut rng, rows * dim);
+            let w = rand_vec(&mut rng, dim * h);
+            let init = rand_vec(&mut rng, rows * h);
+            let (mut avx, mut twin) = (init.clone(), init);
+            // SAFETY: AVX2 checked above; the buffers have exactly the shapes passed.
+            unsafe { x86::matmul_acc(&x, rows, dim, &w, h, &mut avx) };
+            portable::matmul_acc(&x, rows, dim, &w, h, &mut twin);
+            let same = avx.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "case {case}: rows {rows} dim {dim} h {h}");
         }
     }
 

@@ -1,0 +1,49 @@
+//! Scalar twin of the simd128 kernels (`simd128.rs`): the same blocking (2 rows × 16 columns, 4-lane partial sums) and the
+//! same order of every addition, so results are bit-identical to the simd128 build.
+
+pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
+    for r in 0..rows {
+        let xr = &x[r * dim..(r + 1) * dim];
+        let o = &mut out[r * h..(r + 1) * h];
+        for (k, &xk) in xr.iter().enumerate() {
+            let wk = &w[k * h..(k + 1) * h];
+            for (oj, &wj) in o.iter_mut().zip(wk) {
+                *oj += xk * wj;
+            }
+        }
+    }
+}
+
+// Lane by lane, as the simd128 kernel sums: the twin's order is the point, not the style.
+#[allow(clippy::needless_range_loop)]
+pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
+    for r in 0..rows {
+        let ar = &a[r * h..(r + 1) * h];
+        let mut lanes = [0.0f32; 4];
+        for c in 0..h / 4 {
+            for l in 0..4 {
+                let j = c * 4 + l;
+                lanes[l] += (ar[j] + b[j]).max(0.0) * w2[j];
+            }
+        }
+        out[r] = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    }
+}
+
+pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
+    let full = dim / 4 * 4;
+    for r in 0..rows {
+        let mr = &m[r * dim..(r + 1) * dim];
+        let mut lanes = [0.0f32; 4];
+        for c in 0..dim / 4 {
+            for l in 0..4 {
+                lanes[l] += mr[c * 4 + l] * w[c * 4 + l];
+            }
+        }
+        let mut sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        for k in full..dim {
+            sum += mr[k] * w[k];
+        }
+        out[r] += sum;
+    }
+}

@@ -1,0 +1,115 @@
+//! Hand-written simd128 kernels. `matmul_acc` is an outer-product micro-kernel: two rows of `x` and
+//! sixteen output columns live in eight registers while it streams the k-major weights, so there
+//! is no horizontal reduction in the inner loop. Bounds are checked by the caller ([`super::Fast`]).
+
+use core::arch::wasm32::*;
+
+#[inline(always)]
+unsafe fn ld(p: *const f32) -> v128 {
+    v128_load(p as *const v128)
+}
+#[inline(always)]
+unsafe fn st(p: *mut f32, v: v128) {
+    v128_store(p as *mut v128, v)
+}
+
+pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
+    let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
+    // SAFETY: Fast::matmul_acc checked x ≥ rows·dim, w ≥ dim·h, out ≥ rows·h and h % 4 == 0;
+    // every offset below stays inside those bounds. v128_load/store have no alignment demand.
+    unsafe {
+        let mut r = 0;
+        while r + 2 <= rows {
+            let (x0, x1) = (xp.add(r * dim), xp.add((r + 1) * dim));
+            let (o0, o1) = (op.add(r * h), op.add((r + 1) * h));
+            let mut j = 0;
+            while j + 16 <= h {
+                let mut a = [ld(o0.add(j)), ld(o0.add(j + 4)), ld(o0.add(j + 8)), ld(o0.add(j + 12))];
+                let mut b = [ld(o1.add(j)), ld(o1.add(j + 4)), ld(o1.add(j + 8)), ld(o1.add(j + 12))];
+                for k in 0..dim {
+                    let wk = wp.add(k * h + j);
+                    let (s0, s1) = (f32x4_splat(*x0.add(k)), f32x4_splat(*x1.add(k)));
+                    for q in 0..4 {
+                        let wv = ld(wk.add(q * 4));
+                        a[q] = f32x4_add(a[q], f32x4_mul(s0, wv));
+                        b[q] = f32x4_add(b[q], f32x4_mul(s1, wv));
+                    }
+                }
+                for q in 0..4 {
+                    st(o0.add(j + q * 4), a[q]);
+                    st(o1.add(j + q * 4), b[q]);
+                }
+                j += 16;
+            }
+            while j < h {
+                let (mut a, mut b) = (ld(o0.add(j)), ld(o1.add(j)));
+                for k in 0..dim {
+                    let wv = ld(wp.add(k * h + j));
+                    a = f32x4_add(a, f32x4_mul(f32x4_splat(*x0.add(k)), wv));
+                    b = f32x4_add(b, f32x4_mul(f32x4_splat(*x1.add(k)), wv));
+                }
+                st(o0.add(j), a);
+                st(o1.add(j), b);
+                j += 4;
+            }
+            r += 2;
+        }
+        if r < rows {
+            let (x0, o0) = (xp.add(r * dim), op.add(r * h));
+            let mut j = 0;
+            while j < h {
+                let mut a = ld(o0.add(j));
+                for k in 0..dim {
+                    a = f32x4_add(a, f32x4_mul(f32x4_splat(*x0.add(k)), ld(wp.add(k * h + j))));
+                }
+                st(o0.add(j), a);
+                j += 4;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn hsum(v: v128) -> f32 {
+    (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
+        + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
+}
+
+#[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
+pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
+    let zero = f32x4_splat(0.0);
+    // SAFETY: bounds checked by Fast::relu_dot (a ≥ rows·h, b, w2 ≥ h, h % 4 == 0).
+    unsafe {
+        for r in 0..rows {
+            let ar = a.as_ptr().add(r * h);
+            let mut acc = zero;
+            for c in 0..h / 4 {
+                let z = f32x4_add(ld(ar.add(c * 4)), ld(b.as_ptr().add(c * 4)));
+                // relu as max(z, 0) with the scalar `f32::max` semantics of the twin.
+                let z = f32x4_pmax(zero, z);
+                acc = f32x4_add(acc, f32x4_mul(z, ld(w2.as_ptr().add(c * 4))));
+            }
+            out[r] = hsum(acc);
+        }
+    }
+}
+
+#[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
+pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
+    let full = dim / 4 * 4;
+    // SAFETY: bounds checked by Fast::gemv_acc (m ≥ rows·dim, w ≥ dim).
+    unsafe {
+        for r in 0..rows {
+            let mr = m.as_ptr().add(r * dim);
+            let mut acc = f32x4_splat(0.0);
+            for c in 0..dim / 4 {
+                acc = f32x4_add(acc, f32x4_mul(ld(mr.add(c * 4)), ld(w.as_ptr().add(c * 4))));
+            }
+            let mut sum = hsum(acc);
+            for k in full..dim {
+                sum += *mr.add(k) * w[k];
+            }
+            out[r] += sum;
+        }
+    }
+}
