@@ -168,21 +168,24 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
             let loss = task.query(&phi, &mut v);
             let mut direct = vec![0.0; n];
             let mut hv = vec![0.0; n];
+            // a ⊙ v: zero on the frozen part, which is never written.
+            let mut av = vec![0.0; n];
+            let tf = trainable_from;
             for t in (0..trace.thetas.len()).rev() {
                 let s = trace.clip_scales[t];
-                let mut av = vec![0.0; n];
-                for i in trainable_from..n {
-                    av[i] = alpha[i] * s * v[i];
-                    g_alpha[i] -= s * trace.grads[t][i] * v[i];
+                let head = av[tf..].iter_mut().zip(&mut g_alpha[tf..]);
+                for ((a, ga), ((al, vi), gi)) in head.zip(alpha[tf..].iter().zip(&v[tf..]).zip(&trace.grads[t][tf..])) {
+                    *a = al * s * vi;
+                    *ga -= s * gi * vi;
                 }
                 task.support_hvp(&trace.thetas[t], &av, &mut hv);
-                for i in 0..n {
-                    direct[i] += inner.prox * av[i];
-                    v[i] -= hv[i] + inner.prox * av[i];
+                for ((d, vi), (h, a)) in direct.iter_mut().zip(v.iter_mut()).zip(hv.iter().zip(&av)) {
+                    *d += inner.prox * a;
+                    *vi -= h + inner.prox * a;
                 }
             }
-            for i in 0..n {
-                g_theta[i] = v[i] + direct[i];
+            for ((g, vi), d) in g_theta.iter_mut().zip(&v).zip(&direct) {
+                *g = vi + d;
             }
             loss
         }

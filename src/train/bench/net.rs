@@ -65,11 +65,13 @@ fn zeroed(v: &mut Vec<f32>, n: usize) {
 }
 
 /// `out (rows × h) += x (rows × dim) · w (dim × h)`: the core's [`Fast`] kernel (AVX2 where the
-/// CPU has it) when `h` is a multiple of 4, its portable twin otherwise (the output layer's `h`
-/// is 1). Both add in the same order.
+/// CPU has it) when `h` is a multiple of 4, its matrix-vector kernel when `h` is 1 (the output
+/// layer), the portable twin otherwise.
 fn mm(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
     if h % 4 == 0 {
         Fast.matmul_acc(x, rows, dim, w, h, out);
+    } else if h == 1 {
+        Fast.gemv_acc(x, rows, dim, w, out);
     } else {
         portable::matmul_acc(x, rows, dim, w, h, out);
     }
@@ -115,9 +117,7 @@ fn add_param_grad(ly: &Layer, delta: &[f32], input: &[f32], n: usize, dt: &mut V
 /// exactly where z is).
 fn mask(v: &mut [f32], a: &[f32]) {
     for (d, a) in v.iter_mut().zip(a) {
-        if *a <= 0.0 {
-            *d = 0.0;
-        }
+        *d = if *a > 0.0 { *d } else { 0.0 };
     }
 }
 
