@@ -420,7 +420,7 @@ mod tests {
     fn r_operator_hvp_matches_an_f64_reference() {
         // At the initialisation and after a few SGD steps, along a random direction and along a
         // MAML direction (0.1 × the query gradient, what the second-order backward pass multiplies
-        // by), for the bench net and a small one.
+        // by) and along a direction on the head alone (ANIL's), for the bench net and a small one.
         let seed = 23;
         println!("seed {seed}");
         let mut rng = Rng::new(seed);
@@ -435,7 +435,10 @@ mod tests {
                 task.query(&theta, &mut u_maml);
                 u_maml.iter_mut().for_each(|v| *v *= 0.1);
                 let u_rand: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
-                for u in [u_maml, u_rand] {
+                // ANIL's direction: zero on the body, which skips the body's R-forward products.
+                let mut u_head = u_rand.clone();
+                u_head[..net.head_start()].fill(0.0);
+                for u in [u_maml, u_rand, u_head] {
                     let Some(reference) = hvp_f64(&net, &theta, &u, &task.support) else { continue };
                     let mut out = vec![0.0; n];
                     task.support_hvp(&theta, &u, &mut out);

@@ -215,19 +215,27 @@ impl Net {
             self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wt);
             let last = self.layers.len();
             ws.racts.resize_with(self.sizes.len(), Vec::new);
+            // Which layers' weights `u` moves, and which R(A_l) are zero: products with a zero
+            // factor are skipped (ANIL's direction is zero on the whole body, so its R-forward
+            // is zero up to the head).
+            let moved: Vec<bool> = self.layers.iter().map(|ly| ly.weights(u).iter().any(|&v| v != 0.0)).collect();
+            let mut r_zero = vec![true; self.sizes.len()];
             // R-forward; R(A_0) = 0, so the first layer has no R(A)·Wᵀ term.
             for (l, ly) in self.layers.iter().enumerate() {
                 let (prev, rest) = ws.racts.split_at_mut(l + 1);
                 let rout = &mut rest[0];
                 let input: &[f32] = if l == 0 { &set.rows } else { &ws.acts[l] };
                 fill_rows(rout, n, ly.biases(u));
-                add_input_times_weights(ly, u, input, n, &mut ws.wt, rout);
-                if l > 0 {
+                if moved[l] {
+                    add_input_times_weights(ly, u, input, n, &mut ws.wt, rout);
+                }
+                if !r_zero[l] {
                     add_input_times_weights(ly, theta, &prev[l], n, &mut ws.wt, rout);
                 }
                 if l + 1 < last {
                     mask(rout, &ws.acts[l + 1]);
                 }
+                r_zero[l + 1] = rout.iter().all(|&v| v == 0.0);
             }
             zeroed(&mut ws.delta, n);
             zeroed(&mut ws.rdelta, n);
@@ -238,16 +246,19 @@ impl Net {
                 // R(∇W) = R(δ)ᵀ A + δᵀ R(A), R(∇b) = Σ R(δ)
                 add_param_grad(ly, &ws.rdelta, input, n, &mut ws.dt, out);
                 if l > 0 {
-                    let rinput: &[f32] = &ws.racts[l];
-                    transpose(&ws.delta, n, ly.n_out, &mut ws.dt);
-                    mm(&ws.dt, ly.n_out, n, rinput, ly.n_in, &mut out[ly.w..ly.b()]);
+                    if !r_zero[l] {
+                        transpose(&ws.delta, n, ly.n_out, &mut ws.dt);
+                        mm(&ws.dt, ly.n_out, n, &ws.racts[l], ly.n_in, &mut out[ly.w..ly.b()]);
+                    }
                     // δ W, and R(δ) W + δ U
                     let (w, uw) = (ly.weights(theta), ly.weights(u));
                     zeroed(&mut ws.next, n * ly.n_in);
                     zeroed(&mut ws.rnext, n * ly.n_in);
                     mm(&ws.delta, n, ly.n_out, w, ly.n_in, &mut ws.next);
                     mm(&ws.rdelta, n, ly.n_out, w, ly.n_in, &mut ws.rnext);
-                    mm(&ws.delta, n, ly.n_out, uw, ly.n_in, &mut ws.rnext);
+                    if moved[l] {
+                        mm(&ws.delta, n, ly.n_out, uw, ly.n_in, &mut ws.rnext);
+                    }
                     mask(&mut ws.next, input);
                     mask(&mut ws.rnext, input);
                     std::mem::swap(&mut ws.delta, &mut ws.next);
