@@ -32,6 +32,11 @@ pub trait MetaTask: Sync {
     /// The exact Hessian-vector product of the support loss: writes `∇²L_s(θ) · u` into `out`
     /// (overwriting it). Second-order meta-gradients need nothing else.
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]);
+    /// The query loss at `theta` without its gradient (what Reptile reports); by default
+    /// [`MetaTask::query`] with the gradient thrown away.
+    fn query_loss(&self, theta: &[f32]) -> f32 {
+        self.query(theta, &mut vec![0.0; theta.len()])
+    }
     /// The support loss as an objective over the parameters from `trainable_from` on (the head),
     /// for an inner loop that leaves everything before it at `theta0`'s values (ANIL, scope
     /// `head`): the body's outputs are computed once per task instead of a forward and backward
@@ -55,6 +60,9 @@ impl<T: MetaTask + ?Sized> MetaTask for FullPass<'_, T> {
     }
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
         self.0.support_hvp(theta, u, out)
+    }
+    fn query_loss(&self, theta: &[f32]) -> f32 {
+        self.0.query_loss(theta)
     }
 }
 
@@ -154,7 +162,7 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
             for i in 0..n {
                 g_theta[i] = theta0[i] - phi[i];
             }
-            task.query(&phi, &mut vec![0.0; n])
+            task.query_loss(&phi)
         }
         Algorithm::Fomaml => {
             let phi = adapt(support, theta0, alpha, inner, trainable_from, None);

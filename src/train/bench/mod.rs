@@ -115,6 +115,10 @@ impl MetaTask for BenchTask {
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
         self.net.pairwise_hvp(theta, &self.support, u, out)
     }
+    /// The forward pass alone.
+    fn query_loss(&self, theta: &[f32]) -> f32 {
+        self.net.pairwise_loss(theta, &self.query)
+    }
     /// The last layer alone over the body's activations at θ0 (ANIL's inner loop).
     fn support_head<'a>(&'a self, theta0: &[f32], trainable_from: usize) -> Option<Box<dyn Objective + 'a>> {
         (trainable_from == self.net.head_start())
@@ -450,6 +454,22 @@ mod tests {
             }
             println!("{} params: {checked} products checked, largest gap {worst:.1e}", net.n_params());
             assert!(checked >= points, "only {checked} points had a kink-free reference");
+        }
+    }
+
+    #[test]
+    fn the_forward_only_query_loss_is_the_gradient_pass_loss() {
+        let seed = 26;
+        println!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        let net = Net::bench();
+        let tg = TaskGen::new(seed, &net);
+        for _ in 0..4 {
+            let task = tg.sample(&mut rng);
+            let theta = net.init(&mut rng);
+            let mut g = vec![0.0; theta.len()];
+            let with_grad = task.query(&theta, &mut g);
+            assert_eq!(task.query_loss(&theta).to_bits(), with_grad.to_bits());
         }
     }
 

@@ -180,6 +180,12 @@ impl Net {
         acts.pop().unwrap_or_default()
     }
 
+    /// The pairwise logistic loss of a set, by the forward pass alone.
+    pub fn pairwise_loss(&self, theta: &[f32], set: &Set) -> f32 {
+        let scores = self.scores(theta, &set.rows);
+        pairwise(&set.pairs, &scores, &mut vec![0.0; set.n_rows])
+    }
+
     /// The pairwise logistic loss of a set and its gradient (written into `grad`).
     pub fn pairwise_grad(&self, theta: &[f32], set: &Set, grad: &mut [f32]) -> f32 {
         grad.fill(0.0);
