@@ -86,14 +86,15 @@ pub fn backward_rows<K: Kernels + ?Sized>(
         for (gk, x) in grad[lin.clone()].iter_mut().zip(row) {
             *gk += gr * x;
         }
+        // Branch-free, so the compiler vectorises it: an inactive unit (z ≤ 0) adds gr · 0 to
+        // its w2 gradient and gets a zero dz.
         let ar = &fwd.a[r * h..(r + 1) * h];
-        for j in 0..h {
-            let z = ar[j] + p.b1[j];
-            if z > 0.0 {
-                grad[w2.start + j] += gr * z;
-                if !head_only {
-                    dz[r * h + j] = gr * p.w2[j];
-                }
+        for ((gw, &a), &b) in grad[w2.clone()].iter_mut().zip(ar).zip(p.b1) {
+            *gw += gr * (a + b).max(0.0);
+        }
+        if !head_only {
+            for ((d, (&a, &b)), &w) in dz[r * h..(r + 1) * h].iter_mut().zip(ar.iter().zip(p.b1)).zip(p.w2) {
+                *d = if a + b > 0.0 { gr * w } else { 0.0 };
             }
         }
     }
