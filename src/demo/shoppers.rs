@@ -97,13 +97,40 @@ pub fn simulate_sessions(cat: &Catalogue, n_sessions: usize, seed: u64) -> Datas
 
 /// [`simulate_sessions`] and each session's hidden shopper.
 pub fn simulate_with_shoppers(cat: &Catalogue, n_sessions: usize, seed: u64) -> (Dataset, Vec<Shopper>) {
-    let mut rng = Rng::new(seed ^ 0x7368_6f70_7065_7273); // "shoppers"
-    let mut sessions = Vec::with_capacity(n_sessions);
-    let mut shoppers = Vec::with_capacity(n_sessions);
-    // Query → result indices, computed once.
-    let mut cache: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for s in 0..n_sessions {
-        let shopper = Shopper::draw(&mut rng);
+    let (sessions, shoppers) = Simulator::new(cat, n_sessions, seed).unzip();
+    (Dataset { sessions }, shoppers)
+}
+
+/// The simulated sessions one at a time, with their hidden shoppers (what
+/// [`simulate_with_shoppers`] collects): a log of any length in memory bounded by one session and
+/// the catalogue's search results.
+pub struct Simulator<'a> {
+    cat: &'a Catalogue,
+    rng: Rng,
+    /// Query → result indices, computed once.
+    cache: BTreeMap<String, Vec<usize>>,
+    next: usize,
+    n_sessions: usize,
+}
+
+impl<'a> Simulator<'a> {
+    pub fn new(cat: &'a Catalogue, n_sessions: usize, seed: u64) -> Self {
+        let rng = Rng::new(seed ^ 0x7368_6f70_7065_7273); // "shoppers"
+        Simulator { cat, rng, cache: BTreeMap::new(), next: 0, n_sessions }
+    }
+}
+
+impl Iterator for Simulator<'_> {
+    type Item = (Session, Shopper);
+
+    fn next(&mut self) -> Option<(Session, Shopper)> {
+        if self.next == self.n_sessions {
+            return None;
+        }
+        let s = self.next;
+        self.next += 1;
+        let (cat, rng, cache) = (self.cat, &mut self.rng, &mut self.cache);
+        let shopper = Shopper::draw(rng);
         // Whole seconds: they survive the JSONL round trip exactly.
         let mut t = (s * 3600 + rng.below(600)) as f64;
         let mut steps = Vec::new();
@@ -195,10 +222,14 @@ pub fn simulate_with_shoppers(cat: &Catalogue, n_sessions: usize, seed: u64) -> 
                 click_kind: EventKind::Click,
             }));
         }
-        sessions.push(Session { id: format!("sim-{:05}", s + 1), user: Some(format!("shopper-{:05}", s + 1)), steps });
-        shoppers.push(shopper);
+        let session = Session { id: format!("sim-{:05}", s + 1), user: Some(format!("shopper-{:05}", s + 1)), steps };
+        Some((session, shopper))
     }
-    (Dataset { sessions }, shoppers)
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.n_sessions - self.next;
+        (left, Some(left))
+    }
 }
 
 /// Writes what `fewclick simulate` produces into `dir` (created if needed): `catalogue.json`
@@ -207,10 +238,30 @@ pub fn simulate_with_shoppers(cat: &Catalogue, n_sessions: usize, seed: u64) -> 
 /// `fewclick train --item-table`: [`FEATURE_NAMES`], a zero default, every product's
 /// [`item_vector`]; the trained model carries it, so the demo page sends ids and prices only).
 pub fn write_demo_inputs(cat: &Catalogue, ds: &Dataset, dir: &Path) -> Result<()> {
+    write_demo_files(cat, ds.sessions.iter().cloned(), dir, |_| {}).map(|_| ())
+}
+
+/// [`write_demo_inputs`] from sessions as they come (a [`Simulator`]): `sessions.jsonl` is written
+/// session by session, so a log of any length takes the memory of one session. `each` sees the
+/// number of sessions written so far after each one; returns how many were written.
+pub fn write_demo_files(
+    cat: &Catalogue,
+    sessions: impl IntoIterator<Item = Session>,
+    dir: &Path,
+    mut each: impl FnMut(usize),
+) -> Result<usize> {
     std::fs::create_dir_all(dir).map_err(|e| invalid(format!("cannot create {}: {e}", dir.display())))?;
     cat.save_json(&dir.join("catalogue.json"))?;
-    crate::train::data::write_jsonl(ds, &dir.join("sessions.jsonl"))?;
-    write(&dir.join("item-table.json"), item_table_json(cat)?.as_bytes())
+    write(&dir.join("item-table.json"), item_table_json(cat)?.as_bytes())?;
+    let mut out = crate::train::data::JsonlWriter::create(&dir.join("sessions.jsonl"))?;
+    let mut written = 0;
+    for session in sessions {
+        out.write_session(&session)?;
+        written += 1;
+        each(written);
+    }
+    out.finish()?;
+    Ok(written)
 }
 
 /// The catalogue's item-feature table as JSON (see [`write_demo_inputs`]).

@@ -15,19 +15,21 @@ use fewclick::train::data::{self, Dataset, Format};
 use fewclick::train::eval::{evaluate, Method};
 use fewclick::train::export;
 use fewclick::train::items::ItemFeatures;
-use fewclick::train::meta::{Algorithm, Progress};
+use fewclick::train::meta::Algorithm;
 use fewclick::train::pipeline::TrainOptions;
 use fewclick::train::report::{Bootstrap, Report, DEFAULT_BOOTSTRAP_SEED};
 use fewclick::train::select::{setup, train_selected, EpochScore, Selected, Selection, Validation};
 use fewclick::{LossKind, Model, Scope};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 mod bench;
+mod progress;
 
 use bench::{cmd_bench_train, cmd_sinusoid, BenchTrainArgs, SinusoidArgs};
+use progress::{peak_resident_bytes, progress_bar, Bar};
 
 #[derive(Parser)]
 #[command(name = "fewclick", version, about = "Meta-train and evaluate on-device re-rankers on session logs")]
@@ -320,44 +322,6 @@ struct CompareArgs {
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     p.with_file_name(format!("{stem}{suffix}"))
-}
-
-/// A progress bar on stderr: redrawn in place on a terminal, a line every 10% otherwise.
-fn progress_bar(label: String) -> impl FnMut(Progress) {
-    let tty = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    let mut last_decile = usize::MAX;
-    move |p: Progress| {
-        let frac = p.iteration as f64 / p.iterations.max(1) as f64;
-        let decile = (frac * 10.0) as usize;
-        if !tty && decile == last_decile && p.iteration != p.iterations {
-            return;
-        }
-        last_decile = decile;
-        let width = 30;
-        let filled = (frac * width as f64) as usize;
-        let elapsed = started.elapsed().as_secs_f64();
-        let eta = if frac > 0.0 { elapsed * (1.0 - frac) / frac } else { 0.0 };
-        let bar = format!(
-            "{label} [{}{}] {}/{} query loss {:.4}  {:.0}s elapsed, ~{:.0}s left",
-            "#".repeat(filled),
-            ".".repeat(width - filled),
-            p.iteration,
-            p.iterations,
-            p.query_loss,
-            elapsed,
-            eta
-        );
-        let mut err = std::io::stderr();
-        if tty {
-            let _ = write!(err, "\r{bar}");
-            if p.iteration == p.iterations {
-                let _ = writeln!(err);
-            }
-        } else {
-            let _ = writeln!(err, "{bar}");
-        }
-    }
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -654,10 +618,25 @@ fn cmd_simulate(seed: u64, products: usize, sessions: usize, dir: &Path) -> Resu
         return Err("--products and --sessions must be at least 1".into());
     }
     eprintln!("seed {seed}");
+    let started = Instant::now();
     let cat = simulate::generate_catalogue(seed, products);
-    let ds = simulate::simulate_sessions(&cat, sessions, seed);
-    simulate::write_demo_inputs(&cat, &ds, dir).map_err(|e| e.to_string())?;
-    eprintln!("wrote {}/{{catalogue.json,sessions.jsonl,item-table.json}}: {}", dir.display(), data::describe(&ds));
+    // Session by session from the generator to the file: memory does not grow with --sessions.
+    let mut bar = Bar::new("simulate".into());
+    let rate = |n: usize| n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    let generated = simulate::Simulator::new(&cat, sessions, seed).map(|(session, _)| session);
+    let written = simulate::write_demo_files(&cat, generated, dir, |n| {
+        if n % 1000 == 0 || n == sessions {
+            bar.update(n, sessions, &format!("sessions, {:.0}/s", rate(n)));
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {}/{{catalogue.json,sessions.jsonl,item-table.json}}: {written} sessions in {seconds:.1} s ({:.0} sessions/s), peak resident memory {}",
+        dir.display(),
+        rate(written),
+        peak_resident_bytes().map_or("unknown (no /proc/self/status)".into(), |b| format!("{:.0} MB", b as f64 / 1e6))
+    );
     Ok(())
 }
 

@@ -1,18 +1,21 @@
-//! JSONL (`--format jsonl`): one JSON object per line.
+//! JSONL (`--format jsonl`): one JSON object per line, read line by line and written session by
+//! session, so neither side holds the file's text.
 
 use super::*;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 
 pub(super) fn load_jsonl(path: &Path) -> Result<Dataset> {
     use serde_json::Value;
-    let text = read_text(path)?;
+    let file = std::fs::File::open(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
     let mut asm = Assembler::default();
-    for (i, line_text) in text.lines().enumerate() {
+    for (i, line_text) in BufReader::new(file).lines().enumerate() {
         let line = i + 1;
         let err = |reason: String| at_line(path, line, reason);
+        let line_text = line_text.map_err(|e| err(format!("cannot read the line: {e}")))?;
         if line_text.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line_text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(&line_text).map_err(|e| err(format!("not valid JSON: {e}")))?;
         let Value::Object(obj) = value else {
             return Err(err("expected a JSON object".into()));
         };
@@ -83,4 +86,84 @@ pub(super) fn load_jsonl(path: &Path) -> Result<Dataset> {
         asm.add(session, user, line as u64, step).map_err(err)?;
     }
     Ok(asm.finish())
+}
+
+/// Writes sessions in the JSONL format, one after another, through a buffer: what
+/// [`super::write_jsonl`] and `fewclick simulate` use, in memory bounded by one session.
+pub struct JsonlWriter {
+    path: std::path::PathBuf,
+    out: BufWriter<std::fs::File>,
+}
+
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    session: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    timestamp: f64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dwell_ms: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prices: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clicked: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    click_type: Option<&'a str>,
+}
+
+impl JsonlWriter {
+    pub fn create(path: &Path) -> Result<JsonlWriter> {
+        let file = std::fs::File::create(path).map_err(|e| invalid(format!("cannot write {}: {e}", path.display())))?;
+        Ok(JsonlWriter { path: path.to_path_buf(), out: BufWriter::with_capacity(1 << 16, file) })
+    }
+
+    fn io(&self, e: std::io::Error) -> Error {
+        invalid(format!("cannot write {}: {e}", self.path.display()))
+    }
+
+    /// Appends one session, a line per step.
+    pub fn write_session(&mut self, s: &Session) -> Result<()> {
+        for step in &s.steps {
+            let mut line = Line {
+                session: &s.id,
+                user: s.user.as_deref(),
+                timestamp: step.timestamp(),
+                kind: "results",
+                item: None,
+                dwell_ms: None,
+                items: None,
+                prices: None,
+                clicked: None,
+                click_type: None,
+            };
+            match step {
+                Step::Event { event, .. } => {
+                    line.kind = event.kind.as_str();
+                    line.item = Some(&event.item);
+                    line.dwell_ms = (event.dwell_ms != 0.0).then_some(event.dwell_ms);
+                }
+                Step::Results(d) => {
+                    line.items = Some(&d.items);
+                    line.prices = d.prices.as_deref();
+                    line.clicked = d.clicked.as_deref();
+                    line.click_type = Some(d.click_kind.as_str());
+                }
+            }
+            serde_json::to_writer(&mut self.out, &line)
+                .map_err(|e| invalid(format!("cannot encode session {:?} as JSON: {e}", s.id)))?;
+            self.out.write_all(b"\n").map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the buffer to the file.
+    pub fn finish(mut self) -> Result<()> {
+        self.out.flush().map_err(|e| self.io(e))
+    }
 }

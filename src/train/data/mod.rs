@@ -79,6 +79,7 @@ mod rows;
 
 use self::challenge::*;
 use self::csv::*;
+pub use self::jsonl::JsonlWriter;
 use self::jsonl::*;
 use self::parquet::*;
 use self::rows::*;
@@ -260,62 +261,11 @@ impl Dataset {
 /// with [`Format::Jsonl`] reads it back to an equal dataset when, as in every loaded dataset, each
 /// session's steps are in time order and each event's `timestamp` is `Some` of its step's.
 pub fn write_jsonl(ds: &Dataset, path: &Path) -> Result<()> {
-    #[derive(serde::Serialize)]
-    struct Line<'a> {
-        session: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        user: Option<&'a str>,
-        timestamp: f64,
-        #[serde(rename = "type")]
-        kind: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        item: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        dwell_ms: Option<f32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        items: Option<&'a [String]>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        prices: Option<&'a [f32]>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        clicked: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        click_type: Option<&'a str>,
-    }
-    let mut out = String::new();
+    let mut out = JsonlWriter::create(path)?;
     for s in &ds.sessions {
-        for step in &s.steps {
-            let mut line = Line {
-                session: &s.id,
-                user: s.user.as_deref(),
-                timestamp: step.timestamp(),
-                kind: "results",
-                item: None,
-                dwell_ms: None,
-                items: None,
-                prices: None,
-                clicked: None,
-                click_type: None,
-            };
-            match step {
-                Step::Event { event, .. } => {
-                    line.kind = event.kind.as_str();
-                    line.item = Some(&event.item);
-                    line.dwell_ms = (event.dwell_ms != 0.0).then_some(event.dwell_ms);
-                }
-                Step::Results(d) => {
-                    line.items = Some(&d.items);
-                    line.prices = d.prices.as_deref();
-                    line.clicked = d.clicked.as_deref();
-                    line.click_type = Some(d.click_kind.as_str());
-                }
-            }
-            let json = serde_json::to_string(&line)
-                .map_err(|e| invalid(format!("cannot encode session {:?} as JSON: {e}", s.id)))?;
-            out.push_str(&json);
-            out.push('\n');
-        }
+        out.write_session(s)?;
     }
-    std::fs::write(path, out).map_err(|e| invalid(format!("cannot write {}: {e}", path.display())))
+    out.finish()
 }
 
 /// Summarises a dataset in one line (sessions, displays, events, clicked displays).
