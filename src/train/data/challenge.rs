@@ -23,8 +23,7 @@ pub(super) fn checked_record(path: &Path, record: CsvRecord, n_cols: usize) -> R
 }
 
 pub(super) fn load_trivago(path: &Path) -> Result<Dataset> {
-    let text = read_text(path)?;
-    let mut reader = CsvReader::new(&text);
+    let mut reader = CsvReader::open(path)?;
     let header = Header::read(path, &mut reader)?;
     let cols = header.require(
         path,

@@ -398,7 +398,7 @@ mod tests {
     #[test]
     fn csv_reader_handles_quotes_and_crlf() {
         let text = "a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n\r\n1,,3";
-        let mut r = CsvReader::new(text);
+        let mut r = CsvReader::new(text.as_bytes());
         let mut records = Vec::new();
         while let Some(rec) = r.next_record() {
             records.push(rec.expect("valid"));

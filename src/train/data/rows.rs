@@ -178,10 +178,6 @@ impl Assembler {
     }
 }
 
-pub(super) fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))
-}
-
 pub(super) fn at_line(path: &Path, line: usize, reason: impl std::fmt::Display) -> Error {
     invalid(format!("{}:{line}: {reason}", path.display()))
 }
