@@ -157,7 +157,8 @@ fn write_csv(ds: &Dataset, path: &Path) {
     std::fs::write(path, out).expect("write CSV");
 }
 
-fn write_parquet(ds: &Dataset, path: &Path, int64_timestamps: bool) {
+/// Writes `ds` as Parquet in `groups` row groups of about equal size.
+fn write_parquet(ds: &Dataset, path: &Path, int64_timestamps: bool, groups: usize) {
     use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
@@ -182,7 +183,7 @@ fn write_parquet(ds: &Dataset, path: &Path, int64_timestamps: bool) {
     let props = Arc::new(WriterProperties::builder().build());
     let file = std::fs::File::create(path).expect("create parquet file");
     let mut writer = SerializedFileWriter::new(file, schema, props).expect("writer");
-    let rows = flatten(ds);
+    let all_rows = flatten(ds);
 
     fn strings(values: impl Iterator<Item = Option<String>>) -> (Vec<ByteArray>, Vec<i16>) {
         let (mut data, mut defs) = (Vec::new(), Vec::new());
@@ -198,43 +199,46 @@ fn write_parquet(ds: &Dataset, path: &Path, int64_timestamps: bool) {
         (data, defs)
     }
 
-    let mut group = writer.next_row_group().expect("row group");
-    let mut column = 0;
-    while let Some(mut col) = group.next_column().expect("next column") {
-        match column {
-            2 if int64_timestamps => {
-                let v: Vec<i64> = rows.iter().map(|r| r.2 as i64).collect();
-                col.typed::<Int64Type>().write_batch(&v, None, None).expect("write");
+    for rows in all_rows.chunks(all_rows.len().div_ceil(groups.max(1)).max(1)) {
+        let mut group = writer.next_row_group().expect("row group");
+        let mut column = 0;
+        while let Some(mut col) = group.next_column().expect("next column") {
+            match column {
+                2 if int64_timestamps => {
+                    let v: Vec<i64> = rows.iter().map(|r| r.2 as i64).collect();
+                    col.typed::<Int64Type>().write_batch(&v, None, None).expect("write");
+                }
+                2 => {
+                    let v: Vec<f64> = rows.iter().map(|r| r.2).collect();
+                    col.typed::<DoubleType>().write_batch(&v, None, None).expect("write");
+                }
+                9 => {
+                    let v: Vec<f64> = rows.iter().filter_map(|r| r.9).collect();
+                    let defs: Vec<i16> = rows.iter().map(|r| r.9.is_some() as i16).collect();
+                    col.typed::<DoubleType>().write_batch(&v, Some(&defs), None).expect("write");
+                }
+                0 | 3 => {
+                    let (data, _) =
+                        strings(rows.iter().map(|r| Some(if column == 0 { r.0.clone() } else { r.3.clone() })));
+                    col.typed::<ByteArrayType>().write_batch(&data, None, None).expect("write");
+                }
+                c => {
+                    let (data, defs) = strings(rows.iter().map(|r| match c {
+                        1 => r.1.clone(),
+                        4 => r.4.clone(),
+                        5 => r.5.clone(),
+                        6 => r.6.clone(),
+                        7 => r.7.clone(),
+                        _ => r.8.clone(),
+                    }));
+                    col.typed::<ByteArrayType>().write_batch(&data, Some(&defs), None).expect("write");
+                }
             }
-            2 => {
-                let v: Vec<f64> = rows.iter().map(|r| r.2).collect();
-                col.typed::<DoubleType>().write_batch(&v, None, None).expect("write");
-            }
-            9 => {
-                let v: Vec<f64> = rows.iter().filter_map(|r| r.9).collect();
-                let defs: Vec<i16> = rows.iter().map(|r| r.9.is_some() as i16).collect();
-                col.typed::<DoubleType>().write_batch(&v, Some(&defs), None).expect("write");
-            }
-            0 | 3 => {
-                let (data, _) = strings(rows.iter().map(|r| Some(if column == 0 { r.0.clone() } else { r.3.clone() })));
-                col.typed::<ByteArrayType>().write_batch(&data, None, None).expect("write");
-            }
-            c => {
-                let (data, defs) = strings(rows.iter().map(|r| match c {
-                    1 => r.1.clone(),
-                    4 => r.4.clone(),
-                    5 => r.5.clone(),
-                    6 => r.6.clone(),
-                    7 => r.7.clone(),
-                    _ => r.8.clone(),
-                }));
-                col.typed::<ByteArrayType>().write_batch(&data, Some(&defs), None).expect("write");
-            }
+            col.close().expect("close column");
+            column += 1;
         }
-        col.close().expect("close column");
-        column += 1;
+        group.close().expect("close row group");
     }
-    group.close().expect("close row group");
     writer.close().expect("close writer");
 }
 
@@ -252,7 +256,7 @@ fn jsonl_csv_and_parquet_load_to_the_same_dataset() {
     let from_csv = data::load(Format::Csv, &csv).expect("load CSV");
 
     let parquet = dir.join("log.parquet");
-    write_parquet(&original, &parquet, false);
+    write_parquet(&original, &parquet, false, 1);
     let from_parquet = data::load(Format::Parquet, &parquet).expect("load Parquet");
 
     assert_eq!(from_jsonl.sessions, original.sessions);
@@ -261,10 +265,20 @@ fn jsonl_csv_and_parquet_load_to_the_same_dataset() {
     assert_eq!(from_csv.n_displays(), original.n_displays());
     assert!(original.sessions.iter().flat_map(|s| s.displays()).any(|d| d.items.contains(&item_id(7))));
 
+    // The loader reads row group by row group; a session may straddle two groups.
+    let grouped = dir.join("groups.parquet");
+    write_parquet(&original, &grouped, false, 3);
+    {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(std::fs::File::open(&grouped).expect("open")).expect("reader");
+        assert_eq!(reader.num_row_groups(), 3);
+    }
+    assert_eq!(data::load(Format::Parquet, &grouped).expect("load").sessions, original.sessions);
+
     // INT64 timestamps in Parquet.
     let integral = generate(7, 20, true);
     let parquet = dir.join("int64.parquet");
-    write_parquet(&integral, &parquet, true);
+    write_parquet(&integral, &parquet, true, 1);
     assert_eq!(data::load(Format::Parquet, &parquet).expect("load").sessions, integral.sessions);
 }
 
