@@ -342,6 +342,46 @@ pub fn meta_train_observed<T: MetaTask>(
     (state.theta, state.alpha)
 }
 
+/// Meta-training driven pool by pool from outside: streaming training hands it the tasks of one
+/// window of sessions at a time, when all of a log's tasks do not fit in memory. θ0, α and the
+/// optimisers' state carry over from pool to pool. Deterministic for a seed: each pool is
+/// visited once in a fresh seeded shuffle, in batches of `cfg.batch` (the last may be smaller).
+pub struct Trainer {
+    state: State,
+    cfg: MetaConfig,
+    rng: Rng,
+    iterations: usize,
+}
+
+impl Trainer {
+    pub fn new(theta: Vec<f32>, cfg: &MetaConfig) -> Self {
+        Trainer { state: State::new(theta, cfg), cfg: cfg.clone(), rng: Rng::new(cfg.seed), iterations: 0 }
+    }
+
+    /// One pass over `tasks`; `progress` sees every iteration (`iterations` is this pass's count).
+    pub fn pass<T: MetaTask>(&mut self, tasks: &[T], mut progress: impl FnMut(Progress)) {
+        let mut order: Vec<usize> = (0..tasks.len()).collect();
+        self.rng.shuffle(&mut order);
+        let batches = order.len().div_ceil(self.cfg.batch.max(1));
+        for (k, chunk) in order.chunks(self.cfg.batch.max(1)).enumerate() {
+            let batch: Vec<&T> = chunk.iter().map(|&i| &tasks[i]).collect();
+            let loss = self.state.step(&batch, &self.cfg);
+            self.iterations += 1;
+            progress(Progress { iteration: k + 1, iterations: batches, query_loss: loss });
+        }
+    }
+
+    /// Meta-iterations run so far, over every pass.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// (θ0, α).
+    pub fn into_parts(self) -> (Vec<f32>, Vec<f32>) {
+        (self.state.theta, self.state.alpha)
+    }
+}
+
 /// Meta-trains from `theta0` on tasks drawn afresh every iteration (`cfg.batch` calls of `sample`
 /// per iteration, in order, all from one generator seeded with `cfg.seed`); returns (θ0, α).
 /// Deterministic for a seed, like [`meta_train`].

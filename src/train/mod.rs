@@ -13,4 +13,5 @@ pub mod pipeline;
 pub mod report;
 pub mod select;
 pub mod sinusoid;
+pub mod stream;
 pub mod tasks;

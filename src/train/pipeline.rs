@@ -139,16 +139,27 @@ fn iterations_for(prep: &Prepared, batch: usize, epochs: f32) -> usize {
 
 /// The model of θ0 and α with the training settings.
 pub(super) fn model_of(prep: &Prepared, opts: &TrainOptions, theta: Vec<f32>, alpha: Vec<f32>) -> Model {
+    model_with(prep.arch, &prep.features, opts, theta, alpha)
+}
+
+/// The model of θ0 and α on `arch` with the training settings, carrying `features`' table.
+pub(super) fn model_with(
+    arch: Arch,
+    features: &ItemFeatures,
+    opts: &TrainOptions,
+    theta: Vec<f32>,
+    alpha: Vec<f32>,
+) -> Model {
     Model {
-        arch: prep.arch,
+        arch,
         theta,
         alpha,
         inner: opts.inner(),
         max_move: opts.max_move,
         rank_without_events: opts.rank_without_events,
         algorithm: opts.algorithm.name().to_string(),
-        feature_names: prep.features.names.clone(),
-        items: Some(prep.features.table().clone()),
+        feature_names: features.names.clone(),
+        items: Some(features.table().clone()),
     }
 }
 

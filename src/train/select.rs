@@ -182,7 +182,7 @@ impl Selection {
     }
 
     /// The settings without validation: each one's only candidate, or else the training value.
-    fn unselected(&self, opts: &TrainOptions) -> ServeSettings {
+    pub(super) fn unselected(&self, opts: &TrainOptions) -> ServeSettings {
         let one = |v: &[f32], default: f32| if v.len() == 1 { v[0] } else { default };
         ServeSettings {
             steps: if self.steps.len() == 1 { self.steps[0] } else { opts.steps },

@@ -27,6 +27,7 @@ use std::time::Instant;
 
 mod bench;
 mod progress;
+mod stream;
 
 use bench::{cmd_bench_train, cmd_sinusoid, BenchTrainArgs, SinusoidArgs};
 use progress::{peak_resident_bytes, progress_bar, Bar};
@@ -260,6 +261,14 @@ struct TrainArgs {
     /// interacted-first on the validation sessions.
     #[arg(long)]
     require_lift: bool,
+    /// Train on a JSONL log of any length in bounded memory: read it a window of sessions at a
+    /// time on every pass (each session's rows together in the file). Needs --item-table; no
+    /// validation selection (the training settings are served); epochs are whole passes.
+    #[arg(long)]
+    stream: bool,
+    /// Sessions per window with --stream.
+    #[arg(long, default_value_t = fewclick::train::stream::DEFAULT_WINDOW)]
+    window: usize,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -373,6 +382,9 @@ fn describe_selection(algorithm: &str, selected: &Selected) -> String {
 
 fn cmd_train(a: TrainArgs) -> Result<(), String> {
     let opts = a.settings.options()?;
+    if a.stream {
+        return stream::cmd_train_stream(&a, &opts);
+    }
     if a.require_lift && opts.selection.validation == 0.0 {
         return Err("--require-lift needs validation sessions to compare on (--validation > 0)".into());
     }

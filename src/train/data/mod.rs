@@ -79,8 +79,8 @@ mod rows;
 
 use self::challenge::*;
 use self::csv::*;
-pub use self::jsonl::JsonlWriter;
 use self::jsonl::*;
+pub use self::jsonl::{JsonlWriter, SessionStream};
 use self::parquet::*;
 use self::rows::*;
 use crate::error::{Error, Result};
