@@ -95,3 +95,35 @@ fn streaming_training_is_deterministic_and_serves_its_training_settings() {
     assert!(train_streaming(&empty, &table, &opts, 16, |_| {}).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn loading_and_task_building_report_progress_to_the_end_and_change_nothing() {
+    use fewclick::train::tasks::{build_tasks, build_tasks_observed};
+    use fewclick::{Arch, LossKind};
+    let seed = 12;
+    println!("seed {seed}");
+    let dir = temp_dir("progress");
+    simulated(&dir, 40, seed);
+    let path = dir.join("sessions.jsonl");
+    let size = std::fs::metadata(&path).expect("size").len();
+    let mut seen = Vec::new();
+    let observed =
+        data::load_observed(Format::Jsonl, &path, &mut |done, total| seen.push((done, total))).expect("load");
+    assert_eq!(observed.sessions, data::load(Format::Jsonl, &path).expect("load").sessions);
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "increasing: {seen:?}");
+    assert_eq!(seen.last(), Some(&(size, size)));
+    let table = ItemFeatures::load_json(&dir.join("item-table.json")).expect("table");
+    let arch = Arch::new(table.dim(), 16).expect("arch");
+    let tables = std::slice::from_ref(&table);
+    let mut steps = Vec::new();
+    let with = build_tasks_observed(&observed, tables, arch, LossKind::Pairwise, false, &mut |d, n| steps.push((d, n)));
+    let without = build_tasks(&observed, tables, arch, LossKind::Pairwise, false);
+    assert_eq!(with.len(), without.len());
+    assert!(with
+        .iter()
+        .zip(&without)
+        .all(|(a, b)| a.query.inputs == b.query.inputs && a.support.inputs == b.support.inputs));
+    assert_eq!(steps.last(), Some(&(40, 40)));
+    assert!(steps.len() >= 2 && steps.windows(2).all(|w| w[0].0 < w[1].0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,7 +6,7 @@ use super::data::Dataset;
 use super::items::ItemFeatures;
 use super::meta::{meta_train, meta_train_observed, Algorithm, MetaConfig, Progress};
 use super::select::Selection;
-use super::tasks::{build_tasks, RankTask};
+use super::tasks::{build_tasks_observed, RankTask};
 use crate::adapt::{InnerLoop, Scope};
 use crate::error::{Error, Result};
 use crate::loss::LossKind;
@@ -106,6 +106,16 @@ pub struct Prepared {
 /// builds the tasks. With `fixed`, a given item table (for example catalogue attributes, which carry
 /// no labels and so cannot leak) is used for both instead.
 pub fn prepare(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>) -> Result<Prepared> {
+    prepare_observed(train, opts, fixed, &mut |_, _| {})
+}
+
+/// [`prepare`], telling `progress` how far task building is (`(sessions done, sessions)`).
+pub fn prepare_observed(
+    train: &Dataset,
+    opts: &TrainOptions,
+    fixed: Option<ItemFeatures>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Prepared> {
     opts.validate()?;
     if train.n_displays() == 0 {
         return Err(Error::InvalidInput { reason: "the training sessions contain no result lists".into() });
@@ -115,7 +125,7 @@ pub fn prepare(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>
         None => (ItemFeatures::learn(train)?, ItemFeatures::learn_out_of_fold(train, opts.folds)?),
     };
     let arch = Arch::new(features.dim(), opts.hidden)?;
-    let tasks = build_tasks(train, &tables, arch, opts.inner_loss, opts.rank_without_events);
+    let tasks = build_tasks_observed(train, &tables, arch, opts.inner_loss, opts.rank_without_events, progress);
     Ok(Prepared { features, tasks, arch })
 }
 

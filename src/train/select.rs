@@ -29,7 +29,7 @@ use super::data::Dataset;
 use super::eval::{evaluate, Method};
 use super::items::ItemFeatures;
 use super::meta::Progress;
-use super::pipeline::{iterations, model_of, prepare, train, train_observed, Prepared, TrainOptions, Trained};
+use super::pipeline::{iterations, model_of, prepare_observed, train, train_observed, Prepared, TrainOptions, Trained};
 use super::report::metrics;
 use crate::adapt::{InnerLoop, Scope};
 use crate::error::{Error, Result};
@@ -316,9 +316,19 @@ pub struct Setup {
 /// Holds back the validation part (when `opts.selection.validation` > 0), prepares the rest and
 /// learns the item features to serve with. Shared by every algorithm of one comparison.
 pub fn setup(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>) -> Result<Setup> {
+    setup_observed(train, opts, fixed, &mut |_, _| {})
+}
+
+/// [`setup`], telling `progress` how far task building is (`(sessions done, sessions)`).
+pub fn setup_observed(
+    train: &Dataset,
+    opts: &TrainOptions,
+    fixed: Option<ItemFeatures>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Setup> {
     opts.validate()?;
     if opts.selection.validation == 0.0 {
-        let prep = prepare(train, opts, fixed)?;
+        let prep = prepare_observed(train, opts, fixed, progress)?;
         let serving = prep.features.clone();
         return Ok(Setup { prep, validation: None, serving });
     }
@@ -327,7 +337,7 @@ pub fn setup(train: &Dataset, opts: &TrainOptions, fixed: Option<ItemFeatures>) 
         Some(table) => table.clone(),
         None => ItemFeatures::learn(train)?,
     };
-    let prep = prepare(&fit, opts, fixed)?;
+    let prep = prepare_observed(&fit, opts, fixed, progress)?;
     if serving.dim() != prep.features.dim() {
         return Err(Error::InvalidInput {
             reason: format!(

@@ -83,11 +83,45 @@ pub fn build_tasks(
     inner_loss: LossKind,
     with_empty_log: bool,
 ) -> Vec<RankTask> {
-    let per_session: Vec<Vec<RankTask>> = ds
-        .sessions
+    build_tasks_observed(ds, tables, arch, inner_loss, with_empty_log, &mut |_, _| {})
+}
+
+/// [`build_tasks`], telling `progress` `(sessions done, sessions)` about fifty times: sessions go
+/// in order, a fiftieth at a time, each part across the threads.
+pub fn build_tasks_observed(
+    ds: &Dataset,
+    tables: &[ItemFeatures],
+    arch: Arch,
+    inner_loss: LossKind,
+    with_empty_log: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<RankTask> {
+    let n = ds.sessions.len();
+    let part = n.div_ceil(50).max(1);
+    let mut tasks = Vec::new();
+    for start in (0..n).step_by(part) {
+        let end = (start + part).min(n);
+        tasks.extend(session_tasks(ds, start..end, tables, arch, inner_loss, with_empty_log));
+        progress(end, n);
+    }
+    tasks
+}
+
+/// The tasks of sessions `range` of `ds`, in session order.
+fn session_tasks(
+    ds: &Dataset,
+    range: std::ops::Range<usize>,
+    tables: &[ItemFeatures],
+    arch: Arch,
+    inner_loss: LossKind,
+    with_empty_log: bool,
+) -> Vec<RankTask> {
+    let offset = range.start;
+    let per_session: Vec<Vec<RankTask>> = ds.sessions[range]
         .par_iter()
         .enumerate()
-        .map(|(i, session)| {
+        .map(|(k, session)| {
+            let i = offset + k;
             let table = &tables[i % tables.len()];
             let mut log = EventLog::new(LOG_CAPACITY).expect("valid capacity");
             let mut results: Option<ResultSet> = None;

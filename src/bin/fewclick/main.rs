@@ -18,7 +18,7 @@ use fewclick::train::items::ItemFeatures;
 use fewclick::train::meta::Algorithm;
 use fewclick::train::pipeline::TrainOptions;
 use fewclick::train::report::{Bootstrap, Report, DEFAULT_BOOTSTRAP_SEED};
-use fewclick::train::select::{setup, train_selected, EpochScore, Selected, Selection, Validation};
+use fewclick::train::select::{setup, setup_observed, train_selected, EpochScore, Selected, Selection, Validation};
 use fewclick::{LossKind, Model, Scope};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -112,7 +112,12 @@ impl Input {
             }
         }
         let t = Instant::now();
-        let ds = data::load(format, &self.sessions).map_err(|e| e.to_string())?;
+        let unit = if format == Format::Parquet { "row groups" } else { "bytes" };
+        let mut bar = Bar::new("load".into());
+        let ds = data::load_observed(format, &self.sessions, &mut |done, total| {
+            bar.update(done as usize, total as usize, unit)
+        })
+        .map_err(|e| e.to_string())?;
         eprintln!("loaded {}: {} ({:.1} s)", self.sessions.display(), data::describe(&ds), t.elapsed().as_secs_f64());
         Ok(ds)
     }
@@ -392,7 +397,9 @@ fn cmd_train(a: TrainArgs) -> Result<(), String> {
     let (train_part, _) = a.input.parts()?;
     let t = Instant::now();
     let table = a.item_table.as_deref().map(ItemFeatures::load_json).transpose().map_err(|e| e.to_string())?;
-    let setup = setup(&train_part, &opts, table).map_err(|e| e.to_string())?;
+    let mut bar = Bar::new("tasks".into());
+    let setup = setup_observed(&train_part, &opts, table, &mut |done, total| bar.update(done, total, "sessions"))
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "{} training tasks, {} item features, prepared in {:.1} s",
         setup.prep.tasks.len(),

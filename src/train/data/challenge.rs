@@ -22,8 +22,8 @@ pub(super) fn checked_record(path: &Path, record: CsvRecord, n_cols: usize) -> R
     Ok((line, f))
 }
 
-pub(super) fn load_trivago(path: &Path) -> Result<Dataset> {
-    let mut reader = CsvReader::open(path)?;
+pub(super) fn load_trivago(path: &Path, progress: LoadProgress) -> Result<Dataset> {
+    let (mut reader, mut tracker) = CsvReader::open(path)?;
     let header = Header::read(path, &mut reader)?;
     let cols = header.require(
         path,
@@ -34,6 +34,7 @@ pub(super) fn load_trivago(path: &Path) -> Result<Dataset> {
     let n_cols = header.names.len();
     let mut asm = Assembler::default();
     while let Some(record) = reader.next_record() {
+        tracker.tick(progress);
         let (line, f) = checked_record(path, record, n_cols)?;
         let err = |reason: String| at_line(path, line, reason);
         let action = f[c_action].as_str();

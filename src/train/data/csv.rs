@@ -30,10 +30,11 @@ enum Parsed {
     OpenQuote,
 }
 
-impl CsvReader<BufReader<std::fs::File>> {
-    pub(super) fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-        Ok(CsvReader::new(BufReader::with_capacity(1 << 16, file)))
+impl CsvReader<BufReader<CountedFile>> {
+    /// The reader of a file, and the tracker of how far it has read.
+    pub(super) fn open(path: &Path) -> Result<(Self, Tracker)> {
+        let (file, tracker) = open_counted(path)?;
+        Ok((CsvReader::new(file), tracker))
     }
 }
 
@@ -178,8 +179,8 @@ impl Header {
     }
 }
 
-pub(super) fn load_csv(path: &Path) -> Result<Dataset> {
-    let mut reader = CsvReader::open(path)?;
+pub(super) fn load_csv(path: &Path, progress: LoadProgress) -> Result<Dataset> {
+    let (mut reader, mut tracker) = CsvReader::open(path)?;
     let header = Header::read(path, &mut reader)?;
     let req = header.require(path, &["session", "timestamp", "type"])?;
     let (c_session, c_time, c_type) = (req[0], req[1], req[2]);
@@ -193,6 +194,7 @@ pub(super) fn load_csv(path: &Path) -> Result<Dataset> {
     let n_cols = header.names.len();
     let mut asm = Assembler::default();
     while let Some(record) = reader.next_record() {
+        tracker.tick(progress);
         let (line, f) = checked_record(path, record, n_cols)?;
         let err = |reason: String| at_line(path, line, reason);
         let get = |c: Option<usize>| c.map(|c| f[c].as_str()).filter(|s| !s.is_empty());

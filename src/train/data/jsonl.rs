@@ -4,9 +4,11 @@
 use super::*;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 
-pub(super) fn load_jsonl(path: &Path) -> Result<Dataset> {
+pub(super) fn load_jsonl(path: &Path, progress: LoadProgress) -> Result<Dataset> {
     let mut asm = Assembler::default();
-    for row in JsonlRows::open(path)? {
+    let mut rows = JsonlRows::open(path)?;
+    while let Some(row) = rows.next() {
+        rows.tracker.tick(progress);
         let (line, session, user, step) = row?;
         asm.add(session, user, line as u64, step).map_err(|reason| at_line(path, line, reason))?;
     }
@@ -18,8 +20,9 @@ pub(super) fn load_jsonl(path: &Path) -> Result<Dataset> {
 /// sessions without holding the log.
 pub(super) struct JsonlRows {
     path: std::path::PathBuf,
-    lines: std::io::Lines<BufReader<std::fs::File>>,
+    lines: std::io::Lines<BufReader<CountedFile>>,
     line: usize,
+    tracker: Tracker,
 }
 
 /// A row: line number, session id, user id and the step.
@@ -27,8 +30,8 @@ pub(super) type JsonlRow = (usize, String, Option<String>, Step);
 
 impl JsonlRows {
     pub(super) fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-        Ok(JsonlRows { path: path.to_path_buf(), lines: BufReader::with_capacity(1 << 16, file).lines(), line: 0 })
+        let (file, tracker) = open_counted(path)?;
+        Ok(JsonlRows { path: path.to_path_buf(), lines: file.lines(), line: 0, tracker })
     }
 }
 

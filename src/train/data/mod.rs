@@ -82,6 +82,7 @@ use self::csv::*;
 use self::jsonl::*;
 pub use self::jsonl::{JsonlWriter, SessionStream};
 use self::parquet::*;
+pub use self::rows::LoadProgress;
 use self::rows::*;
 use crate::error::{Error, Result};
 use crate::session::{validate_id, Event, EventKind};
@@ -201,11 +202,17 @@ impl Format {
 
 /// Loads a session log. Errors name the file and the line (Parquet: the row) of the first problem.
 pub fn load(format: Format, path: &Path) -> Result<Dataset> {
+    load_observed(format, path, &mut |_, _| {})
+}
+
+/// [`load`], telling `progress` how far it is: `(bytes read, file size)` at each percent, or
+/// `(row groups read, row groups)` for Parquet.
+pub fn load_observed(format: Format, path: &Path, progress: LoadProgress) -> Result<Dataset> {
     match format {
-        Format::Trivago => load_trivago(path),
-        Format::Jsonl => load_jsonl(path),
-        Format::Csv => load_csv(path),
-        Format::Parquet => load_parquet(path),
+        Format::Trivago => load_trivago(path, progress),
+        Format::Jsonl => load_jsonl(path, progress),
+        Format::Csv => load_csv(path, progress),
+        Format::Parquet => load_parquet(path, progress),
     }
 }
 

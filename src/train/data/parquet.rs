@@ -3,15 +3,15 @@
 use super::*;
 use ::parquet::record::Field;
 
-pub(super) fn load_parquet(path: &Path) -> Result<Dataset> {
+pub(super) fn load_parquet(path: &Path, progress: LoadProgress) -> Result<Dataset> {
     // The parquet crate panics on some damaged files (e.g. a page that ends inside a value it
     // declares: found by fuzz/fuzz_targets/loaders.rs); such a file is an error like any other.
-    std::panic::catch_unwind(|| read_parquet(path)).unwrap_or_else(|_| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_parquet(path, progress))).unwrap_or_else(|_| {
         Err(invalid(format!("{}: not a readable Parquet file (the Parquet decoder failed on it)", path.display())))
     })
 }
 
-pub(super) fn read_parquet(path: &Path) -> Result<Dataset> {
+pub(super) fn read_parquet(path: &Path, progress: LoadProgress) -> Result<Dataset> {
     use ::parquet::file::reader::{FileReader, SerializedFileReader};
 
     let file = std::fs::File::open(path).map_err(|e| invalid(format!("cannot open {}: {e}", path.display())))?;
@@ -61,6 +61,7 @@ pub(super) fn read_parquet(path: &Path) -> Result<Dataset> {
             row_no += 1;
             read_row(path, g, row_no, row, &mut asm)?;
         }
+        progress(g as u64 + 1, reader.num_row_groups() as u64);
     }
     Ok(asm.finish())
 }

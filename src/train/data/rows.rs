@@ -189,3 +189,48 @@ pub(super) fn parse_list(s: &str) -> Vec<String> {
 pub(super) fn parse_prices(s: &str) -> std::result::Result<Vec<f32>, String> {
     s.split('|').map(|p| p.trim().parse::<f32>().map_err(|_| format!("price {p:?} is not a number"))).collect()
 }
+
+/// Where a loader reports how far it is: `(done, total)`, bytes of the file (Parquet: row groups).
+pub type LoadProgress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// A file that counts the bytes read from it, for a loader's progress.
+pub(super) struct CountedFile {
+    file: std::fs::File,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl std::io::Read for CountedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// How far through a [`CountedFile`] a loader is; reports at each whole percent.
+pub(super) struct Tracker {
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+    total: u64,
+    last: u64,
+}
+
+impl Tracker {
+    /// Calls `progress` when the share read has passed another percent (and at the end).
+    pub(super) fn tick(&mut self, progress: LoadProgress) {
+        let read = self.read.get();
+        let percent = read.saturating_mul(100) / self.total.max(1);
+        if percent != self.last {
+            self.last = percent;
+            progress(read, self.total);
+        }
+    }
+}
+
+/// Opens `path` for buffered reading with a byte count behind it.
+pub(super) fn open_counted(path: &Path) -> Result<(std::io::BufReader<CountedFile>, Tracker)> {
+    let file = std::fs::File::open(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let tracker = Tracker { read: read.clone(), total, last: u64::MAX };
+    Ok((std::io::BufReader::with_capacity(1 << 16, CountedFile { file, read }), tracker))
+}
