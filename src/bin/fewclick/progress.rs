@@ -16,7 +16,17 @@ pub struct Bar {
 
 impl Bar {
     pub fn new(label: String) -> Self {
-        Bar { label, tty: std::io::stderr().is_terminal(), started: Instant::now(), last_decile: usize::MAX }
+        Bar::since(label, Instant::now())
+    }
+
+    /// A bar whose step began at `started` (before its first update).
+    pub fn since(label: String, started: Instant) -> Self {
+        Bar { label, tty: std::io::stderr().is_terminal(), started, last_decile: usize::MAX }
+    }
+
+    /// When the step began.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Shows `done` of `total`, then `detail`.

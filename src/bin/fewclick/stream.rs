@@ -28,25 +28,25 @@ pub fn cmd_train_stream(a: &TrainArgs, opts: &TrainOptions) -> Result<(), String
         a.input.sessions.display(),
         a.window
     );
-    let mut bar: Option<(String, usize, Bar)> = None;
-    let mut pass_started = std::time::Instant::now();
+    // The log's sessions, known once the first pass has read it all (every pass reads the same
+    // log): until then a pass's bar has no total to estimate the time left from.
+    let mut log_sessions = 0;
+    // A window's progress comes after it is trained: a pass began when the previous one's last
+    // window was reported (the first, when the command started).
+    let mut last_report = std::time::Instant::now();
+    let mut current: Option<(String, Bar)> = None;
     let report = train_streaming(&a.input.sessions, &table, opts, a.window, |p: StreamProgress| {
         let key = format!("{} pass {}/{}", p.phase, p.pass, p.passes);
-        if bar.as_ref().map_or(true, |(k, _, _)| *k != key) {
-            // A pass's total is known after the first pass (every pass reads the same log).
-            let total = bar.as_ref().map_or(0, |(_, sessions, _)| *sessions);
-            bar = Some((key.clone(), total, Bar::new(key.clone())));
-            pass_started = std::time::Instant::now();
+        if current.as_ref().map_or(true, |(k, _)| *k != key) {
+            current = Some((key.clone(), Bar::since(key, last_report)));
         }
-        if let Some((_, total, b)) = bar.as_mut() {
-            let rate = p.sessions as f64 / pass_started.elapsed().as_secs_f64().max(1e-9);
+        if let Some((_, bar)) = current.as_mut() {
+            let rate = p.sessions as f64 / bar.started().elapsed().as_secs_f64().max(1e-9);
             let detail = format!("sessions, {} tasks, query loss {:.4}, {rate:.0} sessions/s", p.tasks, p.query_loss);
-            let shown_total = (*total).max(p.sessions);
-            b.update(p.sessions, shown_total, &detail);
-            if p.sessions > *total {
-                *total = p.sessions;
-            }
+            log_sessions = log_sessions.max(p.sessions);
+            bar.update(p.sessions, log_sessions, &detail);
         }
+        last_report = std::time::Instant::now();
     })
     .map_err(|e| e.to_string())?;
     let rate = report.sessions_read as f64 / report.seconds.max(1e-9);

@@ -34,8 +34,11 @@ struct Workspace {
     next: Vec<f32>,
     rdelta: Vec<f32>,
     rnext: Vec<f32>,
-    /// Transposes: of a weight block (`n_in × n_out`) and of a δ (`n_out × rows`).
+    /// `wts[l]`: layer `l`'s Wᵀ (`n_in × n_out`) at the θ of the last forward pass, which the
+    /// R-forward pass reuses; `wt`: the same for another direction (U).
+    wts: Vec<Vec<f32>>,
     wt: Vec<f32>,
+    /// A δ transposed (`n_out × rows`).
     dt: Vec<f32>,
 }
 
@@ -155,15 +158,17 @@ impl Net {
     }
 
     /// The forward pass over `n` rows (`x`: `n × inputs`, row-major) into `acts[1..]`.
-    fn forward(&self, theta: &[f32], x: &[f32], n: usize, acts: &mut Vec<Vec<f32>>, wt: &mut Vec<f32>) {
+    /// Leaves each layer's Wᵀ in `wts`.
+    fn forward(&self, theta: &[f32], x: &[f32], n: usize, acts: &mut Vec<Vec<f32>>, wts: &mut Vec<Vec<f32>>) {
         acts.resize_with(self.sizes.len(), Vec::new);
+        wts.resize_with(self.layers.len(), Vec::new);
         let last = self.layers.len() - 1;
         for (l, ly) in self.layers.iter().enumerate() {
             let (prev, rest) = acts.split_at_mut(l + 1);
             let input: &[f32] = if l == 0 { x } else { &prev[l] };
             let out = &mut rest[0];
             fill_rows(out, n, ly.biases(theta));
-            add_input_times_weights(ly, theta, input, n, wt, out);
+            add_input_times_weights(ly, theta, input, n, &mut wts[l], out);
             if l != last {
                 for z in out.iter_mut() {
                     *z = z.max(0.0);
@@ -175,8 +180,8 @@ impl Net {
     /// The scores of `n` rows.
     pub fn scores(&self, theta: &[f32], x: &[f32]) -> Vec<f32> {
         let n = x.len() / self.inputs();
-        let (mut acts, mut wt) = (Vec::new(), Vec::new());
-        self.forward(theta, x, n, &mut acts, &mut wt);
+        let (mut acts, mut wts) = (Vec::new(), Vec::new());
+        self.forward(theta, x, n, &mut acts, &mut wts);
         acts.pop().unwrap_or_default()
     }
 
@@ -192,7 +197,7 @@ impl Net {
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
             let n = set.n_rows;
-            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wt);
+            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wts);
             let last = self.layers.len();
             zeroed(&mut ws.delta, n);
             let loss = pairwise(&set.pairs, &ws.acts[last], &mut ws.delta);
@@ -218,7 +223,7 @@ impl Net {
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
             let n = set.n_rows;
-            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wt);
+            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wts);
             let last = self.layers.len();
             ws.racts.resize_with(self.sizes.len(), Vec::new);
             // Which layers' weights `u` moves, and which R(A_l) are zero: products with a zero
@@ -236,7 +241,8 @@ impl Net {
                     add_input_times_weights(ly, u, input, n, &mut ws.wt, rout);
                 }
                 if !r_zero[l] {
-                    add_input_times_weights(ly, theta, &prev[l], n, &mut ws.wt, rout);
+                    // θ's Wᵀ from the forward pass above.
+                    mm(&prev[l], n, ly.n_in, &ws.wts[l], ly.n_out, rout);
                 }
                 if l + 1 < last {
                     mask(rout, &ws.acts[l + 1]);
@@ -288,8 +294,8 @@ pub struct HeadObjective<'a> {
 
 impl Net {
     pub fn head_objective<'a>(&'a self, theta0: &[f32], set: &'a Set) -> HeadObjective<'a> {
-        let (mut acts, mut wt) = (Vec::new(), Vec::new());
-        self.forward(theta0, &set.rows, set.n_rows, &mut acts, &mut wt);
+        let (mut acts, mut wts) = (Vec::new(), Vec::new());
+        self.forward(theta0, &set.rows, set.n_rows, &mut acts, &mut wts);
         let last = self.layers.len() - 1;
         let hidden = if last == 0 { set.rows.clone() } else { std::mem::take(&mut acts[last]) };
         HeadObjective { net: self, set, hidden }
