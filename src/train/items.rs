@@ -46,7 +46,8 @@
 //!  "items": {"item id": [its values], ...}}
 //! ```
 
-use super::data::{Dataset, Step};
+use super::data::Dataset;
+use super::item_stats::ItemStats;
 use crate::error::{Error, Result};
 use crate::items::ItemTable;
 use crate::rng::Rng;
@@ -75,8 +76,6 @@ pub const ITEM_NAMES: [&str; ITEM_DIM] = [
 const PRIOR_STRENGTH: f64 = 10.0;
 /// Global click rate used when the training set has no result lists.
 const FALLBACK_CLICK_RATE: f64 = 0.05;
-/// At most this many distinct engaged items per session enter the co-occurrence links.
-const MAX_COOC_ITEMS: usize = 50;
 /// Smoothing steps of the co-occurrence embedding.
 const EMBED_STEPS: usize = 3;
 /// Mixed into every item's hash to seed its random projection vector.
@@ -108,85 +107,21 @@ fn logit(p: f64) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
-/// Per-item training counts, indexed in order of first appearance.
-#[derive(Default)]
-struct Counts<'a> {
-    index: HashMap<&'a str, usize>,
-    ids: Vec<&'a str>,
-    shown: Vec<u32>,
-    clicked: Vec<u32>,
-    interactions: Vec<u32>,
-}
-
-impl<'a> Counts<'a> {
-    fn intern(&mut self, id: &'a str) -> usize {
-        if let Some(&i) = self.index.get(id) {
-            return i;
-        }
-        let i = self.ids.len();
-        self.index.insert(id, i);
-        self.ids.push(id);
-        self.shown.push(0);
-        self.clicked.push(0);
-        self.interactions.push(0);
-        i
-    }
-}
-
 impl ItemFeatures {
     /// Learns item statistics from the given sessions only (pass the training split).
     pub fn learn(train: &Dataset) -> Result<ItemFeatures> {
-        let mut c = Counts::default();
-        // (i, j, weight) co-occurrence links, generated in a deterministic order.
-        let mut links: Vec<(u32, u32, f32)> = Vec::new();
-        let mut engaged: Vec<usize> = Vec::new();
-        for session in &train.sessions {
-            engaged.clear();
-            for step in &session.steps {
-                let engaged_item = match step {
-                    Step::Event { event, .. } => {
-                        let i = c.intern(&event.item);
-                        if event.engagement() > 0.0 {
-                            c.interactions[i] += 1;
-                            Some(i)
-                        } else {
-                            None
-                        }
-                    }
-                    Step::Results(d) => {
-                        for id in &d.items {
-                            let i = c.intern(id);
-                            c.shown[i] += 1;
-                        }
-                        d.clicked.as_deref().map(|id| {
-                            let i = c.intern(id);
-                            c.clicked[i] += 1;
-                            i
-                        })
-                    }
-                };
-                if let Some(i) = engaged_item {
-                    if engaged.len() < MAX_COOC_ITEMS && !engaged.contains(&i) {
-                        engaged.push(i);
-                    }
-                }
-            }
-            if engaged.len() > 1 {
-                let w = 1.0 / (engaged.len() - 1) as f32;
-                for &a in &engaged {
-                    for &b in &engaged {
-                        if a != b {
-                            links.push((a as u32, b as u32, w));
-                        }
-                    }
-                }
-            }
-        }
-        let n = c.ids.len();
-        let embedding = cooccurrence_embedding(&c.ids, links);
+        ItemFeatures::from_stats(&ItemStats::count(train))
+    }
 
-        let total_shown: u64 = c.shown.iter().map(|&v| v as u64).sum();
-        let total_clicked: u64 = c.clicked.iter().map(|&v| v as u64).sum();
+    /// The table of counted statistics (merged from shards or counted in one place: the same
+    /// counts give the same table, bit for bit; see [`ItemStats`]).
+    pub fn from_stats(stats: &ItemStats) -> Result<ItemFeatures> {
+        let (ids, shown, clicked, interactions, links) = stats.sorted();
+        let n = ids.len();
+        let embedding = cooccurrence_embedding(&ids, links);
+
+        let total_shown: u64 = shown.iter().sum();
+        let total_clicked: u64 = clicked.iter().sum();
         let g = if total_shown > 0 && total_clicked > 0 {
             (total_clicked as f64 / total_shown as f64).min(0.5)
         } else {
@@ -198,16 +133,16 @@ impl ItemFeatures {
         // Sums over result-list slots (each showing of an item), for the unknown-item default.
         let (mut s_shown, mut s_clicked, mut s_inter) = (0.0f64, 0.0f64, 0.0f64);
         for i in 0..n {
-            let shown = c.shown[i] as f64;
-            let clicked = c.clicked[i] as f64;
+            let shown = shown[i] as f64;
+            let clicked = clicked[i] as f64;
             let p = (clicked + PRIOR_STRENGTH * g) / (shown.max(clicked) + PRIOR_STRENGTH);
             let log_shown = shown.ln_1p();
             let log_clicked = clicked.ln_1p();
-            let log_inter = (c.interactions[i] as f64).ln_1p();
+            let log_inter = (interactions[i] as f64).ln_1p();
             let mut row =
                 vec![1.0, log_shown as f32, log_clicked as f32, (logit(p) - logit_g) as f32, log_inter as f32];
             row.extend_from_slice(&embedding[i * EMBED_DIM..(i + 1) * EMBED_DIM]);
-            rows.push((c.ids[i].to_string(), row));
+            rows.push((ids[i].to_string(), row));
             s_shown += shown * log_shown;
             s_clicked += shown * log_clicked;
             s_inter += shown * log_inter;
@@ -226,21 +161,18 @@ impl ItemFeatures {
     /// table `f` is learned from every session of `train` whose index `i` has `i % folds != f`, so
     /// session `i` should be featurised with table `i % folds`. `folds` below 2 counts as 2.
     pub fn learn_out_of_fold(train: &Dataset, folds: usize) -> Result<Vec<ItemFeatures>> {
+        ItemFeatures::out_of_fold(&ItemStats::by_residue(train, 0, folds))
+    }
+
+    /// Out-of-fold tables from the counts of each residue class ([`ItemStats::by_residue`], merged
+    /// over shards): table `f` from every class but `f`.
+    pub fn out_of_fold(by_residue: &[ItemStats]) -> Result<Vec<ItemFeatures>> {
         use rayon::prelude::*;
-        let folds = folds.max(2);
-        (0..folds)
+        (0..by_residue.len())
             .into_par_iter()
             .map(|f| {
-                let part = Dataset {
-                    sessions: train
-                        .sessions
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| i % folds != f)
-                        .map(|(_, s)| s.clone())
-                        .collect(),
-                };
-                ItemFeatures::learn(&part)
+                let others = by_residue.iter().enumerate().filter(|&(g, _)| g != f).map(|(_, s)| s);
+                ItemFeatures::from_stats(&ItemStats::merged(others))
             })
             .collect()
     }
@@ -434,7 +366,7 @@ fn cooccurrence_embedding(ids: &[&str], mut links: Vec<(u32, u32, f32)>) -> Vec<
 mod tests {
     use super::*;
     use crate::session::{Event, EventKind};
-    use crate::train::data::{Display, Session};
+    use crate::train::data::{Display, Session, Step};
 
     fn event(t: f64, item: &str) -> Step {
         let mut event = Event::new(item, EventKind::Click);

@@ -19,9 +19,9 @@
 //! the usual case). `tests/meta.rs` checks the meta-gradient against finite differences of the
 //! meta-objective and the products against an f64 reference.
 
+pub use super::outer::{BatchPlan, GradientSum, MetaState};
 use crate::adapt::{adapt, InnerLoop, Objective, Trace};
 use crate::rng::Rng;
-use rayon::prelude::*;
 
 /// One task: a support loss to adapt on and a query loss to judge the adapted parameters by.
 pub trait MetaTask: Sync {
@@ -215,87 +215,12 @@ pub struct MetaConfig {
     pub seed: u64,
 }
 
-/// Adam on a flat vector.
-struct Adam {
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: i32,
-}
-
-impl Adam {
-    fn new(n: usize) -> Self {
-        Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0 }
-    }
-    fn step(&mut self, x: &mut [f32], g: &[f32], lr: f32) {
-        self.t += 1;
-        let (b1, b2) = (0.9f32, 0.999f32);
-        let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
-        for i in 0..x.len() {
-            if !g[i].is_finite() {
-                continue;
-            }
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g[i];
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g[i] * g[i];
-            x[i] -= lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + 1e-8);
-        }
-    }
-}
-
 /// Progress of a run, reported after every iteration.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
     pub iteration: usize,
     pub iterations: usize,
     pub query_loss: f32,
-}
-
-/// θ0, α and their optimisers during a run.
-struct State {
-    theta: Vec<f32>,
-    alpha: Vec<f32>,
-    opt_theta: Adam,
-    opt_alpha: Adam,
-}
-
-impl State {
-    fn new(theta: Vec<f32>, cfg: &MetaConfig) -> Self {
-        let n = theta.len();
-        State { theta, alpha: vec![cfg.alpha; n], opt_theta: Adam::new(n), opt_alpha: Adam::new(n) }
-    }
-
-    /// One meta-update on a batch: per-task gradients in parallel, summed in batch order. Returns
-    /// the mean query loss after adaptation.
-    fn step<T: MetaTask>(&mut self, batch: &[&T], cfg: &MetaConfig) -> f32 {
-        let n = self.theta.len();
-        let (theta, alpha) = (&self.theta, &self.alpha);
-        let results: Vec<(f32, Vec<f32>, Vec<f32>)> = batch
-            .par_iter()
-            .map(|task| {
-                let (mut gt, mut ga) = (vec![0.0; n], vec![0.0; n]);
-                let l =
-                    meta_gradient(cfg.algorithm, *task, theta, alpha, &cfg.inner, cfg.trainable_from, &mut gt, &mut ga);
-                (l, gt, ga)
-            })
-            .collect();
-        let (mut gt, mut ga) = (vec![0.0; n], vec![0.0; n]);
-        let mut loss = 0.0;
-        let scale = 1.0 / results.len() as f32;
-        for (l, a, b) in &results {
-            loss += l * scale;
-            for i in 0..n {
-                gt[i] += a[i] * scale;
-                ga[i] += b[i] * scale;
-            }
-        }
-        self.opt_theta.step(&mut self.theta, &gt, cfg.meta_lr);
-        if cfg.algorithm == Algorithm::MetaSgd {
-            self.opt_alpha.step(&mut self.alpha, &ga, cfg.alpha_lr);
-            for a in &mut self.alpha {
-                *a = a.clamp(0.0, 2.0);
-            }
-        }
-        loss
-    }
 }
 
 /// Meta-trains from `theta0` on a fixed pool of tasks; returns (θ0, α). Deterministic for a seed:
@@ -317,29 +242,18 @@ pub fn meta_train_observed<T: MetaTask>(
     cfg: &MetaConfig,
     mut observe: impl FnMut(Progress, &[f32], &[f32]),
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut state = State::new(theta, cfg);
+    let mut state = MetaState::new(theta, cfg.alpha);
     if tasks.is_empty() {
-        return (state.theta, state.alpha);
+        return state.into_parts();
     }
-    let mut rng = Rng::new(cfg.seed);
-    let mut order: Vec<usize> = (0..tasks.len()).collect();
-    let mut cursor = order.len();
+    let mut plan = BatchPlan::new(tasks.len(), cfg.batch, cfg.seed);
     for it in 0..cfg.iterations {
-        let batch: Vec<&T> = (0..cfg.batch.min(tasks.len()))
-            .map(|_| {
-                if cursor == order.len() {
-                    rng.shuffle(&mut order);
-                    cursor = 0;
-                }
-                cursor += 1;
-                &tasks[order[cursor - 1]]
-            })
-            .collect();
+        let batch: Vec<&T> = plan.next_batch().into_iter().map(|i| &tasks[i]).collect();
         let loss = state.step(&batch, cfg);
         let p = Progress { iteration: it + 1, iterations: cfg.iterations, query_loss: loss };
-        observe(p, &state.theta, &state.alpha);
+        observe(p, state.theta(), state.alpha());
     }
-    (state.theta, state.alpha)
+    state.into_parts()
 }
 
 /// Meta-training driven pool by pool from outside: streaming training hands it the tasks of one
@@ -347,7 +261,7 @@ pub fn meta_train_observed<T: MetaTask>(
 /// optimisers' state carry over from pool to pool. Deterministic for a seed: each pool is
 /// visited once in a fresh seeded shuffle, in batches of `cfg.batch` (the last may be smaller).
 pub struct Trainer {
-    state: State,
+    state: MetaState,
     cfg: MetaConfig,
     rng: Rng,
     iterations: usize,
@@ -355,7 +269,7 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(theta: Vec<f32>, cfg: &MetaConfig) -> Self {
-        Trainer { state: State::new(theta, cfg), cfg: cfg.clone(), rng: Rng::new(cfg.seed), iterations: 0 }
+        Trainer { state: MetaState::new(theta, cfg.alpha), cfg: cfg.clone(), rng: Rng::new(cfg.seed), iterations: 0 }
     }
 
     /// One pass over `tasks`; `progress` sees every iteration (`iterations` is this pass's count).
@@ -378,7 +292,7 @@ impl Trainer {
 
     /// (θ0, α).
     pub fn into_parts(self) -> (Vec<f32>, Vec<f32>) {
-        (self.state.theta, self.state.alpha)
+        self.state.into_parts()
     }
 }
 
@@ -391,7 +305,7 @@ pub fn meta_train_sampled<T: MetaTask>(
     cfg: &MetaConfig,
     mut progress: impl FnMut(Progress),
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut state = State::new(theta, cfg);
+    let mut state = MetaState::new(theta, cfg.alpha);
     let mut rng = Rng::new(cfg.seed);
     for it in 0..cfg.iterations {
         let tasks: Vec<T> = (0..cfg.batch).map(|_| sample(&mut rng)).collect();
@@ -399,5 +313,5 @@ pub fn meta_train_sampled<T: MetaTask>(
         let loss = if batch.is_empty() { 0.0 } else { state.step(&batch, cfg) };
         progress(Progress { iteration: it + 1, iterations: cfg.iterations, query_loss: loss });
     }
-    (state.theta, state.alpha)
+    state.into_parts()
 }

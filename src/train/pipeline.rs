@@ -93,6 +93,62 @@ impl TrainOptions {
     pub fn inner(&self) -> InnerLoop {
         InnerLoop { steps: self.steps, scope: self.scope(), loss: self.inner_loss, prox: self.prox, clip: self.clip }
     }
+
+    /// Whether joint pre-training runs before meta-training.
+    pub fn pretrains(&self) -> bool {
+        self.pretrain_epochs > 0.0 && self.algorithm != Algorithm::Joint
+    }
+
+    /// The outer loop's settings of `phase` over a pool of `n_tasks` tasks: what `train`, `train
+    /// --stream` and the Python package's Ray driver all run.
+    pub fn phase_config(&self, phase: Phase, arch: &Arch, n_tasks: usize) -> MetaConfig {
+        let inner = self.inner();
+        let (algorithm, epochs, trainable_from, alpha_lr, seed) = match phase {
+            Phase::Pretrain => (Algorithm::Joint, self.pretrain_epochs, 0, 0.0, self.seed ^ 0x9e37_79b9),
+            Phase::Meta => (self.algorithm, self.epochs, inner.scope.trainable_from(arch), self.alpha_lr, self.seed),
+        };
+        MetaConfig {
+            algorithm,
+            inner,
+            trainable_from,
+            alpha: self.alpha,
+            meta_lr: self.meta_lr,
+            alpha_lr,
+            batch: self.batch,
+            iterations: iterations_for(n_tasks, self.batch, epochs),
+            seed,
+        }
+    }
+}
+
+/// The two phases of a training run: joint pre-training (when [`TrainOptions::pretrains`]), then
+/// meta-training from its θ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Pretrain,
+    Meta,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Pretrain => "pretrain",
+            Phase::Meta => "meta",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Phase> {
+        match s {
+            "pretrain" => Ok(Phase::Pretrain),
+            "meta" => Ok(Phase::Meta),
+            other => Err(Error::config("phase", format!("{other:?} is not pretrain or meta"))),
+        }
+    }
+}
+
+/// The initial θ0 of a run with `seed` (before pre-training).
+pub fn initial_theta(arch: &Arch, seed: u64) -> Vec<f32> {
+    arch.init(&mut Rng::new(seed))
 }
 
 /// What every algorithm of one run shares: item features and tasks.
@@ -140,11 +196,11 @@ pub struct Trained {
 
 /// Meta-iterations of `opts.epochs` passes over the tasks.
 pub(super) fn iterations(prep: &Prepared, opts: &TrainOptions) -> usize {
-    iterations_for(prep, opts.batch, opts.epochs)
+    iterations_for(prep.tasks.len(), opts.batch, opts.epochs)
 }
 
-fn iterations_for(prep: &Prepared, batch: usize, epochs: f32) -> usize {
-    ((prep.tasks.len() as f32 * epochs) / batch as f32).ceil().max(1.0) as usize
+fn iterations_for(n_tasks: usize, batch: usize, epochs: f32) -> usize {
+    ((n_tasks as f32 * epochs) / batch as f32).ceil().max(1.0) as usize
 }
 
 /// The model of θ0 and α with the training settings.
@@ -187,35 +243,13 @@ pub(super) fn train_observed(
     opts.validate()?;
     let started = Instant::now();
     let arch = prep.arch;
-    let mut rng = Rng::new(opts.seed);
-    let mut theta0 = arch.init(&mut rng);
-    let inner = opts.inner();
+    let mut theta0 = initial_theta(&arch, opts.seed);
     let iterations = iterations(prep, opts);
-    if opts.pretrain_epochs > 0.0 && opts.algorithm != Algorithm::Joint {
-        let cfg = MetaConfig {
-            algorithm: Algorithm::Joint,
-            inner,
-            trainable_from: 0,
-            alpha: opts.alpha,
-            meta_lr: opts.meta_lr,
-            alpha_lr: 0.0,
-            batch: opts.batch,
-            iterations: iterations_for(prep, opts.batch, opts.pretrain_epochs),
-            seed: opts.seed ^ 0x9e37_79b9,
-        };
-        theta0 = meta_train(&prep.tasks, theta0, &cfg, |_| {}).0;
+    if opts.pretrains() {
+        theta0 =
+            meta_train(&prep.tasks, theta0, &opts.phase_config(Phase::Pretrain, &arch, prep.tasks.len()), |_| {}).0;
     }
-    let cfg = MetaConfig {
-        algorithm: opts.algorithm,
-        inner,
-        trainable_from: inner.scope.trainable_from(&arch),
-        alpha: opts.alpha,
-        meta_lr: opts.meta_lr,
-        alpha_lr: opts.alpha_lr,
-        batch: opts.batch,
-        iterations,
-        seed: opts.seed,
-    };
+    let cfg = opts.phase_config(Phase::Meta, &arch, prep.tasks.len());
     let mut log = Vec::with_capacity(iterations);
     let (theta, alpha) = meta_train_observed(&prep.tasks, theta0, &cfg, |p, theta, alpha| {
         log.push((p.iteration, p.query_loss));

@@ -14,13 +14,12 @@
 
 use super::data::SessionStream;
 use super::items::ItemFeatures;
-use super::meta::{Algorithm, MetaConfig, Progress, Trainer};
-use super::pipeline::{model_with, TrainOptions};
+use super::meta::{Algorithm, Progress, Trainer};
+use super::pipeline::{initial_theta, model_with, Phase, TrainOptions};
 use super::tasks::build_tasks;
 use crate::error::{Error, Result};
 use crate::model_file::Model;
 use crate::params::Arch;
-use crate::rng::Rng;
 use std::path::Path;
 use std::time::Instant;
 
@@ -70,34 +69,21 @@ pub fn train_streaming(
     opts.validate()?;
     let started = Instant::now();
     let arch = Arch::new(table.dim(), opts.hidden)?;
-    let mut theta = arch.init(&mut Rng::new(opts.seed));
+    let mut theta = initial_theta(&arch, opts.seed);
     let mut alpha = vec![opts.alpha; theta.len()];
-    let inner = opts.inner();
     let tables = std::slice::from_ref(table);
     let (mut sessions_read, mut sessions, mut tasks_seen, mut iterations) = (0, 0, 0, 0);
-    let pretrain = opts.pretrain_epochs > 0.0 && opts.algorithm != Algorithm::Joint;
-    let phases = [
-        (Algorithm::Joint, opts.pretrain_epochs, 0, opts.seed ^ 0x9e37_79b9, pretrain),
-        (opts.algorithm, opts.epochs, inner.scope.trainable_from(&arch), opts.seed, true),
-    ];
-    for (algorithm, epochs, trainable_from, seed, run) in phases {
+    let phases = [(Phase::Pretrain, opts.pretrain_epochs, opts.pretrains()), (Phase::Meta, opts.epochs, true)];
+    for (phase, epochs, run) in phases {
         if !run {
             continue;
         }
-        let cfg = MetaConfig {
-            algorithm,
-            inner,
-            trainable_from,
-            alpha: opts.alpha,
-            meta_lr: opts.meta_lr,
-            alpha_lr: if algorithm == Algorithm::Joint { 0.0 } else { opts.alpha_lr },
-            batch: opts.batch,
-            iterations: 0,
-            seed,
-        };
+        // Whole passes, however many iterations the pool would give: `iterations` is unused.
+        let cfg = opts.phase_config(phase, &arch, 0);
+        let algorithm = cfg.algorithm;
         let mut trainer = Trainer::new(theta, &cfg);
         let passes = (epochs.ceil() as usize).max(1);
-        let phase = if algorithm == opts.algorithm { algorithm.name() } else { "pretrain" };
+        let phase = if phase == Phase::Meta { algorithm.name() } else { "pretrain" };
         for pass in 1..=passes {
             let (mut pass_sessions, mut pass_tasks) = (0, 0);
             for part in SessionStream::open(path, window)? {

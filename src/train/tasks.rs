@@ -86,6 +86,20 @@ pub fn build_tasks(
     build_tasks_observed(ds, tables, arch, inner_loss, with_empty_log, &mut |_, _| {})
 }
 
+/// [`build_tasks`] for a shard of a larger log whose first session is session `first_session` of
+/// the whole: session `i` of `ds` is featurised with `tables[(first_session + i) % tables.len()]`,
+/// so the shards of a log, built separately and concatenated in order, give the whole log's tasks.
+pub fn build_shard_tasks(
+    ds: &Dataset,
+    first_session: usize,
+    tables: &[ItemFeatures],
+    arch: Arch,
+    inner_loss: LossKind,
+    with_empty_log: bool,
+) -> Vec<RankTask> {
+    session_tasks(ds, 0..ds.sessions.len(), first_session, tables, arch, inner_loss, with_empty_log)
+}
+
 /// [`build_tasks`], telling `progress` `(sessions done, sessions)` about fifty times: sessions go
 /// in order, a fiftieth at a time, each part across the threads.
 pub fn build_tasks_observed(
@@ -101,22 +115,24 @@ pub fn build_tasks_observed(
     let mut tasks = Vec::new();
     for start in (0..n).step_by(part) {
         let end = (start + part).min(n);
-        tasks.extend(session_tasks(ds, start..end, tables, arch, inner_loss, with_empty_log));
+        tasks.extend(session_tasks(ds, start..end, 0, tables, arch, inner_loss, with_empty_log));
         progress(end, n);
     }
     tasks
 }
 
-/// The tasks of sessions `range` of `ds`, in session order.
+/// The tasks of sessions `range` of `ds`, in session order; `ds` starts at session `first` of the
+/// whole log (out-of-fold tables are chosen by the index in the whole log).
 fn session_tasks(
     ds: &Dataset,
     range: std::ops::Range<usize>,
+    first: usize,
     tables: &[ItemFeatures],
     arch: Arch,
     inner_loss: LossKind,
     with_empty_log: bool,
 ) -> Vec<RankTask> {
-    let offset = range.start;
+    let offset = first + range.start;
     let per_session: Vec<Vec<RankTask>> = ds.sessions[range]
         .par_iter()
         .enumerate()

@@ -72,12 +72,14 @@
 //! and so are sessions left without any step.
 
 mod challenge;
+mod columns;
 mod csv;
 mod jsonl;
 mod parquet;
 mod rows;
 
 use self::challenge::*;
+pub use self::columns::{load_columns, Columns};
 use self::csv::*;
 use self::jsonl::*;
 pub use self::jsonl::{JsonlWriter, SessionStream};
@@ -87,7 +89,7 @@ use self::rows::*;
 use crate::error::{Error, Result};
 use crate::session::{validate_id, Event, EventKind};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use crate::session::MAX_TIMESTAMP_SECONDS;
 
@@ -206,14 +208,50 @@ pub fn load(format: Format, path: &Path) -> Result<Dataset> {
 }
 
 /// [`load`], telling `progress` how far it is: `(bytes read, file size)` at each percent, or
-/// `(row groups read, row groups)` for Parquet.
+/// `(row groups read, row groups)` for Parquet. A directory is a log in shards ([`shard_files`]):
+/// each shard is loaded on its own and their sessions concatenated in shard order (`progress`
+/// then counts shards), so a session must lie within one shard.
 pub fn load_observed(format: Format, path: &Path, progress: LoadProgress) -> Result<Dataset> {
+    if path.is_dir() {
+        let files = shard_files(format, path)?;
+        let mut all = Dataset::default();
+        for (k, file) in files.iter().enumerate() {
+            all.sessions.extend(load(format, file)?.sessions);
+            progress(k as u64 + 1, files.len() as u64);
+        }
+        return Ok(all);
+    }
     match format {
         Format::Trivago => load_trivago(path, progress),
         Format::Jsonl => load_jsonl(path, progress),
         Format::Csv => load_csv(path, progress),
         Format::Parquet => load_parquet(path, progress),
     }
+}
+
+/// The shards of a log in directory `dir`: its files named `*.parquet` (Parquet), `*.jsonl`
+/// (JSONL) or `*.csv` (CSV and trivago), in name order. A directory without any is an error.
+pub fn shard_files(format: Format, dir: &Path) -> Result<Vec<PathBuf>> {
+    let ext = match format {
+        Format::Parquet => "parquet",
+        Format::Jsonl => "jsonl",
+        Format::Csv | Format::Trivago => "csv",
+    };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::InvalidInput { reason: format!("cannot list {}: {e}", dir.display()) })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path =
+            entry.map_err(|e| Error::InvalidInput { reason: format!("cannot list {}: {e}", dir.display()) })?.path();
+        if path.is_file() && path.extension().is_some_and(|x| x == ext) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::InvalidInput { reason: format!("{}: no *.{ext} shard in the directory", dir.display()) });
+    }
+    Ok(files)
 }
 
 impl Dataset {
