@@ -11,6 +11,8 @@
 #   - the nightly Rust fuzz/rust-toolchain.toml pins, with rust-src (the shipped wasm builds rebuild
 #     std with it: scripts/lib/common.sh ship_build), and cargo-fuzz at the version fuzz/Cargo.toml
 #     pins (scripts/fuzz.sh)
+#   - python/.venv: maturin, Ray, pyarrow, pandas and pytest at python/requirements.txt's versions
+#     (the Python package and its Ray driver: scripts/test-python.sh)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
@@ -68,5 +70,8 @@ note "$("$WASM_OPT" --version)"
 
 # The pinned nightly (shipped wasm builds, fuzzing) and cargo-fuzz (scripts/fuzz.sh).
 fuzz_tools
+
+# The Python package's build and test environment (maturin, Ray, pyarrow, pandas, pytest).
+python_env
 
 step "setup complete"

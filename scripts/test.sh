@@ -3,6 +3,7 @@
 #
 #   1. scripts/setup.sh                       (tools; idempotent)
 #   2. cargo test                             (native, default features)
+#      scripts/test-python.sh                 (the Python package and its Ray driver, pytest)
 #   3. scripts/fuzz.sh --seconds 30           (cargo-fuzz smoke: each fuzz target 30 s)
 #   4. tests/core.rs compiled to wasm32 and run by wasm-bindgen-test-runner:
 #        SIMD build      in Node and in headless Chromium
@@ -63,6 +64,11 @@ SUMMARY+=("ok      setup ($LAST_SECONDS s)")
 
 stage native-tests cargo test
 SUMMARY+=("ok      native cargo test: $(count_tests "$LAST_LOG") ($LAST_SECONDS s)")
+
+# The Python package (maturin wheel) and the Ray driver on a local 2-CPU cluster: determinism
+# against `fewclick train`, a killed worker, checkpoint and resume.
+stage python-tests bash scripts/test-python.sh
+SUMMARY+=("ok      Python package + Ray driver: $(grep -Eo '[0-9]+ passed[^=]*' "$LAST_LOG" | tail -n1) ($LAST_SECONDS s)")
 
 # Coverage-guided fuzzing smoke (cargo-fuzz, fuzz/): every target FUZZ_SECONDS (30) from the
 # committed seeds plus what earlier runs found; a crash fails the stage and names its input under

@@ -137,3 +137,29 @@ fuzz_tools() {
     ok "installed"
   fi
 }
+
+# The Python package's virtual environment (python/: maturin, Ray, pyarrow, pandas, pytest from
+# python/requirements.txt); python_env creates it if needed and installs the pinned packages.
+PY_VENV="$ROOT/python/.venv"
+python_env() {
+  command -v python3 >/dev/null || die "python3 not found: install CPython 3.9 or later first"
+  step "Python environment python/.venv (python/requirements.txt: maturin, ray, pyarrow, pandas, pytest)"
+  local stamp="$PY_VENV/.requirements.txt"
+  if [ -x "$PY_VENV/bin/python" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$ROOT/python/requirements.txt"; then
+    ok "already installed"
+  else
+    [ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
+    "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/python/requirements.txt"
+    cp "$ROOT/python/requirements.txt" "$stamp"
+    ok "installed"
+  fi
+  note "$("$PY_VENV/bin/python" --version); maturin $("$PY_VENV/bin/maturin" --version | awk '{print $2}'); ray $("$PY_VENV/bin/python" -c 'import ray; print(ray.__version__)')"
+}
+
+# Builds the Python package's wheel (release) into target/wheels and installs it into python/.venv.
+python_package() {
+  rm -f "$ROOT"/target/wheels/fewclick-*.whl
+  "$PY_VENV/bin/maturin" build --release --quiet -m "$ROOT/python/Cargo.toml" -o "$ROOT/target/wheels" \
+    -i "$PY_VENV/bin/python"
+  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$ROOT"/target/wheels/fewclick-*.whl
+}

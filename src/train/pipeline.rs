@@ -229,6 +229,20 @@ pub(super) fn model_with(
     }
 }
 
+/// The model served without validation selection: θ0 and α on `arch`, `features`' table and the
+/// training settings (what `train --validation 0`, `train --stream` and the Ray driver write).
+pub fn served_model(
+    arch: Arch,
+    features: &ItemFeatures,
+    opts: &TrainOptions,
+    theta: Vec<f32>,
+    alpha: Vec<f32>,
+) -> Result<Model> {
+    let model = opts.selection.unselected(opts).apply(&model_with(arch, features, opts, theta, alpha));
+    model.validate()?;
+    Ok(model)
+}
+
 /// Meta-trains one algorithm on prepared tasks; the model keeps the training settings.
 pub fn train(prep: &Prepared, opts: &TrainOptions, mut progress: impl FnMut(Progress)) -> Result<Trained> {
     train_observed(prep, opts, |p, _, _| progress(p))

@@ -29,7 +29,9 @@ use super::data::Dataset;
 use super::eval::{evaluate, Method};
 use super::items::ItemFeatures;
 use super::meta::Progress;
-use super::pipeline::{iterations, model_of, prepare_observed, train, train_observed, Prepared, TrainOptions, Trained};
+use super::pipeline::{
+    iterations, model_of, prepare_observed, served_model, train, train_observed, Prepared, TrainOptions, Trained,
+};
 use super::report::metrics;
 use crate::adapt::{InnerLoop, Scope};
 use crate::error::{Error, Result};
@@ -441,9 +443,8 @@ pub fn train_selected(
 ) -> Result<Selected> {
     let Some(validation) = &setup.validation else {
         let mut trained = train(&setup.prep, opts, progress)?;
-        trained.model = opts.selection.unselected(opts).apply(&trained.model);
-        trained.model.items = Some(setup.serving.table().clone());
-        trained.model.validate()?;
+        let (theta, alpha) = (std::mem::take(&mut trained.model.theta), std::mem::take(&mut trained.model.alpha));
+        trained.model = served_model(setup.prep.arch, &setup.serving, opts, theta, alpha)?;
         return Ok(Selected { trained, selection: None });
     };
     let prep = &setup.prep;

@@ -15,7 +15,7 @@
 use super::data::SessionStream;
 use super::items::ItemFeatures;
 use super::meta::{Algorithm, Progress, Trainer};
-use super::pipeline::{initial_theta, model_with, Phase, TrainOptions};
+use super::pipeline::{initial_theta, served_model, Phase, TrainOptions};
 use super::tasks::build_tasks;
 use crate::error::{Error, Result};
 use crate::model_file::Model;
@@ -118,8 +118,7 @@ pub fn train_streaming(
             alpha = a;
         }
     }
-    let model = opts.selection.unselected(opts).apply(&model_with(arch, table, opts, theta, alpha));
-    model.validate()?;
+    let model = served_model(arch, table, opts, theta, alpha)?;
     Ok(StreamReport {
         model,
         sessions_read,
