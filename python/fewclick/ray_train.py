@@ -183,6 +183,12 @@ class Driver:
         return total
 
 
+def train_log_path(out):
+    """Where the training log goes: beside the model, as `fewclick train` puts it (model.fcm ->
+    model.train-log.json)."""
+    return os.path.splitext(out)[0] + ".train-log.json"
+
+
 def _write_atomic(path, data):
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
@@ -195,7 +201,7 @@ def _write_atomic(path, data):
 def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_table=None, checkpoint_dir=None,
           checkpoint_every=50, resume=False, threads=1, on_step=None, log=None):
     """Meta-trains on the shards in ``shards_dir`` with ``workers`` Ray actors and writes the model to
-    ``out`` and the training log to ``out`` + ``.train-log.json``. ``settings`` are fc.Settings keyword
+    ``out`` and the training log beside it (``train_log_path``). ``settings`` are fc.Settings keyword
     arguments. ``on_step(step, driver)`` is called after every meta-step (progress, tests). Returns the
     training log as a dict. Ray must be initialised (``ray.init``) by the caller."""
     settings = dict(settings or {})
@@ -271,7 +277,7 @@ def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_tabl
         "workers_replaced": driver.replacements,
         "meta_steps_per_second": done / seconds if seconds > 0 else None,
     }
-    log_path = out + ".train-log.json"
+    log_path = train_log_path(out)
     with open(log_path, "w") as f:
         json.dump(report, f, indent=2)
     log(f"wrote {out} ({size} bytes, {len(state.theta)} parameters, {driver.serving.n_items} items in its table; "

@@ -41,7 +41,7 @@ def test_ray_gives_the_cli_model(ray_cluster, log, reference, tmp_path, workers)
     report = ray_train.train(log["dir"], out, settings=SETTINGS, workers=workers)
     assert_same(fc.read_model(out), reference)
     assert report["workers"] == workers and report["workers_replaced"] == 0
-    with open(out + ".train-log.json") as f:
+    with open(ray_train.train_log_path(out)) as f:
         logged = json.load(f)
     for key in ("algorithm", "seed", "sessions", "tasks", "iterations", "seconds", "options", "query_loss"):
         assert key in logged, key
@@ -96,7 +96,7 @@ def test_the_command_line(ray_cluster, log, tmp_path):
                         "--workers", "2", "--epochs", "1", "--pretrain-epochs", "0", "--seed", "1"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "wrote" in r.stderr and os.path.exists(out) and os.path.exists(out + ".train-log.json")
+    assert "wrote" in r.stderr and os.path.exists(out) and os.path.exists(ray_train.train_log_path(out))
     bad = subprocess.run([os.sys.executable, "-m", "fewclick.ray_train", "--shards", str(tmp_path), "--out", out],
                          capture_output=True, text=True, env=env, timeout=600)
     assert bad.returncode == 2 and "no *.parquet shard" in bad.stderr
