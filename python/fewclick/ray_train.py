@@ -55,6 +55,8 @@ class ShardWorker:
         self.settings = fc.Settings(**settings)
         self.data = fc.Dataset.load_shards(paths, fmt)
         self.tasks = None
+        # Seconds spent computing meta-gradients (the rest of a step is the driver and Ray).
+        self.busy = 0.0
 
     def pid(self):
         return os.getpid()
@@ -75,7 +77,13 @@ class ShardWorker:
         return len(self.tasks)
 
     def gradient(self, params, phase, indices):
-        return fc.meta_gradient(params, self.tasks, phase, self.settings, indices).to_bytes()
+        t = time.perf_counter()
+        out = fc.meta_gradient(params, self.tasks, phase, self.settings, indices).to_bytes()
+        self.busy += time.perf_counter() - t
+        return out
+
+    def busy_seconds(self):
+        return self.busy
 
 
 def settings_kwargs(args):
@@ -161,6 +169,9 @@ class Driver:
                     ref = getattr(self.workers[k], method).remote(*args(k))
         return out
 
+    def busy_seconds(self):
+        return self._all("busy_seconds")
+
     def gradient(self, state, phase, batch):
         """The batch's summed meta-gradient: each worker's share in batch order, merged in worker order."""
         params = ray.put(state.params())
@@ -170,7 +181,7 @@ class Driver:
             shares[k].append(g - self.task_offsets[k])
         busy = [k for k in range(len(self.workers)) if shares[k]]
         refs = {k: self.workers[k].gradient.remote(params, phase, shares[k]) for k in busy}
-        total = fc.Gradient.zeros(len(state.theta))
+        total = fc.Gradient.zeros(state.n_params)
         for k in busy:
             while True:
                 try:
@@ -261,6 +272,7 @@ def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_tabl
         log(f"{phase}: {total} meta-steps")
     seconds = time.time() - train_started
 
+    busy = driver.busy_seconds()
     size, integrity = fc.write_model(state, driver.serving, s, out)
     report = {
         "algorithm": s.algorithm,
@@ -276,6 +288,8 @@ def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_tabl
         "workers": len(driver.workers),
         "workers_replaced": driver.replacements,
         "meta_steps_per_second": done / seconds if seconds > 0 else None,
+        # Per worker: seconds computing meta-gradients (a replaced worker's count starts again).
+        "worker_busy_seconds": busy,
     }
     log_path = train_log_path(out)
     with open(log_path, "w") as f:

@@ -471,6 +471,10 @@ impl ModelState {
     fn alpha(&self) -> Vec<f32> {
         self.state.alpha().to_vec()
     }
+    #[getter]
+    fn n_params(&self) -> usize {
+        self.arch.n_params()
+    }
     /// Outer updates applied in this phase.
     #[getter]
     fn steps(&self) -> usize {
