@@ -35,9 +35,9 @@ def main():
     args = ap.parse_args()
     settings = {"algorithm": args.algorithm, "epochs": args.epochs, "pretrain_epochs": 0.0, "batch": args.batch, "seed": 1}
     tmp = tempfile.mkdtemp(prefix="fewclick-ray-bench-")
-    rows = shards.simulate(args.cli, args.sessions, os.path.join(tmp, "sim"))
+    jsonl = shards.simulate(args.cli, args.sessions, os.path.join(tmp, "sim"))
     shard_dir = os.path.join(tmp, "shards")
-    shards.write_shards(rows, shard_dir, 4)
+    shards.shard(jsonl, shard_dir, 4)
     results = []
 
     t = time.time()

@@ -24,10 +24,10 @@ def log(cli, tmp_path_factory):
     """400 simulated sessions (seed 7, printed), as JSONL rows and as 3 Parquet shards."""
     d = tmp_path_factory.mktemp("log")
     print(f"simulated log: 400 sessions, seed {SEED}")
-    rows = shard_util.simulate(cli, 400, str(d / "sim"), seed=SEED)
-    paths = shard_util.write_shards(rows, str(d / "shards"), 3)
-    return {"rows": rows, "dir": str(d / "shards"), "paths": paths, "jsonl": str(d / "sim" / "sessions.jsonl"),
-            "item_table": str(d / "sim" / "item-table.json")}
+    jsonl = shard_util.simulate(cli, 400, str(d / "sim"), seed=SEED)
+    paths = shard_util.shard(jsonl, str(d / "shards"), 3)
+    assert len(paths) == 3
+    return {"dir": str(d / "shards"), "paths": paths, "jsonl": jsonl, "item_table": str(d / "sim" / "item-table.json")}
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """The Python package: the same Rust code as the CLI, through the documented API."""
 
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -104,3 +106,18 @@ def test_model_writer_reader_and_evaluation(log, tmp_path):
         assert 0.0 < r[key] <= 1.0
     with pytest.raises(fc.FewclickError):
         fc.read_model(str(tmp_path / "missing.fcm"))
+
+
+def test_sharding_keeps_whole_sessions_and_refuses_interleaved_ones(log, tmp_path):
+    from fewclick.shards import main, write_shards
+
+    paths = write_shards(log["jsonl"], str(tmp_path / "s"), 150)
+    assert [os.path.basename(p) for p in paths] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert [fc.Dataset.load(p).n_sessions for p in paths] == [150, 150, 100]
+    interleaved = tmp_path / "bad.jsonl"
+    lines = open(log["jsonl"]).read().splitlines()
+    first = lines[0]
+    interleaved.write_text("\n".join(lines[:40] + [first]) + "\n")
+    with pytest.raises(ValueError, match="comes back"):
+        write_shards(str(interleaved), str(tmp_path / "t"), 10)
+    assert main([str(interleaved), str(tmp_path / "u")]) == 2
