@@ -78,7 +78,7 @@ fn streaming_training_is_deterministic_and_serves_its_training_settings() {
     let path = dir.join("sessions.jsonl");
     let table = ItemFeatures::load_json(&dir.join("item-table.json")).expect("table");
     let opts = TrainOptions { epochs: 1.5, pretrain_epochs: 1.0, seed, ..TrainOptions::default() };
-    let run = |window| train_streaming(&path, &table, &opts, window, |_| {}).expect("trains");
+    let run = |window| train_streaming(&path, Some(&table), &opts, window, |_| {}).expect("trains");
     let a = run(16);
     let b = run(16);
     assert_eq!(a.model.theta, b.model.theta, "same seed, same log, same windows: the same model");
@@ -92,7 +92,29 @@ fn streaming_training_is_deterministic_and_serves_its_training_settings() {
     // A log without a single training task is an error, not an untrained model.
     let empty = dir.join("no-tasks.jsonl");
     std::fs::write(&empty, r#"{"session":"a","timestamp":1,"type":"click","item":"x"}"#).expect("write");
-    assert!(train_streaming(&empty, &table, &opts, 16, |_| {}).is_err());
+    assert!(train_streaming(&empty, Some(&table), &opts, 16, |_| {}).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_table_a_counting_pass_learns_the_features_train_learns() {
+    let seed = 6;
+    println!("seed {seed}");
+    let dir = temp_dir("learned");
+    let ds = simulated(&dir, 80, seed);
+    let path = dir.join("sessions.jsonl");
+    let opts = TrainOptions { epochs: 1.0, pretrain_epochs: 0.0, seed, ..TrainOptions::default() };
+    let mut phases = Vec::new();
+    let report = train_streaming(&path, None, &opts, 16, |p| phases.push(p.phase)).expect("trains");
+    assert_eq!(phases.first(), Some(&"items"), "the counting pass comes first");
+    assert_eq!(phases.iter().filter(|&&p| p == "items").count(), 5, "80 sessions in windows of 16");
+    assert_eq!((report.sessions, report.sessions_read), (80, 80 * 2), "one counting pass, one training pass");
+    let learned = ItemFeatures::learn(&ds).expect("learns");
+    assert_eq!(report.model.items.as_ref(), Some(learned.table()), "the served table is the whole log's");
+    assert_eq!(report.model.feature_names, learned.names);
+    // Any window size counts the same statistics.
+    let other = train_streaming(&path, None, &opts, 80, |_| {}).expect("trains");
+    assert_eq!(other.model.items, report.model.items);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

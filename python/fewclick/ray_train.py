@@ -336,8 +336,11 @@ def main(argv=None):
     ap.add_argument("--folds", type=int, default=None)
     ap.add_argument("--rank-without-events", type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
     args = ap.parse_args(argv)
-    ray.init(address=args.address, include_dashboard=False, log_to_driver=False,
-             num_cpus=None if args.address else max(args.workers, os.cpu_count() or 1))
+    if args.address:
+        # An existing cluster: its resources are its own (ray.init refuses num_cpus and the like).
+        ray.init(address=args.address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False, num_cpus=max(args.workers, os.cpu_count() or 1))
     try:
         train(args.shards, args.out, fmt=args.format, settings=settings_kwargs(args), workers=args.workers,
               item_table=args.item_table, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,

@@ -97,6 +97,11 @@ def test_the_command_line(ray_cluster, log, tmp_path):
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "wrote" in r.stderr and os.path.exists(out) and os.path.exists(ray_train.train_log_path(out))
+    # Joining the running cluster (the fixture's), as on an existing one.
+    joined = subprocess.run([os.sys.executable, "-m", "fewclick.ray_train", "--shards", log["dir"], "--out", out,
+                             "--address", "auto", "--workers", "1", "--epochs", "1", "--pretrain-epochs", "0"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert joined.returncode == 0, joined.stderr[-3000:]
     bad = subprocess.run([os.sys.executable, "-m", "fewclick.ray_train", "--shards", str(tmp_path), "--out", out],
                          capture_output=True, text=True, env=env, timeout=600)
     assert bad.returncode == 2 and "no *.parquet shard" in bad.stderr

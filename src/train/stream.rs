@@ -3,20 +3,25 @@
 //! a window at a time ([`SessionStream`]); the window's tasks are built, visited once in a seeded
 //! shuffle ([`Trainer::pass`]) and dropped before the next window is read.
 //!
+//! **Item features.** Given a table (`--item-table`, such as the catalogue's attributes), every
+//! session is featurised with it. Without one, a first pass over the log counts the item
+//! statistics ([`ItemStats`]: counts per item and co-occurrence totals per item pair, so memory
+//! grows with the catalogue and its co-engaged pairs, not with the log) by residue class of the
+//! session's index; training tasks then use out-of-fold tables and the model ships the table of all
+//! the counts: the same features `train` learns from the same sessions.
+//!
 //! What it gives up against [`super::select::train_selected`], and why:
-//! - **A fixed item table** (`--item-table`, such as the catalogue's attributes): learned item
-//!   statistics would need every session before the first task, and their co-occurrence links grow
-//!   with the log.
 //! - **No validation selection**: the model is served with the training settings, and whole
 //!   passes are run (`epochs` rounded up), as `train --validation 0` does.
 //! - **Shuffling within a window**, not over the whole log: consecutive sessions of a log are not
 //!   ordered by anything the model learns from, so a window of thousands mixes well enough.
 
 use super::data::SessionStream;
+use super::item_stats::ItemStats;
 use super::items::ItemFeatures;
 use super::meta::{Algorithm, Progress, Trainer};
 use super::pipeline::{initial_theta, served_model, Phase, TrainOptions};
-use super::tasks::build_tasks;
+use super::tasks::build_shard_tasks;
 use crate::error::{Error, Result};
 use crate::model_file::Model;
 use crate::params::Arch;
@@ -46,7 +51,7 @@ pub struct StreamProgress {
 #[derive(Clone, Debug)]
 pub struct StreamReport {
     pub model: Model,
-    /// Sessions read, over every pass of both phases.
+    /// Sessions read, over every pass (counting item statistics, pre-training, meta-training).
     pub sessions_read: usize,
     /// Sessions in the log (one pass).
     pub sessions: usize,
@@ -56,23 +61,51 @@ pub struct StreamReport {
     pub seconds: f64,
 }
 
+/// The item tables of a streaming run: learned in one counting pass over the log, a window at a
+/// time (out-of-fold tables for the tasks, the table of all counts to serve), or the given one.
+fn stream_tables(
+    path: &Path,
+    given: Option<&ItemFeatures>,
+    opts: &TrainOptions,
+    window: usize,
+    progress: &mut impl FnMut(StreamProgress),
+) -> Result<(Vec<ItemFeatures>, ItemFeatures, usize)> {
+    if let Some(t) = given {
+        return Ok((vec![t.clone()], t.clone(), 0));
+    }
+    let folds = opts.folds.max(2);
+    let mut by_residue = vec![ItemStats::default(); folds];
+    let mut sessions = 0;
+    for part in SessionStream::open(path, window)? {
+        let part = part?;
+        for (acc, counted) in by_residue.iter_mut().zip(ItemStats::by_residue(&part, sessions, folds)) {
+            acc.merge(&counted);
+        }
+        sessions += part.n_sessions();
+        progress(StreamProgress { phase: "items", pass: 1, passes: 1, sessions, tasks: 0, query_loss: 0.0 });
+    }
+    let serving = ItemFeatures::from_stats(&ItemStats::merged(&by_residue))?;
+    Ok((ItemFeatures::out_of_fold(&by_residue)?, serving, sessions))
+}
+
 /// Meta-trains on the JSONL log at `path` in windows of `window` sessions (see the [module
-/// documentation](self)): `opts.pretrain_epochs` passes of joint training, then `opts.epochs` of
-/// `opts.algorithm`, each rounded up to whole passes.
+/// documentation](self)): with no `table`, a pass counting item statistics first; then
+/// `opts.pretrain_epochs` passes of joint training and `opts.epochs` of `opts.algorithm`, each
+/// rounded up to whole passes.
 pub fn train_streaming(
     path: &Path,
-    table: &ItemFeatures,
+    table: Option<&ItemFeatures>,
     opts: &TrainOptions,
     window: usize,
     mut progress: impl FnMut(StreamProgress),
 ) -> Result<StreamReport> {
     opts.validate()?;
     let started = Instant::now();
-    let arch = Arch::new(table.dim(), opts.hidden)?;
+    let (tables, serving, counted) = stream_tables(path, table, opts, window, &mut progress)?;
+    let arch = Arch::new(serving.dim(), opts.hidden)?;
     let mut theta = initial_theta(&arch, opts.seed);
     let mut alpha = vec![opts.alpha; theta.len()];
-    let tables = std::slice::from_ref(table);
-    let (mut sessions_read, mut sessions, mut tasks_seen, mut iterations) = (0, 0, 0, 0);
+    let (mut sessions_read, mut sessions, mut tasks_seen, mut iterations) = (counted, 0, 0, 0);
     let phases = [(Phase::Pretrain, opts.pretrain_epochs, opts.pretrains()), (Phase::Meta, opts.epochs, true)];
     for (phase, epochs, run) in phases {
         if !run {
@@ -88,7 +121,8 @@ pub fn train_streaming(
             let (mut pass_sessions, mut pass_tasks) = (0, 0);
             for part in SessionStream::open(path, window)? {
                 let part = part?;
-                let tasks = build_tasks(&part, tables, arch, opts.inner_loss, opts.rank_without_events);
+                let tasks =
+                    build_shard_tasks(&part, pass_sessions, &tables, arch, opts.inner_loss, opts.rank_without_events);
                 let mut last = 0.0;
                 trainer.pass(&tasks, |p: Progress| last = p.query_loss);
                 pass_sessions += part.n_sessions();
@@ -118,7 +152,7 @@ pub fn train_streaming(
             alpha = a;
         }
     }
-    let model = served_model(arch, table, opts, theta, alpha)?;
+    let model = served_model(arch, &serving, opts, theta, alpha)?;
     Ok(StreamReport {
         model,
         sessions_read,

@@ -18,10 +18,7 @@ pub fn cmd_train_stream(a: &TrainArgs, opts: &TrainOptions) -> Result<(), String
     if a.require_lift {
         return Err("--require-lift needs validation selection, which --stream does not run".into());
     }
-    let Some(table_path) = a.item_table.as_deref() else {
-        return Err("--stream needs --item-table: learned item statistics need every session first".into());
-    };
-    let table = ItemFeatures::load_json(table_path).map_err(|e| e.to_string())?;
+    let table = a.item_table.as_deref().map(ItemFeatures::load_json).transpose().map_err(|e| e.to_string())?;
     eprintln!(
         "seed {}; streaming {} in windows of {} sessions; no validation selection (served with the training settings)",
         opts.seed,
@@ -35,7 +32,7 @@ pub fn cmd_train_stream(a: &TrainArgs, opts: &TrainOptions) -> Result<(), String
     // window was reported (the first, when the command started).
     let mut last_report = std::time::Instant::now();
     let mut current: Option<(String, Bar)> = None;
-    let report = train_streaming(&a.input.sessions, &table, opts, a.window, |p: StreamProgress| {
+    let report = train_streaming(&a.input.sessions, table.as_ref(), opts, a.window, |p: StreamProgress| {
         let key = format!("{} pass {}/{}", p.phase, p.pass, p.passes);
         if current.as_ref().map_or(true, |(k, _)| *k != key) {
             current = Some((key.clone(), Bar::since(key, last_report)));
