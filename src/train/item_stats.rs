@@ -151,13 +151,16 @@ impl ItemStats {
     /// Adds `other`'s counts to these.
     pub fn merge(&mut self, other: &ItemStats) {
         let map: Vec<usize> = other.ids.iter().map(|id| self.intern(id)).collect();
+        // Saturating: counts read from bytes (`from_bytes`) could be anything; no real log comes
+        // near the limits (2^64 showings, 10^16 sessions of links).
         for (k, &i) in map.iter().enumerate() {
-            self.shown[i] += other.shown[k];
-            self.clicked[i] += other.clicked[k];
-            self.interactions[i] += other.interactions[k];
+            self.shown[i] = self.shown[i].saturating_add(other.shown[k]);
+            self.clicked[i] = self.clicked[i].saturating_add(other.clicked[k]);
+            self.interactions[i] = self.interactions[i].saturating_add(other.interactions[k]);
         }
         for (&(a, b), &w) in &other.links {
-            *self.links.entry((map[a as usize] as u32, map[b as usize] as u32)).or_insert(0) += w;
+            let total = self.links.entry((map[a as usize] as u32, map[b as usize] as u32)).or_insert(0);
+            *total = total.saturating_add(w);
         }
     }
 
@@ -330,5 +333,14 @@ mod tests {
         assert!(ItemStats::from_bytes(&longer).unwrap_err().to_string().contains("after the end"));
         let empty = ItemStats::default();
         assert_eq!(ItemStats::from_bytes(&empty.to_bytes()).expect("reads"), empty);
+        // Hostile counts merge without overflowing (saturating), and still make a finite table.
+        let mut huge = s.clone();
+        huge.shown.iter_mut().for_each(|v| *v = u64::MAX);
+        huge.links.values_mut().for_each(|w| *w = i128::MAX);
+        let hostile = ItemStats::from_bytes(&huge.to_bytes()).expect("reads");
+        let merged = ItemStats::merged([&hostile, &hostile]);
+        assert!(merged.shown.iter().all(|&v| v == u64::MAX));
+        let table = crate::train::items::ItemFeatures::from_stats(&merged).expect("a table");
+        assert!(table.vector("sku-001").iter().all(|v| v.is_finite()));
     }
 }

@@ -120,8 +120,9 @@ impl ItemFeatures {
         let n = ids.len();
         let embedding = cooccurrence_embedding(&ids, links);
 
-        let total_shown: u64 = shown.iter().sum();
-        let total_clicked: u64 = clicked.iter().sum();
+        // Saturating, like the counts' merge (counts read from bytes can be anything).
+        let total_shown = shown.iter().fold(0u64, |a, &b| a.saturating_add(b));
+        let total_clicked = clicked.iter().fold(0u64, |a, &b| a.saturating_add(b));
         let g = if total_shown > 0 && total_clicked > 0 {
             (total_clicked as f64 / total_shown as f64).min(0.5)
         } else {
