@@ -210,10 +210,11 @@ def _write_atomic(path, data):
 
 
 def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_table=None, checkpoint_dir=None,
-          checkpoint_every=50, resume=False, threads=1, on_step=None, log=None):
+          checkpoint_every=50, resume=False, threads=1, on_step=None, log=None, progress_every=10.0):
     """Meta-trains on the shards in ``shards_dir`` with ``workers`` Ray actors and writes the model to
     ``out`` and the training log beside it (``train_log_path``). ``settings`` are fc.Settings keyword
-    arguments. ``on_step(step, driver)`` is called after every meta-step (progress, tests). Returns the
+    arguments. ``on_step(step, driver)`` is called after every meta-step (tests); a progress line with
+    the rate and the time left goes to ``log`` every ``progress_every`` seconds. Returns the
     training log as a dict. Ray must be initialised (``ray.init``) by the caller."""
     settings = dict(settings or {})
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -254,6 +255,7 @@ def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_tabl
             state = state.next_phase(s)
         for _ in range(first):
             plan.next_batch()
+        phase_started, last_report = time.time(), time.time()
         for it in range(first, total):
             grad = driver.gradient(state, phase, plan.next_batch())
             state.apply(grad, phase, s)
@@ -264,6 +266,12 @@ def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_tabl
                 _checkpoint(checkpoint_dir, state, p, it + 1, query_loss, fingerprint)
             if on_step:
                 on_step(done, driver)
+            now = time.time()
+            if now - last_report >= progress_every:
+                rate = (it + 1 - first) / (now - phase_started)
+                log(f"{phase}: {it + 1}/{total} meta-steps, {rate:.0f} steps/s, query loss {grad.mean_loss:.4f}, "
+                    f"about {(total - it - 1) / rate:.0f} s left")
+                last_report = now
         if phase == phases[-1]:
             iterations = total
         if checkpoint_dir and p + 1 < len(phases):
