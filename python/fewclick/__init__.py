@@ -32,6 +32,7 @@ from ._native import (
     evaluate,
     meta_gradient,
     read_model,
+    shard_files,
     write_model,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "load_shard",
     "meta_gradient",
     "read_model",
+    "shard_files",
     "write_model",
 ]
 

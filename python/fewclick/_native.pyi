@@ -1,6 +1,7 @@
 """Types of fewclick._native, the Rust extension (python/src/lib.rs)."""
 
 from os import PathLike
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 _Path = Union[str, PathLike]
@@ -149,6 +150,7 @@ class BatchPlan:
     def __init__(self, settings: Settings, phase: str, n_tasks: int) -> None: ...
     def next_batch(self) -> List[int]: ...
 
+def shard_files(directory: _Path, format: str = "parquet") -> List[Path]: ...
 def build_tasks(
     dataset: Dataset, tables: Sequence[ItemFeatures], settings: Settings, first_session: int = 0
 ) -> TaskSet: ...

@@ -93,15 +93,6 @@ def settings_kwargs(args):
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
-def shard_files(directory, fmt):
-    ext = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "trivago": ".csv"}[fmt]
-    files = sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.endswith(ext))
-    files = [f for f in files if os.path.isfile(f)]
-    if not files:
-        raise fc.FewclickError(f"{directory}: no *{ext} shard in the directory")
-    return files
-
-
 def split_contiguous(items, parts):
     """``items`` in ``parts`` contiguous runs as even as can be (none empty)."""
     parts = max(1, min(parts, len(items)))
@@ -219,7 +210,7 @@ def train(shards_dir, out, *, fmt="parquet", settings=None, workers=2, item_tabl
     settings = dict(settings or {})
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.time()
-    shards = shard_files(shards_dir, fmt)
+    shards = [str(p) for p in fc.shard_files(shards_dir, fmt)]
     s = fc.Settings(**settings)
     log(f"seed {s.seed}; {len(shards)} shards over {min(workers, len(shards))} workers")
     driver = Driver(shards, fmt, settings, workers, item_table, threads, log)

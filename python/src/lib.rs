@@ -169,15 +169,7 @@ impl Dataset {
     #[pyo3(signature = (paths, format="parquet"))]
     fn load_shards(py: Python<'_>, paths: Vec<PathBuf>, format: &str) -> PyResult<Dataset> {
         let format = Format::parse(format).map_err(err)?;
-        let ds = py
-            .detach(|| -> fewclick::Result<data::Dataset> {
-                let mut all = data::Dataset::default();
-                for p in &paths {
-                    all.sessions.extend(data::load(format, p)?.sessions);
-                }
-                Ok(all)
-            })
-            .map_err(err)?;
+        let ds = py.detach(|| data::load_shards(format, &paths)).map_err(err)?;
         Ok(Dataset { ds })
     }
 
@@ -337,6 +329,14 @@ impl TaskSet {
     }
 }
 
+/// The shards of a log in directory `directory`, in name order, as `Dataset.load` reads them:
+/// its `*.parquet` (Parquet), `*.jsonl` (JSONL) or `*.csv` (CSV, trivago) files.
+#[pyfunction]
+#[pyo3(signature = (directory, format="parquet"))]
+fn shard_files(directory: PathBuf, format: &str) -> PyResult<Vec<PathBuf>> {
+    data::shard_files(Format::parse(format).map_err(err)?, &directory).map_err(err)
+}
+
 /// The tasks of `dataset`, a shard whose first session is session `first_session` of the whole
 /// log: session i is featurised with `tables[(first_session + i) % len(tables)]` (pass the
 /// out-of-fold tables, or one fixed table).
@@ -433,6 +433,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Gradient>()?;
     m.add_class::<ModelState>()?;
     m.add_class::<BatchPlan>()?;
+    m.add_function(wrap_pyfunction!(shard_files, m)?)?;
     m.add_function(wrap_pyfunction!(build_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(meta_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(write_model, m)?)?;

@@ -213,13 +213,7 @@ pub fn load(format: Format, path: &Path) -> Result<Dataset> {
 /// then counts shards), so a session must lie within one shard.
 pub fn load_observed(format: Format, path: &Path, progress: LoadProgress) -> Result<Dataset> {
     if path.is_dir() {
-        let files = shard_files(format, path)?;
-        let mut all = Dataset::default();
-        for (k, file) in files.iter().enumerate() {
-            all.sessions.extend(load(format, file)?.sessions);
-            progress(k as u64 + 1, files.len() as u64);
-        }
-        return Ok(all);
+        return load_shards_observed(format, &shard_files(format, path)?, progress);
     }
     match format {
         Format::Trivago => load_trivago(path, progress),
@@ -227,6 +221,22 @@ pub fn load_observed(format: Format, path: &Path, progress: LoadProgress) -> Res
         Format::Csv => load_csv(path, progress),
         Format::Parquet => load_parquet(path, progress),
     }
+}
+
+/// The shards at `files`, each loaded on its own, their sessions concatenated in the order given
+/// (what loading their directory gives when `files` are all its shards in name order).
+pub fn load_shards(format: Format, files: &[PathBuf]) -> Result<Dataset> {
+    load_shards_observed(format, files, &mut |_, _| {})
+}
+
+/// [`load_shards`], telling `progress` `(shards loaded, shards)`.
+fn load_shards_observed(format: Format, files: &[PathBuf], progress: LoadProgress) -> Result<Dataset> {
+    let mut all = Dataset::default();
+    for (k, file) in files.iter().enumerate() {
+        all.sessions.extend(load(format, file)?.sessions);
+        progress(k as u64 + 1, files.len() as u64);
+    }
+    Ok(all)
 }
 
 /// The shards of a log in directory `dir`: its files named `*.parquet` (Parquet), `*.jsonl`
