@@ -321,7 +321,7 @@ fn batched_session_features_match_the_per_row_reference() {
         let summary = log.summarize(Some(d));
         let mut want = vec![0.0; n * SESSION_DIM];
         for (i, out) in want.chunks_exact_mut(SESSION_DIM).enumerate() {
-            summary.features(&set, i, out);
+            summary.reference_features(&set, i, out);
         }
         for (name, got) in
             [("fast", summary.all_features(&Fast, &set)), ("reference", summary.all_features(&Reference, &set))]

@@ -31,7 +31,11 @@ fn features(log: &EventLog, r: &ResultSet) -> Vec<[f32; SESSION_DIM]> {
     (0..r.len())
         .map(|i| {
             let mut out = [0.0; SESSION_DIM];
-            summary.features(r, i, &mut out);
+            summary.reference_features(r, i, &mut out);
+            // The per-row path of events and explanations reads the set's price context.
+            let mut row = [0.0; SESSION_DIM];
+            summary.features(r, i, &mut row);
+            assert_eq!(row, out, "row {i}: per-row features differ from the reference");
             for (k, (a, b)) in out.iter().zip(&batched[i * SESSION_DIM..]).enumerate() {
                 assert!((a - b).abs() <= TOL, "row {i} {}: reference {a} vs batched {b}", SESSION_FEATURE_NAMES[k]);
             }
@@ -285,7 +289,7 @@ fn batched_features_match_the_reference_on_random_timed_sessions_with_changing_l
             let summary = log.summarize(Some(d));
             let mut want = vec![0.0; n * SESSION_DIM];
             for (i, out) in want.chunks_exact_mut(SESSION_DIM).enumerate() {
-                summary.features(&r, i, out);
+                summary.reference_features(&r, i, out);
             }
             for (name, got) in
                 [("fast", summary.all_features(&Fast, &r)), ("reference", summary.all_features(&Reference, &r))]

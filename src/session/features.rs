@@ -1,9 +1,11 @@
 //! The session features of every candidate: what the log says about it, where it sits in the
 //! list, its price in context, and the session's timing.
 //!
-//! Three implementations compute the same numbers and are tested equal: [`Summary::features`], the
-//! per-row reference; [`Summary::all_features`], the batched CPU version (through
-//! [`SummaryTable`]); and src/gpu/shaders/features.wgsl, from the same table.
+//! Three implementations compute the same numbers and are tested equal:
+//! [`Summary::reference_features`], the per-row reference; [`Summary::all_features`], the batched
+//! CPU version (through [`SummaryTable`]); and src/gpu/shaders/features.wgsl, from the same table.
+//! [`Summary::features`] is the reference with the set's own price context: one row for an event's
+//! training example or an explanation, without sorting the list per row.
 //!
 //! Times are seconds. `now` is the session's clock ([`super::EventLog::clock`]): the latest of
 //! the events' timestamps, the times lists were shown and the host's clock at ranking; for a
@@ -325,9 +327,23 @@ impl Summary<'_> {
         }
     }
 
-    /// Session features of candidate `i` of `r`, written to `out` (length [`SESSION_DIM`]): the
-    /// per-row reference.
+    /// Session features of candidate `i` of `r`, written to `out` (length [`SESSION_DIM`]), one
+    /// row at a time: what an event's training example and `explain` need. The price context is
+    /// the set's own row (from its one sort of the prices); [`Summary::reference_features`]
+    /// recounts it.
     pub fn features(&self, r: &ResultSet, i: usize, out: &mut [f32]) {
+        let mut context = [0.0; LIST_CONTEXT_DIM];
+        context.copy_from_slice(&r.list_context()[i * LIST_CONTEXT_DIM..(i + 1) * LIST_CONTEXT_DIM]);
+        self.row_features(r, i, context, out)
+    }
+
+    /// The per-row reference of the batched features: [`Summary::features`] with the price
+    /// context recounted from the prices ([`reference_list_context`], O(n log n) per row).
+    pub fn reference_features(&self, r: &ResultSet, i: usize, out: &mut [f32]) {
+        self.row_features(r, i, reference_list_context(r, i), out)
+    }
+
+    fn row_features(&self, r: &ResultSet, i: usize, context: [f32; LIST_CONTEXT_DIM], out: &mut [f32]) {
         let id = r.ids()[i].as_str();
         out.fill(0.0);
         if let Some(a) = self.items.get(id) {
@@ -374,7 +390,7 @@ impl Summary<'_> {
         }
         out[13] = (1.0 + i as f32).ln() / POSITION_SCALE;
         if r.prices().is_some() {
-            let [_, rank, vs_median, vs_min] = reference_list_context(r, i);
+            let [_, rank, vs_median, vs_min] = context;
             out[14] = rank;
             out[15] = vs_median;
             out[16] = vs_min;
@@ -451,8 +467,8 @@ impl Summary<'_> {
         })
     }
 
-    /// Session features of every candidate, row-major `n × SESSION_DIM`: [`Summary::features`]
-    /// (the reference) for each row, batched through [`Summary::table`]. The per-item counts are
+    /// Session features of every candidate, row-major `n × SESSION_DIM`:
+    /// [`Summary::reference_features`] for each row, batched through [`Summary::table`]. The per-item counts are
     /// written from the few logged items (one id lookup per logged item, not one per candidate);
     /// the similarities to the engaged items and their centroid are one matrix product on
     /// `kernels`; the price context comes from the set's one sort of its prices.
