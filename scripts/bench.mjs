@@ -160,6 +160,14 @@ for (const env of envs) {
     }
   }
 }
+console.log(`\nrecord() of one click, ms (median; the adapt+rank rows' 25 clicks)`);
+for (const env of envs) {
+  for (const build of BROWSER_BUILDS) {
+    const cells = ns.map((n) => rows.find((x) => x.env === env && x.build === build && x.path === 'adapt+rank' && x.n === n));
+    if (!cells.some((r) => r && r.record_median_ms !== undefined)) continue;
+    console.log([env.padEnd(9), build.padEnd(9), ''.padEnd(22), ...cells.map((r, i) => pad(r ? r.record_median_ms.toFixed(4) : '-', widths[3 + i]))].join(' '));
+  }
+}
 const adapters = [...new Set(rows.filter((r) => r.gpu_adapter).map((r) => r.gpu_adapter))];
 if (adapters.length) {
   console.log(`webgpu rows: rankAsync('webgpu') on ${adapters.join(', ')}${adapters.some((a) => /swiftshader/i.test(a)) ? ' (SwiftShader is a CPU emulation of a GPU: these are not GPU times)' : ''}`);

@@ -8,7 +8,8 @@
 //                   click, then time rank() (what a page pays per click).
 // Every timed rank() follows a new event, so the adapted-θ cache cannot answer it.
 // Times are of the rank() call as the page sees it (JS result objects included); core_ms is the
-// same call's own adaptMs (the core's rank, without building the JS result).
+// same call's own adaptMs (the core's rank, without building the JS result); record_ms is one
+// record() call (what a page pays per event besides ranking), averaged over the 25 clicks.
 
 import { mulberry32, round, stats } from './stats.mjs';
 
@@ -79,7 +80,9 @@ export async function runSuite({ api, probes, build, env, budgetMs = 1200, ns = 
       reranker.setResults({ ids, features, featureNames: reranker.modelInfo().featureNames, prices });
       const once = async () => {
         reranker.reset();
+        const r0 = now();
         for (let e = 0; e < EVENTS; e++) reranker.record({ item: ids[pick()], type: 'click' });
+        const recordMs = (now() - r0) / EVENTS;
         if (path.startsWith('per-click-head')) {
           if (webgpu) await reranker.rankAsync('webgpu');
           else reranker.rank();
@@ -90,16 +93,18 @@ export async function runSuite({ api, probes, build, env, budgetMs = 1200, ns = 
         const ms = now() - t0;
         if (!ranking.adapted) throw new Error('rank() did not adapt: the benchmark would time the wrong thing');
         if (webgpu && ranking.backend !== 'webgpu') throw new Error(`rankAsync fell back to the CPU: ${ranking.fallbackReason}`);
-        return [ms, ranking.adaptMs];
+        return [ms, ranking.adaptMs, recordMs];
       };
       for (let w = 0; w < WARMUP; w++) await once();
       const wall = [];
       const core = [];
+      const record = [];
       const start = now();
       while (wall.length < MAX_REPS && (wall.length < MIN_REPS || now() - start < budgetMs)) {
-        const [ms, coreMs] = await once();
+        const [ms, coreMs, recordMs] = await once();
         wall.push(ms);
         core.push(coreMs);
+        record.push(recordMs);
       }
       reranker.free();
       const w = stats(wall);
@@ -115,6 +120,9 @@ export async function runSuite({ api, probes, build, env, budgetMs = 1200, ns = 
         p90_ms: round(w.p90),
         min_ms: round(w.min),
         core_median_ms: round(c.median),
+        // One record() call (the event's training example: its row and up to ten rows above it),
+        // the mean over the repetition's 25 clicks; per repetition, then the median.
+        record_median_ms: round(stats(record).median, 4),
         reps: wall.length,
       };
       rows.push(row);
