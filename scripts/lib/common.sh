@@ -163,3 +163,41 @@ python_package() {
     -i "$PY_VENV/bin/python"
   "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$ROOT"/target/wheels/fewclick-*.whl
 }
+
+# peer_pins_ok DIR: whether DIR/.venv holds exactly every `name==version` of DIR/requirements.txt.
+peer_pins_ok() {
+  [ -x "$1/.venv/bin/python" ] || return 1
+  "$1/.venv/bin/python" - "$1/requirements.txt" <<'PYEOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name, want = line.split("==")
+    try:
+        have = version(name.strip())
+    except PackageNotFoundError:
+        sys.exit(1)
+    if have.split("+")[0] != want.strip():
+        sys.exit(1)
+PYEOF
+}
+
+# peer_venv DIR NAME: a benchmark peer's own venv, DIR/.venv, with DIR/requirements.txt installed
+# from the package registry; created on first use, reinstalled only when a pin changes. Sets
+# PEER_PY to its python. Messages go to stderr (the peers print JSON rows on stdout).
+peer_venv() {
+  local dir="$1" name="$2" venv="$1/.venv" pins
+  command -v python3 >/dev/null || die "python3 not found: install CPython 3.9 or later first"
+  pins="$(grep -v '^#' "$dir/requirements.txt" | xargs)"
+  PEER_PY="$venv/bin/python"
+  if peer_pins_ok "$dir"; then
+    printf '%s peer: %s already installed in %s\n' "$name" "$pins" "$venv" >&2
+  else
+    printf '%s peer: installing %s into %s (a few minutes)\n' "$name" "$pins" "$venv" >&2
+    [ -x "$PEER_PY" ] || python3 -m venv "$venv"
+    "$PEER_PY" -m pip install --quiet --disable-pip-version-check -r "$dir/requirements.txt" >&2
+    peer_pins_ok "$dir" || die "$venv does not hold the pinned versions after pip install"
+  fi
+}
