@@ -14,7 +14,7 @@ use crate::error::{Error, Quoted, Result};
 use crate::kernels::Kernels;
 use crate::loss::{listwise, pairwise, LossKind};
 use crate::params::{Arch, Block};
-use crate::scorer::{backward_rows_t, forward_rows, head_scores, hidden_from, transpose};
+use crate::scorer::{backward_rows, forward_rows, head_scores, hidden_from};
 use crate::session::SupportSet;
 
 /// Which parameters the inner loop changes.
@@ -163,10 +163,7 @@ pub struct RankObjective<'a, K: Kernels + ?Sized> {
     arch: Arch,
     set: &'a SupportSet,
     loss: LossKind,
-    /// Head scope: the body's outputs at θ0, `n × H`.
     hidden: Option<Vec<f32>>,
-    /// Full scope: the inputs transposed, once for every step's weight gradient.
-    inputs_t: Vec<f32>,
 }
 
 impl<'a, K: Kernels + ?Sized> RankObjective<'a, K> {
@@ -176,11 +173,7 @@ impl<'a, K: Kernels + ?Sized> RankObjective<'a, K> {
             let fwd = forward_rows(kernels, &arch, theta0, &set.inputs, &set.base);
             hidden_from(&arch, theta0, &fwd.a)
         });
-        let inputs_t = match hidden {
-            Some(_) => Vec::new(),
-            None => transpose(&set.inputs, set.n_rows(), arch.item_dim + crate::session::SESSION_DIM),
-        };
-        RankObjective { kernels, arch, set, loss, hidden, inputs_t }
+        RankObjective { kernels, arch, set, loss, hidden }
     }
 
     fn loss_of_scores(&self, scores: &[f32], g: &mut [f32]) -> f32 {
@@ -222,18 +215,7 @@ impl<K: Kernels + ?Sized> Objective for RankObjective<'_, K> {
             None => {
                 let fwd = forward_rows(self.kernels, arch, theta, &set.inputs, &set.base);
                 let loss = self.loss_of_scores(&fwd.scores, &mut g);
-                backward_rows_t(
-                    self.kernels,
-                    arch,
-                    theta,
-                    &set.inputs,
-                    &self.inputs_t,
-                    &set.base,
-                    &fwd,
-                    &g,
-                    grad,
-                    false,
-                );
+                backward_rows(self.kernels, arch, theta, &set.inputs, &set.base, &fwd, &g, grad, false);
                 loss
             }
         }

@@ -70,37 +70,6 @@ pub fn backward_rows<K: Kernels + ?Sized>(
     grad: &mut [f32],
     head_only: bool,
 ) {
-    let t = if head_only { Vec::new() } else { transpose(inputs, base.len(), arch.item_dim + SESSION_DIM) };
-    backward_rows_t(k, arch, theta, inputs, &t, base, fwd, g, grad, head_only)
-}
-
-/// `m` (`n × width`, row-major) transposed to `width × n`: the input side of the body's weight
-/// gradient, which an inner loop computes once for all its steps.
-pub fn transpose(m: &[f32], n: usize, width: usize) -> Vec<f32> {
-    let mut t = vec![0.0; width * n];
-    for (r, row) in m.chunks_exact(width).take(n).enumerate() {
-        for (kk, &x) in row.iter().enumerate() {
-            t[kk * n + r] = x;
-        }
-    }
-    t
-}
-
-/// [`backward_rows`] with the inputs also given transposed ([`transpose`]; unused and may be
-/// empty when `head_only`).
-#[allow(clippy::too_many_arguments)]
-pub fn backward_rows_t<K: Kernels + ?Sized>(
-    k: &K,
-    arch: &Arch,
-    theta: &[f32],
-    inputs: &[f32],
-    inputs_t: &[f32],
-    base: &[f32],
-    fwd: &Forward,
-    g: &[f32],
-    grad: &mut [f32],
-    head_only: bool,
-) {
     let p = Params::view(arch, theta);
     let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
     let c = arch.range(Block::C).start;
@@ -139,8 +108,14 @@ pub fn backward_rows_t<K: Kernels + ?Sized>(
         }
     }
     // dW (width × H) += inputsᵀ (width × n) · dz (n × H)
+    let mut t = vec![0.0; width * n];
+    for r in 0..n {
+        for kk in 0..width {
+            t[kk * n + r] = inputs[r * width + kk];
+        }
+    }
     let w_in = arch.range(Block::Wx).start..arch.range(Block::Ws).end;
-    k.matmul_acc(&inputs_t[..width * n], width, n, &dz, h, &mut grad[w_in]);
+    k.matmul_acc(&t, width, n, &dz, h, &mut grad[w_in]);
 }
 
 /// Scores a result set: `x` (`n × d`), `s` (`n × S`), `base` (`n`). `proj`, when given, is `X·Wx`
