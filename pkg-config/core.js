@@ -60,21 +60,38 @@ const SIMD_PROBE = new Uint8Array([
   253, 98, 11,
 ]);
 
+// A minimal module whose one function returns f32x4.relaxed_madd of three i8x16.splat vectors; it
+// validates only where wasm relaxed SIMD is supported (Chromium; Node 20 only behind a flag).
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 1, 253, 15,
+  65, 1, 253, 15, 65, 1, 253, 15, 253, 133, 2, 11,
+]);
+
 /** Whether this realm offers WebGPU (`navigator.gpu`; a window or a worker in a secure context).
  * Whether an adapter exists is only known once asked, which the gpu build does on first use. */
 export function webgpuAvailable() {
   return typeof navigator === 'object' && navigator !== null && typeof navigator.gpu === 'object' && navigator.gpu !== null;
 }
 
-const BUILD_CHOICES = ['auto', 'cpu', 'webgpu', 'simd', 'baseline'];
+const BUILD_CHOICES = ['auto', 'cpu', 'webgpu', 'relaxed', 'simd', 'baseline'];
 
 /** The build `want` loads here: `auto` takes the gpu build where WebGPU and simd128 exist, `cpu`
- * never does; both take SIMD where supported and the baseline elsewhere. */
+ * never does; both take relaxed SIMD where supported, else SIMD where supported, else the
+ * baseline. */
 function pickBuild(want) {
-  if (want === 'webgpu' || want === 'simd' || want === 'baseline') return want;
+  if (want === 'webgpu' || want === 'relaxed' || want === 'simd' || want === 'baseline') return want;
   const simd = simdSupported();
   if (want === 'auto' && simd && webgpuAvailable()) return 'webgpu';
+  if (simd && validates(RELAXED_PROBE)) return 'relaxed';
   return simd ? 'simd' : 'baseline';
+}
+
+function validates(bytes) {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether the loaded `build` satisfies a later init's `want`. */
@@ -84,11 +101,7 @@ function satisfies(build, want) {
 
 /** Whether this engine runs wasm simd128 (and so gets the SIMD build). */
 export function simdSupported() {
-  try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
-  } catch {
-    return false;
-  }
+  return validates(SIMD_PROBE);
 }
 
 /** The error to throw for `e`: the core's coded errors as they are (a code this file does not
@@ -519,7 +532,7 @@ class Reranker {
 
 /**
  * Builds the public API for one environment.
- * @param env.wasmSource (build: 'simd' | 'baseline' | 'webgpu' | 'bench') => what wasm-bindgen's init accepts:
+ * @param env.wasmSource (build: 'relaxed' | 'simd' | 'baseline' | 'webgpu' | 'bench') => what wasm-bindgen's init accepts:
  *   a URL (fetched and streamed), bytes, or a WebAssembly.Module; may return a promise.
  * @param env.fetchModel (url: string | URL) => Promise<Uint8Array>
  */

@@ -10,6 +10,7 @@ const api = makeApi({
   // Literal URLs, so a bundler sees and emits every build; the page downloads only one.
   wasmSource: (build) => {
     if (build === 'webgpu') return new URL('./fewclick_gpu.wasm', import.meta.url);
+    if (build === 'relaxed') return new URL('./fewclick_relaxed.wasm', import.meta.url);
     if (build === 'simd') return new URL('./fewclick_simd.wasm', import.meta.url);
     if (build === 'bench') return new URL('./fewclick_bench.wasm', import.meta.url);
     return new URL('./fewclick_base.wasm', import.meta.url);

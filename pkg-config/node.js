@@ -28,7 +28,7 @@ async function readModel(source) {
 
 const api = makeApi({
   wasmSource: (build) =>
-    readFile(new URL({ webgpu: './fewclick_gpu.wasm', simd: './fewclick_simd.wasm', bench: './fewclick_bench.wasm' }[build] ?? './fewclick_base.wasm', import.meta.url)),
+    readFile(new URL({ webgpu: './fewclick_gpu.wasm', relaxed: './fewclick_relaxed.wasm', simd: './fewclick_simd.wasm', bench: './fewclick_bench.wasm' }[build] ?? './fewclick_base.wasm', import.meta.url)),
   fetchModel: readModel,
 });
 

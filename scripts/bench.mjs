@@ -21,8 +21,9 @@ import { runPeer, printPeerTable } from './bench/peer-tfjs.mjs';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PKG = new URL('../pkg/', import.meta.url);
 const BUILDS = ['simd', 'baseline'];
-// Chromium also runs the gpu build, for the WebGPU rows (Node has no WebGPU).
-const BROWSER_BUILDS = [...BUILDS, 'webgpu'];
+// Chromium also runs the relaxed SIMD build (Node 20 validates relaxed SIMD only behind a flag)
+// and the gpu build, for the WebGPU rows (Node has no WebGPU).
+const BROWSER_BUILDS = ['relaxed', ...BUILDS, 'webgpu'];
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const ns = quick ? [100, 1000] : NS;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the npm package in pkg/: three wasm builds of the same crate, the loader, types, the
+# Builds the npm package in pkg/: five wasm builds of the same crate, the loader, types, the
 # worker entry, the React hook (fewclick/react) and the server-side item lookup (fewclick/server)
 # from pkg-config/. A page downloads one build:
 #   fewclick_gpu.wasm   SIMD + the WebGPU backend (browsers with navigator.gpu), glue fewclick_gpu.js
+#   fewclick_relaxed.wasm SIMD + relaxed SIMD (fused multiply-adds), CPU only: engines that
+#                       validate relaxed SIMD (Chromium)                        glue fewclick_wasm.js
 #   fewclick_simd.wasm  SIMD, CPU only                                          glue fewclick_wasm.js
 #   fewclick_base.wasm  no SIMD, CPU only (engines without simd128)             glue fewclick_wasm.js
 #   fewclick_bench.wasm SIMD + syntheticModel and the kernel probes, loaded by syntheticModel() on
@@ -33,6 +35,7 @@ rustup component list --toolchain "$(pinned_nightly)" --installed 2>/dev/null | 
 build_variant() {
   local variant="$1" opt_features=("${WASM_OPT_FEATURES[@]}")
   [ "$variant" != base ] && opt_features+=(--enable-simd)
+  [ "$variant" = relaxed ] && opt_features+=(--enable-relaxed-simd)
   (
     step "cargo +$(pinned_nightly) build ($variant, as shipped: see ship_build in scripts/lib/common.sh)"
     local raw
@@ -49,12 +52,13 @@ build_variant() {
   )
 }
 build_variant simd
+build_variant relaxed
 build_variant base
 build_variant gpu
 build_variant bench
 
 # --- checks ---------------------------------------------------------------------------------
-step "checking the three builds"
+step "checking the builds"
 # Validating without --enable-simd must fail for the SIMD build (the flag took effect) and pass
 # for the baseline (it runs on engines without simd128). Both files have no target_features
 # section any more, so wasm-opt uses exactly the features named here.
@@ -64,17 +68,25 @@ if "$WASM_OPT" "${WASM_OPT_FEATURES[@]}" "$WORK/simd/opt.wasm" -o /dev/null >/de
   die "the SIMD build contains no SIMD instructions: was RUSTFLAGS ignored?"
 fi
 ok "baseline has no simd128 instructions; the SIMD build has them"
+if "$WASM_OPT" "${WASM_OPT_FEATURES[@]}" --enable-simd "$WORK/relaxed/opt.wasm" -o /dev/null >/dev/null 2>&1; then
+  die "the relaxed SIMD build contains no relaxed SIMD instructions: was RUSTFLAGS ignored?"
+fi
+"$WASM_OPT" "${WASM_OPT_FEATURES[@]}" --enable-simd "$WORK/simd/opt.wasm" -o /dev/null >/dev/null 2>&1 \
+  || die "the SIMD build contains relaxed SIMD instructions (engines without relaxed SIMD would refuse it)"
+ok "only the relaxed build has relaxed SIMD instructions"
 # The loader ships one glue for both builds; that is only right while their exports match.
-cmp -s "$WORK/simd/fewclick.js" "$WORK/base/fewclick.js" \
-  || die "the wasm-bindgen glue of the SIMD and baseline builds differ (different exports per build?); pkg-config/core.js assumes one glue"
-ok "wasm-bindgen glue identical for both CPU builds"
+for v in base relaxed; do
+  cmp -s "$WORK/simd/fewclick.js" "$WORK/$v/fewclick.js" \
+    || die "the wasm-bindgen glue of the SIMD and $v builds differ (different exports per build?); pkg-config/core.js assumes one glue"
+done
+ok "wasm-bindgen glue identical for the three CPU builds"
 grep -q "requestAdapter" "$WORK/gpu/fewclick.js" || die "the gpu build's glue does not import requestAdapter: was --cfg=web_sys_unstable_apis ignored?"
 if grep -q "requestAdapter" "$WORK/simd/fewclick.js"; then die "the CPU builds import WebGPU functions"; fi
 ok "only the gpu build imports WebGPU"
 
 # The bench exports live in the bench build only (src/wasm/bench.rs); the builds a page ranks with
 # must not carry them.
-for v in simd gpu; do
+for v in simd relaxed gpu; do
   if grep -qE "export function (syntheticModel|benchScoringKernel|benchSimdPeak)\b" "$WORK/$v/fewclick.js"; then
     die "the $v build exports a bench function: was it built with --features bench?"
   fi
@@ -87,6 +99,7 @@ step "assembling pkg/"
 rm -rf "$PKG"
 mkdir -p "$PKG"
 cp "$WORK/simd/opt.wasm" "$PKG/fewclick_simd.wasm"
+cp "$WORK/relaxed/opt.wasm" "$PKG/fewclick_relaxed.wasm"
 cp "$WORK/base/opt.wasm" "$PKG/fewclick_base.wasm"
 cp "$WORK/gpu/opt.wasm" "$PKG/fewclick_gpu.wasm"
 cp "$WORK/bench/opt.wasm" "$PKG/fewclick_bench.wasm"
@@ -135,6 +148,9 @@ node -e '
 ' pkg-config/package.json "$PKG/package.json" "$version"
 ok "pkg/ holds fewclick@$version: $(cd "$PKG" && ls | tr '\n' ' ')"
 node scripts/lib/check-pkg.mjs "$PKG" simd || die "the optimised SIMD build does not work (see above)"
+# Node 20's V8 validates relaxed SIMD only behind this flag (Chromium ships it).
+node --experimental-wasm-relaxed-simd scripts/lib/check-pkg.mjs "$PKG" relaxed \
+  || die "the optimised relaxed SIMD build does not work (see above)"
 node scripts/lib/check-pkg.mjs "$PKG" baseline || die "the optimised baseline build does not work (see above)"
 node scripts/lib/check-pkg.mjs "$PKG" webgpu || die "the optimised gpu build does not work (see above)"
 
@@ -144,17 +160,20 @@ loader_gz="$(gz_size "${loader_js[@]}")"
 glue_gz="$(gz_size "$PKG/fewclick_wasm.js")"
 gpu_glue_gz="$(gz_size "$PKG/fewclick_gpu.js")"
 simd_gz="$(gz_size "$PKG/fewclick_simd.wasm")"
+relaxed_gz="$(gz_size "$PKG/fewclick_relaxed.wasm")"
 base_gz="$(gz_size "$PKG/fewclick_base.wasm")"
 gpu_gz="$(gz_size "$PKG/fewclick_gpu.wasm")"
-cpu_page=$((loader_gz + glue_gz + simd_gz))
+# A CPU page loads the relaxed or the SIMD wasm: its budget is the larger of the two.
+cpu_wasm_gz=$((relaxed_gz > simd_gz ? relaxed_gz : simd_gz))
+cpu_page=$((loader_gz + glue_gz + cpu_wasm_gz))
 gpu_page=$((loader_gz + gpu_glue_gz + gpu_gz))
 step "sizes (gzip -9)"
 note "loader JS (index.js core.js worker-client.js):   $loader_gz bytes"
-note "CPU glue fewclick_wasm.js + SIMD wasm:            $glue_gz + $simd_gz bytes"
+note "CPU glue fewclick_wasm.js + SIMD wasm:            $glue_gz + $simd_gz bytes (relaxed SIMD wasm $relaxed_gz)"
 note "gpu glue fewclick_gpu.js + gpu wasm:              $gpu_glue_gz + $gpu_gz bytes"
 note "a page loads, CPU build: $cpu_page bytes ($(( (cpu_page + 512) / 1024 )) KiB; no navigator.gpu, or init({ build: 'cpu' }))"
 note "a page loads, gpu build: $gpu_page bytes ($(( (gpu_page + 512) / 1024 )) KiB; navigator.gpu present)"
 note "baseline wasm (engines without simd128, instead of the SIMD wasm): $base_gz bytes"
 mkdir -p "$ROOT/target"
-printf '{"loader_js_gzip":%s,"cpu_glue_gzip":%s,"gpu_glue_gzip":%s,"simd_wasm_gzip":%s,"base_wasm_gzip":%s,"gpu_wasm_gzip":%s,"cpu_page_gzip":%s,"gpu_page_gzip":%s}\n' \
-  "$loader_gz" "$glue_gz" "$gpu_glue_gz" "$simd_gz" "$base_gz" "$gpu_gz" "$cpu_page" "$gpu_page" >"$ROOT/target/pkg-sizes.json"
+printf '{"loader_js_gzip":%s,"cpu_glue_gzip":%s,"gpu_glue_gzip":%s,"simd_wasm_gzip":%s,"relaxed_wasm_gzip":%s,"base_wasm_gzip":%s,"gpu_wasm_gzip":%s,"cpu_page_gzip":%s,"gpu_page_gzip":%s}\n' \
+  "$loader_gz" "$glue_gz" "$gpu_glue_gz" "$simd_gz" "$relaxed_gz" "$base_gz" "$gpu_gz" "$cpu_page" "$gpu_page" >"$ROOT/target/pkg-sizes.json"

@@ -1,4 +1,4 @@
-// The benchmark in headless Chromium (started by scripts/bench.mjs): ?build=simd|baseline|webgpu
+// The benchmark in headless Chromium (started by scripts/bench.mjs): ?build=relaxed|simd|baseline|webgpu
 // picks the build; results land in window.__bench. One page per build: one wasm instance per realm.
 import * as api from '../../pkg/index.js';
 import { runSuite } from './suite.mjs';

@@ -48,7 +48,7 @@ function gflops(fn, minSeconds, maxReps = 1 << 26) {
  * @param api    the package module (index.js or node.js)
  * @param probes the bench build's glue, initialised (fewclick_bench.js: the kernel probes, not
  *               public API; they run its SIMD kernels, so only the SIMD build's rows get them)
- * @param build  'simd' | 'baseline' | 'webgpu'
+ * @param build  'relaxed' | 'simd' | 'baseline' | 'webgpu'
  * @param env    'node' | 'chromium'
  * @param budgetMs  wall time per (path, n) cell beyond MIN_REPS
  * @param log    progress lines

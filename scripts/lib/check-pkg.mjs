@@ -1,14 +1,14 @@
 // Proves one build of an assembled pkg/ instantiates and ranks in Node, and that it is the build
 // it claims to be. build-wasm.sh runs it for each build: an optimiser that emits a broken module
 // fails the build here, not on a shopper's page.
-//   node scripts/lib/check-pkg.mjs <pkg dir> <simd|baseline|webgpu>
+//   node scripts/lib/check-pkg.mjs <pkg dir> <simd|relaxed|baseline|webgpu>
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
 const [dir, build] = process.argv.slice(2);
-const expected = { simd: 'cpu-simd128', baseline: 'cpu-scalar', webgpu: 'cpu-simd128' }[build];
+const expected = { simd: 'cpu-simd128', relaxed: 'cpu-relaxed-simd', baseline: 'cpu-scalar', webgpu: 'cpu-simd128' }[build];
 if (!dir || !expected) {
-  console.error('usage: node check-pkg.mjs <pkg dir> <simd|baseline|webgpu>');
+  console.error('usage: node check-pkg.mjs <pkg dir> <simd|relaxed|baseline|webgpu>');
   process.exit(2);
 }
 const fc = await import(pathToFileURL(resolve(dir, 'node.js')).href);

@@ -17,24 +17,27 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # the crate needs on wasm belongs here.
 WASM_RUSTFLAGS_COMMON=""
 
-# wasm_env simd|base|gpu|bench: exports RUSTFLAGS and CARGO_TARGET_DIR for that build. `gpu` is the
+# wasm_env simd|relaxed|base|gpu|bench: exports RUSTFLAGS and CARGO_TARGET_DIR for that build. `gpu` is the
 # SIMD build with the WebGPU backend compiled in (web-sys's WebGPU bindings need
 # --cfg=web_sys_unstable_apis); the others answer rankAsync() on the CPU and say why. `bench` is
 # the SIMD build with the cargo feature `bench` (syntheticModel and the kernel probes; ship_build
-# adds the feature). Each build keeps its own target directory.
+# adds the feature). `relaxed` is the SIMD build with relaxed SIMD too (fused multiply-adds in the
+# kernels; loaded where the engine validates it). Each build keeps its own target directory.
 wasm_env() {
   local simd="-C target-feature=+simd128" webgpu="--cfg=web_sys_unstable_apis" flags
   case "$1" in
     simd) flags="$simd" ;;
+    relaxed) flags="$simd,+relaxed-simd" ;;
     base) flags="" ;;
     gpu) flags="$webgpu $simd" ;;
     bench) flags="$simd" ;;
-    *) die "wasm_env: unknown variant '$1' (expected simd, base, gpu or bench)" ;;
+    *) die "wasm_env: unknown variant '$1' (expected simd, relaxed, base, gpu or bench)" ;;
   esac
   export RUSTFLAGS="${WASM_RUSTFLAGS_COMMON:+$WASM_RUSTFLAGS_COMMON }$flags"
   local dir="$1"
   [ "$1" = gpu ] && dir="simd-webgpu"
   [ "$1" = bench ] && dir="simd-bench"
+  [ "$1" = relaxed ] && dir="simd-relaxed"
   export CARGO_TARGET_DIR="$ROOT/target/wasm-$dir"
 }
 

@@ -7,7 +7,9 @@
 //!   lane structure and summation order, which LLVM vectorises natively; on an x86-64 with AVX2
 //!   (detected at run time) `matmul_acc` runs the eight-lane kernel of [`x86`] in that same order.
 //!   All give bit-identical results, and all are tested against [`Reference`] with a stated
-//!   tolerance.
+//!   tolerance. The exception is the relaxed-SIMD build (`relaxed-simd` as well as `simd128`):
+//!   its multiply-adds are fused `f32x4.relaxed_madd`, one rounding instead of two, so it agrees
+//!   with the others to rounding, not bit for bit.
 //!
 //! A GPU backend implements the same trait over device buffers; see ARCHITECTURE.md.
 
@@ -98,7 +100,9 @@ impl Kernels for Fast {
         fast_impl::gemv_acc(m, rows, dim, w, out);
     }
     fn name(&self) -> &'static str {
-        if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+            "cpu-relaxed-simd"
+        } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
             "cpu-simd128"
         } else if cfg!(target_arch = "wasm32") {
             "cpu-scalar"

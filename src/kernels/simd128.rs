@@ -13,6 +13,20 @@ unsafe fn st(p: *mut f32, v: v128) {
     v128_store(p as *mut v128, v)
 }
 
+/// `c + a·b`: one fused `f32x4.relaxed_madd` where the build has relaxed SIMD, a multiply then an
+/// add otherwise.
+#[inline(always)]
+fn madd(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        f32x4_relaxed_madd(a, b, c)
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        f32x4_add(c, f32x4_mul(a, b))
+    }
+}
+
 pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
     let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
     // SAFETY: Fast::matmul_acc checked x ≥ rows·dim, w ≥ dim·h, out ≥ rows·h and h % 4 == 0;
@@ -31,8 +45,8 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
                     let (s0, s1) = (f32x4_splat(*x0.add(k)), f32x4_splat(*x1.add(k)));
                     for q in 0..4 {
                         let wv = ld(wk.add(q * 4));
-                        a[q] = f32x4_add(a[q], f32x4_mul(s0, wv));
-                        b[q] = f32x4_add(b[q], f32x4_mul(s1, wv));
+                        a[q] = madd(s0, wv, a[q]);
+                        b[q] = madd(s1, wv, b[q]);
                     }
                 }
                 for q in 0..4 {
@@ -45,8 +59,8 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
                 let (mut a, mut b) = (ld(o0.add(j)), ld(o1.add(j)));
                 for k in 0..dim {
                     let wv = ld(wp.add(k * h + j));
-                    a = f32x4_add(a, f32x4_mul(f32x4_splat(*x0.add(k)), wv));
-                    b = f32x4_add(b, f32x4_mul(f32x4_splat(*x1.add(k)), wv));
+                    a = madd(f32x4_splat(*x0.add(k)), wv, a);
+                    b = madd(f32x4_splat(*x1.add(k)), wv, b);
                 }
                 st(o0.add(j), a);
                 st(o1.add(j), b);
@@ -60,7 +74,7 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
             while j < h {
                 let mut a = ld(o0.add(j));
                 for k in 0..dim {
-                    a = f32x4_add(a, f32x4_mul(f32x4_splat(*x0.add(k)), ld(wp.add(k * h + j))));
+                    a = madd(f32x4_splat(*x0.add(k)), ld(wp.add(k * h + j)), a);
                 }
                 st(o0.add(j), a);
                 j += 4;
@@ -87,7 +101,7 @@ pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &m
                 let z = f32x4_add(ld(ar.add(c * 4)), ld(b.as_ptr().add(c * 4)));
                 // relu as max(z, 0) with the scalar `f32::max` semantics of the twin.
                 let z = f32x4_pmax(zero, z);
-                acc = f32x4_add(acc, f32x4_mul(z, ld(w2.as_ptr().add(c * 4))));
+                acc = madd(z, ld(w2.as_ptr().add(c * 4)), acc);
             }
             out[r] = hsum(acc);
         }
@@ -103,7 +117,7 @@ pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) 
             let mr = m.as_ptr().add(r * dim);
             let mut acc = f32x4_splat(0.0);
             for c in 0..dim / 4 {
-                acc = f32x4_add(acc, f32x4_mul(ld(mr.add(c * 4)), ld(w.as_ptr().add(c * 4))));
+                acc = madd(ld(mr.add(c * 4)), ld(w.as_ptr().add(c * 4)), acc);
             }
             let mut sum = hsum(acc);
             for k in full..dim {

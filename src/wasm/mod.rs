@@ -264,7 +264,7 @@ struct ModelInfo<'a> {
     items: u32,
 }
 
-/// The kernel set this build runs: "cpu-simd128" or "cpu-scalar".
+/// The kernel set this build runs: "cpu-relaxed-simd", "cpu-simd128" or "cpu-scalar".
 #[wasm_bindgen(js_name = cpuKernels)]
 pub fn cpu_kernels() -> String {
     crate::kernels::Kernels::name(&crate::kernels::Fast).to_string()

@@ -52,23 +52,26 @@ test(`the browser entry ranks in headless Chromium (${variant} build choice), sa
 
   assert.equal(r.crossOriginIsolated, false, 'runs without cross-origin isolation');
   const gpuBuild = variant === 'default';
-  assert.equal(r.build, gpuBuild ? 'webgpu' : 'simd');
-  assert.equal(r.kernels, 'cpu-simd128');
+  // Chromium validates relaxed SIMD: a CPU page gets the relaxed build and its fused kernels; the
+  // gpu build carries the plain SIMD kernels.
+  const cpu = gpuBuild ? 'cpu-simd128' : 'cpu-relaxed-simd';
+  assert.equal(r.build, gpuBuild ? 'webgpu' : 'relaxed');
+  assert.equal(r.kernels, cpu);
   assert.equal(r.noEventsIsDisplayOrder, true);
   assert.equal(r.mainPermutation, true);
   assert.equal(r.mainFinite, true);
-  assert.equal(r.mainBackend, 'cpu-simd128');
+  assert.equal(r.mainBackend, cpu);
   assert.equal(r.mainError, 'DIMENSION_MISMATCH');
   assert.equal(r.mainAsyncSame, true, 'rankAsync() ranks like rank()');
-  assert.ok(['cpu-simd128', 'webgpu'].includes(r.mainAsyncBackend), r.mainAsyncBackend);
+  assert.ok([cpu, 'webgpu'].includes(r.mainAsyncBackend), r.mainAsyncBackend);
   if (gpuBuild) {
     assert.equal(r.webgpuBackend, 'webgpu', `rankAsync('webgpu') fell back: ${r.webgpuReason}`);
     assert.equal(r.webgpuReason, null);
     assert.equal(r.workerWebgpuBackend, 'webgpu', 'WebGPU in the worker too');
   } else {
-    assert.equal(r.webgpuBackend, 'cpu-simd128');
+    assert.equal(r.webgpuBackend, cpu);
     assert.match(r.webgpuReason, /no WebGPU support/);
-    assert.equal(r.workerWebgpuBackend, 'cpu-simd128');
+    assert.equal(r.workerWebgpuBackend, cpu);
   }
   assert.equal(r.webgpuAdapted, true);
   assert.equal(r.webgpuSame, true, "rankAsync('webgpu') ranks like rank()");
@@ -88,7 +91,7 @@ test(`the browser entry ranks in headless Chromium (${variant} build choice), sa
   assert.equal(r.workerNoEvents, true);
   assert.equal(r.workerPermutation, true);
   assert.equal(r.workerFinite, true);
-  assert.equal(r.workerBackend, 'cpu-simd128');
+  assert.equal(r.workerBackend, cpu);
   assert.equal(r.workerEventCount, 1);
   assert.equal(r.workerLastAdaptMs, true);
   assert.equal(r.workerError, 'INVALID_INPUT');
@@ -102,11 +105,11 @@ test(`the browser entry ranks in headless Chromium (${variant} build choice), sa
   const errors = logs.filter((l) => (l.startsWith('error') || l.startsWith('pageerror')) && !l.includes('404'));
   assert.deepEqual(errors, [], logs.join('\n'));
 
-  // Network: only the page's origin; the SIMD wasm, never the baseline one.
+  // Network: only the page's origin; one build's wasm (gpu or relaxed SIMD), never another.
   const foreign = seen.filter((u) => new URL(u).origin !== server.origin);
   assert.deepEqual(foreign, [], 'every request goes to the page origin');
   const wasm = server.requests.filter((u) => u.endsWith('.wasm') && u.includes('/fewclick/'));
-  const want = gpuBuild ? '/node_modules/fewclick/fewclick_gpu.wasm' : '/node_modules/fewclick/fewclick_simd.wasm';
+  const want = gpuBuild ? '/node_modules/fewclick/fewclick_gpu.wasm' : '/node_modules/fewclick/fewclick_relaxed.wasm';
   // The page's syntheticModel() calls fetch the bench build too (an instance of its own).
   const bench = '/node_modules/fewclick/fewclick_bench.wasm';
   assert.deepEqual([...new Set(wasm.filter((u) => u !== bench))], [want], `one wasm build to rank, page and worker: ${server.requests.join(' ')}`);
