@@ -201,7 +201,7 @@ await check('the page loads, the reranker starts in its worker and the search se
     throw new Error(`page state ${state}: ${banner} (${e.message})`);
   });
   assert.equal(await page.getAttribute('body', 'data-search-check'), 'ok');
-  assert.match(await page.textContent('#backend'), /^cpu-(simd128|scalar)|webgpu/);
+  assert.match(await page.textContent('#backend'), /^cpu-(relaxed-simd|simd128|scalar)|webgpu/);
   assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), false, 'runs without cross-origin isolation');
   assert.ok((await shownIds()).length > 0, 'the front page shows products');
 });
@@ -264,7 +264,7 @@ await check('moved-up markers, adaptation latency and backend are shown', async 
   assert.ok(Number.isFinite(ms) && ms >= 0, `latency ${ms}`);
   assert.match(await page.textContent('#latency'), /ms in wasm/);
   const backend = await page.textContent('#backend');
-  assert.match(backend, /^cpu-(simd128|scalar)|webgpu/);
+  assert.match(backend, /^cpu-(relaxed-simd|simd128|scalar)|webgpu/);
   console.log(`        backend ${backend} (${await page.getAttribute('#backend', 'title')}); adapt + re-rank ${ms.toFixed(2)} ms`);
   assert.match(await page.textContent('#privacy-text'), /Nothing about you has left this device/);
   assert.ok((await page.locator('#after .mark.up').count()) > 0, 'the before/after panel marks moves');
@@ -337,7 +337,7 @@ await check('every request went to the page\'s own origin', async () => {
   for (const expected of ['/', '/app.js', '/assets/catalogue.json', '/assets/demo.fcm', '/pkg/worker.js']) {
     assert.ok(paths.includes(expected), `the browser requested ${expected} (saw ${paths.join(', ')})`);
   }
-  assert.ok(paths.some((p) => /^\/pkg\/fewclick_(gpu|simd|base)\.wasm$/.test(p)), 'the browser fetched a wasm build');
+  assert.ok(paths.some((p) => /^\/pkg\/fewclick_(gpu|relaxed|simd|base)\.wasm$/.test(p)), 'the browser fetched a wasm build');
   // The server saw the same: and nothing but GETs, all answered.
   assert.ok(serverLog.length >= paths.length - 1, `server log: ${serverLog.length} lines`);
   const failed = serverLog.filter((l) => !/ (200|304)$/.test(l) && !/^GET \/favicon\.ico /.test(l));
