@@ -1,0 +1,44 @@
+// The relaxed-SIMD and SIMD builds side by side in one headless Chromium page, calls taking turns
+// (scripts/bench/builds-page.js says why and what the job is). A benchmark, not a test: CI does not
+// run it. Needs pkg/ (bash scripts/build-wasm.sh).
+//   node scripts/bench-builds.mjs [--reps N] [--ns 100,1000,10000]
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { launchChromium } from './lib/chromium.mjs';
+import { serve } from './lib/serve.mjs';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+};
+const reps = Number(arg('--reps', '300'));
+const ns = arg('--ns', '100,1000,10000');
+if (!Number.isInteger(reps) || reps < 10) throw new Error('--reps must be an integer ≥ 10');
+if (!existsSync(new URL('../pkg/fewclick_relaxed.wasm', import.meta.url))) {
+  console.error('error: pkg/ has no fewclick_relaxed.wasm: run bash scripts/build-wasm.sh first');
+  process.exit(1);
+}
+
+// Cross-origin isolated, so performance.now() is fine-grained (5 µs instead of 100 µs).
+const server = await serve(ROOT, {
+  headers: () => ({ 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }),
+});
+const browser = await launchChromium();
+try {
+  const page = await browser.newPage();
+  await page.goto(`${server.origin}/scripts/bench/builds-page.html?reps=${reps}&ns=${ns}`);
+  const r = await page.waitForFunction(() => window.__builds, null, { timeout: 600_000 }).then((h) => h.jsonValue());
+  if (!r.ok) throw new Error(r.error);
+  console.log(`adapt + rank, ms (median; itemDim 16, hidden 32, 25 clicks, k = 5), Chromium ${browser.version()}, the two builds taking turns call by call`);
+  console.log(`${'N'.padStart(8)} ${'relaxed'.padStart(10)} ${'simd'.padStart(10)} ${'speed-up'.padStart(9)} ${'reps'.padStart(6)}`);
+  for (const row of r.rows) {
+    console.log(
+      `${row.n.toLocaleString('en').padStart(8)} ${row.relaxed_median_ms.toFixed(3).padStart(10)} ${row.simd_median_ms.toFixed(3).padStart(10)} ${`${row.speedup.toFixed(2)}×`.padStart(9)} ${String(row.reps).padStart(6)}`,
+    );
+  }
+  console.log(JSON.stringify({ path: 'builds-side-by-side', browser: browser.version(), kernels: r.kernels, rows: r.rows }));
+} finally {
+  await browser.close();
+  await server.close();
+}

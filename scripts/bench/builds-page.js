@@ -1,0 +1,78 @@
+// Two CPU builds side by side in one headless Chromium page (started by scripts/bench-builds.mjs):
+// the relaxed-SIMD and the SIMD wasm, each in its own instance of the shared glue (the glue is
+// imported twice under two URLs, so each copy holds its own instance), their calls taking turns.
+// Whole benchmark runs one after another differ by about ±30 % on a shared 2-core machine; calls
+// that alternate within one page see the same machine, so their ratio is what the builds differ by.
+// The job is scripts/bench/suite.mjs's adapt+rank: itemDim 16, hidden 32, reset, 25 clicks on random
+// items, then rank() (adapt k = 5 from θ0, score and order N), timed around rank() only.
+const params = new URLSearchParams(location.search);
+const ns = (params.get('ns') ?? '100,1000,10000').split(',').map(Number);
+const reps = Number(params.get('reps') ?? 300);
+const ITEM_DIM = 16;
+const HIDDEN = 32;
+const EVENTS = 25;
+
+async function instance(tag, wasm) {
+  const glue = await import(`../../pkg/fewclick_wasm.js?${tag}`);
+  glue.initSync({ module: await (await fetch(new URL(`../../pkg/${wasm}`, import.meta.url))).arrayBuffer() });
+  return glue;
+}
+
+/** One reranker over n random candidates; each call resets, records 25 clicks and times rank(). */
+function job(glue, model, n, seed) {
+  const r = new glue.Reranker(model, { scope: 'all', steps: 5 });
+  const ids = Array.from({ length: n }, (_, i) => `item-${i}`);
+  let s = seed >>> 0;
+  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const features = Float32Array.from({ length: n * ITEM_DIM }, () => rand() * 2 - 1);
+  const prices = Float32Array.from({ length: n }, () => 5 + rand() * 295);
+  r.setResults(ids, features, Array.from({ length: ITEM_DIM }, (_, i) => `f${i}`), undefined, prices);
+  return () => {
+    r.reset();
+    for (let e = 0; e < EVENTS; e++) r.record({ item: ids[Math.floor(rand() * n)], type: 'click', timestamp: 1000 + e });
+    const t0 = performance.now();
+    r.rank();
+    return performance.now() - t0;
+  };
+}
+
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function run() {
+  const bench = await import('../../pkg/fewclick_bench.js');
+  await bench.default({ module_or_path: new URL('../../pkg/fewclick_bench.wasm', import.meta.url) });
+  const model = bench.syntheticModel(ITEM_DIM, HIDDEN, 1);
+  const relaxed = await instance('relaxed', 'fewclick_relaxed.wasm');
+  const simd = await instance('simd', 'fewclick_simd.wasm');
+  const kernels = { relaxed: relaxed.cpuKernels(), simd: simd.cpuKernels() };
+  if (kernels.relaxed !== 'cpu-relaxed-simd' || kernels.simd !== 'cpu-simd128') {
+    throw new Error(`the instances run ${JSON.stringify(kernels)}`);
+  }
+  const rows = [];
+  for (const n of ns) {
+    // The same seed for both: the same candidates and the same clicks.
+    const a = job(relaxed, model, n, 20240601 + n);
+    const b = job(simd, model, n, 20240601 + n);
+    for (let i = 0; i < 5; i++) {
+      a();
+      b();
+    }
+    const ta = [];
+    const tb = [];
+    const count = n > 5000 ? Math.max(20, reps / 5) : reps;
+    for (let i = 0; i < count; i++) {
+      ta.push(a());
+      tb.push(b());
+    }
+    rows.push({ n, reps: count, relaxed_median_ms: median(ta), simd_median_ms: median(tb), speedup: median(tb) / median(ta) });
+  }
+  return { rows, kernels };
+}
+
+run().then(
+  (result) => (window.__builds = { ok: true, ...result }),
+  (e) => (window.__builds = { ok: false, error: String(e && e.stack ? e.stack : e) }),
+);
