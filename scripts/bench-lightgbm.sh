@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The LightGBM peer evaluation on the trivago slice (bench/peers/lightgbm/trivago.py): lambdarank
+# The LightGBM peer evaluation on the trivago slice (bench/peers/lightgbm/session_ranker.py): lambdarank
 # models on nested feature sets beside the display order and the "engaged items first" rule, test
 # MRR with paired bootstrap intervals. Installs the pinned LightGBM, numpy and pandas into
 # bench/peers/lightgbm/.venv on first use (again only when a pin changes). Reads
@@ -8,12 +8,12 @@
 #
 #   bash scripts/bench-lightgbm.sh [--sessions PATH] [--seed N] [--split 0.8] [--sets A,B,C,D]
 #
-# The arguments go to trivago.py unchanged; its docstring says what each feature set holds.
+# The arguments go to session_ranker.py unchanged; its docstring says what each feature set holds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 
 step "LightGBM peer (bench/peers/lightgbm: $(grep -v '^#' bench/peers/lightgbm/requirements.txt | xargs))"
 peer_venv "$ROOT/bench/peers/lightgbm" lightgbm
-step "trivago.py ${*:-}"
-exec "$PEER_PY" bench/peers/lightgbm/trivago.py "$@"
+step "session_ranker.py ${*:-}"
+exec "$PEER_PY" bench/peers/lightgbm/session_ranker.py "$@"
