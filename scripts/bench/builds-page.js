@@ -5,6 +5,8 @@
 // that alternate within one page see the same machine, so their ratio is what the builds differ by.
 // The job is scripts/bench/suite.mjs's adapt+rank: itemDim 16, hidden 32, reset, 25 clicks on random
 // items, then rank() (adapt k = 5 from θ0, score and order N), timed around rank() only.
+import { mulberry32, stats } from './stats.mjs';
+
 const params = new URLSearchParams(location.search);
 const ns = (params.get('ns') ?? '100,1000,10000').split(',').map(Number);
 const reps = Number(params.get('reps') ?? 300);
@@ -22,8 +24,7 @@ async function instance(tag, wasm) {
 function job(glue, model, n, seed) {
   const r = new glue.Reranker(model, { scope: 'all', steps: 5 });
   const ids = Array.from({ length: n }, (_, i) => `item-${i}`);
-  let s = seed >>> 0;
-  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const rand = mulberry32(seed);
   const features = Float32Array.from({ length: n * ITEM_DIM }, () => rand() * 2 - 1);
   const prices = Float32Array.from({ length: n }, () => 5 + rand() * 295);
   r.setResults(ids, features, Array.from({ length: ITEM_DIM }, (_, i) => `f${i}`), undefined, prices);
@@ -35,11 +36,6 @@ function job(glue, model, n, seed) {
     return performance.now() - t0;
   };
 }
-
-const median = (v) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function run() {
   const bench = await import('../../pkg/fewclick_bench.js');
@@ -67,7 +63,8 @@ async function run() {
       ta.push(a());
       tb.push(b());
     }
-    rows.push({ n, reps: count, relaxed_median_ms: median(ta), simd_median_ms: median(tb), speedup: median(tb) / median(ta) });
+    const [ra, rb] = [stats(ta).median, stats(tb).median];
+    rows.push({ n, reps: count, relaxed_median_ms: ra, simd_median_ms: rb, speedup: rb / ra });
   }
   return { rows, kernels };
 }

@@ -1,5 +1,5 @@
 // Seeded numbers and summary statistics shared by the benchmark's pages (scripts/bench/suite.mjs,
-// scripts/bench/peer-page.js).
+// scripts/bench/peer-page.js, scripts/bench/builds-page.js).
 
 /** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
 export function mulberry32(seed) {
