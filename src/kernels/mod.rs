@@ -84,7 +84,11 @@ impl Kernels for Fast {
         check_shapes(x.len(), rows, dim, w.len(), h, out.len());
         assert!(h % 4 == 0, "hidden width must be a multiple of 4");
         #[cfg(target_arch = "x86_64")]
-        if x86::available() {
+        if x86::available_512() {
+            // SAFETY: AVX-512F is present, and the shapes were checked above.
+            unsafe { x86::matmul_strided_acc_512(x, dim, 1, rows, dim, w, h, out) };
+            return;
+        } else if x86::available() {
             // SAFETY: AVX2 is present, and the shapes were checked above.
             unsafe { x86::matmul_acc(x, rows, dim, w, h, out) };
             return;
@@ -110,6 +114,70 @@ impl Kernels for Fast {
             "cpu-native"
         }
     }
+}
+
+/// Strided matrix products: `out[r*h + j] += Σ_k x[r*rs + k*ks] · w[k*h + j]`, which reads `x`
+/// transposed in place (`rs = 1, ks = rows`) where a backward pass needs `δᵀ · A` (the trainer's
+/// parameter gradients), instead of copying a transpose first.
+impl Fast {
+    /// The AVX-512 or AVX2 kernel where the CPU has one (both bit-identical to the portable twin),
+    /// else the twin.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_strided_acc(
+        &self,
+        x: &[f32],
+        rs: usize,
+        ks: usize,
+        rows: usize,
+        dim: usize,
+        w: &[f32],
+        h: usize,
+        out: &mut [f32],
+    ) {
+        check_strided(x.len(), rs, ks, rows, dim, w.len(), h, out.len());
+        #[cfg(target_arch = "x86_64")]
+        if x86::available_512() {
+            // SAFETY: AVX-512F is present, and the shapes and strides were checked above.
+            unsafe { x86::matmul_strided_acc_512(x, rs, ks, rows, dim, w, h, out) };
+            return;
+        } else if x86::available() && h % 4 == 0 {
+            // SAFETY: AVX2 is present, and the shapes and strides were checked above.
+            unsafe { x86::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out) };
+            return;
+        }
+        portable::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out);
+    }
+}
+
+impl Reference {
+    /// The oracle of [`Fast::matmul_strided_acc`]: f64 sums, no cleverness.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_strided_acc(
+        &self,
+        x: &[f32],
+        rs: usize,
+        ks: usize,
+        rows: usize,
+        dim: usize,
+        w: &[f32],
+        h: usize,
+        out: &mut [f32],
+    ) {
+        check_strided(x.len(), rs, ks, rows, dim, w.len(), h, out.len());
+        for r in 0..rows {
+            for j in 0..h {
+                let sum: f64 = (0..dim).map(|k| x[r * rs + k * ks] as f64 * w[k * h + j] as f64).sum();
+                out[r * h + j] = (out[r * h + j] as f64 + sum) as f32;
+            }
+        }
+    }
+}
+
+/// Every `x[r*rs + k*ks]` read is in bounds, and `w`, `out` hold `dim × h` and `rows × h`.
+#[allow(clippy::too_many_arguments)]
+fn check_strided(x: usize, rs: usize, ks: usize, rows: usize, dim: usize, w: usize, h: usize, out: usize) {
+    let last = if rows == 0 || dim == 0 { 0 } else { (rows - 1) * rs + (dim - 1) * ks + 1 };
+    assert!(x >= last && w >= dim * h && out >= rows * h, "kernel shape mismatch");
 }
 
 /// Scalar twin of [`simd128`]: the same blocking and summation order (see its file).
@@ -223,6 +291,75 @@ mod tests {
             portable::matmul_acc(&x, rows, dim, &w, h, &mut twin);
             let same = avx.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "case {case}: rows {rows} dim {dim} h {h}");
+            // x read transposed in place (rs = 1, ks = rows).
+            let (mut avx_t, mut twin_t) = (avx.clone(), avx);
+            // SAFETY: as above; x holds rows × dim values, read as its transpose.
+            unsafe { x86::matmul_strided_acc(&x, 1, rows, rows, dim, &w, h, &mut avx_t) };
+            portable::matmul_strided_acc(&x, 1, rows, rows, dim, &w, h, &mut twin_t);
+            let same = avx_t.iter().zip(&twin_t).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "case {case} (x transposed): rows {rows} dim {dim} h {h}");
+        }
+    }
+
+    #[test]
+    fn strided_matmul_matches_the_reference_and_the_contiguous_kernel() {
+        // Against the f64 oracle with the kernels' tolerance, over row-major and transposed reads of
+        // x; and, read row-major (rs = dim, ks = 1), bit for bit the contiguous kernel.
+        let seed = 0xFEED_0003;
+        println!("seed {seed:#x}");
+        let mut rng = Rng::new(seed);
+        for case in 0..60 {
+            let rows = 1 + rng.below(37);
+            let dim = 1 + rng.below(40);
+            let h = if case % 5 == 4 { 1 + rng.below(9) } else { 4 * (1 + rng.below(17)) };
+            let x = rand_vec(&mut rng, rows * dim);
+            let w = rand_vec(&mut rng, dim * h);
+            let init = rand_vec(&mut rng, rows * h);
+            for (rs, ks) in [(dim, 1), (1, rows)] {
+                let (mut fast, mut reference) = (init.clone(), init.clone());
+                Fast.matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut fast);
+                Reference.matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut reference);
+                for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+                    assert!(close(*f, *r), "case {case} strided ({rs}, {ks}) [{i}]: fast {f} ref {r}");
+                }
+            }
+            if h % 4 == 0 {
+                let (mut strided, mut contiguous) = (init.clone(), init);
+                Fast.matmul_strided_acc(&x, dim, 1, rows, dim, &w, h, &mut strided);
+                Fast.matmul_acc(&x, rows, dim, &w, h, &mut contiguous);
+                assert!(strided.iter().zip(&contiguous).all(|(a, b)| a.to_bits() == b.to_bits()), "case {case}");
+            }
+        }
+    }
+
+    /// The AVX-512 kernel against the portable twin: bit for bit, over every blocking path (blocks
+    /// of four rows and single rows; 32- and 16-column blocks and a masked remainder of any width),
+    /// with x read row-major and transposed in place.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_matmul_is_bit_identical_to_the_portable_twin() {
+        if !x86::available_512() {
+            println!("no AVX-512F on this CPU: nothing to compare");
+            return;
+        }
+        let seed = 0xFEED_0004;
+        println!("seed {seed:#x}");
+        let mut rng = Rng::new(seed);
+        for case in 0..120 {
+            let rows = 1 + rng.below(11);
+            let dim = 1 + rng.below(70);
+            let h = 1 + rng.below(80);
+            let x = rand_vec(&mut rng, rows * dim);
+            let w = rand_vec(&mut rng, dim * h);
+            let init = rand_vec(&mut rng, rows * h);
+            for (rs, ks) in [(dim, 1), (1, rows)] {
+                let (mut avx, mut twin) = (init.clone(), init.clone());
+                // SAFETY: AVX-512F checked above; x holds rows × dim values, read either way.
+                unsafe { x86::matmul_strided_acc_512(&x, rs, ks, rows, dim, &w, h, &mut avx) };
+                portable::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut twin);
+                let same = avx.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "case {case} ({rs}, {ks}): rows {rows} dim {dim} h {h}");
+            }
         }
     }
 

@@ -14,6 +14,30 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
     }
 }
 
+/// [`matmul_acc`] over an `x` read with any strides: `out[r*h + j] += Σ_k x[r*rs + k*ks] · w[k*h + j]`
+/// (`rs = 1, ks = rows` reads a transposed matrix in place), in the same order of additions.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided_acc(
+    x: &[f32],
+    rs: usize,
+    ks: usize,
+    rows: usize,
+    dim: usize,
+    w: &[f32],
+    h: usize,
+    out: &mut [f32],
+) {
+    for r in 0..rows {
+        let o = &mut out[r * h..(r + 1) * h];
+        for k in 0..dim {
+            let xk = x[r * rs + k * ks];
+            for (oj, &wj) in o.iter_mut().zip(&w[k * h..(k + 1) * h]) {
+                *oj += xk * wj;
+            }
+        }
+    }
+}
+
 // Lane by lane, as the simd128 kernel sums: the twin's order is the point, not the style.
 #[allow(clippy::needless_range_loop)]
 pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {

@@ -24,10 +24,33 @@ pub fn available() -> bool {
 /// `w ≥ dim·h`, `out ≥ rows·h` with `h % 4 == 0` (checked by [`super::Fast`]).
 #[target_feature(enable = "avx2")]
 pub unsafe fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
+    matmul_strided_acc(x, dim, 1, rows, dim, w, h, out)
+}
+
+/// `out[r*h + j] += Σ_k x[r*rs + k*ks] · w[k*h + j]`: [`matmul_acc`] over an `x` read with any
+/// strides (`rs = 1, ks = rows` reads a transposed matrix in place), as
+/// [`super::portable::matmul_strided_acc`]. `x` is only ever read one element at a time (each is
+/// broadcast), so the strides cost nothing.
+///
+/// # Safety
+/// As [`matmul_acc`], with every `x[r*rs + k*ks]` (`r < rows`, `k < dim`) in bounds (checked by
+/// [`super::Fast`]).
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_strided_acc(
+    x: &[f32],
+    rs: usize,
+    ks: usize,
+    rows: usize,
+    dim: usize,
+    w: &[f32],
+    h: usize,
+    out: &mut [f32],
+) {
     let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
     let mut r = 0;
     while r + 2 <= rows {
-        let (x0, x1) = (xp.add(r * dim), xp.add((r + 1) * dim));
+        let (x0, x1) = (xp.add(r * rs), xp.add((r + 1) * rs));
         let (o0, o1) = (op.add(r * h), op.add((r + 1) * h));
         let mut j = 0;
         while j + 32 <= h {
@@ -39,7 +62,7 @@ pub unsafe fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize
             }
             for k in 0..dim {
                 let wk = wp.add(k * h + j);
-                let (s0, s1) = (_mm256_set1_ps(*x0.add(k)), _mm256_set1_ps(*x1.add(k)));
+                let (s0, s1) = (_mm256_set1_ps(*x0.add(k * ks)), _mm256_set1_ps(*x1.add(k * ks)));
                 for q in 0..4 {
                     let wv = _mm256_loadu_ps(wk.add(q * 8));
                     a[q] = _mm256_add_ps(a[q], _mm256_mul_ps(s0, wv));
@@ -56,8 +79,8 @@ pub unsafe fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize
             let (mut a, mut b) = (_mm256_loadu_ps(o0.add(j)), _mm256_loadu_ps(o1.add(j)));
             for k in 0..dim {
                 let wv = _mm256_loadu_ps(wp.add(k * h + j));
-                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(*x0.add(k)), wv));
-                b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_set1_ps(*x1.add(k)), wv));
+                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(*x0.add(k * ks)), wv));
+                b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_set1_ps(*x1.add(k * ks)), wv));
             }
             _mm256_storeu_ps(o0.add(j), a);
             _mm256_storeu_ps(o1.add(j), b);
@@ -68,8 +91,8 @@ pub unsafe fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize
             let (mut a, mut b) = (_mm_loadu_ps(o0.add(j)), _mm_loadu_ps(o1.add(j)));
             for k in 0..dim {
                 let wv = _mm_loadu_ps(wp.add(k * h + j));
-                a = _mm_add_ps(a, _mm_mul_ps(_mm_set1_ps(*x0.add(k)), wv));
-                b = _mm_add_ps(b, _mm_mul_ps(_mm_set1_ps(*x1.add(k)), wv));
+                a = _mm_add_ps(a, _mm_mul_ps(_mm_set1_ps(*x0.add(k * ks)), wv));
+                b = _mm_add_ps(b, _mm_mul_ps(_mm_set1_ps(*x1.add(k * ks)), wv));
             }
             _mm_storeu_ps(o0.add(j), a);
             _mm_storeu_ps(o1.add(j), b);
@@ -77,12 +100,15 @@ pub unsafe fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize
         r += 2;
     }
     if r < rows {
-        let (x0, o0) = (xp.add(r * dim), op.add(r * h));
+        let (x0, o0) = (xp.add(r * rs), op.add(r * h));
         let mut j = 0;
         while j + 8 <= h {
             let mut a = _mm256_loadu_ps(o0.add(j));
             for k in 0..dim {
-                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(*x0.add(k)), _mm256_loadu_ps(wp.add(k * h + j))));
+                a = _mm256_add_ps(
+                    a,
+                    _mm256_mul_ps(_mm256_set1_ps(*x0.add(k * ks)), _mm256_loadu_ps(wp.add(k * h + j))),
+                );
             }
             _mm256_storeu_ps(o0.add(j), a);
             j += 8;
@@ -90,9 +116,100 @@ pub unsafe fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize
         if j < h {
             let mut a = _mm_loadu_ps(o0.add(j));
             for k in 0..dim {
-                a = _mm_add_ps(a, _mm_mul_ps(_mm_set1_ps(*x0.add(k)), _mm_loadu_ps(wp.add(k * h + j))));
+                a = _mm_add_ps(a, _mm_mul_ps(_mm_set1_ps(*x0.add(k * ks)), _mm_loadu_ps(wp.add(k * h + j))));
             }
             _mm_storeu_ps(o0.add(j), a);
         }
+    }
+}
+
+/// Whether this CPU runs the AVX-512 kernel (detected once by the standard library, then a load).
+pub fn available_512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+}
+
+/// [`matmul_strided_acc`] in 512-bit registers: blocks of four rows × 32 columns (eight
+/// accumulators while two weight vectors stream by per `k`), then four rows × 16 columns, the
+/// last block of fewer than 16 columns under a mask; left-over rows one at a time. Any `h`. The
+/// same multiply-then-add per `k`, in the same order, as [`super::portable::matmul_strided_acc`]:
+/// bit-identical to it and to the AVX2 kernel, twice as many lanes per instruction.
+///
+/// # Safety
+/// The CPU must support AVX-512F ([`available_512`]); every `x[r*rs + k*ks]` (`r < rows`,
+/// `k < dim`) in bounds, `w ≥ dim·h`, `out ≥ rows·h` (checked by [`super::Fast`]).
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_strided_acc_512(
+    x: &[f32],
+    rs: usize,
+    ks: usize,
+    rows: usize,
+    dim: usize,
+    w: &[f32],
+    h: usize,
+    out: &mut [f32],
+) {
+    let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
+    let mut r = 0;
+    while r + 4 <= rows {
+        rows_512::<4>(xp.add(r * rs), rs, ks, dim, wp, h, op.add(r * h));
+        r += 4;
+    }
+    while r < rows {
+        rows_512::<1>(xp.add(r * rs), rs, ks, dim, wp, h, op.add(r * h));
+        r += 1;
+    }
+}
+
+/// `R` consecutive rows of [`matmul_strided_acc_512`]: `x` and `o` point at the first one.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn rows_512<const R: usize>(
+    x: *const f32,
+    rs: usize,
+    ks: usize,
+    dim: usize,
+    w: *const f32,
+    h: usize,
+    o: *mut f32,
+) {
+    let mut j = 0;
+    while j + 32 <= h {
+        let mut a = [[_mm512_setzero_ps(); 2]; R];
+        for (i, ai) in a.iter_mut().enumerate() {
+            ai[0] = _mm512_loadu_ps(o.add(i * h + j));
+            ai[1] = _mm512_loadu_ps(o.add(i * h + j + 16));
+        }
+        for k in 0..dim {
+            let (w0, w1) = (_mm512_loadu_ps(w.add(k * h + j)), _mm512_loadu_ps(w.add(k * h + j + 16)));
+            for (i, ai) in a.iter_mut().enumerate() {
+                let s = _mm512_set1_ps(*x.add(i * rs + k * ks));
+                ai[0] = _mm512_add_ps(ai[0], _mm512_mul_ps(s, w0));
+                ai[1] = _mm512_add_ps(ai[1], _mm512_mul_ps(s, w1));
+            }
+        }
+        for (i, ai) in a.iter().enumerate() {
+            _mm512_storeu_ps(o.add(i * h + j), ai[0]);
+            _mm512_storeu_ps(o.add(i * h + j + 16), ai[1]);
+        }
+        j += 32;
+    }
+    while j < h {
+        // Masked loads and stores touch only the lanes below h (and fault on none above).
+        let m: __mmask16 = if h - j >= 16 { 0xFFFF } else { (1u16 << (h - j)) - 1 };
+        let mut a = [_mm512_setzero_ps(); R];
+        for (i, ai) in a.iter_mut().enumerate() {
+            *ai = _mm512_maskz_loadu_ps(m, o.add(i * h + j));
+        }
+        for k in 0..dim {
+            let wv = _mm512_maskz_loadu_ps(m, w.add(k * h + j));
+            for (i, ai) in a.iter_mut().enumerate() {
+                *ai = _mm512_add_ps(*ai, _mm512_mul_ps(_mm512_set1_ps(*x.add(i * rs + k * ks)), wv));
+            }
+        }
+        for (i, ai) in a.iter().enumerate() {
+            _mm512_mask_storeu_ps(o.add(i * h + j), m, *ai);
+        }
+        j += 16;
     }
 }

@@ -22,6 +22,7 @@
 pub use super::outer::{BatchPlan, GradientSum, MetaState};
 use crate::adapt::{adapt, InnerLoop, Objective, Trace};
 use crate::rng::Rng;
+use std::cell::RefCell;
 
 /// One task: a support loss to adapt on and a query loss to judge the adapted parameters by.
 pub trait MetaTask: Sync {
@@ -32,6 +33,12 @@ pub trait MetaTask: Sync {
     /// The exact Hessian-vector product of the support loss: writes `∇²L_s(θ) · u` into `out`
     /// (overwriting it). Second-order meta-gradients need nothing else.
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]);
+    /// [`MetaTask::support`] in an inner loop whose points [`MetaTask::support_hvp`] is called at
+    /// next (second-order meta-gradients): a task may keep what the product at the same point
+    /// can reuse. By default, [`MetaTask::support`].
+    fn support_kept(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        self.support(theta, grad)
+    }
     /// The query loss at `theta` without its gradient (what Reptile reports); by default
     /// [`MetaTask::query`] with the gradient thrown away.
     fn query_loss(&self, theta: &[f32]) -> f32 {
@@ -61,25 +68,41 @@ impl<T: MetaTask + ?Sized> MetaTask for FullPass<'_, T> {
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
         self.0.support_hvp(theta, u, out)
     }
+    fn support_kept(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        self.0.support_kept(theta, grad)
+    }
     fn query_loss(&self, theta: &[f32]) -> f32 {
         self.0.query_loss(theta)
     }
 }
 
-struct Support<'a, T: MetaTask + ?Sized>(&'a T);
+/// The support loss as the inner loop's objective; `kept` when products at its points follow.
+struct Support<'a, T: MetaTask + ?Sized> {
+    task: &'a T,
+    kept: bool,
+}
 impl<T: MetaTask + ?Sized> Objective for Support<'_, T> {
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-        self.0.support(theta, grad)
+        if self.kept {
+            self.task.support_kept(theta, grad)
+        } else {
+            self.task.support(theta, grad)
+        }
     }
 }
 
-/// The support set and query set together: what Reptile adapts on.
-struct Both<'a, T: MetaTask + ?Sized>(&'a T);
+/// The support set and query set together: what Reptile adapts on (`query` holds the query
+/// gradient between calls, so a step allocates nothing).
+struct Both<'a, T: MetaTask + ?Sized> {
+    task: &'a T,
+    query: RefCell<Vec<f32>>,
+}
 impl<T: MetaTask + ?Sized> Objective for Both<'_, T> {
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-        let mut g2 = vec![0.0; grad.len()];
-        let l = self.0.support(theta, grad) + self.0.query(theta, &mut g2);
-        for (a, b) in grad.iter_mut().zip(&g2) {
+        let g2 = &mut *self.query.borrow_mut();
+        g2.resize(grad.len(), 0.0);
+        let l = self.task.support(theta, grad) + self.task.query(theta, g2);
+        for (a, b) in grad.iter_mut().zip(g2.iter()) {
             *a += b;
         }
         l
@@ -150,7 +173,7 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
     g_alpha.fill(0.0);
     // With a frozen body (trainable_from > 0) the task may offer a head-only support objective.
     let head = if trainable_from > 0 { task.support_head(theta0, trainable_from) } else { None };
-    let full = Support(task);
+    let full = Support { task, kept: algorithm.second_order() };
     let support: &dyn Objective = match &head {
         Some(h) => h.as_ref(),
         None => &full,
@@ -158,7 +181,7 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
     match algorithm {
         Algorithm::Joint => task.query(theta0, g_theta),
         Algorithm::Reptile => {
-            let phi = adapt(&Both(task), theta0, alpha, inner, trainable_from, None);
+            let phi = adapt(&Both { task, query: RefCell::default() }, theta0, alpha, inner, trainable_from, None);
             for i in 0..n {
                 g_theta[i] = theta0[i] - phi[i];
             }

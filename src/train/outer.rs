@@ -15,6 +15,7 @@ use super::meta::{meta_gradient, Algorithm, MetaConfig, MetaTask};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// The tasks of each meta-batch over a fixed pool of `n` tasks: a fresh seeded shuffle of the pool
 /// per pass, batches of `min(batch, n)` that run on across the end of a pass.
@@ -55,30 +56,54 @@ pub struct GradientSum {
     pub tasks: usize,
 }
 
+/// One task's meta-gradients (θ0 and α) and query loss, as [`meta_gradient`] writes them.
+#[derive(Default)]
+struct TaskGradient {
+    loss: f32,
+    theta: Vec<f32>,
+    alpha: Vec<f32>,
+}
+
+thread_local! {
+    /// [`GradientSum::of`]'s per-task buffers on the thread that calls it (taken out while in use,
+    /// so a nested call would only allocate its own).
+    static TASK_GRADIENTS: RefCell<Vec<TaskGradient>> = const { RefCell::new(Vec::new()) };
+}
+
 impl GradientSum {
     pub fn zeros(n: usize) -> GradientSum {
         GradientSum { theta: vec![0.0; n], alpha: vec![0.0; n], loss: 0.0, tasks: 0 }
     }
 
-    /// The meta-gradients of `batch` at (θ0, α): computed in parallel, summed in batch order.
+    /// The meta-gradients of `batch` at (θ0, α): computed in parallel, summed in batch order. The
+    /// per-task buffers are the calling thread's, kept from call to call ([`TaskGradients`]), so a
+    /// meta-step allocates and page-faults nothing for them.
     pub fn of<T: MetaTask + ?Sized>(batch: &[&T], theta: &[f32], alpha: &[f32], cfg: &MetaConfig) -> GradientSum {
         let n = theta.len();
-        let per_task: Vec<(f32, Vec<f32>, Vec<f32>)> = batch
-            .par_iter()
-            .map(|task| {
-                let (mut gt, mut ga) = (vec![0.0; n], vec![0.0; n]);
-                let l =
-                    meta_gradient(cfg.algorithm, *task, theta, alpha, &cfg.inner, cfg.trainable_from, &mut gt, &mut ga);
-                (l, gt, ga)
-            })
-            .collect();
+        let mut slots = TASK_GRADIENTS.with(|t| std::mem::take(&mut *t.borrow_mut()));
+        slots.resize_with(batch.len(), TaskGradient::default);
+        slots.par_iter_mut().zip(batch.par_iter()).for_each(|(slot, task)| {
+            slot.theta.resize(n, 0.0);
+            slot.alpha.resize(n, 0.0);
+            slot.loss = meta_gradient(
+                cfg.algorithm,
+                *task,
+                theta,
+                alpha,
+                &cfg.inner,
+                cfg.trainable_from,
+                &mut slot.theta,
+                &mut slot.alpha,
+            );
+        });
         let mut sum = GradientSum::zeros(n);
-        for (l, gt, ga) in &per_task {
-            sum.loss += *l as f64;
+        for slot in &slots {
+            sum.loss += slot.loss as f64;
             sum.tasks += 1;
-            sum.theta.iter_mut().zip(gt).for_each(|(s, g)| *s += *g as f64);
-            sum.alpha.iter_mut().zip(ga).for_each(|(s, g)| *s += *g as f64);
+            sum.theta.iter_mut().zip(&slot.theta).for_each(|(s, g)| *s += *g as f64);
+            sum.alpha.iter_mut().zip(&slot.alpha).for_each(|(s, g)| *s += *g as f64);
         }
+        TASK_GRADIENTS.with(|t| *t.borrow_mut() = slots);
         sum
     }
 

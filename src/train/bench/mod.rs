@@ -115,6 +115,9 @@ impl MetaTask for BenchTask {
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
         self.net.pairwise_hvp(theta, &self.support, u, out)
     }
+    fn support_kept(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
+        self.net.pairwise_grad_kept(theta, &self.support, grad)
+    }
     /// The forward pass alone.
     fn query_loss(&self, theta: &[f32]) -> f32 {
         self.net.pairwise_loss(theta, &self.query)

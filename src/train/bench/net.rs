@@ -10,6 +10,7 @@ use crate::kernels::{portable, Fast, Kernels};
 use crate::loss::pairwise;
 use crate::rng::Rng;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A dense ReLU scorer over rows of `sizes[0]` inputs, one output, evaluated over many rows at
 /// once. Parameters in one flat buffer, layer by layer, as [`super::sinusoid::Mlp`] lays them out
@@ -20,26 +21,60 @@ pub struct Net {
     layers: Vec<Layer>,
 }
 
+/// One forward and backward pass of [`Net::pairwise_grad`] at a point: what the Hessian-vector
+/// product at the same point needs again, kept so that it is not recomputed.
+#[derive(Default)]
+struct Pass {
+    /// The set it ran on ([`Set::id`]) and the θ it ran at (bit for bit).
+    set: u64,
+    theta: Vec<f32>,
+    /// `acts[l]`: layer `l`'s output over all rows (`rows × sizes[l]`); `acts[0]` is unused (the
+    /// input rows are read in place).
+    acts: Vec<Vec<f32>>,
+    /// `wts[l]`: layer `l`'s Wᵀ (`n_in × n_out`) at θ.
+    wts: Vec<Vec<f32>>,
+    /// `deltas[l]`: ∂L/∂z of layer `l`'s output (`rows × n_out`).
+    deltas: Vec<Vec<f32>>,
+}
+
+/// How many of a thread's latest passes are kept: an inner loop of up to `PASSES − 1` steps and
+/// the query pass after it, so that MAML's backward pass over the inner loop reuses every one.
+const PASSES: usize = 8;
+
 /// Per-thread buffers of the batched passes, grown once and reused by every call on the thread
 /// (tasks run in parallel under rayon, and each call needs a few kilobytes).
 #[derive(Default)]
 struct Workspace {
-    /// `acts[l]`: layer `l`'s output over all rows (`rows × sizes[l]`); `acts[0]` is unused (the
-    /// input rows are read in place).
-    acts: Vec<Vec<f32>>,
+    /// The pass of the latest call that keeps none.
+    scratch: Pass,
+    /// The latest kept passes ([`Net::pairwise_grad_kept`]), a ring written at `next`.
+    passes: Vec<Pass>,
+    next: usize,
     /// `R(acts[l])`.
     racts: Vec<Vec<f32>>,
-    /// ∂L/∂z of the current layer and the one below, and their R-derivatives.
-    delta: Vec<f32>,
-    next: Vec<f32>,
+    /// R(∂L/∂z) of the current layer and the one below.
     rdelta: Vec<f32>,
     rnext: Vec<f32>,
-    /// `wts[l]`: layer `l`'s Wᵀ (`n_in × n_out`) at the θ of the last forward pass, which the
-    /// R-forward pass reuses; `wt`: the same for another direction (U).
-    wts: Vec<Vec<f32>>,
+    /// Uᵀ of one layer.
     wt: Vec<f32>,
-    /// A δ transposed (`n_out × rows`).
-    dt: Vec<f32>,
+}
+
+impl Workspace {
+    /// The kept pass at (`set`, θ), if any.
+    fn find(&self, set: u64, theta: &[f32]) -> Option<usize> {
+        self.passes.iter().position(|p| p.set == set && same_bits(&p.theta, theta))
+    }
+
+    /// The slot the next pass is written into (the oldest).
+    fn claim(&mut self) -> usize {
+        if self.passes.len() < PASSES {
+            self.passes.push(Pass::default());
+            return self.passes.len() - 1;
+        }
+        let slot = self.next;
+        self.next = (self.next + 1) % PASSES;
+        slot
+    }
 }
 
 thread_local! {
@@ -80,9 +115,9 @@ fn mm(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) 
     }
 }
 
-/// `dst (cols × rows) = srcᵀ`, `src` being `rows × cols`.
+/// `dst (cols × rows) = srcᵀ`, `src` being `rows × cols` (every entry of `dst` is written).
 fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
-    zeroed(dst, rows * cols);
+    dst.resize(rows * cols, 0.0);
     for (r, row) in src.chunks_exact(cols).take(rows).enumerate() {
         for (c, &v) in row.iter().enumerate() {
             dst[c * rows + r] = v;
@@ -104,16 +139,21 @@ fn fill_rows(out: &mut Vec<f32>, n: usize, b: &[f32]) {
     }
 }
 
-/// A layer's parameter gradient from its δ (`n × n_out`): `gW += δᵀ · input`, `gb += Σ_rows δ`.
-fn add_param_grad(ly: &Layer, delta: &[f32], input: &[f32], n: usize, dt: &mut Vec<f32>, grad: &mut [f32]) {
+/// A layer's parameter gradient from its δ (`n × n_out`): `gW += δᵀ · input` (δ read transposed in
+/// place), `gb += Σ_rows δ`.
+fn add_param_grad(ly: &Layer, delta: &[f32], input: &[f32], n: usize, grad: &mut [f32]) {
     let (gw, gb) = grad[ly.w..ly.b() + ly.n_out].split_at_mut(ly.n_in * ly.n_out);
     for row in delta.chunks_exact(ly.n_out).take(n) {
         for (g, d) in gb.iter_mut().zip(row) {
             *g += d;
         }
     }
-    transpose(delta, n, ly.n_out, dt);
-    mm(dt, ly.n_out, n, input, ly.n_in, gw);
+    add_delta_t_times(ly, delta, input, n, gw);
+}
+
+/// `gw (n_out × n_in) += δᵀ · a`, δ being `n × n_out` and `a` `n × n_in`.
+fn add_delta_t_times(ly: &Layer, delta: &[f32], a: &[f32], n: usize, gw: &mut [f32]) {
+    Fast.matmul_strided_acc(delta, 1, ly.n_out, ly.n_out, n, a, ly.n_in, gw);
 }
 
 /// Sets `v` to 0 wherever the ReLU output `a` is not positive (`[z > 0]`: a ReLU output is > 0
@@ -191,94 +231,136 @@ impl Net {
         pairwise(&set.pairs, &scores, &mut vec![0.0; set.n_rows])
     }
 
+    /// The forward pass at θ over a set, its loss and every layer's δ, into `pass`; returns the
+    /// loss.
+    fn run_pass(&self, theta: &[f32], set: &Set, pass: &mut Pass) -> f32 {
+        let n = set.n_rows;
+        pass.set = set.id;
+        pass.theta.clear();
+        pass.theta.extend_from_slice(theta);
+        self.forward(theta, &set.rows, n, &mut pass.acts, &mut pass.wts);
+        let last = self.layers.len();
+        pass.deltas.resize_with(last, Vec::new);
+        zeroed(&mut pass.deltas[last - 1], n);
+        let loss = pairwise(&set.pairs, &pass.acts[last], &mut pass.deltas[last - 1]);
+        for (l, ly) in self.layers.iter().enumerate().skip(1).rev() {
+            // δ_{l−1} = [z > 0] (δ_l W_l)
+            let (below, above) = pass.deltas.split_at_mut(l);
+            let next = &mut below[l - 1];
+            zeroed(next, n * ly.n_in);
+            mm(&above[0], n, ly.n_out, ly.weights(theta), ly.n_in, next);
+            mask(next, &pass.acts[l]);
+        }
+        loss
+    }
+
     /// The pairwise logistic loss of a set and its gradient (written into `grad`).
     pub fn pairwise_grad(&self, theta: &[f32], set: &Set, grad: &mut [f32]) -> f32 {
-        grad.fill(0.0);
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
-            let n = set.n_rows;
-            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wts);
-            let last = self.layers.len();
-            zeroed(&mut ws.delta, n);
-            let loss = pairwise(&set.pairs, &ws.acts[last], &mut ws.delta);
-            for (l, ly) in self.layers.iter().enumerate().rev() {
-                let input: &[f32] = if l == 0 { &set.rows } else { &ws.acts[l] };
-                add_param_grad(ly, &ws.delta, input, n, &mut ws.dt, grad);
-                if l > 0 {
-                    // δ_{l−1} = [z > 0] (δ_l W_l)
-                    zeroed(&mut ws.next, n * ly.n_in);
-                    mm(&ws.delta, n, ly.n_out, ly.weights(theta), ly.n_in, &mut ws.next);
-                    mask(&mut ws.next, input);
-                    std::mem::swap(&mut ws.delta, &mut ws.next);
-                }
-            }
-            loss
+            self.grad_into(theta, set, grad, &mut ws.scratch)
         })
     }
 
+    /// [`Net::pairwise_grad`] that keeps its pass for a Hessian-vector product at the same point
+    /// ([`Net::pairwise_hvp`]) on this thread: the last [`PASSES`] kept are reused. What MAML's
+    /// inner loop calls (in a memory of its own, so that plain gradients stay in the hot one).
+    pub fn pairwise_grad_kept(&self, theta: &[f32], set: &Set, grad: &mut [f32]) -> f32 {
+        WORKSPACE.with(|ws| {
+            let ws = &mut *ws.borrow_mut();
+            let slot = ws.claim();
+            self.grad_into(theta, set, grad, &mut ws.passes[slot])
+        })
+    }
+
+    fn grad_into(&self, theta: &[f32], set: &Set, grad: &mut [f32], pass: &mut Pass) -> f32 {
+        grad.fill(0.0);
+        let loss = self.run_pass(theta, set, pass);
+        for (l, ly) in self.layers.iter().enumerate() {
+            let input: &[f32] = if l == 0 { &set.rows } else { &pass.acts[l] };
+            add_param_grad(ly, &pass.deltas[l], input, set.n_rows, grad);
+        }
+        loss
+    }
+
     /// The exact Hessian-vector product of [`Net::pairwise_grad`]'s loss: writes `∇²L(θ) · u` into
-    /// `out`, by the R-operator (forward-over-reverse) over all rows at once.
+    /// `out`, by the R-operator (forward-over-reverse) over all rows at once. The forward and
+    /// backward passes at θ are those of a recent [`Net::pairwise_grad_kept`] at the same point on
+    /// this thread when there is one (in MAML, the inner loop's), else computed here.
     pub fn pairwise_hvp(&self, theta: &[f32], set: &Set, u: &[f32], out: &mut [f32]) {
         out.fill(0.0);
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
+            let kept = ws.find(set.id, theta);
+            if kept.is_none() {
+                self.run_pass(theta, set, &mut ws.scratch);
+            }
+            let Workspace { scratch, passes, racts, rdelta, rnext, wt, .. } = ws;
+            let Pass { acts, wts, deltas, .. } = match kept {
+                Some(slot) => &passes[slot],
+                None => scratch,
+            };
             let n = set.n_rows;
-            self.forward(theta, &set.rows, n, &mut ws.acts, &mut ws.wts);
             let last = self.layers.len();
-            ws.racts.resize_with(self.sizes.len(), Vec::new);
+            racts.resize_with(self.sizes.len(), Vec::new);
             // Which layers' weights `u` moves, and which R(A_l) are zero: products with a zero
             // factor are skipped (ANIL's direction is zero on the whole body, so its R-forward
             // is zero up to the head).
-            let moved: Vec<bool> = self.layers.iter().map(|ly| ly.weights(u).iter().any(|&v| v != 0.0)).collect();
+            let moved: Vec<bool> = self.layers.iter().map(|ly| any_nonzero(ly.weights(u))).collect();
             let mut r_zero = vec![true; self.sizes.len()];
             // R-forward; R(A_0) = 0, so the first layer has no R(A)·Wᵀ term.
             for (l, ly) in self.layers.iter().enumerate() {
-                let (prev, rest) = ws.racts.split_at_mut(l + 1);
+                let (prev, rest) = racts.split_at_mut(l + 1);
                 let rout = &mut rest[0];
-                let input: &[f32] = if l == 0 { &set.rows } else { &ws.acts[l] };
+                let input: &[f32] = if l == 0 { &set.rows } else { &acts[l] };
                 fill_rows(rout, n, ly.biases(u));
                 if moved[l] {
-                    add_input_times_weights(ly, u, input, n, &mut ws.wt, rout);
+                    add_input_times_weights(ly, u, input, n, wt, rout);
                 }
                 if !r_zero[l] {
-                    // θ's Wᵀ from the forward pass above.
-                    mm(&prev[l], n, ly.n_in, &ws.wts[l], ly.n_out, rout);
+                    mm(&prev[l], n, ly.n_in, &wts[l], ly.n_out, rout);
                 }
                 if l + 1 < last {
-                    mask(rout, &ws.acts[l + 1]);
+                    mask(rout, &acts[l + 1]);
                 }
-                r_zero[l + 1] = rout.iter().all(|&v| v == 0.0);
+                r_zero[l + 1] = !any_nonzero(rout);
             }
-            zeroed(&mut ws.delta, n);
-            zeroed(&mut ws.rdelta, n);
-            pairwise(&set.pairs, &ws.acts[last], &mut ws.delta);
-            pairwise_hvp(&set.pairs, &ws.acts[last], &ws.racts[last], &mut ws.rdelta);
+            zeroed(rdelta, n);
+            pairwise_hvp(&set.pairs, &acts[last], &racts[last], rdelta);
             for (l, ly) in self.layers.iter().enumerate().rev() {
-                let input: &[f32] = if l == 0 { &set.rows } else { &ws.acts[l] };
+                let input: &[f32] = if l == 0 { &set.rows } else { &acts[l] };
                 // R(∇W) = R(δ)ᵀ A + δᵀ R(A), R(∇b) = Σ R(δ)
-                add_param_grad(ly, &ws.rdelta, input, n, &mut ws.dt, out);
+                add_param_grad(ly, rdelta, input, n, out);
                 if l > 0 {
                     if !r_zero[l] {
-                        transpose(&ws.delta, n, ly.n_out, &mut ws.dt);
-                        mm(&ws.dt, ly.n_out, n, &ws.racts[l], ly.n_in, &mut out[ly.w..ly.b()]);
+                        add_delta_t_times(ly, &deltas[l], &racts[l], n, &mut out[ly.w..ly.b()]);
                     }
-                    // δ W, and R(δ) W + δ U
-                    let (w, uw) = (ly.weights(theta), ly.weights(u));
-                    zeroed(&mut ws.next, n * ly.n_in);
-                    zeroed(&mut ws.rnext, n * ly.n_in);
-                    mm(&ws.delta, n, ly.n_out, w, ly.n_in, &mut ws.next);
-                    mm(&ws.rdelta, n, ly.n_out, w, ly.n_in, &mut ws.rnext);
+                    // R(δ_{l−1}) = [z > 0] (R(δ) W + δ U)
+                    zeroed(rnext, n * ly.n_in);
+                    mm(rdelta, n, ly.n_out, ly.weights(theta), ly.n_in, rnext);
                     if moved[l] {
-                        mm(&ws.delta, n, ly.n_out, uw, ly.n_in, &mut ws.rnext);
+                        mm(&deltas[l], n, ly.n_out, ly.weights(u), ly.n_in, rnext);
                     }
-                    mask(&mut ws.next, input);
-                    mask(&mut ws.rnext, input);
-                    std::mem::swap(&mut ws.delta, &mut ws.next);
-                    std::mem::swap(&mut ws.rdelta, &mut ws.rnext);
+                    mask(rnext, input);
+                    std::mem::swap(rdelta, rnext);
                 }
             }
         })
     }
+}
+
+/// Whether two vectors are equal bit for bit, in blocks the compiler vectorises (a block that
+/// differs ends the comparison).
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len()
+        && a.chunks(64)
+            .zip(b.chunks(64))
+            .all(|(x, y)| x.iter().zip(y).fold(0u32, |m, (p, q)| m | (p.to_bits() ^ q.to_bits())) == 0)
+}
+
+/// Whether any entry is non-zero (−0.0 counts as zero), in a form the compiler vectorises.
+fn any_nonzero(v: &[f32]) -> bool {
+    v.iter().fold(0u32, |m, x| m | (x.to_bits() << 1)) != 0
 }
 
 /// ANIL's inner objective on a [`Net`]: the loss over the last layer alone, its input (the last
@@ -307,33 +389,42 @@ impl Objective for HeadObjective<'_> {
         grad.fill(0.0);
         let ly = self.net.layers[self.net.layers.len() - 1];
         let n = self.set.n_rows;
-        let (mut scores, mut wt, mut dt) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut scores, mut wt) = (Vec::new(), Vec::new());
         fill_rows(&mut scores, n, ly.biases(theta));
         add_input_times_weights(&ly, theta, &self.hidden, n, &mut wt, &mut scores);
         let mut delta = vec![0.0; n];
         let loss = pairwise(&self.set.pairs, &scores, &mut delta);
-        add_param_grad(&ly, &delta, &self.hidden, n, &mut dt, grad);
+        add_param_grad(&ly, &delta, &self.hidden, n, grad);
         loss
     }
 }
 
 /// A set of candidate rows, positives first: every (positive, negative) pair is a pair of the
-/// loss, each of weight 1 (so the loss is the mean over pairs).
+/// loss, each of weight 1 (so the loss is the mean over pairs). Its rows never change after
+/// construction, so its id names its contents (a clone shares both).
 #[derive(Clone, Debug)]
 pub struct Set {
     /// `n_rows × inputs`, row-major.
-    pub rows: Vec<f32>,
+    pub(super) rows: Vec<f32>,
     pub n_rows: usize,
     pub n_pos: usize,
     pairs: Vec<(u32, u32, f32)>,
+    /// Unique per [`Set::new`] in the process: what a kept pass is matched by.
+    id: u64,
 }
+
+static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Set {
     /// `rows` holds `n_rows` rows; the first `n_pos` are the positives.
     pub fn new(rows: Vec<f32>, n_rows: usize, n_pos: usize) -> Self {
         assert!(n_rows > 0 && rows.len() % n_rows == 0 && n_pos <= n_rows, "a set of {n_rows} rows");
         let pairs = (0..n_pos as u32).flat_map(|i| (n_pos as u32..n_rows as u32).map(move |j| (i, j, 1.0))).collect();
-        Set { rows, n_rows, n_pos, pairs }
+        Set { rows, n_rows, n_pos, pairs, id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed) }
+    }
+
+    pub fn rows(&self) -> &[f32] {
+        &self.rows
     }
 
     pub fn n_pairs(&self) -> usize {
