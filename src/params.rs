@@ -68,7 +68,7 @@ impl Arch {
         if item_dim == 0 || item_dim > MAX_ITEM_DIM {
             return Err(Error::config("item_dim", format!("must be in 1..={MAX_ITEM_DIM}, got {item_dim}")));
         }
-        if hidden == 0 || hidden > MAX_HIDDEN || hidden % 4 != 0 {
+        if hidden == 0 || hidden > MAX_HIDDEN || !hidden.is_multiple_of(4) {
             return Err(Error::config("hidden", format!("must be a multiple of 4 in 4..={MAX_HIDDEN}, got {hidden}")));
         }
         Ok(Arch { item_dim, hidden })

@@ -106,7 +106,7 @@ fn seconds_per_record(capacity: usize, batches: usize, per_batch: usize) -> f64 
     let mut log = EventLog::new(capacity).unwrap();
     let mut k = 0usize;
     let mut event = |log: &mut EventLog| {
-        let kind = if k % 3 == 0 { EventKind::Click } else { EventKind::Impression };
+        let kind = if k.is_multiple_of(3) { EventKind::Click } else { EventKind::Impression };
         let e = Event { timestamp: Some(k as f64), ..Event::new(ids[(k * 31) % ids.len()].clone(), kind) };
         log.record(e, Some(&r)).unwrap();
         k += 1;

@@ -82,7 +82,7 @@ use simd128 as fast_impl;
 impl Kernels for Fast {
     fn matmul_acc(&self, x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
         check_shapes(x.len(), rows, dim, w.len(), h, out.len());
-        assert!(h % 4 == 0, "hidden width must be a multiple of 4");
+        assert!(h.is_multiple_of(4), "hidden width must be a multiple of 4");
         #[cfg(target_arch = "x86_64")]
         if x86::available_512() {
             // SAFETY: AVX-512F is present, and the shapes were checked above.
@@ -96,7 +96,7 @@ impl Kernels for Fast {
         fast_impl::matmul_acc(x, rows, dim, w, h, out);
     }
     fn relu_dot(&self, a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
-        assert!(a.len() >= rows * h && b.len() >= h && w2.len() >= h && out.len() >= rows && h % 4 == 0);
+        assert!(a.len() >= rows * h && b.len() >= h && w2.len() >= h && out.len() >= rows && h.is_multiple_of(4));
         fast_impl::relu_dot(a, rows, h, b, w2, out);
     }
     fn gemv_acc(&self, m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
@@ -140,7 +140,7 @@ impl Fast {
             // SAFETY: AVX-512F is present, and the shapes and strides were checked above.
             unsafe { x86::matmul_strided_acc_512(x, rs, ks, rows, dim, w, h, out) };
             return;
-        } else if x86::available() && h % 4 == 0 {
+        } else if x86::available() && h.is_multiple_of(4) {
             // SAFETY: AVX2 is present, and the shapes and strides were checked above.
             unsafe { x86::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out) };
             return;

@@ -237,7 +237,7 @@ impl EventLog {
                 .get(event.item.as_str())
                 .and_then(|t| self.entry_at(t.snapshot?))
                 .and_then(|e| e.snapshot.clone())
-                .filter(|s| results.map_or(true, |r| r.dim == s.x.len())),
+                .filter(|s| results.is_none_or(|r| r.dim == s.x.len())),
         };
         let example = match pos {
             Some((r, p)) => self.example_for(&event, r, p),

@@ -470,7 +470,7 @@ pub fn train_selected(
                 let (mrr, mrr_no_adapt) = (metrics(&o[0].1).mrr, metrics(&o[1].1).mrr);
                 let score = EpochScore { epoch, iteration: p.iteration, mrr, mrr_no_adapt };
                 on_epoch(&score);
-                let better = kept.as_ref().map_or(true, |(k, _, _)| score.mrr > epochs[*k].mrr);
+                let better = kept.as_ref().is_none_or(|(k, _, _)| score.mrr > epochs[*k].mrr);
                 epochs.push(score);
                 if !opts.selection.choose_epoch || better {
                     kept = Some((epochs.len() - 1, theta.to_vec(), alpha.to_vec()));

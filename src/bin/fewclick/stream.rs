@@ -34,7 +34,7 @@ pub fn cmd_train_stream(a: &TrainArgs, opts: &TrainOptions) -> Result<(), String
     let mut current: Option<(String, Bar)> = None;
     let report = train_streaming(&a.input.sessions, table.as_ref(), opts, a.window, |p: StreamProgress| {
         let key = format!("{} pass {}/{}", p.phase, p.pass, p.passes);
-        if current.as_ref().map_or(true, |(k, _)| *k != key) {
+        if current.as_ref().is_none_or(|(k, _)| *k != key) {
             current = Some((key.clone(), Bar::since(key, last_report)));
         }
         if let Some((_, bar)) = current.as_mut() {

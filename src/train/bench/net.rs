@@ -106,7 +106,7 @@ fn zeroed(v: &mut Vec<f32>, n: usize) {
 /// CPU has it) when `h` is a multiple of 4, its matrix-vector kernel when `h` is 1 (the output
 /// layer), the portable twin otherwise.
 fn mm(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
-    if h % 4 == 0 {
+    if h.is_multiple_of(4) {
         Fast.matmul_acc(x, rows, dim, w, h, out);
     } else if h == 1 {
         Fast.gemv_acc(x, rows, dim, w, out);
@@ -418,7 +418,7 @@ static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
 impl Set {
     /// `rows` holds `n_rows` rows; the first `n_pos` are the positives.
     pub fn new(rows: Vec<f32>, n_rows: usize, n_pos: usize) -> Self {
-        assert!(n_rows > 0 && rows.len() % n_rows == 0 && n_pos <= n_rows, "a set of {n_rows} rows");
+        assert!(n_rows > 0 && rows.len().is_multiple_of(n_rows) && n_pos <= n_rows, "a set of {n_rows} rows");
         let pairs = (0..n_pos as u32).flat_map(|i| (n_pos as u32..n_rows as u32).map(move |j| (i, j, 1.0))).collect();
         Set { rows, n_rows, n_pos, pairs, id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed) }
     }

@@ -24,7 +24,7 @@ pub(super) fn read_parquet(path: &Path, progress: LoadProgress) -> Result<Datase
         for (c, chunk) in group.columns().iter().enumerate() {
             let start = chunk.dictionary_page_offset().unwrap_or(chunk.data_page_offset());
             let len = chunk.compressed_size();
-            if start < 0 || len < 0 || start.checked_add(len).map_or(true, |end| end as u64 > file_len) {
+            if start < 0 || len < 0 || start.checked_add(len).is_none_or(|end| end as u64 > file_len) {
                 return Err(invalid(format!(
                     "{}: not a readable Parquet file: row group {g}, column {c} is at bytes {start}..+{len} of a \
                      {file_len}-byte file",
