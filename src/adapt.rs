@@ -101,6 +101,28 @@ pub struct Trace {
     pub thetas: Vec<Vec<f32>>,
     pub grads: Vec<Vec<f32>>,
     pub clip_scales: Vec<f32>,
+    /// The buffers of a cleared trace, which the next recording copies into.
+    spare: Vec<Vec<f32>>,
+}
+
+impl Trace {
+    /// Empties the trace and keeps its buffers, so that recording the next inner loop of the same
+    /// size allocates nothing.
+    pub fn clear(&mut self) {
+        self.spare.append(&mut self.thetas);
+        self.spare.append(&mut self.grads);
+        self.clip_scales.clear();
+    }
+
+    fn record(&mut self, theta: &[f32], g: &[f32], scale: f32) {
+        for (v, to) in [(theta, &mut self.thetas), (g, &mut self.grads)] {
+            let mut b = self.spare.pop().unwrap_or_default();
+            b.clear();
+            b.extend_from_slice(v);
+            to.push(b);
+        }
+        self.clip_scales.push(scale);
+    }
 }
 
 /// Runs the inner loop. `alpha` has one entry per parameter.
@@ -110,18 +132,38 @@ pub fn adapt(
     alpha: &[f32],
     cfg: &InnerLoop,
     trainable_from: usize,
-    mut trace: Option<&mut Trace>,
+    trace: Option<&mut Trace>,
 ) -> Vec<f32> {
-    let mut theta = theta0.to_vec();
-    let mut g = vec![0.0; theta.len()];
+    let (mut theta, mut g) = (Vec::new(), Vec::new());
+    adapt_into(obj, theta0, alpha, cfg, trainable_from, trace, &mut theta, &mut g);
+    theta
+}
+
+/// [`adapt`] into the caller's buffers, which meta-training reuses from task to task: `theta`
+/// receives the adapted parameters; `g` is the gradient's workspace.
+#[allow(clippy::too_many_arguments)]
+pub fn adapt_into(
+    obj: &dyn Objective,
+    theta0: &[f32],
+    alpha: &[f32],
+    cfg: &InnerLoop,
+    trainable_from: usize,
+    mut trace: Option<&mut Trace>,
+    theta: &mut Vec<f32>,
+    g: &mut Vec<f32>,
+) {
+    theta.clear();
+    theta.extend_from_slice(theta0);
+    g.clear();
+    g.resize(theta.len(), 0.0);
     for _ in 0..cfg.steps {
-        obj.loss_grad(&theta, &mut g);
+        obj.loss_grad(theta, g);
         g[..trainable_from].fill(0.0);
         for ((gi, t), t0) in g[trainable_from..].iter_mut().zip(&theta[trainable_from..]).zip(&theta0[trainable_from..])
         {
             *gi += cfg.prox * (t - t0);
         }
-        let norm = sum_of_squares(&g).sqrt();
+        let norm = sum_of_squares(g).sqrt();
         let scale = if norm > cfg.clip {
             cfg.clip / norm
         } else if norm.is_finite() {
@@ -130,15 +172,12 @@ pub fn adapt(
             0.0
         };
         if let Some(t) = trace.as_deref_mut() {
-            t.thetas.push(theta.clone());
-            t.grads.push(g.clone());
-            t.clip_scales.push(scale);
+            t.record(theta, g, scale);
         }
         for ((t, a), gi) in theta[trainable_from..].iter_mut().zip(&alpha[trainable_from..]).zip(&g[trainable_from..]) {
             *t -= a * scale * gi;
         }
     }
-    theta
 }
 
 /// `Σ v²` in eight interleaved partial sums (lane `i % 8`), added pairwise at the end: an order the

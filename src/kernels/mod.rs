@@ -149,6 +149,22 @@ impl Fast {
     }
 }
 
+impl Fast {
+    /// `dst (cols × rows) = srcᵀ`, `src` being `rows × cols` row-major: AVX-512 gathers where the
+    /// CPU has them, else [`portable::transpose`]. A copy either way: exact.
+    pub fn transpose(&self, src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+        let n = rows * cols;
+        assert!(src.len() >= n && dst.len() >= n, "kernel shape mismatch");
+        #[cfg(target_arch = "x86_64")]
+        if rows > 1 && cols > 1 && n <= i32::MAX as usize && x86::available_512() {
+            // SAFETY: AVX-512F is present; both buffers hold rows × cols values, which fit an i32.
+            unsafe { x86::transpose_512(src, rows, cols, dst) };
+            return;
+        }
+        portable::transpose(src, rows, cols, dst);
+    }
+}
+
 impl Reference {
     /// The oracle of [`Fast::matmul_strided_acc`]: f64 sums, no cleverness.
     #[allow(clippy::too_many_arguments)]
@@ -359,6 +375,31 @@ mod tests {
                 portable::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut twin);
                 let same = avx.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "case {case} ({rs}, {ks}): rows {rows} dim {dim} h {h}");
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_is_exact_for_every_shape() {
+        let seed = 0xFEED_0005;
+        println!("seed {seed:#x}");
+        let mut rng = Rng::new(seed);
+        for _ in 0..60 {
+            let (rows, cols) = (1 + rng.below(70), 1 + rng.below(70));
+            let src = rand_vec(&mut rng, rows * cols);
+            let (mut fast, mut twin) = (vec![f32::NAN; rows * cols], vec![f32::NAN; rows * cols]);
+            Fast.transpose(&src, rows, cols, &mut fast);
+            portable::transpose(&src, rows, cols, &mut twin);
+            for dst in [&fast, &twin] {
+                for r in 0..rows {
+                    for c in 0..cols {
+                        assert_eq!(
+                            dst[c * rows + r].to_bits(),
+                            src[r * cols + c].to_bits(),
+                            "{rows} × {cols} at ({r}, {c})"
+                        );
+                    }
+                }
             }
         }
     }

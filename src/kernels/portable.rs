@@ -71,3 +71,14 @@ pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) 
         out[r] += sum;
     }
 }
+
+/// `dst (cols × rows) = srcᵀ`, `src` being `rows × cols` row-major: written row by row of `dst`
+/// (contiguous stores, strided loads).
+pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    let src = &src[..rows * cols];
+    for (c, out) in dst[..rows * cols].chunks_exact_mut(rows.max(1)).enumerate() {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = src[r * cols + c];
+        }
+    }
+}

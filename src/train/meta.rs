@@ -20,7 +20,7 @@
 //! meta-objective and the products against an f64 reference.
 
 pub use super::outer::{BatchPlan, GradientSum, MetaState};
-use crate::adapt::{adapt, InnerLoop, Objective, Trace};
+use crate::adapt::{adapt_into, InnerLoop, Objective, Trace};
 use crate::rng::Rng;
 use std::cell::RefCell;
 
@@ -178,29 +178,31 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
         Some(h) => h.as_ref(),
         None => &full,
     };
-    match algorithm {
+    let mut ws = SCRATCH.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    let Scratch { phi, g, trace, v, direct, hv, av } = &mut ws;
+    let loss = match algorithm {
         Algorithm::Joint => task.query(theta0, g_theta),
         Algorithm::Reptile => {
-            let phi = adapt(&Both { task, query: RefCell::default() }, theta0, alpha, inner, trainable_from, None);
+            adapt_into(&Both { task, query: RefCell::default() }, theta0, alpha, inner, trainable_from, None, phi, g);
             for i in 0..n {
                 g_theta[i] = theta0[i] - phi[i];
             }
-            task.query_loss(&phi)
+            task.query_loss(phi)
         }
         Algorithm::Fomaml => {
-            let phi = adapt(support, theta0, alpha, inner, trainable_from, None);
-            task.query(&phi, g_theta)
+            adapt_into(support, theta0, alpha, inner, trainable_from, None, phi, g);
+            task.query(phi, g_theta)
         }
         Algorithm::Maml | Algorithm::MetaSgd | Algorithm::Anil => {
             debug_assert!(algorithm.second_order());
-            let mut trace = Trace::default();
-            let phi = adapt(support, theta0, alpha, inner, trainable_from, Some(&mut trace));
-            let mut v = vec![0.0; n];
-            let loss = task.query(&phi, &mut v);
-            let mut direct = vec![0.0; n];
-            let mut hv = vec![0.0; n];
-            // a ⊙ v: zero on the frozen part, which is never written.
-            let mut av = vec![0.0; n];
+            trace.clear();
+            adapt_into(support, theta0, alpha, inner, trainable_from, Some(trace), phi, g);
+            for b in [&mut *v, &mut *direct, &mut *hv, &mut *av] {
+                b.clear();
+                b.resize(n, 0.0);
+            }
+            let loss = task.query(phi, v);
+            // av = a ⊙ v: zero on the frozen part, which is never written.
             let tf = trainable_from;
             for t in (0..trace.thetas.len()).rev() {
                 let s = trace.clip_scales[t];
@@ -209,18 +211,39 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
                     *a = al * s * vi;
                     *ga -= s * gi * vi;
                 }
-                task.support_hvp(&trace.thetas[t], &av, &mut hv);
-                for ((d, vi), (h, a)) in direct.iter_mut().zip(v.iter_mut()).zip(hv.iter().zip(&av)) {
+                task.support_hvp(&trace.thetas[t], av, hv);
+                for ((d, vi), (h, a)) in direct.iter_mut().zip(v.iter_mut()).zip(hv.iter().zip(av.iter())) {
                     *d += inner.prox * a;
                     *vi -= h + inner.prox * a;
                 }
             }
-            for ((g, vi), d) in g_theta.iter_mut().zip(&v).zip(&direct) {
+            for ((g, vi), d) in g_theta.iter_mut().zip(v.iter()).zip(direct.iter()) {
                 *g = vi + d;
             }
             loss
         }
-    }
+    };
+    SCRATCH.with(|w| *w.borrow_mut() = ws);
+    loss
+}
+
+/// [`meta_gradient`]'s buffers on a thread, kept from task to task (taken out while in use, so a
+/// nested call would only allocate its own).
+#[derive(Default)]
+struct Scratch {
+    /// The adapted parameters and the inner loop's gradient.
+    phi: Vec<f32>,
+    g: Vec<f32>,
+    trace: Trace,
+    /// The backward pass over the inner loop: v, the proximal terms' sum, H·(a ⊙ v) and a ⊙ v.
+    v: Vec<f32>,
+    direct: Vec<f32>,
+    hv: Vec<f32>,
+    av: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Settings of a meta-training run.

@@ -118,11 +118,7 @@ fn mm(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) 
 /// `dst (cols × rows) = srcᵀ`, `src` being `rows × cols` (every entry of `dst` is written).
 fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
     dst.resize(rows * cols, 0.0);
-    for (r, row) in src.chunks_exact(cols).take(rows).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            dst[c * rows + r] = v;
-        }
-    }
+    Fast.transpose(src, rows, cols, dst);
 }
 
 /// `out (n × n_out) += input (n × n_in) · Wᵀ`, `W` (`n_out × n_in`) from `theta`.
@@ -134,6 +130,7 @@ fn add_input_times_weights(ly: &Layer, theta: &[f32], input: &[f32], n: usize, w
 /// `out (n × n_out) = broadcast(b)`.
 fn fill_rows(out: &mut Vec<f32>, n: usize, b: &[f32]) {
     out.clear();
+    out.reserve(n * b.len());
     for _ in 0..n {
         out.extend_from_slice(b);
     }
