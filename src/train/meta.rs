@@ -53,6 +53,31 @@ pub trait MetaTask: Sync {
     fn support_head<'a>(&'a self, _theta0: &[f32], _trainable_from: usize) -> Option<Box<dyn Objective + 'a>> {
         None
     }
+    /// [`MetaTask::support_head`] with ANIL's second-order products on the head
+    /// ([`HeadSupport`]): the backward pass over the inner loop then runs on the head alone, and
+    /// goes through the body once per task. `None`, the default: products by
+    /// [`MetaTask::support_hvp`] at every step.
+    fn support_head_products<'a>(
+        &'a self,
+        _theta0: &[f32],
+        _trainable_from: usize,
+    ) -> Option<Box<dyn HeadSupport + 'a>> {
+        None
+    }
+}
+
+/// A head-only support objective (the body frozen at θ0) with exact Hessian-vector products split
+/// in two: the head's rows at every inner point, and the body's rows summed over the inner loop and
+/// computed by one backward pass through the body. Mathematically the rows of
+/// [`MetaTask::support_hvp`]; only the rounding of the body's sum differs.
+pub trait HeadSupport: Objective {
+    /// For a `u` zero before the head: writes the head rows of `∇²L(θ) · u` into the head part of
+    /// `out` (what it writes before the head is unspecified) and adds the body's share to `top`,
+    /// as a gradient with respect to the body's last pre-activations (sized by the callee).
+    fn head_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32], top: &mut Vec<f32>);
+    /// Adds the body rows of the products whose shares were summed into `top` to the body part
+    /// of `out`.
+    fn body_backward(&self, top: &[f32], out: &mut [f32]);
 }
 
 /// A task with its inner loop forced through [`MetaTask::support`], without the
@@ -178,6 +203,11 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
         Some(h) => h.as_ref(),
         None => &full,
     };
+    if algorithm == Algorithm::Anil && trainable_from > 0 {
+        if let Some(h) = task.support_head_products(theta0, trainable_from) {
+            return anil_gradient(task, h.as_ref(), theta0, alpha, inner, trainable_from, g_theta, g_alpha);
+        }
+    }
     let mut ws = SCRATCH.with(|w| std::mem::take(&mut *w.borrow_mut()));
     let Scratch { phi, g, trace, v, direct, hv, av } = &mut ws;
     let loss = match algorithm {
@@ -223,6 +253,54 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
             loss
         }
     };
+    SCRATCH.with(|w| *w.borrow_mut() = ws);
+    loss
+}
+
+/// ANIL's meta-gradient with head-only products ([`HeadSupport`]): the recursion of the module
+/// documentation on the head's rows, whose direction `a ⊙ v` is zero on the body; the body's rows
+/// of `v` only collect `−Σ_t H_t (a ⊙ v_{t+1})`, summed by one backward pass through the body.
+#[allow(clippy::too_many_arguments)]
+fn anil_gradient<T: MetaTask + ?Sized>(
+    task: &T,
+    head: &dyn HeadSupport,
+    theta0: &[f32],
+    alpha: &[f32],
+    inner: &InnerLoop,
+    tf: usize,
+    g_theta: &mut [f32],
+    g_alpha: &mut [f32],
+) -> f32 {
+    let n = theta0.len();
+    let mut ws = SCRATCH.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    let Scratch { phi, g, trace, v, direct, hv, av } = &mut ws;
+    trace.clear();
+    adapt_into(head, theta0, alpha, inner, tf, Some(trace), phi, g);
+    for b in [&mut *v, &mut *direct, &mut *hv, &mut *av] {
+        b.clear();
+        b.resize(n, 0.0);
+    }
+    let loss = task.query(phi, v);
+    let mut top = Vec::new();
+    for t in (0..trace.thetas.len()).rev() {
+        let s = trace.clip_scales[t];
+        let rows = av[tf..].iter_mut().zip(&mut g_alpha[tf..]);
+        for ((a, ga), ((al, vi), gi)) in rows.zip(alpha[tf..].iter().zip(&v[tf..]).zip(&trace.grads[t][tf..])) {
+            *a = al * s * vi;
+            *ga -= s * gi * vi;
+        }
+        head.head_hvp(&trace.thetas[t], av, hv, &mut top);
+        for ((d, vi), (h, a)) in direct[tf..].iter_mut().zip(&mut v[tf..]).zip(hv[tf..].iter().zip(&av[tf..])) {
+            *d += inner.prox * a;
+            *vi -= h + inner.prox * a;
+        }
+    }
+    hv[..tf].fill(0.0);
+    head.body_backward(&top, hv);
+    v[..tf].iter_mut().zip(&hv[..tf]).for_each(|(vi, h)| *vi -= h);
+    for ((g, vi), d) in g_theta.iter_mut().zip(v.iter()).zip(direct.iter()) {
+        *g = vi + d;
+    }
     SCRATCH.with(|w| *w.borrow_mut() = ws);
     loss
 }

@@ -5,7 +5,6 @@
 use super::super::dense::{self, Layer};
 use super::super::hvp::pairwise_hvp;
 use super::{HIDDEN, INPUTS};
-use crate::adapt::Objective;
 use crate::kernels::{portable, Fast, Kernels};
 use crate::loss::pairwise;
 use crate::rng::Rng;
@@ -18,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Debug)]
 pub struct Net {
     pub sizes: Vec<usize>,
-    layers: Vec<Layer>,
+    pub(super) layers: Vec<Layer>,
 }
 
 /// One forward and backward pass of [`Net::pairwise_grad`] at a point: what the Hessian-vector
@@ -97,7 +96,7 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Resizes `v` to `n` zeros without giving back its capacity.
-fn zeroed(v: &mut Vec<f32>, n: usize) {
+pub(super) fn zeroed(v: &mut Vec<f32>, n: usize) {
     v.clear();
     v.resize(n, 0.0);
 }
@@ -105,7 +104,7 @@ fn zeroed(v: &mut Vec<f32>, n: usize) {
 /// `out (rows × h) += x (rows × dim) · w (dim × h)`: the core's [`Fast`] kernel (AVX2 where the
 /// CPU has it) when `h` is a multiple of 4, its matrix-vector kernel when `h` is 1 (the output
 /// layer), the portable twin otherwise.
-fn mm(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
+pub(super) fn mm(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
     if h.is_multiple_of(4) {
         Fast.matmul_acc(x, rows, dim, w, h, out);
     } else if h == 1 {
@@ -122,13 +121,20 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
 }
 
 /// `out (n × n_out) += input (n × n_in) · Wᵀ`, `W` (`n_out × n_in`) from `theta`.
-fn add_input_times_weights(ly: &Layer, theta: &[f32], input: &[f32], n: usize, wt: &mut Vec<f32>, out: &mut [f32]) {
+pub(super) fn add_input_times_weights(
+    ly: &Layer,
+    theta: &[f32],
+    input: &[f32],
+    n: usize,
+    wt: &mut Vec<f32>,
+    out: &mut [f32],
+) {
     transpose(ly.weights(theta), ly.n_out, ly.n_in, wt);
     mm(input, n, ly.n_in, wt, ly.n_out, out);
 }
 
 /// `out (n × n_out) = broadcast(b)`.
-fn fill_rows(out: &mut Vec<f32>, n: usize, b: &[f32]) {
+pub(super) fn fill_rows(out: &mut Vec<f32>, n: usize, b: &[f32]) {
     out.clear();
     out.reserve(n * b.len());
     for _ in 0..n {
@@ -138,7 +144,7 @@ fn fill_rows(out: &mut Vec<f32>, n: usize, b: &[f32]) {
 
 /// A layer's parameter gradient from its δ (`n × n_out`): `gW += δᵀ · input` (δ read transposed in
 /// place), `gb += Σ_rows δ`.
-fn add_param_grad(ly: &Layer, delta: &[f32], input: &[f32], n: usize, grad: &mut [f32]) {
+pub(super) fn add_param_grad(ly: &Layer, delta: &[f32], input: &[f32], n: usize, grad: &mut [f32]) {
     let (gw, gb) = grad[ly.w..ly.b() + ly.n_out].split_at_mut(ly.n_in * ly.n_out);
     for row in delta.chunks_exact(ly.n_out).take(n) {
         for (g, d) in gb.iter_mut().zip(row) {
@@ -149,13 +155,13 @@ fn add_param_grad(ly: &Layer, delta: &[f32], input: &[f32], n: usize, grad: &mut
 }
 
 /// `gw (n_out × n_in) += δᵀ · a`, δ being `n × n_out` and `a` `n × n_in`.
-fn add_delta_t_times(ly: &Layer, delta: &[f32], a: &[f32], n: usize, gw: &mut [f32]) {
+pub(super) fn add_delta_t_times(ly: &Layer, delta: &[f32], a: &[f32], n: usize, gw: &mut [f32]) {
     Fast.matmul_strided_acc(delta, 1, ly.n_out, ly.n_out, n, a, ly.n_in, gw);
 }
 
 /// Sets `v` to 0 wherever the ReLU output `a` is not positive (`[z > 0]`: a ReLU output is > 0
 /// exactly where z is).
-fn mask(v: &mut [f32], a: &[f32]) {
+pub(super) fn mask(v: &mut [f32], a: &[f32]) {
     for (d, a) in v.iter_mut().zip(a) {
         *d = if *a > 0.0 { *d } else { 0.0 };
     }
@@ -196,7 +202,14 @@ impl Net {
 
     /// The forward pass over `n` rows (`x`: `n × inputs`, row-major) into `acts[1..]`.
     /// Leaves each layer's Wᵀ in `wts`.
-    fn forward(&self, theta: &[f32], x: &[f32], n: usize, acts: &mut Vec<Vec<f32>>, wts: &mut Vec<Vec<f32>>) {
+    pub(super) fn forward(
+        &self,
+        theta: &[f32],
+        x: &[f32],
+        n: usize,
+        acts: &mut Vec<Vec<f32>>,
+        wts: &mut Vec<Vec<f32>>,
+    ) {
         acts.resize_with(self.sizes.len(), Vec::new);
         wts.resize_with(self.layers.len(), Vec::new);
         let last = self.layers.len() - 1;
@@ -360,42 +373,6 @@ fn any_nonzero(v: &[f32]) -> bool {
     v.iter().fold(0u32, |m, x| m | (x.to_bits() << 1)) != 0
 }
 
-/// ANIL's inner objective on a [`Net`]: the loss over the last layer alone, its input (the last
-/// hidden layer's activations at `theta0`, whose body the inner loop never changes) computed once.
-/// Scores and head gradient are computed by the same functions as [`Net::pairwise_grad`]'s last
-/// layer, so they are bit for bit its head part.
-pub struct HeadObjective<'a> {
-    net: &'a Net,
-    set: &'a Set,
-    /// `n_rows × n_in` of the last layer.
-    hidden: Vec<f32>,
-}
-
-impl Net {
-    pub fn head_objective<'a>(&'a self, theta0: &[f32], set: &'a Set) -> HeadObjective<'a> {
-        let (mut acts, mut wts) = (Vec::new(), Vec::new());
-        self.forward(theta0, &set.rows, set.n_rows, &mut acts, &mut wts);
-        let last = self.layers.len() - 1;
-        let hidden = if last == 0 { set.rows.clone() } else { std::mem::take(&mut acts[last]) };
-        HeadObjective { net: self, set, hidden }
-    }
-}
-
-impl Objective for HeadObjective<'_> {
-    fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-        grad.fill(0.0);
-        let ly = self.net.layers[self.net.layers.len() - 1];
-        let n = self.set.n_rows;
-        let (mut scores, mut wt) = (Vec::new(), Vec::new());
-        fill_rows(&mut scores, n, ly.biases(theta));
-        add_input_times_weights(&ly, theta, &self.hidden, n, &mut wt, &mut scores);
-        let mut delta = vec![0.0; n];
-        let loss = pairwise(&self.set.pairs, &scores, &mut delta);
-        add_param_grad(&ly, &delta, &self.hidden, n, grad);
-        loss
-    }
-}
-
 /// A set of candidate rows, positives first: every (positive, negative) pair is a pair of the
 /// loss, each of weight 1 (so the loss is the mean over pairs). Its rows never change after
 /// construction, so its id names its contents (a clone shares both).
@@ -405,7 +382,7 @@ pub struct Set {
     pub(super) rows: Vec<f32>,
     pub n_rows: usize,
     pub n_pos: usize,
-    pairs: Vec<(u32, u32, f32)>,
+    pub(super) pairs: Vec<(u32, u32, f32)>,
     /// Unique per [`Set::new`] in the process: what a kept pass is matched by.
     id: u64,
 }
