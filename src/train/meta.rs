@@ -39,6 +39,17 @@ pub trait MetaTask: Sync {
     fn support_kept(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
         self.support(theta, grad)
     }
+    /// The support and query losses summed, and their summed gradient (written into `grad`):
+    /// what Reptile adapts on. By default [`MetaTask::support`] plus [`MetaTask::query`], the
+    /// latter's gradient in `scratch`; a task may compute both in one pass.
+    fn support_and_query(&self, theta: &[f32], grad: &mut [f32], scratch: &mut Vec<f32>) -> f32 {
+        scratch.resize(grad.len(), 0.0);
+        let l = self.support(theta, grad) + self.query(theta, scratch);
+        for (a, b) in grad.iter_mut().zip(scratch.iter()) {
+            *a += b;
+        }
+        l
+    }
     /// The query loss at `theta` without its gradient (what Reptile reports); by default
     /// [`MetaTask::query`] with the gradient thrown away.
     fn query_loss(&self, theta: &[f32]) -> f32 {
@@ -124,13 +135,7 @@ struct Both<'a, T: MetaTask + ?Sized> {
 }
 impl<T: MetaTask + ?Sized> Objective for Both<'_, T> {
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-        let g2 = &mut *self.query.borrow_mut();
-        g2.resize(grad.len(), 0.0);
-        let l = self.task.support(theta, grad) + self.task.query(theta, g2);
-        for (a, b) in grad.iter_mut().zip(g2.iter()) {
-            *a += b;
-        }
-        l
+        self.task.support_and_query(theta, grad, &mut self.query.borrow_mut())
     }
 }
 

@@ -93,7 +93,8 @@ impl TaskGen {
         let preference: Vec<f32> = self.shared.iter().map(|s| s + rng.normal()).collect();
         let support = self.set(rng, &preference, support.0, support.1);
         let query = self.set(rng, &preference, query.0, query.1);
-        BenchTask { preference, support, query, net: self.net.clone() }
+        let both = Set::union(&support, &query);
+        BenchTask { preference, support, query, both, net: self.net.clone() }
     }
 }
 
@@ -104,6 +105,9 @@ pub struct BenchTask {
     pub preference: Vec<f32>,
     pub support: Set,
     pub query: Set,
+    /// Both sets' rows in one, each set's pairs weighted by the inverse of its pair count: its
+    /// loss is the mean of the two sets' (Reptile's objective, their sum, in one pass).
+    pub both: Set,
     pub net: Net,
 }
 
@@ -116,6 +120,13 @@ impl MetaTask for BenchTask {
     }
     fn support_hvp(&self, theta: &[f32], u: &[f32], out: &mut [f32]) {
         self.net.pairwise_hvp(theta, &self.support, u, out)
+    }
+    /// One pass over both sets' rows ([`BenchTask::both`]), doubled: exactly the sum of the two
+    /// losses and gradients, to rounding.
+    fn support_and_query(&self, theta: &[f32], grad: &mut [f32], _scratch: &mut Vec<f32>) -> f32 {
+        let loss = self.net.pairwise_grad(theta, &self.both, grad);
+        grad.iter_mut().for_each(|g| *g *= 2.0);
+        2.0 * loss
     }
     fn support_kept(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
         self.net.pairwise_grad_kept(theta, &self.support, grad)
@@ -586,6 +597,39 @@ mod tests {
                     assert!(gap <= 1e-5, "ANIL meta-gradient off the full pass's by {gap:.2e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn reptiles_one_pass_over_both_sets_is_the_sum_of_the_two() {
+        // The union's doubled loss and gradient against the support's plus the query's (1e-5 of the
+        // largest entry: f32 sums in another order), and Reptile's whole meta-gradient against the
+        // two-pass objective (FullPass keeps the default) to 1e-5.
+        let seed = 32;
+        println!("seed {seed}");
+        let net = Net::bench();
+        let tg = TaskGen::new(seed, &net);
+        let mut rng = Rng::new(seed);
+        for k in 0..3 {
+            let task = tg.sample(&mut rng);
+            let theta = point(&net, &mut rng, &task, k);
+            let (mut one, mut two, mut scratch) = (vec![0.0; PARAMS], vec![0.0; PARAMS], Vec::new());
+            let l1 = task.support_and_query(&theta, &mut one, &mut scratch);
+            let l2 = super::super::meta::FullPass(&task).support_and_query(&theta, &mut two, &mut scratch);
+            assert!((l1 - l2).abs() <= 1e-5 * l2.abs(), "loss {l1} vs {l2}");
+            let reference: Vec<f64> = two.iter().map(|v| *v as f64).collect();
+            assert!(rel_gap(&one, &reference) <= 1e-5, "gradient off by {:.2e}", rel_gap(&one, &reference));
+            let alpha = vec![INNER_LR; PARAMS];
+            let (mut a, mut b) = ((vec![0.0; PARAMS], vec![0.0; PARAMS]), (vec![0.0; PARAMS], vec![0.0; PARAMS]));
+            let full = super::super::meta::FullPass(&task);
+            let alg = Algorithm::Reptile;
+            let inner = sgd(INNER_STEPS);
+            let la = super::super::meta::meta_gradient(alg, &task, &theta, &alpha, &inner, 0, &mut a.0, &mut a.1);
+            let lb = super::super::meta::meta_gradient(alg, &full, &theta, &alpha, &inner, 0, &mut b.0, &mut b.1);
+            let reference: Vec<f64> = b.0.iter().map(|v| *v as f64).collect();
+            let gap = rel_gap(&a.0, &reference);
+            println!("point {k}: Reptile's meta-gradient off the two-pass one by {gap:.1e}");
+            assert!(gap <= 1e-5 && (la - lb).abs() <= 1e-5 * lb.abs(), "gap {gap:.2e}, loss {la} vs {lb}");
         }
     }
 }

@@ -397,6 +397,26 @@ impl Set {
         Set { rows, n_rows, n_pos, pairs, id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed) }
     }
 
+    /// `a`'s rows then `b`'s, with each set's pairs (`b`'s moved past `a`'s rows) weighted by the
+    /// inverse of that set's pair count: the union's loss is the mean of the two sets' losses.
+    /// `n_pos` is `a`'s.
+    pub fn union(a: &Set, b: &Set) -> Set {
+        let (wa, wb) = (1.0 / a.pairs.len().max(1) as f32, 1.0 / b.pairs.len().max(1) as f32);
+        let off = a.n_rows as u32;
+        let pairs = a
+            .pairs
+            .iter()
+            .map(|&(i, j, w)| (i, j, w * wa))
+            .chain(b.pairs.iter().map(|&(i, j, w)| (i + off, j + off, w * wb)));
+        Set {
+            rows: [a.rows.as_slice(), b.rows.as_slice()].concat(),
+            n_rows: a.n_rows + b.n_rows,
+            n_pos: a.n_pos,
+            pairs: pairs.collect(),
+            id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
     pub fn rows(&self) -> &[f32] {
         &self.rows
     }
