@@ -11,7 +11,7 @@ pub(crate) struct BenchTrainArgs {
     #[arg(long, default_value = "maml,fomaml,reptile,meta-sgd,anil")]
     algorithms: String,
     /// Timed meta-steps per algorithm.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 100)]
     steps: usize,
     /// Untimed meta-steps before them.
     #[arg(long, default_value_t = 3)]
