@@ -18,7 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
-use crate::loss::{pairwise, sigmoid, LossKind};
+use crate::loss::{pairwise, sigmoid_pair, LossKind};
 use crate::params::{Arch, Block, Params};
 use crate::scorer::forward_rows;
 use crate::session::{Group, SupportSet};
@@ -33,7 +33,7 @@ pub fn pairwise_hvp(pairs: &[(u32, u32, f32)], scores: &[f32], rs: &[f32], out: 
     for &(i, j, w) in pairs {
         let (i, j) = (i as usize, j as usize);
         let m = scores[i] - scores[j];
-        let d = w * sigmoid(m) * sigmoid(-m) / total * (rs[i] - rs[j]);
+        let d = w * sigmoid_pair(m) / total * (rs[i] - rs[j]);
         out[i] += d;
         out[j] -= d;
     }

@@ -21,6 +21,7 @@ use crate::adapt::Objective;
 use crate::loss::pairwise;
 use crate::train::hvp::pairwise_hvp;
 use crate::train::meta::HeadSupport;
+use std::cell::RefCell;
 
 /// ANIL's inner objective on a [`Net`]: the loss over the last layer alone, its input (the last
 /// hidden layer's activations at `theta0`, whose body the inner loop never changes) computed once.
@@ -33,14 +34,26 @@ pub struct HeadObjective<'a> {
     /// `acts[l]`: layer `l`'s output at θ0 (`acts[0]` unused: the rows are read in place); the
     /// last hidden layer's, `acts[last]`, is the head's input.
     acts: Vec<Vec<f32>>,
+    /// The inner loop's points so far: the head's parameters (bit for bit), the scores and
+    /// ∂L/∂s there, which the products at the same points reuse (at most [`POINTS`]).
+    points: RefCell<Vec<Point>>,
 }
+
+struct Point {
+    head: Vec<f32>,
+    scores: Vec<f32>,
+    delta: Vec<f32>,
+}
+
+/// Inner points remembered per task ([`crate::adapt::MAX_STEPS`]).
+const POINTS: usize = crate::adapt::MAX_STEPS as usize;
 
 impl Net {
     pub fn head_objective<'a>(&'a self, theta0: &[f32], set: &'a Set) -> HeadObjective<'a> {
         let (mut acts, mut wts) = (Vec::new(), Vec::new());
         self.forward(theta0, &set.rows, set.n_rows, &mut acts, &mut wts);
         acts.pop();
-        HeadObjective { net: self, set, theta0: theta0.to_vec(), acts }
+        HeadObjective { net: self, set, theta0: theta0.to_vec(), acts, points: RefCell::default() }
     }
 }
 
@@ -68,12 +81,17 @@ impl HeadObjective<'_> {
 }
 
 impl Objective for HeadObjective<'_> {
+    /// Writes the head's part of `grad` only (the inner loop zeroes the rest).
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
-        grad.fill(0.0);
         let ly = self.net.layers[self.net.layers.len() - 1];
+        grad[ly.w..].fill(0.0);
         let (mut scores, mut delta) = (Vec::new(), Vec::new());
         let loss = self.scores(theta, &mut scores, &mut delta);
         add_param_grad(&ly, &delta, self.hidden(), self.set.n_rows, grad);
+        let mut points = self.points.borrow_mut();
+        if points.len() < POINTS {
+            points.push(Point { head: theta[ly.w..].to_vec(), scores, delta });
+        }
         loss
     }
 }
@@ -83,13 +101,21 @@ impl HeadSupport for HeadObjective<'_> {
         let ly = self.net.layers[self.net.layers.len() - 1];
         let n = self.set.n_rows;
         let (mut scores, mut delta, mut rs, mut rg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        self.scores(theta, &mut scores, &mut delta);
+        let points = self.points.borrow();
+        let same = |p: &&Point| p.head.iter().zip(&theta[ly.w..]).all(|(a, b)| a.to_bits() == b.to_bits());
+        let (scores, delta) = match points.iter().find(same) {
+            Some(p) => (&p.scores, &p.delta),
+            None => {
+                self.scores(theta, &mut scores, &mut delta);
+                (&scores, &delta)
+            }
+        };
         // R(s) = A u_w + u_b, R(g) = H_s R(s)
         let mut wt = Vec::new();
         fill_rows(&mut rs, n, ly.biases(u));
         add_input_times_weights(&ly, u, self.hidden(), n, &mut wt, &mut rs);
         zeroed(&mut rg, n);
-        pairwise_hvp(&self.set.pairs, &scores, &rs, &mut rg);
+        pairwise_hvp(&self.set.pairs, scores, &rs, &mut rg);
         out[ly.w..].fill(0.0);
         add_param_grad(&ly, &rg, self.hidden(), n, out);
         if self.acts.len() > 1 {
@@ -97,7 +123,7 @@ impl HeadSupport for HeadObjective<'_> {
             let mut d = Vec::new();
             zeroed(&mut d, n * ly.n_in);
             mm(&rg, n, ly.n_out, ly.weights(theta), ly.n_in, &mut d);
-            mm(&delta, n, ly.n_out, ly.weights(u), ly.n_in, &mut d);
+            mm(delta, n, ly.n_out, ly.weights(u), ly.n_in, &mut d);
             mask(&mut d, self.hidden());
             top.resize(n * ly.n_in, 0.0);
             top.iter_mut().zip(&d).for_each(|(t, d)| *t += d);

@@ -24,7 +24,7 @@ pub struct Net {
 /// product at the same point needs again, kept so that it is not recomputed.
 #[derive(Default)]
 struct Pass {
-    /// The set it ran on ([`Set::id`]) and the θ it ran at (bit for bit).
+    /// The set it ran on ([`Set::id`]; 0 for a pass not kept) and the θ it ran at (bit for bit).
     set: u64,
     theta: Vec<f32>,
     /// `acts[l]`: layer `l`'s output over all rows (`rows × sizes[l]`); `acts[0]` is unused (the
@@ -243,11 +243,14 @@ impl Net {
 
     /// The forward pass at θ over a set, its loss and every layer's δ, into `pass`; returns the
     /// loss.
-    fn run_pass(&self, theta: &[f32], set: &Set, pass: &mut Pass) -> f32 {
+    /// `key`: whether the pass records what it ran at, to be found again ([`Workspace::find`]).
+    fn run_pass(&self, theta: &[f32], set: &Set, pass: &mut Pass, key: bool) -> f32 {
         let n = set.n_rows;
-        pass.set = set.id;
+        pass.set = if key { set.id } else { 0 };
         pass.theta.clear();
-        pass.theta.extend_from_slice(theta);
+        if key {
+            pass.theta.extend_from_slice(theta);
+        }
         self.forward(theta, &set.rows, n, &mut pass.acts, &mut pass.wts);
         let last = self.layers.len();
         pass.deltas.resize_with(last, Vec::new);
@@ -268,7 +271,7 @@ impl Net {
     pub fn pairwise_grad(&self, theta: &[f32], set: &Set, grad: &mut [f32]) -> f32 {
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
-            self.grad_into(theta, set, grad, &mut ws.scratch)
+            self.grad_into(theta, set, grad, &mut ws.scratch, false)
         })
     }
 
@@ -279,13 +282,13 @@ impl Net {
         WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
             let slot = ws.claim();
-            self.grad_into(theta, set, grad, &mut ws.passes[slot])
+            self.grad_into(theta, set, grad, &mut ws.passes[slot], true)
         })
     }
 
-    fn grad_into(&self, theta: &[f32], set: &Set, grad: &mut [f32], pass: &mut Pass) -> f32 {
+    fn grad_into(&self, theta: &[f32], set: &Set, grad: &mut [f32], pass: &mut Pass, key: bool) -> f32 {
         grad.fill(0.0);
-        let loss = self.run_pass(theta, set, pass);
+        let loss = self.run_pass(theta, set, pass, key);
         for (l, ly) in self.layers.iter().enumerate() {
             let input: &[f32] = if l == 0 { &set.rows } else { &pass.acts[l] };
             add_param_grad(ly, &pass.deltas[l], input, set.n_rows, grad);
@@ -303,7 +306,7 @@ impl Net {
             let ws = &mut *ws.borrow_mut();
             let kept = ws.find(set.id, theta);
             if kept.is_none() {
-                self.run_pass(theta, set, &mut ws.scratch);
+                self.run_pass(theta, set, &mut ws.scratch, false);
             }
             let Workspace { scratch, passes, racts, rdelta, rnext, wt, .. } = ws;
             let Pass { acts, wts, deltas, .. } = match kept {
