@@ -232,25 +232,14 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
             debug_assert!(algorithm.second_order());
             trace.clear();
             adapt_into(support, theta0, alpha, inner, trainable_from, Some(trace), phi, g);
-            for b in [&mut *v, &mut *direct, &mut *hv, &mut *av] {
-                b.clear();
-                b.resize(n, 0.0);
-            }
+            zero_all(n, [&mut *v, &mut *direct, &mut *hv, &mut *av]);
             let loss = task.query(phi, v);
             // av = a ⊙ v: zero on the frozen part, which is never written.
             let tf = trainable_from;
             for t in (0..trace.thetas.len()).rev() {
-                let s = trace.clip_scales[t];
-                let head = av[tf..].iter_mut().zip(&mut g_alpha[tf..]);
-                for ((a, ga), ((al, vi), gi)) in head.zip(alpha[tf..].iter().zip(&v[tf..]).zip(&trace.grads[t][tf..])) {
-                    *a = al * s * vi;
-                    *ga -= s * gi * vi;
-                }
+                direction(av, g_alpha, alpha, v, trace, t, tf);
                 task.support_hvp(&trace.thetas[t], av, hv);
-                for ((d, vi), (h, a)) in direct.iter_mut().zip(v.iter_mut()).zip(hv.iter().zip(av.iter())) {
-                    *d += inner.prox * a;
-                    *vi -= h + inner.prox * a;
-                }
+                step_back(direct, v, hv, av, inner.prox, 0);
             }
             for ((g, vi), d) in g_theta.iter_mut().zip(v.iter()).zip(direct.iter()) {
                 *g = vi + d;
@@ -281,24 +270,13 @@ fn anil_gradient<T: MetaTask + ?Sized>(
     let Scratch { phi, g, trace, v, direct, hv, av } = &mut ws;
     trace.clear();
     adapt_into(head, theta0, alpha, inner, tf, Some(trace), phi, g);
-    for b in [&mut *v, &mut *direct, &mut *hv, &mut *av] {
-        b.clear();
-        b.resize(n, 0.0);
-    }
+    zero_all(n, [&mut *v, &mut *direct, &mut *hv, &mut *av]);
     let loss = task.query(phi, v);
     let mut top = Vec::new();
     for t in (0..trace.thetas.len()).rev() {
-        let s = trace.clip_scales[t];
-        let rows = av[tf..].iter_mut().zip(&mut g_alpha[tf..]);
-        for ((a, ga), ((al, vi), gi)) in rows.zip(alpha[tf..].iter().zip(&v[tf..]).zip(&trace.grads[t][tf..])) {
-            *a = al * s * vi;
-            *ga -= s * gi * vi;
-        }
+        direction(av, g_alpha, alpha, v, trace, t, tf);
         head.head_hvp(&trace.thetas[t], av, hv, &mut top);
-        for ((d, vi), (h, a)) in direct[tf..].iter_mut().zip(&mut v[tf..]).zip(hv[tf..].iter().zip(&av[tf..])) {
-            *d += inner.prox * a;
-            *vi -= h + inner.prox * a;
-        }
+        step_back(direct, v, hv, av, inner.prox, tf);
     }
     hv[..tf].fill(0.0);
     head.body_backward(&top, hv);
@@ -308,6 +286,34 @@ fn anil_gradient<T: MetaTask + ?Sized>(
     }
     SCRATCH.with(|w| *w.borrow_mut() = ws);
     loss
+}
+
+/// Sets each buffer to `n` zeros, keeping its capacity.
+fn zero_all<const K: usize>(n: usize, bufs: [&mut Vec<f32>; K]) {
+    for b in bufs {
+        b.clear();
+        b.resize(n, 0.0);
+    }
+}
+
+/// Step `t` of the backward pass over the inner loop, before its product: `av = α · clip_t ⊙ v`
+/// and `∇α −= clip_t · ĝ_t ⊙ v` on the trainable rows (from `tf`).
+fn direction(av: &mut [f32], g_alpha: &mut [f32], alpha: &[f32], v: &[f32], trace: &Trace, t: usize, tf: usize) {
+    let s = trace.clip_scales[t];
+    let rows = av[tf..].iter_mut().zip(&mut g_alpha[tf..]);
+    for ((a, ga), ((al, vi), gi)) in rows.zip(alpha[tf..].iter().zip(&v[tf..]).zip(&trace.grads[t][tf..])) {
+        *a = al * s * vi;
+        *ga -= s * gi * vi;
+    }
+}
+
+/// Step `t` after its product `hv = H_t · av`: `direct += λ av`, `v −= hv + λ av` on the rows from
+/// `from`.
+fn step_back(direct: &mut [f32], v: &mut [f32], hv: &[f32], av: &[f32], prox: f32, from: usize) {
+    for ((d, vi), (h, a)) in direct[from..].iter_mut().zip(&mut v[from..]).zip(hv[from..].iter().zip(&av[from..])) {
+        *d += prox * a;
+        *vi -= h + prox * a;
+    }
 }
 
 /// [`meta_gradient`]'s buffers on a thread, kept from task to task (taken out while in use, so a
