@@ -116,9 +116,9 @@ impl Kernels for Fast {
     }
 }
 
-/// Strided matrix products: `out[r*h + j] += Σ_k x[r*rs + k*ks] · w[k*h + j]`, which reads `x`
-/// transposed in place (`rs = 1, ks = rows`) where a backward pass needs `δᵀ · A` (the trainer's
-/// parameter gradients), instead of copying a transpose first.
+/// The trainer's extra kernels. Strided matrix products: `out[r*h + j] += Σ_k x[r*rs + k*ks] ·
+/// w[k*h + j]`, which reads `x` transposed in place (`rs = 1, ks = rows`) where a backward pass
+/// needs `δᵀ · A` (the parameter gradients), instead of copying a transpose first; and transposes.
 impl Fast {
     /// The AVX-512 or AVX2 kernel where the CPU has one (both bit-identical to the portable twin),
     /// else the twin.
@@ -147,9 +147,7 @@ impl Fast {
         }
         portable::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out);
     }
-}
 
-impl Fast {
     /// `dst (cols × rows) = srcᵀ`, `src` being `rows × cols` row-major: AVX-512 gathers where the
     /// CPU has them, else [`portable::transpose`]. A copy either way: exact.
     pub fn transpose(&self, src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {

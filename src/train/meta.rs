@@ -201,18 +201,21 @@ pub fn meta_gradient<T: MetaTask + ?Sized>(
     let n = theta0.len();
     g_theta.fill(0.0);
     g_alpha.fill(0.0);
-    // With a frozen body (trainable_from > 0) the task may offer a head-only support objective.
-    let head = if trainable_from > 0 { task.support_head(theta0, trainable_from) } else { None };
-    let full = Support { task, kept: algorithm.second_order() };
-    let support: &dyn Objective = match &head {
-        Some(h) => h.as_ref(),
-        None => &full,
-    };
+    // With a frozen body (trainable_from > 0) the task may offer a head-only support objective:
+    // with ANIL's head-only products, which take the whole backward pass, else alone (built only
+    // where the inner loop runs on the support set: not for Reptile or joint training).
     if algorithm == Algorithm::Anil && trainable_from > 0 {
         if let Some(h) = task.support_head_products(theta0, trainable_from) {
             return anil_gradient(task, h.as_ref(), theta0, alpha, inner, trainable_from, g_theta, g_alpha);
         }
     }
+    let on_support = !matches!(algorithm, Algorithm::Joint | Algorithm::Reptile);
+    let head = if trainable_from > 0 && on_support { task.support_head(theta0, trainable_from) } else { None };
+    let full = Support { task, kept: algorithm.second_order() };
+    let support: &dyn Objective = match &head {
+        Some(h) => h.as_ref(),
+        None => &full,
+    };
     let mut ws = SCRATCH.with(|w| std::mem::take(&mut *w.borrow_mut()));
     let Scratch { phi, g, trace, v, direct, hv, av } = &mut ws;
     let loss = match algorithm {
