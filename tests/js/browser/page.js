@@ -58,8 +58,17 @@ async function run() {
   const res = results(100);
   r.setResults(res);
   out.noEventsIsDisplayOrder = r.rank().ids.join() === res.ids.join();
-  r.record({ item: 'sku-60', type: 'click' });
-  r.record({ item: 'sku-61', type: 'click' });
+  // Explicit timestamps: the session replayed after reset() below must be the same session, and
+  // time between events is a session feature (page-clock stamps would differ by however long the
+  // calls in between took).
+  const t0 = Date.now() + 1000;
+  const replay = [
+    { item: 'sku-60', type: 'click', timestamp: t0 },
+    { item: 'sku-61', type: 'click', timestamp: t0 + 2000 },
+    { item: 'sku-70', type: 'cart', timestamp: t0 + 5000 },
+  ];
+  r.record(replay[0]);
+  r.record(replay[1]);
   const ranking = r.rank();
   out.mainPermutation = isPermutation(ranking.ids, res.ids);
   out.mainFinite = ranking.scores.every(Number.isFinite);
@@ -69,12 +78,10 @@ async function run() {
   out.mainAsyncSame = asyncRanking.ids.join() === ranking.ids.join();
   out.mainAsyncBackend = asyncRanking.backend;
   // Forced onto WebGPU: the gpu build ranks there (SwiftShader here), a CPU build says why not.
-  r.record({ item: 'sku-70', type: 'cart' });
+  r.record(replay[2]);
   const cpuAfterCart = r.rank();
   r.reset();
-  r.record({ item: 'sku-60', type: 'click' });
-  r.record({ item: 'sku-61', type: 'click' });
-  r.record({ item: 'sku-70', type: 'cart' });
+  for (const event of replay) r.record(event);
   const forced = await r.rankAsync('webgpu'); // the inner loop runs again, on the GPU
   out.webgpuBackend = forced.backend;
   out.webgpuReason = forced.fallbackReason;
@@ -84,7 +91,7 @@ async function run() {
   // queued for the next ranking; the pending one ranks the session as it was.
   const eventsBefore = r.eventCount;
   const inFlight = r.rankAsync('webgpu');
-  r.record({ item: 'sku-10', type: 'cart' });
+  r.record({ item: 'sku-10', type: 'cart', timestamp: t0 + 6000 });
   out.pendingRank = await errorCode(() => r.rank());
   const snapshot = await inFlight;
   out.queuedApplied = r.eventCount === eventsBefore + 1;
