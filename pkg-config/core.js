@@ -7,8 +7,8 @@
 // requests are the wasm file the loader picked and a model URL the host passes; nothing here
 // needs cross-origin isolation (no SharedArrayBuffer, no threads).
 
-import { checkIntegrity, parseIntegrity } from './integrity.js';
-import { loadStored, parsePersist, removeStored, sessionBytes, store } from './session.js';
+// integrity.js and session.js are imported on demand (createReranker with `integrity`, `session`
+// or `persist`): a page that uses neither never downloads them (issue 11's page weight).
 import { stabilised, stabilityOptions } from './stability.js';
 
 // The wasm-bindgen glue of the loaded build (set by init): the gpu build has its own glue (it
@@ -295,28 +295,30 @@ class Reranker {
   #queued = []; // events record() took while a rankAsync() was pending, applied when it settles
   #refused; // { error, event, count }: queued events the core refused, for the next ranking call
 
-  #persist; // { storage, key } when the host opted in to sessionStorage (session.js)
+  #persist; // { storage, key } when the host opted in to sessionStorage
+  #sessions; // session.js, imported when the host gave `session` or `persist`
   #sessionError = null;
 
   /** `session`: bytes to restore (from the `session` option, or what `persist` stored). Bytes
    * the core refuses leave a clean session and their error in `sessionError`; refused stored
    * bytes are removed. */
-  constructor(raw, persist, session, fromStorage) {
+  constructor(raw, sessions, persist, session, fromStorage) {
     this.#raw = raw;
+    this.#sessions = sessions;
     this.#persist = persist;
     if (session !== undefined) {
       try {
         raw.importSession(session);
       } catch (e) {
         this.#sessionError = normalised(e);
-        if (fromStorage) removeStored(persist);
+        if (fromStorage) sessions.removeStored(persist);
       }
     }
   }
 
   /** Saves the session where the host asked it to be kept (after every recorded event). */
   #save(raw) {
-    if (this.#persist !== undefined) store(this.#persist, raw.exportSession());
+    if (this.#persist !== undefined) this.#sessions.store(this.#persist, raw.exportSession());
   }
 
   /** After free(), every call is FREED, whatever its arguments (checked before them). */
@@ -474,7 +476,7 @@ class Reranker {
     const raw = this.#live();
     guarded(() => raw.reset());
     this.#refused = undefined;
-    removeStored(this.#persist);
+    if (this.#persist !== undefined) this.#sessions.removeStored(this.#persist);
   }
 
   forget() {
@@ -483,7 +485,7 @@ class Reranker {
     this.#ids = undefined;
     this.#shown = undefined;
     this.#refused = undefined;
-    removeStored(this.#persist);
+    if (this.#persist !== undefined) this.#sessions.removeStored(this.#persist);
   }
 
   get backend() {
@@ -587,21 +589,32 @@ export function makeApi(env) {
   async function createReranker(model, options) {
     options = ownCopy(options, 'options');
     const opts = rerankerOptions(options);
-    // Checked before anything is fetched; the bytes are checked before anything reads them.
-    const integrity = isPlainObject(options) && options.integrity !== undefined ? parseIntegrity(options.integrity) : undefined;
-    let bytesPromise;
+    // Exactly the values the option modules' parsers do not read as "not asked for" (so they
+    // still refuse the rest with their own errors): integrity anything but undefined, session
+    // anything but undefined and null, persist anything but undefined and false.
+    const given = (key, ...absent) => isPlainObject(options) && !absent.includes(options[key]);
+    const wantsIntegrity = given('integrity', undefined);
+    // With integrity, a copy of the caller's bytes, taken now (before any await): the digest's
+    // input is what the core reads, whatever the caller does with its buffer after the call.
     const bytes = toBytes(model);
-    // With integrity, a copy of the caller's bytes: the digest's input is what the core reads.
-    if (bytes !== undefined) bytesPromise = integrity === undefined ? bytes : bytes.slice();
-    else if (typeof model === 'string' || (typeof URL === 'function' && model instanceof URL)) bytesPromise = env.fetchModel(model);
-    else throw new FewclickError('INVALID_INPUT', 'model must be an ArrayBuffer, a typed array or a URL');
-    const given = isPlainObject(options) ? sessionBytes(options.session) : undefined;
-    const persist = isPlainObject(options) ? parsePersist(options.persist) : undefined;
+    const own = bytes !== undefined && wantsIntegrity ? bytes.slice() : bytes;
+    const isUrl = typeof model === 'string' || (typeof URL === 'function' && model instanceof URL);
+    if (bytes === undefined && !isUrl) throw new FewclickError('INVALID_INPUT', 'model must be an ArrayBuffer, a typed array or a URL');
+    // The option modules this call needs, loaded on demand (see the imports above).
+    const [checks, sessions] = await Promise.all([
+      wantsIntegrity ? import('./integrity.js') : undefined,
+      given('session', undefined, null) || given('persist', undefined, false) ? import('./session.js') : undefined,
+    ]);
+    // Checked before anything is fetched; the bytes are checked before anything reads them.
+    const integrity = checks?.parseIntegrity(options.integrity);
+    const bytesPromise = own ?? env.fetchModel(model);
+    const restore = sessions?.sessionBytes(options.session);
+    const persist = sessions?.parsePersist(options.persist);
     const [modelBytes] = await Promise.all([bytesPromise, init()]);
-    if (integrity !== undefined) await checkIntegrity(modelBytes, integrity);
+    if (integrity !== undefined) await checks.checkIntegrity(modelBytes, integrity);
     const raw = guarded(() => new glue.Reranker(modelBytes, opts));
-    const stored = given === undefined && persist !== undefined ? loadStored(persist) : undefined;
-    return new Reranker(raw, persist, given ?? stored, stored !== undefined);
+    const stored = restore === undefined && persist !== undefined ? sessions.loadStored(persist) : undefined;
+    return new Reranker(raw, sessions, persist, restore ?? stored, stored !== undefined);
   }
 
   let benchLoading; // Promise<glue> of the bench build, instantiated on first use

@@ -3,7 +3,6 @@
 import { fetchBytes, makeApi } from './core.js';
 
 export { ERROR_CODES, FewclickError, isFewclickError, simdSupported, webgpuAvailable } from './core.js';
-export { createWorkerReranker } from './worker-client.js';
 export { ENGLISH, REASON_CODES, reasonText } from './reasons.js';
 
 const api = makeApi({
@@ -19,3 +18,10 @@ const api = makeApi({
 });
 
 export const { init, createReranker, syntheticModel, version, cpuKernels, gpuStatus, memoryUsage } = api;
+
+/** See worker-client.js. Imported on first use: a page that ranks on its main thread never
+ * downloads the worker client (issue 11's page weight). */
+export async function createWorkerReranker(...args) {
+  const { createWorkerReranker: create } = await import('./worker-client.js');
+  return create(...args);
+}

@@ -155,7 +155,9 @@ node scripts/lib/check-pkg.mjs "$PKG" baseline || die "the optimised baseline bu
 node scripts/lib/check-pkg.mjs "$PKG" webgpu || die "the optimised gpu build does not work (see above)"
 
 # --- sizes ----------------------------------------------------------------------------------
-loader_js=("$PKG/index.js" "$PKG/core.js" "$PKG/worker-client.js")
+# The loader is what a page fetches before it can call init(): index.js and everything it imports
+# statically (not the modules imported on demand: the worker client, integrity, sessions).
+mapfile -t loader_js < <(node scripts/lib/static-imports.mjs "$PKG/index.js")
 loader_gz="$(gz_size "${loader_js[@]}")"
 glue_gz="$(gz_size "$PKG/fewclick_wasm.js")"
 gpu_glue_gz="$(gz_size "$PKG/fewclick_gpu.js")"
@@ -168,7 +170,7 @@ cpu_wasm_gz=$((relaxed_gz > simd_gz ? relaxed_gz : simd_gz))
 cpu_page=$((loader_gz + glue_gz + cpu_wasm_gz))
 gpu_page=$((loader_gz + gpu_glue_gz + gpu_gz))
 step "sizes (gzip -9)"
-note "loader JS (index.js core.js worker-client.js):   $loader_gz bytes"
+note "loader JS ($(for f in "${loader_js[@]}"; do basename "$f"; done | tr "\n" " "| sed "s/ $//")): $loader_gz bytes"
 note "CPU glue fewclick_wasm.js + SIMD wasm:            $glue_gz + $simd_gz bytes (relaxed SIMD wasm $relaxed_gz)"
 note "gpu glue fewclick_gpu.js + gpu wasm:              $gpu_glue_gz + $gpu_gz bytes"
 note "a page loads, CPU build: $cpu_page bytes ($(( (cpu_page + 512) / 1024 )) KiB; no navigator.gpu, or init({ build: 'cpu' }))"

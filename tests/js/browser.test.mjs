@@ -115,6 +115,13 @@ test(`the browser entry ranks in headless Chromium (${variant} build choice), sa
   assert.deepEqual([...new Set(wasm.filter((u) => u !== bench))], [want], `one wasm build to rank, page and worker: ${server.requests.join(' ')}`);
   assert.ok(wasm.includes(bench), 'syntheticModel() fetched the bench build');
   assert.ok(server.requests.includes('/www/model.fcm'));
+  // The modules imported on demand: none before the page first needed one (its marker request),
+  // each after it (integrity, then the worker; session.js is the persistence tests' to fetch).
+  const marker = server.requests.indexOf('/www/on-demand-marker');
+  assert.ok(marker > 0, `the page's marker request is missing: ${server.requests.join(' ')}`);
+  const onDemand = ['integrity.js', 'session.js', 'worker-client.js'].map((f) => `/node_modules/fewclick/${f}`);
+  assert.deepEqual(server.requests.slice(0, marker).filter((u) => onDemand.includes(u)), [], 'fetched before anything needed them');
+  for (const f of [onDemand[0], onDemand[2]]) assert.ok(server.requests.slice(marker).includes(f), `${f} fetched when needed`);
   t.diagnostic(`requests: ${server.requests.join(' ')}`);
 });
 }
