@@ -12,6 +12,7 @@
 //! training example it is the time of the event that made it.
 
 use super::events::{EventLog, ListMark, Snapshot};
+use super::id_hash::IdMap;
 use super::results::{
     context_row, median_of_sorted, price_order, price_rank, ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO,
 };
@@ -19,7 +20,6 @@ use super::tally::ItemTally;
 use super::{EventKind, MAX_SIMILARITY_ITEMS};
 use crate::kernels::Kernels;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Number of session features per candidate.
 pub const SESSION_DIM: usize = 29;
@@ -117,7 +117,7 @@ struct SessionLevel {
 /// What the log says, summarised for feature computation at one time.
 pub struct Summary<'a> {
     /// Per logged item: the log's running totals, or the reference's recount.
-    items: Cow<'a, HashMap<String, ItemTally>>,
+    items: Cow<'a, IdMap<ItemTally>>,
     /// Engagement numbers handed out (recency counts the engagements after an item's last one).
     engagements: u64,
     n_engaged_events: usize,
@@ -178,7 +178,7 @@ impl EventLog {
     /// running totals are tested against.
     #[doc(hidden)]
     pub fn reference_summary_at(&self, dim: Option<usize>, now: Option<f64>) -> Summary<'_> {
-        let mut items: HashMap<String, ItemTally> = HashMap::new();
+        let mut items: IdMap<ItemTally> = IdMap::default();
         let mut n_engaged = 0u64;
         let mut last_engaged_item = None;
         let (mut first_time, mut last_time) = (None, None);
@@ -239,7 +239,7 @@ impl EventLog {
     #[allow(clippy::too_many_arguments)]
     fn finish_summary<'a>(
         &'a self,
-        items: Cow<'a, HashMap<String, ItemTally>>,
+        items: Cow<'a, IdMap<ItemTally>>,
         engagements: u64,
         n_engaged_events: usize,
         last_engaged_item: Option<&'a str>,
@@ -444,11 +444,10 @@ impl Summary<'_> {
                 Some((row, counts))
             })
             .collect();
-        // By row (u64 keys: the same integer sort rank::order uses, so the page carries one).
-        let mut keys: Vec<u64> =
-            unsorted.iter().enumerate().map(|(k, item)| (item.0 as u64) << 32 | k as u64).collect();
-        keys.sort_unstable();
-        let items = keys.into_iter().map(|k| unsorted[(k & 0xffff_ffff) as usize]).collect();
+        // By row (u64 keys: the integer sort rank::order uses, so the page carries one sort).
+        let keys: Vec<u64> = unsorted.iter().enumerate().map(|(k, item)| (item.0 as u64) << 32 | k as u64).collect();
+        let items =
+            crate::rank::sort_indexed_keys(keys).into_iter().map(|k| unsorted[(k & 0xffff_ffff) as usize]).collect();
         let level = self.session_level(r);
         Some(SummaryTable {
             columns,

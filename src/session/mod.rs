@@ -25,6 +25,7 @@
 
 mod events;
 mod features;
+mod id_hash;
 mod persist;
 mod results;
 mod tally;

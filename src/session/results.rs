@@ -2,9 +2,9 @@
 //! every ranking needs of them computed once per set (norms, log prices, the price context of
 //! each row within the list).
 
+use super::id_hash::{id_map, IdMap};
 use super::validate_id;
 use crate::error::{check_finite, check_len, Error, Result};
-use std::collections::HashMap;
 
 /// Per-row values of a result set that depend on the list alone: `[ln price, price rank in the
 /// list, ln price − ln median price, ln price − ln min price]`, all 0 when the set has no prices.
@@ -17,7 +17,7 @@ pub const MAX_LOG_PRICE_RATIO: f32 = 3.0;
 #[derive(Clone, Debug)]
 pub struct ResultSet {
     ids: Vec<String>,
-    index: HashMap<String, usize>,
+    index: IdMap<usize>,
     pub(super) dim: usize,
     /// Item features, row-major `n × dim`.
     x: Vec<f32>,
@@ -70,7 +70,7 @@ impl ResultSet {
                 return Err(Error::InvalidInput { reason: format!("price at index {i} must be positive") });
             }
         }
-        let mut index = HashMap::with_capacity(n);
+        let mut index = id_map(n);
         for (i, id) in ids.iter().enumerate() {
             validate_id(id)?;
             if index.insert(id.clone(), i).is_some() {
@@ -170,12 +170,11 @@ pub(super) fn price_rank(cheaper: usize, same: usize, n: usize) -> f32 {
 }
 
 /// Row indices by ascending price. Prices are positive, so their bit patterns order as the
-/// prices do: one sort of u64 keys, the instantiation `rank::order` already carries (a comparator
-/// sort would add its own code to the page).
+/// prices do: one sort of u64 keys, `rank::sort_indexed_keys` (a comparator sort would add its
+/// own code to the page).
 pub(super) fn price_order(prices: &[f32]) -> Vec<usize> {
-    let mut keys: Vec<u64> = prices.iter().enumerate().map(|(i, p)| (p.to_bits() as u64) << 32 | i as u64).collect();
-    keys.sort_unstable();
-    keys.into_iter().map(|k| (k & 0xffff_ffff) as usize).collect()
+    let keys: Vec<u64> = prices.iter().enumerate().map(|(i, p)| (p.to_bits() as u64) << 32 | i as u64).collect();
+    crate::rank::sort_indexed_keys(keys).into_iter().map(|k| (k & 0xffff_ffff) as usize).collect()
 }
 
 /// The median of sorted prices (the mean of the middle two for an even count).

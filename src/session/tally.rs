@@ -12,7 +12,8 @@
 //! tests compare the two after random sequences with evictions.
 
 use super::events::Entry;
-use std::collections::{HashMap, VecDeque};
+use super::id_hash::IdMap;
+use std::collections::VecDeque;
 
 /// What the log holds about one item.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,7 +44,7 @@ pub struct ItemTally {
 /// The running totals of a log (see the module documentation).
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
-    pub items: HashMap<String, ItemTally>,
+    pub items: IdMap<ItemTally>,
     /// Number the next pushed entry gets.
     pub next_seq: u64,
     /// Engagements recorded so far, evicted or not: engagement recency counts the engagements
@@ -67,7 +68,7 @@ pub struct Tally {
 
 /// The tally of the item of entry `seq` (entries numbered from `front`).
 fn item_at<'a>(
-    items: &'a mut HashMap<String, ItemTally>,
+    items: &'a mut IdMap<ItemTally>,
     entries: &VecDeque<Entry>,
     front: u64,
     seq: u64,
