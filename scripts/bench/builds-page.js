@@ -1,6 +1,7 @@
 // Two CPU builds side by side in one headless Chromium page (started by scripts/bench-builds.mjs):
-// the relaxed-SIMD and the SIMD wasm, each in its own instance of the shared glue (the glue is
-// imported twice under two URLs, so each copy holds its own instance), their calls taking turns.
+// by default the relaxed-SIMD and the SIMD wasm of pkg/ (or any two wasm files of the same glue,
+// `a` and `b`), each in its own instance of the shared glue (the glue is imported twice under two
+// URLs, so each copy holds its own instance), their calls taking turns.
 // Whole benchmark runs one after another differ by about ±30 % on a shared 2-core machine; calls
 // that alternate within one page see the same machine, so their ratio is what the builds differ by.
 // The job is scripts/bench/suite.mjs's adapt+rank: itemDim 16, hidden 32, reset, 25 clicks on random
@@ -13,10 +14,14 @@ const reps = Number(params.get('reps') ?? 300);
 const ITEM_DIM = 16;
 const HIDDEN = 32;
 const EVENTS = 25;
+// Paths from the repository root (the server's); the defaults are the two CPU builds of pkg/.
+const A = params.get('a') ?? 'pkg/fewclick_relaxed.wasm';
+const B = params.get('b') ?? 'pkg/fewclick_simd.wasm';
+const DEFAULTS = !params.has('a') && !params.has('b');
 
 async function instance(tag, wasm) {
   const glue = await import(`../../pkg/fewclick_wasm.js?${tag}`);
-  glue.initSync({ module: await (await fetch(new URL(`../../pkg/${wasm}`, import.meta.url))).arrayBuffer() });
+  glue.initSync({ module: await (await fetch(new URL(`../../${wasm}`, import.meta.url))).arrayBuffer() });
   return glue;
 }
 
@@ -41,17 +46,17 @@ async function run() {
   const bench = await import('../../pkg/fewclick_bench.js');
   await bench.default({ module_or_path: new URL('../../pkg/fewclick_bench.wasm', import.meta.url) });
   const model = bench.syntheticModel(ITEM_DIM, HIDDEN, 1);
-  const relaxed = await instance('relaxed', 'fewclick_relaxed.wasm');
-  const simd = await instance('simd', 'fewclick_simd.wasm');
-  const kernels = { relaxed: relaxed.cpuKernels(), simd: simd.cpuKernels() };
-  if (kernels.relaxed !== 'cpu-relaxed-simd' || kernels.simd !== 'cpu-simd128') {
+  const first = await instance('a', A);
+  const second = await instance('b', B);
+  const kernels = { a: first.cpuKernels(), b: second.cpuKernels() };
+  if (DEFAULTS && (kernels.a !== 'cpu-relaxed-simd' || kernels.b !== 'cpu-simd128')) {
     throw new Error(`the instances run ${JSON.stringify(kernels)}`);
   }
   const rows = [];
   for (const n of ns) {
     // The same seed for both: the same candidates and the same clicks.
-    const a = job(relaxed, model, n, 20240601 + n);
-    const b = job(simd, model, n, 20240601 + n);
+    const a = job(first, model, n, 20240601 + n);
+    const b = job(second, model, n, 20240601 + n);
     for (let i = 0; i < 5; i++) {
       a();
       b();
@@ -64,9 +69,9 @@ async function run() {
       tb.push(b());
     }
     const [ra, rb] = [stats(ta).median, stats(tb).median];
-    rows.push({ n, reps: count, relaxed_median_ms: ra, simd_median_ms: rb, speedup: rb / ra });
+    rows.push({ n, reps: count, a_median_ms: ra, b_median_ms: rb, speedup: rb / ra });
   }
-  return { rows, kernels };
+  return { rows, kernels, a: A, b: B };
 }
 
 run().then(
