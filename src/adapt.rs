@@ -10,6 +10,7 @@
 //! The same function runs in the browser, natively and inside meta-training, over any
 //! [`Objective`]; [`RankObjective`] is the ranking loss over a session's support set.
 
+use crate::error::msg;
 use crate::error::{Error, Quoted, Result};
 use crate::kernels::Kernels;
 use crate::loss::{listwise, pairwise, LossKind};
@@ -37,7 +38,7 @@ impl Scope {
         match s {
             "head" => Ok(Scope::Head),
             "all" => Ok(Scope::All),
-            other => Err(Error::config("scope", format!("expected \"head\" or \"all\", got {}", Quoted(other)))),
+            other => Err(Error::config("scope", msg!("expected \"head\" or \"all\", got ", Quoted(other)))),
         }
     }
     /// First trainable index of the flat buffer (head blocks are stored last).
@@ -72,7 +73,7 @@ impl Default for InnerLoop {
 impl InnerLoop {
     pub fn validate(&self) -> Result<()> {
         if self.steps > MAX_STEPS {
-            return Err(Error::config("steps", format!("must be at most {MAX_STEPS}, got {}", self.steps)));
+            return Err(Error::config("steps", msg!("must be at most ", MAX_STEPS, ", got ", self.steps)));
         }
         if !(self.prox.is_finite() && self.prox >= 0.0) {
             return Err(Error::config("prox", "must be finite and ≥ 0"));

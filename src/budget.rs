@@ -19,6 +19,7 @@
 //! overhead; tests/budget.rs and the Chromium test of the largest accepted configuration check
 //! both ends.
 
+use crate::error::msg;
 use crate::error::{Error, Result};
 use crate::session::{MAX_ABOVE, MAX_ID_BYTES, MAX_SUPPORT_EXAMPLES, SESSION_DIM};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,10 +102,12 @@ pub fn check_configuration(bytes: usize) -> Result<()> {
     if bytes > MAX_RERANKER_BYTES {
         return Err(Error::config(
             "memory",
-            format!(
-                "maxCandidates, eventCapacity and the model's widths could take up to {} MiB, over the {} MiB a reranker may hold: lower maxCandidates or eventCapacity",
+            msg!(
+                "maxCandidates, eventCapacity and the model's widths could take up to ",
                 bytes.div_ceil(MIB),
-                MAX_RERANKER_BYTES / MIB
+                " MiB, over the ",
+                MAX_RERANKER_BYTES / MIB,
+                " MiB a reranker may hold: lower maxCandidates or eventCapacity"
             ),
         ));
     }
@@ -163,7 +166,7 @@ pub fn set_budget(bytes: usize) -> Result<()> {
     if !(MIN_BUDGET_BYTES..=MAX_BUDGET_BYTES).contains(&bytes) {
         return Err(Error::config(
             "memoryBudget",
-            format!("must be {} to {} MiB", MIN_BUDGET_BYTES / MIB, MAX_BUDGET_BYTES / MIB),
+            msg!("must be ", MIN_BUDGET_BYTES / MIB, " to ", MAX_BUDGET_BYTES / MIB, " MiB"),
         ));
     }
     BUDGET.store(bytes, Ordering::Relaxed);

@@ -70,63 +70,173 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The message the JS side sees as `error.message`, built with [`msg!`] instead of `core::fmt`
+    /// (formatting machinery is several KB of every wasm page; issue 11).
+    pub fn message(&self) -> String {
         match self {
-            Error::InvalidModel { reason } => write!(f, "invalid model file: {reason}"),
+            Error::InvalidModel { reason } => msg!("invalid model file: ", reason),
             Error::UnsupportedVersion { found, supported } => {
-                write!(f, "model file format version {found} is not supported (this build reads version {supported})")
+                msg!(
+                    "model file format version ",
+                    *found,
+                    " is not supported (this build reads version ",
+                    *supported,
+                    ")"
+                )
             }
             Error::DimensionMismatch { what, expected, found } => {
-                write!(f, "{what}: expected length {expected}, found {found}")
+                msg!(*what, ": expected length ", *expected, ", found ", *found)
             }
-            Error::NonFinite { what, index } => {
-                write!(f, "{what}: value at index {index} is NaN or infinite")
-            }
+            Error::NonFinite { what, index } => msg!(*what, ": value at index ", *index, " is NaN or infinite"),
             Error::TooManyCandidates { limit, found } => {
-                write!(f, "{found} candidates exceed the limit of {limit}")
+                msg!(*found, " candidates exceed the limit of ", *limit)
             }
-            Error::DuplicateId { id } => write!(f, "item id {} appears more than once", Quoted(id)),
-            Error::InvalidId { reason } => write!(f, "invalid item id: {reason}"),
-            Error::UnknownItem { id } => write!(f, "unknown item {}", Quoted(id)),
-            Error::InvalidConfig { field, reason } => write!(f, "invalid setting `{field}`: {reason}"),
-            Error::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
-            Error::NoResults => write!(f, "no result set: call setResults first"),
-            Error::InvalidSession { reason } => write!(f, "invalid session: {reason}"),
-            Error::MemoryBudget { needed_mib, held_mib, budget_mib } => write!(
-                f,
-                "this needs {needed_mib} MiB more, and the instance's rerankers already hold {held_mib} MiB of its \
-                 {budget_mib} MiB memory budget: free a reranker, set fewer results, or raise the budget"
+            Error::DuplicateId { id } => msg!("item id ", Quoted(id), " appears more than once"),
+            Error::InvalidId { reason } => msg!("invalid item id: ", reason),
+            Error::UnknownItem { id } => msg!("unknown item ", Quoted(id)),
+            Error::InvalidConfig { field, reason } => msg!("invalid setting `", *field, "`: ", reason),
+            Error::InvalidInput { reason } => msg!("invalid input: ", reason),
+            Error::NoResults => msg!("no result set: call setResults first"),
+            Error::InvalidSession { reason } => msg!("invalid session: ", reason),
+            Error::MemoryBudget { needed_mib, held_mib, budget_mib } => msg!(
+                "this needs ",
+                *needed_mib,
+                " MiB more, and the instance's rerankers already hold ",
+                *held_mib,
+                " MiB of its ",
+                *budget_mib,
+                " MiB memory budget: free a reranker, set fewer results, or raise the budget"
             ),
-            Error::NoItemTable => write!(f, "this model carries no item table: pass features with the results"),
-            Error::SchemaMismatch { index, expected, found } => write!(
-                f,
-                "feature names differ from the model's schema at position {index} (the model has {expected} features, \
-                 {found} were given)"
+            Error::NoItemTable => msg!("this model carries no item table: pass features with the results"),
+            Error::SchemaMismatch { index, expected, found } => msg!(
+                "feature names differ from the model's schema at position ",
+                *index,
+                " (the model has ",
+                *expected,
+                " features, ",
+                *found,
+                " were given)"
             ),
         }
     }
 }
 
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
 impl std::error::Error for Error {}
+
+/// One piece of a [`msg!`] message: text, an integer in decimal, or a quoted id.
+pub trait Piece {
+    fn push_to(&self, out: &mut String);
+}
+
+impl Piece for str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Piece for String {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl<T: Piece + ?Sized> Piece for &T {
+    fn push_to(&self, out: &mut String) {
+        (**self).push_to(out);
+    }
+}
+
+/// Decimal digits of `n`, without `core::fmt`.
+#[inline(never)]
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
+}
+
+macro_rules! unsigned_piece {
+    ($($t:ty),*) => {$(
+        impl Piece for $t {
+            fn push_to(&self, out: &mut String) {
+                push_decimal(out, *self as u64);
+            }
+        }
+    )*};
+}
+unsigned_piece!(u8, u16, u32, u64, usize);
+
+impl Piece for i64 {
+    fn push_to(&self, out: &mut String) {
+        if *self < 0 {
+            out.push('-');
+        }
+        push_decimal(out, self.unsigned_abs());
+    }
+}
+
+/// Concatenates [`Piece`]s into a `String`: `msg!("id ", Quoted(id), " at ", i)`. What `format!`
+/// does for the core's messages (text, integers, quoted ids), without `core::fmt`. A call site
+/// only builds an array of pointers; the work is in one shared function, [`concat`].
+macro_rules! msg {
+    ($($piece:expr),* $(,)?) => {
+        $crate::error::concat(&[$(&$piece as &dyn $crate::error::Piece),*])
+    };
+}
+
+/// The body of every [`msg!`], kept out of line so the messages cost their call sites little.
+#[inline(never)]
+pub fn concat(pieces: &[&dyn Piece]) -> String {
+    let mut out = String::new();
+    for piece in pieces {
+        piece.push_to(&mut out);
+    }
+    out
+}
+pub(crate) use msg;
 
 /// A string in double quotes with `"`, `\` and control characters escaped (`\u{1b}`): what `{:?}`
 /// prints for the ids and keys in messages, without the Unicode-aware escaping machinery of
 /// `Debug` (a few KB of every wasm page; issue 11).
 pub(crate) struct Quoted<'a>(pub &'a str);
 
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
+impl Piece for Quoted<'_> {
+    fn push_to(&self, out: &mut String) {
+        out.push('"');
         for c in self.0.chars() {
             match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
-                c => fmt::Write::write_char(f, c)?,
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    out.push_str("\\u{");
+                    let code = c as u32;
+                    for shift in (0..8).rev().map(|k| 4 * k) {
+                        if code >> shift != 0 || shift == 0 {
+                            out.push(char::from_digit((code >> shift) & 0xf, 16).unwrap_or('0'));
+                        }
+                    }
+                    out.push('}');
+                }
+                c => out.push(c),
             }
         }
-        f.write_str("\"")
+        out.push('"');
     }
 }
 
@@ -159,8 +269,21 @@ mod tests {
         // "\u{a}", both unambiguous.
         for s in ["sku-1", "", "a\"b", "c\\d", "ünïcødé ✓", "tab\there"] {
             let want = format!("{s:?}").replace("\\t", "\\u{9}");
-            assert_eq!(Quoted(s).to_string(), want, "{s:?}");
+            assert_eq!(msg!(Quoted(s)), want, "{s:?}");
         }
-        assert_eq!(Quoted("a\nb\u{1b}").to_string(), "\"a\\u{a}b\\u{1b}\"");
+        assert_eq!(msg!(Quoted("a\nb\u{1b}")), "\"a\\u{a}b\\u{1b}\"");
+    }
+
+    #[test]
+    fn msg_writes_integers_like_format() {
+        for n in [0u64, 7, 10, 99, 100, 12_345, u32::MAX as u64, u64::MAX] {
+            assert_eq!(msg!(n), format!("{n}"));
+            assert_eq!(msg!("[", n as usize, "]"), format!("[{n}]"));
+        }
+        for n in [0i64, -1, 42, i64::MIN, i64::MAX] {
+            assert_eq!(msg!(n), format!("{n}"));
+        }
+        let reason = String::from("why");
+        assert_eq!(msg!("a ", 3u32, " b ", &reason, " ", Quoted("x\u{7f}")), "a 3 b why \"x\\u{7f}\"");
     }
 }

@@ -25,6 +25,7 @@
 //! allocation per item.
 
 use crate::bytes::Reader;
+use crate::error::msg;
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::session::{validate_id, MAX_ID_BYTES};
 
@@ -65,7 +66,7 @@ impl ItemTable {
         }
         if rows.len() > MAX_ITEMS {
             return Err(Error::InvalidInput {
-                reason: format!("{} items exceed the table limit of {MAX_ITEMS}", rows.len()),
+                reason: msg!(rows.len(), " items exceed the table limit of ", MAX_ITEMS),
             });
         }
         check_finite("item table default", &default)?;
@@ -194,22 +195,22 @@ impl ItemTable {
     /// Reads a table of `dim` columns from `bytes` (exactly the table's bytes); `Ok(None)` for
     /// `n_items = 0`. Every size is checked against the bytes present before allocating.
     pub(crate) fn read(bytes: &[u8], dim: usize) -> Result<Option<ItemTable>> {
-        let bad = |reason: String| Error::model(format!("item table: {reason}"));
+        let bad = |reason: String| Error::model(msg!("item table: ", reason));
         let mut r = Reader::new(bytes, 0, || Error::model("item table: unexpected end"));
         let n = r.u32()? as usize;
         if n == 0 {
             return if r.remaining() == 0 { Ok(None) } else { Err(bad("bytes after an empty table".into())) };
         }
         if n > MAX_ITEMS {
-            return Err(bad(format!("{n} items exceed the limit of {MAX_ITEMS}")));
+            return Err(bad(msg!(n, " items exceed the limit of ", MAX_ITEMS)));
         }
         // At least 2 bytes of id and `dim` codes per item must be present.
         if bytes.len() < 4 + 12 * dim + n * (2 + dim) {
-            return Err(bad(format!("{} bytes cannot hold {n} items", bytes.len())));
+            return Err(bad(msg!(bytes.len(), " bytes cannot hold ", n, " items")));
         }
         let (default, offset, scale) = (r.f32s(dim)?, r.f32s(dim)?, r.f32s(dim)?);
-        check_finite("item table default", &default).map_err(|e| bad(e.to_string()))?;
-        check_finite("item table offset", &offset).map_err(|e| bad(e.to_string()))?;
+        check_finite("item table default", &default).map_err(|e| bad(e.message()))?;
+        check_finite("item table offset", &offset).map_err(|e| bad(e.message()))?;
         if scale.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
             return Err(bad("a scale is negative or not finite".into()));
         }
@@ -218,17 +219,17 @@ impl ItemTable {
         for i in 0..n {
             let len = r.u8()? as usize + 1;
             debug_assert!(len <= MAX_ID_BYTES);
-            let id = std::str::from_utf8(r.take(len)?).map_err(|_| bad(format!("id {i} is not UTF-8")))?;
+            let id = std::str::from_utf8(r.take(len)?).map_err(|_| bad(msg!("id ", i, " is not UTF-8")))?;
             let prev_start = if i >= 2 { id_ends[i - 2] as usize } else { 0 };
             if i > 0 && id_bytes[prev_start..].as_ref() >= id.as_bytes() {
-                return Err(bad(format!("ids are not in ascending order at {i}")));
+                return Err(bad(msg!("ids are not in ascending order at ", i)));
             }
             id_bytes.extend_from_slice(id.as_bytes());
             id_ends.push(id_bytes.len() as u32);
         }
         let codes = r.take(n * dim)?.to_vec();
         if r.remaining() != 0 {
-            return Err(bad(format!("{} bytes after the codes", r.remaining())));
+            return Err(bad(msg!(r.remaining(), " bytes after the codes")));
         }
         Ok(Some(ItemTable { dim, default, offset, scale, id_bytes, id_ends, codes }))
     }

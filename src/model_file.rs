@@ -22,6 +22,7 @@
 
 use crate::adapt::{InnerLoop, Scope};
 use crate::bytes::Reader;
+use crate::error::msg;
 use crate::error::{Error, Result};
 use crate::items::ItemTable;
 use crate::loss::LossKind;
@@ -60,38 +61,37 @@ impl Model {
     pub fn validate(&self) -> Result<()> {
         let n = self.arch.n_params();
         if self.theta.len() != n || self.alpha.len() != n {
-            return Err(Error::model(format!(
-                "parameter count mismatch: architecture needs {n}, θ has {}, α has {}",
+            return Err(Error::model(msg!(
+                "parameter count mismatch: architecture needs ",
+                n,
+                ", θ has ",
                 self.theta.len(),
+                ", α has ",
                 self.alpha.len()
             )));
         }
         if let Some(i) = self.theta.iter().position(|v| !v.is_finite()) {
-            return Err(Error::model(format!("θ0[{i}] is not finite")));
+            return Err(Error::model(msg!("θ0[", i, "] is not finite")));
         }
         if let Some(i) = self.alpha.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(Error::model(format!("α[{i}] must be finite and non-negative")));
+            return Err(Error::model(msg!("α[", i, "] must be finite and non-negative")));
         }
-        self.inner.validate().map_err(|e| Error::model(e.to_string()))?;
+        self.inner.validate().map_err(|e| Error::model(e.message()))?;
         if self.feature_names.len() != self.arch.item_dim {
-            return Err(Error::model(format!(
-                "{} feature names for item_dim {}",
+            return Err(Error::model(msg!(
                 self.feature_names.len(),
+                " feature names for item_dim ",
                 self.arch.item_dim
             )));
         }
         for name in std::iter::once(&self.algorithm).chain(&self.feature_names) {
             if name.len() > MAX_NAME_BYTES {
-                return Err(Error::model(format!("name longer than {MAX_NAME_BYTES} bytes")));
+                return Err(Error::model(msg!("name longer than ", MAX_NAME_BYTES, " bytes")));
             }
         }
         if let Some(t) = &self.items {
             if t.dim() != self.arch.item_dim {
-                return Err(Error::model(format!(
-                    "item table of width {} for item_dim {}",
-                    t.dim(),
-                    self.arch.item_dim
-                )));
+                return Err(Error::model(msg!("item table of width ", t.dim(), " for item_dim ", self.arch.item_dim)));
             }
         }
         Ok(())
@@ -142,7 +142,7 @@ impl Model {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
         if bytes.len() < HEADER_BYTES + 4 {
-            return Err(Error::model(format!("file is {} bytes, shorter than any model", bytes.len())));
+            return Err(Error::model(msg!("file is ", bytes.len(), " bytes, shorter than any model")));
         }
         if &bytes[..8] != MAGIC {
             return Err(Error::model("not a fewclick model (bad magic)"));
@@ -154,7 +154,7 @@ impl Model {
         }
         let total = r.u32()? as usize;
         if total != bytes.len() {
-            return Err(Error::model(format!("header says {total} bytes, file has {} (truncated?)", bytes.len())));
+            return Err(Error::model(msg!("header says ", total, " bytes, file has ", bytes.len(), " (truncated?)")));
         }
         let body = &bytes[..total - 4];
         let stored = u32::from_le_bytes([bytes[total - 4], bytes[total - 3], bytes[total - 2], bytes[total - 1]]);
@@ -163,28 +163,28 @@ impl Model {
         }
         let mut r = Reader::new(body, 16, end_of_file);
         let (item_dim, hidden, session_dim, n_params) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
-        let arch = Arch::new(item_dim as usize, hidden as usize).map_err(|e| Error::model(e.to_string()))?;
+        let arch = Arch::new(item_dim as usize, hidden as usize).map_err(|e| Error::model(e.message()))?;
         if session_dim as usize != SESSION_DIM {
-            return Err(Error::model(format!("session feature count {session_dim}, this build has {SESSION_DIM}")));
+            return Err(Error::model(msg!("session feature count ", session_dim, ", this build has ", SESSION_DIM)));
         }
         if n_params as usize != arch.n_params() {
-            return Err(Error::model(format!("{n_params} parameters for an architecture of {}", arch.n_params())));
+            return Err(Error::model(msg!(n_params, " parameters for an architecture of ", arch.n_params())));
         }
         let steps = r.u32()?;
         let scope = match r.u8()? {
             0 => Scope::Head,
             1 => Scope::All,
-            v => return Err(Error::model(format!("unknown adapt scope {v}"))),
+            v => return Err(Error::model(msg!("unknown adapt scope ", v))),
         };
         let loss = match r.u8()? {
             0 => LossKind::Pairwise,
             1 => LossKind::Listwise,
-            v => return Err(Error::model(format!("unknown loss {v}"))),
+            v => return Err(Error::model(msg!("unknown loss ", v))),
         };
         let rank_without_events = match r.u8()? {
             0 => false,
             1 => true,
-            v => return Err(Error::model(format!("unknown flags {v:#x}"))),
+            v => return Err(Error::model(msg!("unknown flags ", v))),
         };
         if r.u8()? != 0 {
             return Err(Error::model("reserved byte is not zero"));
@@ -199,7 +199,7 @@ impl Model {
         let n = arch.n_params();
         let rest = body.len() - r.pos;
         if (version == 1 && rest != 8 * n) || rest < 8 * n + 4 * (version >= 2) as usize {
-            return Err(Error::model(format!("{rest} bytes of weights where {} are needed", 8 * n)));
+            return Err(Error::model(msg!(rest, " bytes of weights where ", 8 * n, " are needed")));
         }
         let theta = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;
         let alpha = (0..n).map(|_| r.f32()).collect::<Result<Vec<_>>>()?;
@@ -229,7 +229,7 @@ fn read_name(r: &mut Reader) -> Result<String> {
     let s = r.take(2)?;
     let len = u16::from_le_bytes([s[0], s[1]]) as usize;
     if len > MAX_NAME_BYTES {
-        return Err(Error::model(format!("name of {len} bytes exceeds {MAX_NAME_BYTES}")));
+        return Err(Error::model(msg!("name of ", len, " bytes exceeds ", MAX_NAME_BYTES)));
     }
     let raw = r.take(len)?;
     String::from_utf8(raw.to_vec()).map_err(|_| Error::model("name is not UTF-8"))

@@ -14,6 +14,7 @@
 //! `Wx` is stored k-major (`wx[k * H + j]` is the weight from input `k` to hidden unit `j`) so the
 //! batched kernels stream it with no horizontal reductions.
 
+use crate::error::msg;
 use crate::error::{Error, Result};
 use crate::session::SESSION_DIM;
 use std::ops::Range;
@@ -66,10 +67,10 @@ impl Block {
 impl Arch {
     pub fn new(item_dim: usize, hidden: usize) -> Result<Self> {
         if item_dim == 0 || item_dim > MAX_ITEM_DIM {
-            return Err(Error::config("item_dim", format!("must be in 1..={MAX_ITEM_DIM}, got {item_dim}")));
+            return Err(Error::config("item_dim", msg!("must be in 1..=", MAX_ITEM_DIM, ", got ", item_dim)));
         }
         if hidden == 0 || hidden > MAX_HIDDEN || !hidden.is_multiple_of(4) {
-            return Err(Error::config("hidden", format!("must be a multiple of 4 in 4..={MAX_HIDDEN}, got {hidden}")));
+            return Err(Error::config("hidden", msg!("must be a multiple of 4 in 4..=", MAX_HIDDEN, ", got ", hidden)));
         }
         Ok(Arch { item_dim, hidden })
     }

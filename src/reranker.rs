@@ -5,6 +5,7 @@
 
 use crate::adapt::{adapt, InnerLoop, Objective, RankObjective, Scope};
 use crate::budget::{self, Reservation};
+use crate::error::msg;
 use crate::error::{Error, Result};
 use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
@@ -183,7 +184,7 @@ impl Reranker {
     pub fn new(model: Model, cfg: Config) -> Result<Self> {
         model.validate()?;
         if cfg.max_candidates == 0 || cfg.max_candidates > MAX_CANDIDATES {
-            return Err(Error::config("max_candidates", format!("must be in 1..={MAX_CANDIDATES}")));
+            return Err(Error::config("max_candidates", msg!("must be in 1..=", MAX_CANDIDATES)));
         }
         if let Some(s) = cfg.steps {
             crate::adapt::InnerLoop { steps: s, ..model.inner }.validate()?;
@@ -543,16 +544,24 @@ impl Reranker {
         let mut s = [0.0; SESSION_DIM];
         summary.features(&r.set, pos, &mut s);
         let arch = self.model.arch;
-        let x = r.set.row(pos);
-        let base = [r.set.base()[pos]];
-        let score_of = |s: &[f32]| crate::scorer::score_reference(&arch, &theta, x, s, &base)[0];
-        let score = score_of(&s);
-        let mut signals = Vec::with_capacity(SESSION_DIM);
+        // The item as ranked, then once with each session feature zeroed: 1 + SESSION_DIM rows
+        // through the ranking's own scorer (so `score` is the score the ranking used).
+        let rows = 1 + SESSION_DIM;
+        let x = r.set.row(pos).repeat(rows);
+        let mut variants = Vec::with_capacity(rows * SESSION_DIM);
+        variants.extend_from_slice(&s);
         for k in 0..SESSION_DIM {
             let mut without = s;
             without[k] = 0.0;
-            signals.push((SESSION_FEATURE_NAMES[k], s[k], score - score_of(&without)));
+            variants.extend_from_slice(&without);
         }
+        let base = vec![r.set.base()[pos]; rows];
+        let mut scores = vec![0.0; rows];
+        let k = &self.kernels;
+        crate::scorer::score_candidates(k, &arch, &theta, &x, &variants, &base, None, &mut Vec::new(), &mut scores);
+        let score = scores[0];
+        let signals: Vec<_> =
+            (0..SESSION_DIM).map(|k| (SESSION_FEATURE_NAMES[k], s[k], score - scores[1 + k])).collect();
         let contribution =
             |names: &[&str]| -> f32 { signals.iter().filter(|(n, _, _)| names.contains(n)).map(|t| t.2).sum() };
         let mut reasons = Vec::new();

@@ -10,6 +10,7 @@
 
 use super::{workgroups, GradShape, LossShape, ScoreShape, SessionShape, StepShape};
 use crate::adapt::InnerLoop;
+use crate::error::msg;
 use crate::params::Arch;
 use crate::session::{SummaryTable, SupportSet, LIST_CONTEXT_DIM, SESSION_DIM};
 use js_sys::{Float32Array, Reflect};
@@ -123,7 +124,7 @@ pub fn js_message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
+        .unwrap_or_else(|| msg!("a thrown ", e.js_typeof().as_string().unwrap_or_default()))
 }
 
 /// `navigator.gpu`, in a window or a worker, without assuming either exists.
@@ -143,7 +144,7 @@ async fn pop_scopes(device: &GpuDevice) -> Option<String> {
     for p in pops {
         let found = match p.await {
             Ok(e) => e.into_option().map(|e| e.message()),
-            Err(e) => Some(format!("popErrorScope failed: {}", js_message(&e))),
+            Err(e) => Some(msg!("popErrorScope failed: ", js_message(&e))),
         };
         if first.is_none() {
             first = found;
@@ -186,11 +187,10 @@ impl Device {
         let adapter = gpu
             .request_adapter()
             .await
-            .map_err(|e| format!("requestAdapter() failed: {}", js_message(&e)))?
+            .map_err(|e| msg!("requestAdapter() failed: ", js_message(&e)))?
             .into_option()
             .ok_or("requestAdapter() found no WebGPU adapter")?;
-        let device =
-            adapter.request_device().await.map_err(|e| format!("requestDevice() failed: {}", js_message(&e)))?;
+        let device = adapter.request_device().await.map_err(|e| msg!("requestDevice() failed: ", js_message(&e)))?;
         push_scopes(&device);
         // Only the shipped text is referenced, so the commented source stays out of the wasm.
         let features = pipeline(&device, super::FEATURES.shipped, super::FEATURES.file);
@@ -199,13 +199,13 @@ impl Device {
         let grad = pipeline(&device, super::GRAD.shipped, super::GRAD.file);
         let update = pipeline(&device, super::UPDATE.shipped, super::UPDATE.file);
         if let Some(e) = pop_scopes(&device).await {
-            return Err(format!("compiling the WebGPU kernels failed: {e}"));
+            return Err(msg!("compiling the WebGPU kernels failed: ", e));
         }
         let lost = Rc::new(RefCell::new(None));
         let (flag, watched) = (lost.clone(), device.clone());
         wasm_bindgen_futures::spawn_local(async move {
             if let Ok(info) = watched.lost().await {
-                *flag.borrow_mut() = Some(format!("the WebGPU device was lost: {}", info.message()));
+                *flag.borrow_mut() = Some(msg!("the WebGPU device was lost: ", String::from(info.message())));
             }
         });
         Ok(Device {
@@ -239,9 +239,12 @@ impl Device {
     fn buffer(&self, slot: Slot, len: usize) -> Run<GpuBuffer> {
         let len = len.max(16).next_multiple_of(4);
         if slot.usage() & usage::STORAGE != 0 && len as f64 > self.max_binding {
-            return Err(Failure::TooLarge(format!(
-                "a {len}-byte buffer exceeds this device's maxStorageBufferBindingSize ({})",
-                self.max_binding
+            return Err(Failure::TooLarge(msg!(
+                "a ",
+                len,
+                "-byte buffer exceeds this device's maxStorageBufferBindingSize (",
+                self.max_binding as u64,
+                ")"
             )));
         }
         let mut slots = self.slots.borrow_mut();
@@ -256,7 +259,7 @@ impl Device {
         let buf = self
             .device
             .create_buffer(&GpuBufferDescriptor::new_with_f64(cap as f64, slot.usage()))
-            .map_err(|e| Failure::Broken(format!("createBuffer failed: {}", js_message(&e))))?;
+            .map_err(|e| Failure::Broken(msg!("createBuffer failed: ", js_message(&e))))?;
         slots[slot as usize] = Some((buf.clone(), cap));
         Ok(buf)
     }
@@ -268,7 +271,7 @@ impl Device {
         if !data.is_empty() {
             self.queue
                 .write_buffer_with_u32_and_u8_slice(&buf, 0, data)
-                .map_err(|e| Failure::Broken(format!("writeBuffer failed: {}", js_message(&e))))?;
+                .map_err(|e| Failure::Broken(msg!("writeBuffer failed: ", js_message(&e))))?;
             self.uploaded.set(self.uploaded.get() + data.len() as f64);
         }
         Ok(buf)
@@ -328,7 +331,7 @@ impl Device {
             for (buffer, floats) in &results {
                 encoder
                     .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &staging, at, (floats * 4) as u32)
-                    .map_err(|e| Failure::Broken(format!("copyBufferToBuffer failed: {}", js_message(&e))))?;
+                    .map_err(|e| Failure::Broken(msg!("copyBufferToBuffer failed: ", js_message(&e))))?;
                 at += (floats * 4) as u32;
             }
             self.queue.submit(&[encoder.finish()]);
@@ -348,16 +351,14 @@ impl Device {
             if mapped.is_ok() {
                 staging.unmap();
             }
-            return Err(Failure::Broken(format!("WebGPU error: {e}")));
+            return Err(Failure::Broken(msg!("WebGPU error: ", e)));
         }
         if let Err(e) = mapped {
-            return Err(Failure::Broken(
-                self.lost().unwrap_or_else(|| format!("reading back from the GPU failed: {e}")),
-            ));
+            return Err(Failure::Broken(self.lost().unwrap_or_else(|| msg!("reading back from the GPU failed: ", e))));
         }
         let range = staging
             .get_mapped_range_with_u32_and_u32(0, len.max(4))
-            .map_err(|e| Failure::Broken(format!("getMappedRange failed: {}", js_message(&e))));
+            .map_err(|e| Failure::Broken(msg!("getMappedRange failed: ", js_message(&e))));
         let out = range.map(|r| {
             let mut v = Float32Array::new(&r).to_vec();
             v.truncate(len as usize / 4);
@@ -632,10 +633,14 @@ impl Candidates<'_> {
             }
         };
         if self.item_dim != arch.item_dim || self.x.len() != n * arch.item_dim || !session_ok {
-            return Err(Failure::Broken(format!(
-                "internal: {n} candidates with {} item features (item_dim {}) and session input that does not fit",
+            return Err(Failure::Broken(msg!(
+                "internal: ",
+                n,
+                " candidates with ",
                 self.x.len(),
-                self.item_dim
+                " item features (item_dim ",
+                self.item_dim,
+                ") and session input that does not fit"
             )));
         }
         Ok(n)

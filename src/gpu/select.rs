@@ -9,6 +9,7 @@
 //! error) makes WebGPU unusable for the rest of the page's life, with the reason kept for the host.
 
 use crate::adapt::Scope;
+use crate::error::msg;
 use crate::error::{Error, Quoted, Result};
 
 /// The host's choice.
@@ -27,10 +28,9 @@ impl Preference {
             "auto" => Ok(Preference::Auto),
             "cpu" => Ok(Preference::Cpu),
             "webgpu" => Ok(Preference::WebGpu),
-            other => Err(Error::config(
-                "backend",
-                format!("expected \"auto\", \"cpu\" or \"webgpu\", got {}", Quoted(other)),
-            )),
+            other => {
+                Err(Error::config("backend", msg!("expected \"auto\", \"cpu\" or \"webgpu\", got ", Quoted(other))))
+            }
         }
     }
 }

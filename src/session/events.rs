@@ -4,6 +4,7 @@
 use super::results::ResultSet;
 use super::tally::Tally;
 use super::{validate_id, MAX_ABOVE, SESSION_DIM};
+use crate::error::msg;
 use crate::error::{Error, Quoted, Result};
 use std::collections::VecDeque;
 
@@ -28,9 +29,10 @@ impl EventKind {
             "dwell" => EventKind::Dwell,
             other => {
                 return Err(Error::InvalidInput {
-                    reason: format!(
-                        "unknown event type {} (expected impression, view, click, cart, purchase, skip or dwell)",
-                        Quoted(other)
+                    reason: msg!(
+                        "unknown event type ",
+                        Quoted(other),
+                        " (expected impression, view, click, cart, purchase, skip or dwell)"
                     ),
                 })
             }
@@ -150,7 +152,7 @@ pub struct EventLog {
 impl EventLog {
     pub fn new(capacity: usize) -> Result<Self> {
         if capacity == 0 || capacity > 100_000 {
-            return Err(Error::config("event_capacity", format!("must be in 1..=100000, got {capacity}")));
+            return Err(Error::config("event_capacity", msg!("must be in 1..=100000, got ", capacity)));
         }
         Ok(EventLog {
             entries: VecDeque::with_capacity(capacity.min(1024)),

@@ -38,6 +38,7 @@ pub use features::{
 pub use persist::{MAX_SESSION_BYTES, SESSION_MAGIC, SESSION_VERSION};
 pub use results::{ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO};
 
+use crate::error::msg;
 use crate::error::{Error, Result};
 
 /// Most items shown above an engaged item that become its negatives.
@@ -59,7 +60,7 @@ pub fn check_time(t: f64, what: &'static str) -> Result<()> {
     }
     if !(0.0..MAX_TIMESTAMP_SECONDS).contains(&t) {
         return Err(Error::InvalidInput {
-            reason: format!("{what} must be 0 to 1e11 seconds since the epoch (0 to 1e14 ms in JavaScript)"),
+            reason: msg!(what, " must be 0 to 1e11 seconds since the epoch (0 to 1e14 ms in JavaScript)"),
         });
     }
     Ok(())
@@ -70,7 +71,7 @@ pub fn validate_id(id: &str) -> Result<()> {
         return Err(Error::InvalidId { reason: "empty id".into() });
     }
     if id.len() > MAX_ID_BYTES {
-        return Err(Error::InvalidId { reason: format!("id longer than {MAX_ID_BYTES} bytes") });
+        return Err(Error::InvalidId { reason: msg!("id longer than ", MAX_ID_BYTES, " bytes") });
     }
     Ok(())
 }

@@ -25,6 +25,7 @@
 use super::events::{Entry, EventLog, Example, Snapshot};
 use super::{Event, EventKind, SESSION_DIM};
 use crate::bytes::Reader;
+use crate::error::msg;
 use crate::error::{Error, Result};
 use crate::model_file::crc32;
 
@@ -136,7 +137,7 @@ impl EventLog {
     /// newest entries kept when there are more). Any defect is an `InvalidSession` error.
     pub fn import(bytes: &[u8], model_tag: u32, dim: usize, capacity: usize) -> Result<EventLog> {
         if bytes.len() < HEADER + 4 || bytes.len() > MAX_SESSION_BYTES {
-            return Err(bad(format!("{} bytes is not the size of a session export", bytes.len())));
+            return Err(bad(msg!(bytes.len(), " bytes is not the size of a session export")));
         }
         if &bytes[..8] != SESSION_MAGIC {
             return Err(bad("not a fewclick session (bad magic)"));
@@ -144,7 +145,7 @@ impl EventLog {
         let mut r = Reader::new(bytes, 8, short);
         let version = r.u32()?;
         if version != SESSION_VERSION {
-            return Err(bad(format!("session format version {version}, this build reads {SESSION_VERSION}")));
+            return Err(bad(msg!("session format version ", version, ", this build reads ", SESSION_VERSION)));
         }
         if r.u32()? as usize != bytes.len() {
             return Err(bad("length mismatch (truncated?)"));
@@ -174,15 +175,15 @@ impl EventLog {
         let n = r.0.u32()? as usize;
         // Every entry takes at least 16 bytes: no allocation beyond what the bytes can hold.
         if n > body.len() / 16 {
-            return Err(bad(format!("{n} entries cannot fit in {} bytes", body.len())));
+            return Err(bad(msg!(n, " entries cannot fit in ", body.len(), " bytes")));
         }
         let mut log = EventLog::new(capacity)?;
         let mut last_time: Option<f64> = None;
         for i in 0..n {
-            let entry = r.entry(dim).map_err(|e| bad(format!("entry {i}: {e}")))?;
+            let entry = r.entry(dim).map_err(|e| bad(msg!("entry ", i, ": ", e.message())))?;
             if let Some(t) = entry.event.timestamp {
                 if last_time.is_some_and(|l| t < l) {
-                    return Err(bad(format!("entry {i}: timestamps go backwards")));
+                    return Err(bad(msg!("entry ", i, ": timestamps go backwards")));
                 }
                 last_time = Some(t);
             }
@@ -207,7 +208,7 @@ impl Cursor<'_> {
     fn finite(&mut self, n: usize, what: &str) -> Result<Vec<f32>> {
         let v = self.0.f32s(n)?;
         if v.iter().any(|x| !x.is_finite()) {
-            return Err(bad(format!("{what} is not finite")));
+            return Err(bad(msg!(what, " is not finite")));
         }
         Ok(v)
     }
@@ -215,7 +216,7 @@ impl Cursor<'_> {
         match self.0.u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            v => Err(bad(format!("flag byte {v}"))),
+            v => Err(bad(msg!("flag byte ", v))),
         }
     }
 
@@ -227,7 +228,7 @@ impl Cursor<'_> {
         let t = r.f64()?;
         let timestamp = if t.is_nan() { None } else { Some(t) };
         let event = Event { item, kind, timestamp, dwell_ms: r.f32()? };
-        event.validate().map_err(|e| bad(e.to_string()))?;
+        event.validate().map_err(|e| bad(e.message()))?;
         let snapshot = if self.flag()? {
             let x = self.finite(dim, "a snapshot")?;
             let norm = self.0.f32()?;
@@ -242,7 +243,7 @@ impl Cursor<'_> {
         let example = if self.flag()? {
             let rows = self.0.u32()? as usize;
             if rows == 0 || rows > 1 + super::MAX_ABOVE {
-                return Err(bad(format!("an example of {rows} rows")));
+                return Err(bad(msg!("an example of ", rows, " rows")));
             }
             let has_positive = self.flag()?;
             let weight = self.0.f32()?;

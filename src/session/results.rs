@@ -4,6 +4,7 @@
 
 use super::id_hash::{id_map, IdMap};
 use super::validate_id;
+use crate::error::msg;
 use crate::error::{check_finite, check_len, Error, Result};
 
 /// Per-row values of a result set that depend on the list alone: `[ln price, price rank in the
@@ -67,7 +68,7 @@ impl ResultSet {
             check_len("prices", n, p.len())?;
             check_finite("prices", p)?;
             if let Some(i) = p.iter().position(|&v| v <= 0.0) {
-                return Err(Error::InvalidInput { reason: format!("price at index {i} must be positive") });
+                return Err(Error::InvalidInput { reason: msg!("price at index ", i, " must be positive") });
             }
         }
         let mut index = id_map(n);

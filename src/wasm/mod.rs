@@ -24,11 +24,8 @@ fn js_error(e: &Error) -> JsValue {
             | Error::TooManyCandidates { .. }
             | Error::InvalidConfig { .. }
     );
-    let err: js_sys::Error = if caller_mistake {
-        js_sys::RangeError::new(&e.to_string()).into()
-    } else {
-        js_sys::Error::new(&e.to_string())
-    };
+    let err: js_sys::Error =
+        if caller_mistake { js_sys::RangeError::new(&e.message()).into() } else { js_sys::Error::new(&e.message()) };
     // Reflect::set on a fresh Error object cannot fail; ignore the impossible error.
     let _ = Reflect::set(&err, &"code".into(), &e.code().into());
     err.into()

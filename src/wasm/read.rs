@@ -9,6 +9,7 @@
 //! an error, so a misspelt `maxmove` is not silently ignored.
 
 use super::{invalid, js_error, JsResult};
+use crate::error::msg;
 use crate::error::{Error, Quoted};
 use crate::session::{Event, EventKind, MAX_ID_BYTES};
 use js_sys::{Array, Float32Array, Object, Reflect};
@@ -20,10 +21,13 @@ pub(super) fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsRes
         for key in Object::keys(obj).iter() {
             let key = key.as_string().unwrap_or_default();
             if !allowed.contains(&key.as_str()) {
-                return Err(invalid(format!(
-                    "{what}: unknown key {} (expected one of {})",
+                return Err(invalid(msg!(
+                    what,
+                    ": unknown key ",
                     Quoted(&key),
-                    allowed.join(", ")
+                    " (expected one of ",
+                    allowed.join(", "),
+                    ")"
                 )));
             }
         }
@@ -57,11 +61,11 @@ pub(super) fn f32s(value: &JsValue, what: &str) -> JsResult<Vec<f32>> {
         let arr = Array::from(value);
         let mut out = Vec::with_capacity(arr.length() as usize);
         for i in 0..arr.length() {
-            out.push(arr.get(i).as_f64().ok_or_else(|| invalid(format!("{what}[{i}] is not a number")))? as f32);
+            out.push(arr.get(i).as_f64().ok_or_else(|| invalid(msg!(what, "[", i, "] is not a number")))? as f32);
         }
         return Ok(out);
     }
-    Err(invalid(format!("{what} must be a Float32Array or an array of numbers")))
+    Err(invalid(msg!(what, " must be a Float32Array or an array of numbers")))
 }
 
 pub(super) fn optional_f32s(value: &JsValue, what: &str) -> JsResult<Option<Vec<f32>>> {
@@ -81,14 +85,14 @@ pub(super) fn strings(
     refuse: fn(String) -> Error,
 ) -> JsResult<Vec<String>> {
     if !Array::is_array(value) {
-        return Err(invalid(format!("{what} must be an array of strings")));
+        return Err(invalid(msg!(what, " must be an array of strings")));
     }
     let arr = Array::from(value);
     let mut out = Vec::with_capacity(arr.length() as usize);
     for i in 0..arr.length() {
         let v = arr.get(i);
-        let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(format!("{what}[{i}] is not a string")))?;
-        out.push(checked_string(s, || format!("{what}[{i}]"), max_bytes, refuse)?);
+        let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(msg!(what, "[", i, "] is not a string")))?;
+        out.push(checked_string(s, || msg!(what, "[", i, "]"), max_bytes, refuse)?);
     }
     Ok(out)
 }
@@ -103,10 +107,10 @@ fn checked_string(
     refuse: fn(String) -> Error,
 ) -> JsResult<String> {
     if s.length() as usize > max_bytes {
-        return Err(js_error(&refuse(format!("{} is longer than {max_bytes} bytes", what()))));
+        return Err(js_error(&refuse(msg!(what(), " is longer than ", max_bytes, " bytes"))));
     }
     if !s.is_valid_utf16() {
-        return Err(js_error(&refuse(format!("{} is not well-formed UTF-16 (a lone surrogate)", what()))));
+        return Err(js_error(&refuse(msg!(what(), " is not well-formed UTF-16 (a lone surrogate)"))));
     }
     Ok(String::from(s))
 }
@@ -128,7 +132,7 @@ fn uint(obj: &JsValue, key: &str, what: &str) -> JsResult<Option<u32>> {
     }
     match v.as_f64() {
         Some(x) if x >= 0.0 && x <= u32::MAX as f64 && x.fract() == 0.0 => Ok(Some(x as u32)),
-        _ => Err(invalid(format!("{what}.{key} must be a non-negative integer"))),
+        _ => Err(invalid(msg!(what, ".", key, " must be a non-negative integer"))),
     }
 }
 
@@ -138,7 +142,7 @@ fn number(obj: &JsValue, key: &str, what: &str) -> JsResult<Option<f64>> {
     if absent(&v) {
         return Ok(None);
     }
-    v.as_f64().map(Some).ok_or_else(|| invalid(format!("{what}.{key} must be a number")))
+    v.as_f64().map(Some).ok_or_else(|| invalid(msg!(what, ".", key, " must be a number")))
 }
 
 fn string(
@@ -152,8 +156,8 @@ fn string(
     if absent(&v) {
         return Ok(None);
     }
-    let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(format!("{what}.{key} must be a string")))?;
-    checked_string(s, || format!("{what}.{key}"), max_bytes, refuse).map(Some)
+    let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(msg!(what, ".", key, " must be a string")))?;
+    checked_string(s, || msg!(what, ".", key), max_bytes, refuse).map(Some)
 }
 
 /// The reranker's settings as the host gave them (`None`: the model's or the default).
