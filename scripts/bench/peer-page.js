@@ -46,6 +46,15 @@
 // the timed region (fewclick: N ids and `order` a permutation of 0..N-1, adapted; TF.js: the
 // indices a permutation), and any failure throws.
 //
+// GFLOP/s (issue 11: the whole rank against the measured peak, not only the scoring kernel): each
+// side's call is counted as the arithmetic of its own job, multiply-adds as 2 flops, the same
+// formula for both: per row of width W (fewclick 64 + 29 = 93, TF.js 64) a forward pass of
+// 2·W·H + 2·W + 3·H + 2 flops (first layer, linear term, bias + ReLU + output layer; as the
+// scoring probe counts) and a backward pass of 2·W·H + 2·W + 3·H; a call is 5 steps × 25 support
+// rows × (forward + backward) plus N forward rows. What it leaves out is work, not flops counted
+// twice: fewclick's session features, events, proximal step and sort; TF.js's topk. The peak is
+// the simd128 multiply-add probe of fewclick's bench build (benchSimdPeak), measured in this page.
+//
 // Timing: a page that is not cross-origin isolated (the storefront condition) has a 100 µs
 // performance.now(), so calls are timed in batches: R consecutive calls of one side, R doubled
 // until a batch takes ≥ BATCH_MS (and again whenever one does not); per-call time = batch time
@@ -85,6 +94,27 @@ const now = () => performance.now();
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 
+
+/** Flops of one call of the job at width `w` (see the header). */
+function jobFlops(w, n) {
+  const forward = 2 * w * H + 2 * w + 3 * H + 2;
+  const backward = 2 * w * H + 2 * w + 3 * H;
+  return STEPS * SUPPORT_ROWS.length * (forward + backward) + n * forward;
+}
+
+/** The simd128 multiply-add peak of this page's machine, GFLOP/s: fewclick's bench probe, run
+ * with doubling iterations until one run takes ≥ 0.25 s, then the median of 5 runs. */
+async function simdPeak() {
+  const bench = await import('../../pkg/fewclick_bench.js');
+  await bench.default({ module_or_path: new URL('../../pkg/fewclick_bench.wasm', import.meta.url) });
+  let iters = 1024;
+  while (bench.benchSimdPeak(iters).seconds < 0.25 && iters < 1 << 30) iters *= 2;
+  const runs = Array.from({ length: 5 }, () => {
+    const r = bench.benchSimdPeak(iters);
+    return r.flops / r.seconds / 1e9;
+  });
+  return stats(runs).median;
+}
 
 function isPermutation(order, n) {
   if (order.length !== n) return false;
@@ -215,6 +245,9 @@ async function run() {
     tf.tensor1d([0]), // c
   ];
   const tensorsBefore = tf.memory().numTensors;
+  const peak = await simdPeak();
+  log(`simd128 multiply-add peak (fewclick's bench probe): ${peak.toFixed(2)} GFLOP/s`);
+  const FEWCLICK_WIDTH = D + 29; // item features and session features
 
   const rows = [];
   for (const n of ns) {
@@ -255,8 +288,15 @@ async function run() {
 
     const [few, tfs, events] = sides.map((s) => ({ ...stats(s.samples), batches: s.samples.length, reps: s.reps }));
     const base = { env: 'chromium', path: 'peer-tfjs', n, item_dim: D, hidden: H, clicks: CLICKED.length, skips: SKIPPED.length, steps: STEPS, cross_origin_isolated: crossOriginIsolated };
-    const cells = (s) => ({ median_ms: round(s.median), p90_ms: round(s.p90), min_ms: round(s.min), batches: s.batches, calls_per_batch: s.reps });
-    rows.push({ ...base, side: 'fewclick', build: loaded, kernels, scope: 'all', ...cells(few), record_median_ms: round(events.median) });
+    const cells = (s, width) => {
+      const flops = jobFlops(width, n);
+      const gflops = flops / (s.median * 1e6);
+      return {
+        median_ms: round(s.median), p90_ms: round(s.p90), min_ms: round(s.min), batches: s.batches, calls_per_batch: s.reps,
+        input_width: width, job_mflop: round(flops / 1e6), gflops: round(gflops), simd_peak_gflops: round(peak), of_peak: round(gflops / peak),
+      };
+    };
+    rows.push({ ...base, side: 'fewclick', build: loaded, kernels, scope: 'all', ...cells(few, FEWCLICK_WIDTH), record_median_ms: round(events.median) });
     rows.push({
       ...base,
       side: 'tfjs',
@@ -266,7 +306,7 @@ async function run() {
       tfjs_simd: tfjs.simd,
       tfjs_threads: tfjs.threads,
       ordering: 'tf.topk',
-      ...cells(tfs),
+      ...cells(tfs, D),
       ratio_to_fewclick: round(tfs.median / few.median, 3),
     });
     log(

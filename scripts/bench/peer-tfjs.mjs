@@ -65,18 +65,26 @@ export function printPeerTable(rows) {
   const ns = [...new Set(rows.map((r) => r.n))];
   const row = (n, side) => rows.find((r) => r.n === n && r.side === side);
   const t = rows.find((r) => r.side === 'tfjs');
+  const f0 = rows.find((r) => r.side === 'fewclick');
   console.log(
     `\nfewclick vs TF.js ${t?.tfjs_version ?? ''} (wasm SIMD, 1 thread), one Chromium page, not cross-origin isolated; ms per call ` +
       `(median and p90 over batches of calls): reset, 5 steps on 5 clicked × 20 skipped, score and order N (itemDim 64, hidden 64)`,
   );
-  const w = [8, 17, 14, 14, 12, 7];
-  const head = ['N', 'fewclick median', 'fewclick p90', 'TF.js median', 'TF.js p90', 'ratio'];
+  const w = [8, 17, 14, 14, 12, 7, 22, 14];
+  const head = ['N', 'fewclick median', 'fewclick p90', 'TF.js median', 'TF.js p90', 'ratio', 'fewclick GFLOP/s', 'TF.js GFLOP/s'];
   console.log(head.map((h, i) => String(h).padStart(w[i])).join(' '));
   for (const n of ns) {
     const f = row(n, 'fewclick');
     const p = row(n, 'tfjs');
-    const cells = [n.toLocaleString('en'), f.median_ms.toFixed(3), f.p90_ms.toFixed(3), p.median_ms.toFixed(3), p.p90_ms.toFixed(3), `${(p.median_ms / f.median_ms).toFixed(2)}×`];
+    const rate = (r) => `${r.gflops.toFixed(2)} (${(100 * r.of_peak).toFixed(0)} %)`;
+    const cells = [n.toLocaleString('en'), f.median_ms.toFixed(3), f.p90_ms.toFixed(3), p.median_ms.toFixed(3), p.p90_ms.toFixed(3), `${(p.median_ms / f.median_ms).toFixed(2)}×`, rate(f), rate(p)];
     console.log(cells.map((c, i) => String(c).padStart(w[i])).join(' '));
   }
   console.log('ratio = TF.js median / fewclick median; the jobs and their differences: scripts/bench/peer-page.js');
+  if (f0 !== undefined) {
+    console.log(
+      `GFLOP/s = each side's own job (fewclick's rows ${f0.input_width} wide, TF.js's ${t.input_width}) per median call, and in brackets the share of the ` +
+        `simd128 multiply-add peak measured in the page (${f0.simd_peak_gflops.toFixed(2)} GFLOP/s); scripts/bench/peer-page.js counts the flops`,
+    );
+  }
 }
