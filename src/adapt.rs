@@ -10,8 +10,7 @@
 //! The same function runs in the browser, natively and inside meta-training, over any
 //! [`Objective`]; [`RankObjective`] is the ranking loss over a session's support set.
 
-use crate::error::msg;
-use crate::error::{Error, Quoted, Result};
+use crate::error::{msg, Error, Quoted, Result};
 use crate::kernels::Kernels;
 use crate::loss::{listwise, pairwise, LossKind};
 use crate::params::{Arch, Block};

@@ -19,8 +19,7 @@
 //! overhead; tests/budget.rs and the Chromium test of the largest accepted configuration check
 //! both ends.
 
-use crate::error::msg;
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result};
 use crate::session::{MAX_ABOVE, MAX_ID_BYTES, MAX_SUPPORT_EXAMPLES, SESSION_DIM};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -25,8 +25,7 @@
 //! allocation per item.
 
 use crate::bytes::Reader;
-use crate::error::msg;
-use crate::error::{check_finite, check_len, Error, Result};
+use crate::error::{check_finite, check_len, msg, Error, Result};
 use crate::session::{validate_id, MAX_ID_BYTES};
 
 /// The most items a table may hold (a model file with more is refused before anything is

@@ -22,8 +22,7 @@
 
 use crate::adapt::{InnerLoop, Scope};
 use crate::bytes::Reader;
-use crate::error::msg;
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result};
 use crate::items::ItemTable;
 use crate::loss::LossKind;
 use crate::params::Arch;

@@ -14,8 +14,7 @@
 //! `Wx` is stored k-major (`wx[k * H + j]` is the weight from input `k` to hidden unit `j`) so the
 //! batched kernels stream it with no horizontal reductions.
 
-use crate::error::msg;
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result};
 use crate::session::SESSION_DIM;
 use std::ops::Range;
 

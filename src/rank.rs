@@ -4,12 +4,12 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// An integer key for the unbounded order: descending score in the high 32 bits, then the display
-/// index. The IEEE bits of a float order like the float once negatives have all bits flipped and
-/// positives the sign bit set; −0 and +0 compare equal as floats, so both map to +0 (adding +0
-/// turns −0 into +0). NaN (which the engine never produces) sorts below every number. The tests
-/// check the keys against the float comparator they replace.
-pub fn sort_key(score: f32, index: usize) -> u64 {
+/// An integer key for the unbounded order: ascending keys are descending scores. The IEEE bits
+/// of a float order like the float once negatives have all bits flipped and positives the sign
+/// bit set; −0 and +0 compare equal as floats, so both map to +0 (adding +0 turns −0 into +0).
+/// NaN (which the engine never produces) sorts below every number. The tests check the order
+/// against the float comparator it replaces.
+pub fn descending_key(score: f32) -> u32 {
     let bits = (score + 0.0).to_bits();
     let ascending = if score.is_nan() {
         0
@@ -18,7 +18,16 @@ pub fn sort_key(score: f32, index: usize) -> u64 {
     } else {
         bits | 0x8000_0000
     };
-    ((!ascending as u64) << 32) | index as u64
+    !ascending
+}
+
+/// Indices `0..n` in ascending order of their `high` values, equal values in index order: the
+/// one sort of the core (the ranking, a list's prices, the session's item rows), through
+/// [`sort_indexed_keys`] on the keys `high << 32 | i`. Indices fit 32 bits: a result set holds
+/// at most 100,000 items.
+pub fn order_by(high: impl Iterator<Item = u32>) -> Vec<usize> {
+    let keys = high.enumerate().map(|(i, h)| (h as u64) << 32 | i as u64).collect();
+    sort_indexed_keys(keys).into_iter().map(|k| (k & 0xffff_ffff) as usize).collect()
 }
 
 /// Sorts keys of the form `high << 32 | i`, made in ascending `i` (so the low halves are distinct
@@ -63,10 +72,8 @@ pub fn order(scores: &[f32], max_move: Option<usize>) -> Vec<usize> {
     let n = scores.len();
     let Some(m) = max_move.filter(|&m| m < n) else {
         // One u64 per item, sorted as plain integers: no comparator, no indirection (a fifth of
-        // the time of sorting indices by score at 100,000 items). Display indices fit 32 bits:
-        // a result set holds at most 100,000 items.
-        let keys: Vec<u64> = scores.iter().enumerate().map(|(i, &s)| sort_key(s, i)).collect();
-        return sort_indexed_keys(keys).into_iter().map(|k| (k & 0xffff_ffff) as usize).collect();
+        // the time of sorting indices by score at 100,000 items).
+        return order_by(scores.iter().map(|&s| descending_key(s)));
     };
     #[derive(PartialEq)]
     struct Cand(f32, usize);

@@ -5,8 +5,7 @@
 
 use crate::adapt::{adapt, InnerLoop, Objective, RankObjective, Scope};
 use crate::budget::{self, Reservation};
-use crate::error::msg;
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result};
 use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
 use crate::rank;

@@ -9,8 +9,7 @@
 //! error) makes WebGPU unusable for the rest of the page's life, with the reason kept for the host.
 
 use crate::adapt::Scope;
-use crate::error::msg;
-use crate::error::{Error, Quoted, Result};
+use crate::error::{msg, Error, Quoted, Result};
 
 /// The host's choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

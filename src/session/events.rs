@@ -4,8 +4,7 @@
 use super::results::ResultSet;
 use super::tally::Tally;
 use super::{validate_id, MAX_ABOVE, SESSION_DIM};
-use crate::error::msg;
-use crate::error::{Error, Quoted, Result};
+use crate::error::{msg, Error, Quoted, Result};
 use std::collections::VecDeque;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

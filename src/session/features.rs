@@ -444,10 +444,9 @@ impl Summary<'_> {
                 Some((row, counts))
             })
             .collect();
-        // By row (u64 keys: the integer sort rank::order uses, so the page carries one sort).
-        let keys: Vec<u64> = unsorted.iter().enumerate().map(|(k, item)| (item.0 as u64) << 32 | k as u64).collect();
+        // By row (the integer sort rank::order uses, so the page carries one sort).
         let items =
-            crate::rank::sort_indexed_keys(keys).into_iter().map(|k| unsorted[(k & 0xffff_ffff) as usize]).collect();
+            crate::rank::order_by(unsorted.iter().map(|item| item.0)).into_iter().map(|k| unsorted[k]).collect();
         let level = self.session_level(r);
         Some(SummaryTable {
             columns,

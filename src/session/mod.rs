@@ -38,8 +38,7 @@ pub use features::{
 pub use persist::{MAX_SESSION_BYTES, SESSION_MAGIC, SESSION_VERSION};
 pub use results::{ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO};
 
-use crate::error::msg;
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result};
 
 /// Most items shown above an engaged item that become its negatives.
 pub const MAX_ABOVE: usize = 10;

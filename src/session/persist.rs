@@ -25,8 +25,7 @@
 use super::events::{Entry, EventLog, Example, Snapshot};
 use super::{Event, EventKind, SESSION_DIM};
 use crate::bytes::Reader;
-use crate::error::msg;
-use crate::error::{Error, Result};
+use crate::error::{msg, Error, Result};
 use crate::model_file::crc32;
 
 pub const SESSION_MAGIC: &[u8; 8] = b"FCSESSN1";

@@ -4,8 +4,7 @@
 
 use super::id_hash::{id_map, IdMap};
 use super::validate_id;
-use crate::error::msg;
-use crate::error::{check_finite, check_len, Error, Result};
+use crate::error::{check_finite, check_len, msg, Error, Result};
 
 /// Per-row values of a result set that depend on the list alone: `[ln price, price rank in the
 /// list, ln price − ln median price, ln price − ln min price]`, all 0 when the set has no prices.
@@ -171,11 +170,10 @@ pub(super) fn price_rank(cheaper: usize, same: usize, n: usize) -> f32 {
 }
 
 /// Row indices by ascending price. Prices are positive, so their bit patterns order as the
-/// prices do: one sort of u64 keys, `rank::sort_indexed_keys` (a comparator sort would add its
-/// own code to the page).
+/// prices do: the core's one integer sort, `rank::order_by` (a comparator sort would add its own
+/// code to the page).
 pub(super) fn price_order(prices: &[f32]) -> Vec<usize> {
-    let keys: Vec<u64> = prices.iter().enumerate().map(|(i, p)| (p.to_bits() as u64) << 32 | i as u64).collect();
-    crate::rank::sort_indexed_keys(keys).into_iter().map(|k| (k & 0xffff_ffff) as usize).collect()
+    crate::rank::order_by(prices.iter().map(|p| p.to_bits()))
 }
 
 /// The median of sorted prices (the mean of the middle two for an even count).

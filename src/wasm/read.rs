@@ -9,8 +9,7 @@
 //! an error, so a misspelt `maxmove` is not silently ignored.
 
 use super::{invalid, js_error, JsResult};
-use crate::error::msg;
-use crate::error::{Error, Quoted};
+use crate::error::{msg, Error, Quoted};
 use crate::session::{Event, EventKind, MAX_ID_BYTES};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
