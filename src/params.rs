@@ -91,6 +91,7 @@ impl Arch {
     }
 
     /// Index range of a block in the flat buffer.
+    #[inline]
     pub fn range(&self, b: Block) -> Range<usize> {
         let mut start = 0;
         for blk in Block::ALL {
@@ -146,6 +147,7 @@ pub struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
+    #[inline]
     pub fn view(arch: &Arch, theta: &'a [f32]) -> Self {
         debug_assert_eq!(theta.len(), arch.n_params());
         Params {

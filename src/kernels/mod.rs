@@ -80,6 +80,7 @@ use portable as fast_impl;
 use simd128 as fast_impl;
 
 impl Kernels for Fast {
+    #[inline]
     fn matmul_acc(&self, x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: &mut [f32]) {
         check_shapes(x.len(), rows, dim, w.len(), h, out.len());
         assert!(h.is_multiple_of(4), "hidden width must be a multiple of 4");
@@ -95,10 +96,12 @@ impl Kernels for Fast {
         }
         fast_impl::matmul_acc(x, rows, dim, w, h, out);
     }
+    #[inline]
     fn relu_dot(&self, a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
         assert!(a.len() >= rows * h && b.len() >= h && w2.len() >= h && out.len() >= rows && h.is_multiple_of(4));
         fast_impl::relu_dot(a, rows, h, b, w2, out);
     }
+    #[inline]
     fn gemv_acc(&self, m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
         assert!(m.len() >= rows * dim && w.len() >= dim && out.len() >= rows);
         fast_impl::gemv_acc(m, rows, dim, w, out);

@@ -124,6 +124,7 @@ impl ResultSet {
     pub fn features(&self) -> &[f32] {
         &self.x
     }
+    #[inline]
     pub fn row(&self, i: usize) -> &[f32] {
         &self.x[i * self.dim..(i + 1) * self.dim]
     }

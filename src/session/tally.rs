@@ -67,6 +67,7 @@ pub struct Tally {
 }
 
 /// The tally of the item of entry `seq` (entries numbered from `front`).
+#[inline]
 fn item_at<'a>(
     items: &'a mut IdMap<ItemTally>,
     entries: &VecDeque<Entry>,
@@ -198,6 +199,7 @@ impl Tally {
     }
 
     /// The timestamp of the newest event that has one.
+    #[inline]
     pub fn last_time(&self) -> Option<f64> {
         self.times.back().map(|&(_, t)| t)
     }
