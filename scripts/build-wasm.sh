@@ -124,18 +124,20 @@ done
 for f in index.js node.js core.js reasons.js session.js integrity.js stability.js worker.js worker-client.js react.js server.js index.d.ts worker.d.ts react.d.ts server.d.ts README.md; do
   cp "pkg-config/$f" "$PKG/$f"
 done
-# The shipped JavaScript without its comments and whitespace (esbuild, pinned in tools/: syntax and
-# whitespace only, names kept, so stack traces still read). pkg-config/ keeps the commented source;
-# the .d.ts files, where the API is documented, ship as written. About 7 KB gzip of a page.
+# The shipped JavaScript minified (esbuild, pinned in tools/): comments and whitespace out, syntax
+# shortened, local names shortened. Exported names, property names and the `name` of the error
+# classes (set explicitly) are kept, so the API and `error.name` read as documented; a stack trace
+# shows short local names. pkg-config/ keeps the commented source; the .d.ts files, where the API
+# is documented, ship as written. About 6 KB gzip of a page.
 ESBUILD="$ROOT/tools/node_modules/.bin/esbuild"
 [ -x "$ESBUILD" ] || die "esbuild missing at $ESBUILD: run scripts/setup.sh (npm ci in tools/)"
 shipped_js=(index.js node.js core.js reasons.js session.js integrity.js stability.js worker.js worker-client.js react.js server.js fewclick_wasm.js fewclick_gpu.js fewclick_bench.js)
 for f in "${shipped_js[@]}"; do
-  "$ESBUILD" "$PKG/$f" --minify-whitespace --minify-syntax --legal-comments=none --format=esm --target=esnext \
+  "$ESBUILD" "$PKG/$f" --minify --legal-comments=none --format=esm --target=esnext \
     --log-level=warning --outfile="$PKG/$f.min" || die "esbuild failed on $f"
   mv "$PKG/$f.min" "$PKG/$f"
 done
-ok "shipped JS minified (whitespace and syntax; names kept): ${shipped_js[*]}"
+ok "shipped JS minified (whitespace, syntax, local names): ${shipped_js[*]}"
 version="$(crate_version)"
 node -e '
   const fs = require("fs");
