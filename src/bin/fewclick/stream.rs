@@ -1,8 +1,9 @@
 //! `fewclick train --stream`: meta-training on a log of any length in bounded memory
 //! (`fewclick::train::stream`), with the rate and the peak resident memory reported.
 
+use super::commands::{with_suffix, write_file};
 use super::progress::{peak_resident_bytes, Bar};
-use super::{with_suffix, write_file, TrainArgs};
+use super::TrainArgs;
 use fewclick::train::export;
 use fewclick::train::items::ItemFeatures;
 use fewclick::train::pipeline::TrainOptions;
