@@ -88,6 +88,8 @@ impl InnerLoop {
 pub trait Objective {
     /// Returns the loss at `theta` and writes its gradient into `grad` (overwriting it).
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32;
+    /// The loss alone. The default runs [`Objective::loss_grad`]; an objective whose loss is
+    /// cheaper without the backward pass overrides it, with the same value to the bit.
     fn loss(&self, theta: &[f32]) -> f32 {
         let mut g = vec![0.0; theta.len()];
         self.loss_grad(theta, &mut g)
@@ -139,8 +141,23 @@ pub fn adapt(
     theta
 }
 
+/// [`adapt`], also returning the loss at `theta0` (see [`adapt_into`]).
+pub fn adapt_from(
+    obj: &dyn Objective,
+    theta0: &[f32],
+    alpha: &[f32],
+    cfg: &InnerLoop,
+    trainable_from: usize,
+) -> (Vec<f32>, Option<f32>) {
+    let (mut theta, mut g) = (Vec::new(), Vec::new());
+    let first = adapt_into(obj, theta0, alpha, cfg, trainable_from, None, &mut theta, &mut g);
+    (theta, first)
+}
+
 /// [`adapt`] into the caller's buffers, which meta-training reuses from task to task: `theta`
-/// receives the adapted parameters; `g` is the gradient's workspace.
+/// receives the adapted parameters; `g` is the gradient's workspace. Returns the loss at `theta0`,
+/// which the first step computes anyway (`None` with no steps): the page reports it as the
+/// support loss before adaptation without a pass of its own.
 #[allow(clippy::too_many_arguments)]
 pub fn adapt_into(
     obj: &dyn Objective,
@@ -151,13 +168,15 @@ pub fn adapt_into(
     mut trace: Option<&mut Trace>,
     theta: &mut Vec<f32>,
     g: &mut Vec<f32>,
-) {
+) -> Option<f32> {
     theta.clear();
     theta.extend_from_slice(theta0);
     g.clear();
     g.resize(theta.len(), 0.0);
+    let mut first = None;
     for _ in 0..cfg.steps {
-        obj.loss_grad(theta, g);
+        let loss = obj.loss_grad(theta, g);
+        first.get_or_insert(loss);
         g[..trainable_from].fill(0.0);
         for ((gi, t), t0) in g[trainable_from..].iter_mut().zip(&theta[trainable_from..]).zip(&theta0[trainable_from..])
         {
@@ -178,6 +197,7 @@ pub fn adapt_into(
             *t -= a * scale * gi;
         }
     }
+    first
 }
 
 /// `Σ v²` in eight interleaved partial sums (lane `i % 8`), added pairwise at the end: an order the
@@ -224,6 +244,25 @@ impl<'a, K: Kernels + ?Sized> RankObjective<'a, K> {
 }
 
 impl<K: Kernels + ?Sized> Objective for RankObjective<'_, K> {
+    /// The forward pass and the loss, as [`Objective::loss_grad`] computes them (so the same value
+    /// to the bit), without the backward pass.
+    fn loss(&self, theta: &[f32]) -> f32 {
+        let (arch, set) = (&self.arch, self.set);
+        let n = set.n_rows();
+        let mut g = vec![0.0; n];
+        match &self.hidden {
+            Some(hidden) => {
+                let mut scores = vec![0.0; n];
+                head_scores(arch, theta, hidden, &set.inputs, &set.base, &mut scores);
+                self.loss_of_scores(&scores, &mut g)
+            }
+            None => {
+                let fwd = forward_rows(self.kernels, arch, theta, &set.inputs, &set.base);
+                self.loss_of_scores(&fwd.scores, &mut g)
+            }
+        }
+    }
+
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
         grad.fill(0.0);
         let (arch, set) = (&self.arch, self.set);

@@ -3,7 +3,7 @@
 //! Every method validates its input completely before changing anything, so a failed call leaves
 //! the reranker exactly as it was.
 
-use crate::adapt::{adapt, InnerLoop, Objective, RankObjective, Scope};
+use crate::adapt::{adapt_from, InnerLoop, Objective, RankObjective, Scope};
 use crate::budget::{self, Reservation};
 use crate::error::{msg, Error, Result};
 use crate::kernels::{Fast, Kernels};
@@ -375,9 +375,9 @@ impl Reranker {
                 let arch = self.model.arch;
                 let (set, inner) = (&job.support, &job.inner);
                 let obj = RankObjective::new(&self.kernels, arch, set, inner.loss, &self.model.theta, inner.scope);
-                let theta =
-                    adapt(&obj, &self.model.theta, &self.model.alpha, inner, inner.scope.trainable_from(&arch), None);
-                self.losses(&obj, theta).unwrap_or_else(|| (self.model.theta.clone(), None))
+                let (theta, before) =
+                    adapt_from(&obj, &self.model.theta, &self.model.alpha, inner, inner.scope.trainable_from(&arch));
+                self.losses(&obj, theta, before).unwrap_or_else(|| (self.model.theta.clone(), None))
             }
         };
         self.adapted = Some(result.clone());
@@ -385,12 +385,14 @@ impl Reranker {
     }
 
     /// An adapted θ with its support loss before and after, or `None` if it is not finite (then
-    /// θ0 serves, as if nothing had been learned).
-    fn losses(&self, obj: &dyn Objective, theta: Vec<f32>) -> Option<Adapted> {
+    /// θ0 serves, as if nothing had been learned). `before`, when given, is the loss at θ0 the
+    /// inner loop's first step computed (the same value `obj.loss(θ0)` gives).
+    fn losses(&self, obj: &dyn Objective, theta: Vec<f32>, before: Option<f32>) -> Option<Adapted> {
         if !theta.iter().all(|v| v.is_finite()) {
             return None;
         }
-        let (before, after) = (obj.loss(&self.model.theta), obj.loss(&theta));
+        let before = before.unwrap_or_else(|| obj.loss(&self.model.theta));
+        let after = obj.loss(&theta);
         Some((theta, Some((before, after))))
     }
 
@@ -407,7 +409,7 @@ impl Reranker {
         let arch = self.model.arch;
         let (set, inner) = (&pending.support, &pending.inner);
         let obj = RankObjective::new(&self.kernels, arch, set, inner.loss, &self.model.theta, inner.scope);
-        let Some(result) = self.losses(&obj, theta) else { return false };
+        let Some(result) = self.losses(&obj, theta, None) else { return false };
         job.theta = result.0.clone();
         job.support_loss = result.1;
         job.adapt = None;

@@ -4,7 +4,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use fewclick::adapt::{adapt, Objective, RankObjective};
+use fewclick::adapt::{adapt, adapt_from, Objective, RankObjective};
 use fewclick::kernels::{Fast, Kernels, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Block;
@@ -158,6 +158,36 @@ fn head_only_objective_equals_the_full_gradient_on_the_head() {
     // And the cached body really is the body's output.
     let fwd = forward_rows(&Reference, &m.arch, &m.theta, &set.inputs, &set.base);
     assert_eq!(hidden_from(&m.arch, &m.theta, &fwd.a).len(), set.n_rows() * m.arch.hidden);
+}
+
+/// The page reports the support loss before and after adapting without a backward pass for
+/// either: `loss` is the forward pass alone, and the loss at θ0 is the inner loop's first step's.
+/// Both must be exactly what `loss_grad` computes.
+#[test]
+fn the_loss_alone_and_the_first_steps_loss_equal_loss_grads_to_the_bit() {
+    for (seed, scope, loss) in [
+        (51u64, Scope::All, LossKind::Pairwise),
+        (52, Scope::Head, LossKind::Pairwise),
+        (53, Scope::All, LossKind::Listwise),
+        (54, Scope::Head, LossKind::Listwise),
+    ] {
+        println!("seed {seed} scope {scope:?} loss {loss:?}");
+        let inner = InnerLoop { steps: 3, scope, loss, ..InnerLoop::default() };
+        let m = model(6, 8, seed, inner);
+        let set = support_from_clicks(&m, seed, 6);
+        let obj = RankObjective::new(&Fast, m.arch, &set, loss, &m.theta, scope);
+        let mut g = vec![0.0; m.theta.len()];
+        let with_grad = obj.loss_grad(&m.theta, &mut g);
+        assert_eq!(obj.loss(&m.theta).to_bits(), with_grad.to_bits(), "seed {seed}: loss at θ0");
+        let (theta, first) = adapt_from(&obj, &m.theta, &m.alpha, &inner, scope.trainable_from(&m.arch));
+        assert_eq!(first.map(f32::to_bits), Some(with_grad.to_bits()), "seed {seed}: first step's loss");
+        assert_eq!(obj.loss(&theta).to_bits(), obj.loss_grad(&theta, &mut g).to_bits(), "seed {seed}: after");
+        assert_eq!(theta, adapt(&obj, &m.theta, &m.alpha, &inner, scope.trainable_from(&m.arch), None));
+    }
+    let m = model(6, 8, 55, InnerLoop { steps: 0, ..InnerLoop::default() });
+    let set = support_from_clicks(&m, 55, 4);
+    let obj = RankObjective::new(&Fast, m.arch, &set, LossKind::Pairwise, &m.theta, Scope::All);
+    assert_eq!(adapt_from(&obj, &m.theta, &m.alpha, &m.inner, 0), (m.theta.clone(), None), "no steps: no loss");
 }
 
 #[test]
