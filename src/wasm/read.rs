@@ -20,18 +20,28 @@ pub(super) fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsRes
         for key in Object::keys(obj).iter() {
             let key = key.as_string().unwrap_or_default();
             if !allowed.contains(&key.as_str()) {
-                return Err(invalid(msg!(
-                    what,
-                    ": unknown key ",
-                    Quoted(&key),
-                    " (expected one of ",
-                    allowed.join(", "),
-                    ")"
-                )));
+                return Err(unknown_key(&key, allowed, what));
             }
         }
     }
     Ok(())
+}
+
+/// [`check_keys`] against the allowed keys already made JS strings (`allowed_js`, in the order
+/// of `allowed`): each key is compared in JS (`===`), not copied out as a Rust string.
+fn check_keys_js(value: &JsValue, allowed_js: &[JsValue], allowed: &[&str], what: &str) -> JsResult<()> {
+    if let Some(obj) = value.dyn_ref::<Object>() {
+        for key in Object::keys(obj).iter() {
+            if !allowed_js.contains(&key) {
+                return Err(unknown_key(&key.as_string().unwrap_or_default(), allowed, what));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unknown_key(key: &str, allowed: &[&str], what: &str) -> JsValue {
+    invalid(msg!(what, ": unknown key ", Quoted(key), " (expected one of ", allowed.join(", "), ")"))
 }
 
 /// The length of a Float32Array or an array (None for anything else), read without converting.
@@ -120,7 +130,12 @@ fn absent(value: &JsValue) -> bool {
 
 /// One field of an object (`undefined` when it has none, or when reading it throws).
 fn field(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    field_js(obj, &key.into())
+}
+
+/// [`field`] with the key already a JS string.
+fn field_js(obj: &JsValue, key: &JsValue) -> JsValue {
+    Reflect::get(obj, key).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A non-negative integer up to `u32::MAX`, or None when the field is absent (undefined or null).
@@ -135,13 +150,14 @@ fn uint(obj: &JsValue, key: &str, what: &str) -> JsResult<Option<u32>> {
     }
 }
 
-/// A number (any f64, checked by the core), or None when the field is absent.
-fn number(obj: &JsValue, key: &str, what: &str) -> JsResult<Option<f64>> {
-    let v = field(obj, key);
+/// A number (any f64, checked by the core), or None when the field is absent. `key` is the
+/// field's name made a JS string, `name` the same for messages.
+fn number(obj: &JsValue, key: &JsValue, name: &str, what: &str) -> JsResult<Option<f64>> {
+    let v = field_js(obj, key);
     if absent(&v) {
         return Ok(None);
     }
-    v.as_f64().map(Some).ok_or_else(|| invalid(msg!(what, ".", key, " must be a number")))
+    v.as_f64().map(Some).ok_or_else(|| invalid(msg!(what, ".", name, " must be a number")))
 }
 
 fn string(
@@ -151,12 +167,24 @@ fn string(
     max_bytes: usize,
     refuse: fn(String) -> Error,
 ) -> JsResult<Option<String>> {
-    let v = field(obj, key);
+    string_js(obj, &key.into(), key, what, max_bytes, refuse)
+}
+
+/// [`string`] with the key already a JS string (`name` for messages).
+fn string_js(
+    obj: &JsValue,
+    key: &JsValue,
+    name: &str,
+    what: &str,
+    max_bytes: usize,
+    refuse: fn(String) -> Error,
+) -> JsResult<Option<String>> {
+    let v = field_js(obj, key);
     if absent(&v) {
         return Ok(None);
     }
-    let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(msg!(what, ".", key, " must be a string")))?;
-    checked_string(s, || msg!(what, ".", key), max_bytes, refuse).map(Some)
+    let s = v.dyn_ref::<js_sys::JsString>().ok_or_else(|| invalid(msg!(what, ".", name, " must be a string")))?;
+    checked_string(s, || msg!(what, ".", name), max_bytes, refuse).map(Some)
 }
 
 /// The reranker's settings as the host gave them (`None`: the model's or the default).
@@ -178,6 +206,12 @@ pub(super) const OPTION_KEYS: [&str; 6] =
 
 /// The keys of an event object (checked like [`OPTION_KEYS`], against `EVENT_KEYS`).
 pub(super) const EVENT_KEYS: [&str; 4] = ["item", "type", "timestamp", "dwellMs"];
+
+thread_local! {
+    /// [`EVENT_KEYS`] as JS strings, made once: `record` reads four fields per event, and making
+    /// each key anew copied it into JS every time.
+    static EVENT_KEYS_JS: [JsValue; 4] = EVENT_KEYS.map(JsValue::from_str);
+}
 
 /// `{ maxCandidates, eventCapacity, maxMove, scope, steps, rankWithoutEvents }`, every key
 /// optional; undefined or null is no options.
@@ -216,13 +250,17 @@ pub(super) fn event(value: &JsValue) -> JsResult<(Event, Option<f64>)> {
     if !value.is_object() {
         return Err(invalid("event must be an object { item, type, timestamp?, dwellMs? }"));
     }
-    check_keys(value, &EVENT_KEYS, WHAT)?;
-    let item = string(value, "item", WHAT, MAX_ID_BYTES, |reason| Error::InvalidId { reason })?
-        .ok_or_else(|| invalid("event.item is missing"))?;
-    let kind = string(value, "type", WHAT, MAX_ID_BYTES, |reason| Error::InvalidInput { reason })?
-        .ok_or_else(|| invalid("event.type is missing"))?;
-    let kind = EventKind::parse(&kind).map_err(|e| js_error(&e))?;
-    let timestamp_ms = number(value, "timestamp", WHAT)?;
-    let dwell_ms = number(value, "dwellMs", WHAT)?.map_or(0.0, |d| d as f32);
-    Ok((Event { item, kind, timestamp: None, dwell_ms }, timestamp_ms))
+    EVENT_KEYS_JS.with(|keys| {
+        let [item_key, type_key, time_key, dwell_key] = keys;
+        check_keys_js(value, keys, &EVENT_KEYS, WHAT)?;
+        let item = string_js(value, item_key, EVENT_KEYS[0], WHAT, MAX_ID_BYTES, |reason| Error::InvalidId { reason })?
+            .ok_or_else(|| invalid("event.item is missing"))?;
+        let kind =
+            string_js(value, type_key, EVENT_KEYS[1], WHAT, MAX_ID_BYTES, |reason| Error::InvalidInput { reason })?
+                .ok_or_else(|| invalid("event.type is missing"))?;
+        let kind = EventKind::parse(&kind).map_err(|e| js_error(&e))?;
+        let timestamp_ms = number(value, time_key, EVENT_KEYS[2], WHAT)?;
+        let dwell_ms = number(value, dwell_key, EVENT_KEYS[3], WHAT)?.map_or(0.0, |d| d as f32);
+        Ok((Event { item, kind, timestamp: None, dwell_ms }, timestamp_ms))
+    })
 }
