@@ -14,7 +14,7 @@ use crate::error::{msg, Error, Quoted, Result};
 use crate::kernels::Kernels;
 use crate::loss::{listwise, pairwise, LossKind};
 use crate::params::{Arch, Block};
-use crate::scorer::{backward_rows, forward_rows, head_scores, hidden_from};
+use crate::scorer::{backward_rows, forward_rows, head_scores, hidden_from, Forward};
 use crate::session::SupportSet;
 
 /// Which parameters the inner loop changes.
@@ -241,26 +241,29 @@ impl<'a, K: Kernels + ?Sized> RankObjective<'a, K> {
             LossKind::Listwise => listwise(&self.set.groups, scores, g),
         }
     }
+
+    /// The support rows' scores at θ: through the cached body in head scope (no activations
+    /// kept: the head's gradient reads the cache), else the full forward pass, kept for the
+    /// backward pass.
+    fn forward(&self, theta: &[f32]) -> Forward {
+        let set = self.set;
+        match &self.hidden {
+            Some(hidden) => {
+                let mut scores = vec![0.0; set.n_rows()];
+                head_scores(&self.arch, theta, hidden, &set.inputs, &set.base, &mut scores);
+                Forward { a: Vec::new(), scores }
+            }
+            None => forward_rows(self.kernels, &self.arch, theta, &set.inputs, &set.base),
+        }
+    }
 }
 
 impl<K: Kernels + ?Sized> Objective for RankObjective<'_, K> {
     /// The forward pass and the loss, as [`Objective::loss_grad`] computes them (so the same value
     /// to the bit), without the backward pass.
     fn loss(&self, theta: &[f32]) -> f32 {
-        let (arch, set) = (&self.arch, self.set);
-        let n = set.n_rows();
-        let mut g = vec![0.0; n];
-        match &self.hidden {
-            Some(hidden) => {
-                let mut scores = vec![0.0; n];
-                head_scores(arch, theta, hidden, &set.inputs, &set.base, &mut scores);
-                self.loss_of_scores(&scores, &mut g)
-            }
-            None => {
-                let fwd = forward_rows(self.kernels, arch, theta, &set.inputs, &set.base);
-                self.loss_of_scores(&fwd.scores, &mut g)
-            }
-        }
+        let mut g = vec![0.0; self.set.n_rows()];
+        self.loss_of_scores(&self.forward(theta).scores, &mut g)
     }
 
     fn loss_grad(&self, theta: &[f32], grad: &mut [f32]) -> f32 {
@@ -268,11 +271,10 @@ impl<K: Kernels + ?Sized> Objective for RankObjective<'_, K> {
         let (arch, set) = (&self.arch, self.set);
         let n = set.n_rows();
         let mut g = vec![0.0; n];
+        let fwd = self.forward(theta);
+        let loss = self.loss_of_scores(&fwd.scores, &mut g);
         match &self.hidden {
             Some(hidden) => {
-                let mut scores = vec![0.0; n];
-                head_scores(arch, theta, hidden, &set.inputs, &set.base, &mut scores);
-                let loss = self.loss_of_scores(&scores, &mut g);
                 let (h, width) = (arch.hidden, set.width);
                 let (c, w2, lin) = (arch.range(Block::C).start, arch.range(Block::W2), arch.range(Block::V).start);
                 for r in 0..n {
@@ -288,14 +290,9 @@ impl<K: Kernels + ?Sized> Objective for RankObjective<'_, K> {
                         *gl += gr * x;
                     }
                 }
-                loss
             }
-            None => {
-                let fwd = forward_rows(self.kernels, arch, theta, &set.inputs, &set.base);
-                let loss = self.loss_of_scores(&fwd.scores, &mut g);
-                backward_rows(self.kernels, arch, theta, &set.inputs, &set.base, &fwd, &g, grad, false);
-                loss
-            }
+            None => backward_rows(self.kernels, arch, theta, &set.inputs, &set.base, &fwd, &g, grad, false),
         }
+        loss
     }
 }
