@@ -37,6 +37,13 @@ fn invalid(reason: impl Into<String>) -> JsValue {
 
 type JsResult<T> = Result<T, JsValue>;
 
+/// The wasm builds' allocator: talc on single-threaded wasm, in place of Rust's default dlmalloc
+/// (smaller: see ARCHITECTURE.md, "Size"). It grows wasm memory as allocations need it and extends
+/// its heap over the new pages.
+#[cfg(not(target_feature = "atomics"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 fn set(obj: &Object, key: &str, value: &JsValue) -> JsResult<()> {
     Reflect::set(obj, &key.into(), value).map(|_| ())
 }
