@@ -248,15 +248,16 @@ impl Reranker {
             feature_names: &m.feature_names,
             items: m.items.as_ref().map_or(0, |t| t.len()) as u32,
         };
-        // Serialising a plain struct of strings and integers cannot fail; map the impossible error.
-        serde_wasm_bindgen::to_value(&info).map_err(|_| invalid("modelInfo: could not build the object"))
+        // Serialising strings and integers cannot fail; map the impossible error.
+        let out = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+        serde::Serialize::serialize(&info, &out).map_err(|_| invalid("modelInfo: could not build the object"))
     }
 }
 
-/// `modelInfo()`'s object: serde-wasm-bindgen writes a struct out as a plain JS object. (Input is
-/// read by hand, src/wasm/read.rs; output of this shape is what serde-wasm-bindgen is for.)
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+/// `modelInfo()`'s object, written out by serde-wasm-bindgen as a plain JS object. (Input is read
+/// by hand, src/wasm/read.rs; output of this shape is what serde-wasm-bindgen is for.) Serialised
+/// as a map with string keys, not as a struct: serde-wasm-bindgen interns a struct's field names
+/// in a pointer-keyed `HashMap` of its own, 2.5 KB of wasm code for eight keys.
 struct ModelInfo<'a> {
     algorithm: &'a str,
     item_dim: u32,
@@ -266,6 +267,22 @@ struct ModelInfo<'a> {
     loss: &'a str,
     feature_names: &'a [String],
     items: u32,
+}
+
+impl serde::Serialize for ModelInfo<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(8))?;
+        m.serialize_entry("algorithm", self.algorithm)?;
+        m.serialize_entry("itemDim", &self.item_dim)?;
+        m.serialize_entry("hidden", &self.hidden)?;
+        m.serialize_entry("steps", &self.steps)?;
+        m.serialize_entry("scope", self.scope)?;
+        m.serialize_entry("loss", self.loss)?;
+        m.serialize_entry("featureNames", self.feature_names)?;
+        m.serialize_entry("items", &self.items)?;
+        m.end()
+    }
 }
 
 /// The kernel set this build runs: "cpu-relaxed-simd", "cpu-simd128" or "cpu-scalar".

@@ -87,9 +87,16 @@ test('syntheticModel(16, 32, 1) is a model file createReranker accepts, as bytes
     assert.equal(r.itemDim, ITEM_DIM);
     assert.equal(r.backend, 'cpu-simd128');
     const info = r.modelInfo();
+    // A plain object with exactly these keys (the wasm side writes it as a map with string keys).
+    assert.equal(Object.getPrototypeOf(info), Object.prototype);
+    assert.deepEqual(Object.keys(info), ['algorithm', 'itemDim', 'hidden', 'steps', 'scope', 'loss', 'featureNames', 'items']);
     assert.equal(info.itemDim, ITEM_DIM);
     assert.equal(info.hidden, 32);
+    assert.ok(Array.isArray(info.featureNames) && info.featureNames.every((n) => typeof n === 'string'));
     assert.equal(info.featureNames.length, ITEM_DIM);
+    assert.equal(typeof info.algorithm, 'string');
+    assert.ok(['head', 'all'].includes(info.scope), info.scope);
+    assert.ok(Number.isInteger(info.steps) && Number.isInteger(info.items), JSON.stringify(info));
     r.free();
   }
 });
