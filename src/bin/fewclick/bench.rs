@@ -43,6 +43,10 @@ pub(crate) struct SinusoidArgs {
     /// Query points per test task (their MSE is averaged; more points only lower the variance).
     #[arg(long, default_value_t = 100)]
     test_query: usize,
+    /// One JSON row per (algorithm, seed) on stdout, as the torch.func peer prints them
+    /// (bench/peers/torch/sinusoid.py); the tables go to stderr instead.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
@@ -60,7 +64,9 @@ pub(crate) fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
     p.validate().map_err(|e| e.to_string())?;
     let seeds: Vec<u64> = (0..a.seeds).map(|i| a.seed.wrapping_add(i)).collect();
     let list = seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
-    println!("seeds {list}");
+    if !a.json {
+        println!("seeds {list}");
+    }
     eprintln!("seeds {list}");
     let started = Instant::now();
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -76,41 +82,81 @@ pub(crate) fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
                 p.eval_steps,
                 o.seconds
             );
+            if a.json {
+                let row = serde_json::json!({
+                    "side": "fewclick",
+                    "algorithm": alg.name(),
+                    "seed": seed,
+                    "iterations": p.iterations,
+                    "eval_steps": p.eval_steps,
+                    "mse": o.mse,
+                    "median": o.median,
+                    "seconds": (o.seconds * 10.0).round() / 10.0,
+                });
+                println!("{row}");
+            }
             outcomes.push(o);
         }
     }
-    let steps = p.eval_steps.iter().map(|k| format!("MSE after {k}")).collect::<Vec<_>>();
-    let rule = |cols: usize| format!("|{}", "---|".repeat(cols));
-    println!();
-    println!(
-        "Sinusoid, {} iterations × {} tasks, {} shots, inner step {}, {} test tasks × {} query points",
-        p.iterations, p.meta_batch, p.shots, p.inner_lr, p.test_tasks, p.test_query
-    );
-    println!();
-    println!("Per seed: mean MSE over the test tasks (median in brackets).");
-    println!();
-    println!("| algorithm | seed | {} | seconds |", steps.join(" | "));
-    println!("{}", rule(steps.len() + 3));
-    for o in &outcomes {
-        let mse = o.mse.iter().zip(&o.median).map(|(v, m)| format!("{v:.3} ({m:.3})")).collect::<Vec<_>>().join(" | ");
-        println!("| {} | {} | {mse} | {:.0} |", o.algorithm.name(), o.seed, o.seconds);
+    let table = SinusoidTable { p: &p, seeds: &seeds, algorithms: &algorithms, outcomes: &outcomes };
+    if a.json {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
     }
-    println!();
-    println!("Mean over seeds of the mean MSE:");
-    println!();
-    println!("| algorithm (mean of {} seeds) | {} |", seeds.len(), steps.join(" | "));
-    println!("{}", rule(steps.len() + 1));
-    for &alg in &algorithms {
-        let rows: Vec<&Outcome> = outcomes.iter().filter(|o| o.algorithm == alg).collect();
-        let mean = (0..p.eval_steps.len())
-            .map(|k| format!("{:.3}", rows.iter().map(|o| o.mse[k] as f64).sum::<f64>() / rows.len().max(1) as f64))
-            .collect::<Vec<_>>()
-            .join(" | ");
-        println!("| {} | {mean} |", alg.name());
+    let wall = format!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    if a.json {
+        eprintln!("{wall}");
+    } else {
+        println!("{wall}");
     }
-    println!();
-    println!("wall time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The sinusoid report's Markdown: per seed, then the mean over seeds.
+struct SinusoidTable<'a> {
+    p: &'a fewclick::train::sinusoid::Protocol,
+    seeds: &'a [u64],
+    algorithms: &'a [fewclick::train::meta::Algorithm],
+    outcomes: &'a [fewclick::train::sinusoid::Outcome],
+}
+
+impl std::fmt::Display for SinusoidTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (p, seeds, outcomes) = (self.p, self.seeds, self.outcomes);
+        let steps = p.eval_steps.iter().map(|k| format!("MSE after {k}")).collect::<Vec<_>>();
+        let rule = |cols: usize| format!("|{}", "---|".repeat(cols));
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Sinusoid, {} iterations × {} tasks, {} shots, inner step {}, {} test tasks × {} query points",
+            p.iterations, p.meta_batch, p.shots, p.inner_lr, p.test_tasks, p.test_query
+        )?;
+        writeln!(f)?;
+        writeln!(f, "Per seed: mean MSE over the test tasks (median in brackets).")?;
+        writeln!(f)?;
+        writeln!(f, "| algorithm | seed | {} | seconds |", steps.join(" | "))?;
+        writeln!(f, "{}", rule(steps.len() + 3))?;
+        for o in outcomes {
+            let mse =
+                o.mse.iter().zip(&o.median).map(|(v, m)| format!("{v:.3} ({m:.3})")).collect::<Vec<_>>().join(" | ");
+            writeln!(f, "| {} | {} | {mse} | {:.0} |", o.algorithm.name(), o.seed, o.seconds)?;
+        }
+        writeln!(f)?;
+        writeln!(f, "Mean over seeds of the mean MSE:")?;
+        writeln!(f)?;
+        writeln!(f, "| algorithm (mean of {} seeds) | {} |", seeds.len(), steps.join(" | "))?;
+        writeln!(f, "{}", rule(steps.len() + 1))?;
+        for &alg in self.algorithms {
+            let rows: Vec<_> = outcomes.iter().filter(|o| o.algorithm == alg).collect();
+            let mean = (0..p.eval_steps.len())
+                .map(|k| format!("{:.3}", rows.iter().map(|o| o.mse[k] as f64).sum::<f64>() / rows.len().max(1) as f64))
+                .collect::<Vec<_>>()
+                .join(" | ");
+            writeln!(f, "| {} | {mean} |", alg.name())?;
+        }
+        writeln!(f)
+    }
 }
 
 pub(crate) fn cmd_bench_train(a: BenchTrainArgs) -> Result<(), String> {
