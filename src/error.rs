@@ -73,6 +73,7 @@ impl Error {
 impl Error {
     /// The message the JS side sees as `error.message`, built with [`msg!`] instead of `core::fmt`
     /// (formatting machinery is several KB of every wasm page; issue 11).
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn message(&self) -> String {
         match self {
             Error::InvalidModel { reason } => msg!("invalid model file: ", reason),
@@ -155,6 +156,7 @@ impl<T: Piece + ?Sized> Piece for &T {
 
 /// Decimal digits of `n`, without `core::fmt`.
 #[inline(never)]
+#[cfg_attr(fewclick_ship, optimize(size))]
 fn push_decimal(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
@@ -202,6 +204,7 @@ macro_rules! msg {
 
 /// The body of every [`msg!`], kept out of line so the messages cost their call sites little.
 #[inline(never)]
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn concat(pieces: &[&dyn Piece]) -> String {
     let mut out = String::new();
     for piece in pieces {
@@ -217,6 +220,7 @@ pub(crate) use msg;
 pub(crate) struct Quoted<'a>(pub &'a str);
 
 impl Piece for Quoted<'_> {
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     fn push_to(&self, out: &mut String) {
         out.push('"');
         for c in self.0.chars() {

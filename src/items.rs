@@ -193,6 +193,7 @@ impl ItemTable {
 
     /// Reads a table of `dim` columns from `bytes` (exactly the table's bytes); `Ok(None)` for
     /// `n_items = 0`. Every size is checked against the bytes present before allocating.
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub(crate) fn read(bytes: &[u8], dim: usize) -> Result<Option<ItemTable>> {
         let bad = |reason: String| Error::model(msg!("item table: ", reason));
         let mut r = Reader::new(bytes, 0, || Error::model("item table: unexpected end"));

@@ -3,6 +3,10 @@
 //!
 //! The core (everything but [`wasm`]) is plain Rust with no binding attributes; the same code runs
 //! in the browser, natively and inside meta-training. See ARCHITECTURE.md for the map.
+// The shipped wasm builds (scripts/lib/common.sh, `ship_build`, on the pinned nightly) set
+// `--cfg fewclick_ship`: cold paths (model and session readers, errors, explain) are then
+// compiled for size (`optimize(size)`), the hot path for speed.
+#![cfg_attr(fewclick_ship, feature(optimize_attribute))]
 
 pub mod adapt;
 pub mod budget;

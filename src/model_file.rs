@@ -57,6 +57,7 @@ pub struct Model {
 
 impl Model {
     /// Checks every invariant a model must hold; the reader and every constructor call it.
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn validate(&self) -> Result<()> {
         let n = self.arch.n_params();
         if self.theta.len() != n || self.alpha.len() != n {
@@ -139,6 +140,7 @@ impl Model {
         Ok(b)
     }
 
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
         if bytes.len() < HEADER_BYTES + 4 {
             return Err(Error::model(msg!("file is ", bytes.len(), " bytes, shorter than any model")));

@@ -161,6 +161,7 @@ impl Reranker {
         budget::result_set_bytes(n, id_bytes, self.model.arch.item_dim, self.model.arch.hidden)
     }
 
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn from_bytes(bytes: &[u8], cfg: Config) -> Result<Self> {
         Reranker::new(Model::from_bytes(bytes)?, cfg)
     }

@@ -114,7 +114,7 @@ ship_build() {
   n="$(pinned_nightly)"
   (
     wasm_env "$1"
-    export RUSTFLAGS="$RUSTFLAGS -Zunstable-options -Cpanic=immediate-abort -Cllvm-args=-inline-threshold=$SHIP_INLINE_THRESHOLD"
+    export RUSTFLAGS="$RUSTFLAGS -Zunstable-options -Cpanic=immediate-abort -Cllvm-args=-inline-threshold=$SHIP_INLINE_THRESHOLD --cfg fewclick_ship"
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR/\/wasm-//ship-}"
     local features=()
     [ "$1" = bench ] && features=(--features bench)

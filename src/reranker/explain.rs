@@ -63,6 +63,7 @@ pub struct Reason {
 
 impl Reranker {
     /// Explains one item of the current results.
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn explain(&mut self, id: &str) -> Result<Explanation> {
         let r = self.results.as_ref().ok_or(Error::NoResults)?;
         let pos = r.set.position(id).ok_or_else(|| Error::UnknownItem { id: id.to_string() })?;

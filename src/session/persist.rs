@@ -98,6 +98,7 @@ fn entry_bytes(e: &Entry, b: &mut Vec<u8>) {
 
 impl EventLog {
     /// The log as bytes for `model_tag` and item width `dim` (see the [module documentation](self)).
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn export(&self, model_tag: u32, dim: usize) -> Vec<u8> {
         // Entries newest first, as long as they fit; written oldest first.
         let mut parts: Vec<Vec<u8>> = Vec::new();
@@ -134,6 +135,7 @@ impl EventLog {
 
     /// Reads an export made for `model_tag` and item width `dim` into a log of `capacity` (the
     /// newest entries kept when there are more). Any defect is an `InvalidSession` error.
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn import(bytes: &[u8], model_tag: u32, dim: usize, capacity: usize) -> Result<EventLog> {
         if bytes.len() < HEADER + 4 || bytes.len() > MAX_SESSION_BYTES {
             return Err(bad(msg!(bytes.len(), " bytes is not the size of a session export")));

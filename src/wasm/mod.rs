@@ -16,6 +16,7 @@ mod read;
 
 use read::{check_js_len, js_len, optional_f32s, strings};
 
+#[cfg_attr(fewclick_ship, optimize(size), inline(never))]
 fn js_error(e: &Error) -> JsValue {
     let caller_mistake = matches!(
         e,
@@ -161,6 +162,7 @@ impl Reranker {
     /// Why an item sits where it does: `{ id, displayPosition, score, signals: [{name, value,
     /// contribution}], reasons: [{code, value, contribution}] }` (sentences: the package's
     /// reasonText).
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn explain(&mut self, id: &str) -> JsResult<Object> {
         let ex = self.core.explain(id).map_err(|e| js_error(&e))?;
         let out = Object::new();
@@ -236,6 +238,7 @@ impl Reranker {
     /// What the model file holds: `{ algorithm, itemDim, hidden, steps, scope, loss, featureNames,
     /// items }`.
     #[wasm_bindgen(js_name = modelInfo)]
+    #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn model_info(&self) -> JsResult<JsValue> {
         let m = self.core.model();
         let info = ModelInfo {
@@ -304,6 +307,7 @@ pub fn set_memory_budget(bytes: f64) -> JsResult<()> {
 /// `{ reserved, budget, wasmBytes }`: what this instance's rerankers hold of the budget, and the
 /// size of the wasm memory now (it never shrinks).
 #[wasm_bindgen(js_name = memoryUsage)]
+#[cfg_attr(fewclick_ship, optimize(size), inline(never))]
 pub fn memory_usage() -> JsResult<Object> {
     let (reserved, budget) = crate::budget::usage();
     let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();

@@ -40,6 +40,7 @@ fn check_keys_js(value: &JsValue, allowed_js: &[JsValue], allowed: &[&str], what
     Ok(())
 }
 
+#[cfg_attr(fewclick_ship, optimize(size), inline(never))]
 fn unknown_key(key: &str, allowed: &[&str], what: &str) -> JsValue {
     invalid(msg!(what, ": unknown key ", Quoted(key), " (expected one of ", allowed.join(", "), ")"))
 }
@@ -215,6 +216,7 @@ thread_local! {
 
 /// `{ maxCandidates, eventCapacity, maxMove, scope, steps, rankWithoutEvents }`, every key
 /// optional; undefined or null is no options.
+#[cfg_attr(fewclick_ship, optimize(size), inline(never))]
 pub(super) fn options(value: &JsValue) -> JsResult<Options> {
     const WHAT: &str = "options";
     if absent(value) {
