@@ -99,16 +99,12 @@ pub(crate) fn cmd_sinusoid(a: SinusoidArgs) -> Result<(), String> {
         }
     }
     let table = SinusoidTable { p: &p, seeds: &seeds, algorithms: &algorithms, outcomes: &outcomes };
+    let report = format!("{table}wall time {:.1} s", started.elapsed().as_secs_f64());
+    // With --json, stdout holds the rows alone.
     if a.json {
-        eprint!("{table}");
+        eprintln!("{report}");
     } else {
-        print!("{table}");
-    }
-    let wall = format!("wall time {:.1} s", started.elapsed().as_secs_f64());
-    if a.json {
-        eprintln!("{wall}");
-    } else {
-        println!("{wall}");
+        println!("{report}");
     }
     Ok(())
 }
