@@ -26,12 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 out="$ROOT/bench-results/sinusoid.jsonl"
-mkdir -p "$(dirname "$out")"
-: >"$out"
-
-step "build (cargo build --release --bin fewclick)"
-cargo build --release --bin fewclick || die "cargo build failed"
-ok "target/release/fewclick"
+bench_cli "$out"
 
 step "fewclick sinusoid --json ${args[*]:-}"
 target/release/fewclick sinusoid --json "${args[@]}" >>"$out" || die "fewclick sinusoid failed"

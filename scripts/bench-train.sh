@@ -29,12 +29,7 @@ done
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer, got $rounds"
 
 out="$ROOT/bench-results/bench-train.jsonl"
-mkdir -p "$(dirname "$out")"
-: >"$out"
-
-step "build (cargo build --release --bin fewclick)"
-cargo build --release --bin fewclick || die "cargo build failed"
-ok "target/release/fewclick"
+bench_cli "$out"
 
 # tag ROUND: copies the JSON rows on stdin to stdout with "round": ROUND added.
 tag() {

@@ -124,6 +124,16 @@ ship_build() {
   )
 }
 
+# bench_cli OUT: the benchmarks' common start: an empty OUT (JSON rows, its folder created) and
+# the release CLI built (target/release/fewclick).
+bench_cli() {
+  mkdir -p "$(dirname "$1")"
+  : >"$1"
+  step "build (cargo build --release --bin fewclick)"
+  cargo build --release --bin fewclick || die "cargo build failed"
+  ok "target/release/fewclick"
+}
+
 # fuzz_tools: makes sure the pinned nightly and the cargo-fuzz that fuzz/Cargo.toml pins are
 # installed (scripts/setup.sh and scripts/fuzz.sh both call it; each check is quick when they
 # are), and sets FUZZ_NIGHTLY to the nightly's name.
