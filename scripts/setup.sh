@@ -6,6 +6,8 @@
 #   - the wasm32-unknown-unknown Rust target
 #   - wasm-bindgen-cli at exactly the version Cargo.toml pins
 #   - Chromium + chromedriver (apt) for the headless browser tests
+#   - the aarch64-unknown-linux-gnu Rust target, its cross linker and qemu-user (apt), which run
+#     the library's tests on aarch64, where the NEON kernel is (scripts/test-aarch64.sh)
 #   - tools/: playwright-core, typescript, vite, react + react-dom (the fewclick/react test), binaryen's
 #     wasm-opt, esbuild (minifies the shipped JS), from tools/package-lock.json
 #   - the nightly Rust fuzz/rust-toolchain.toml pins, with rust-src (the shipped wasm builds rebuild
@@ -55,6 +57,25 @@ else
   ok "installed"
 fi
 note "$(chromium --version 2>/dev/null | head -n1); $(chromedriver --version | head -n1 | cut -d'(' -f1)"
+
+step "aarch64 cross target and qemu-user (the NEON kernel's tests: scripts/test-aarch64.sh)"
+if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
+  && command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then
+  ok "already installed"
+else
+  rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
+    || rustup target add aarch64-unknown-linux-gnu
+  if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null
+  fi
+  command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null \
+    || die "apt-get did not install gcc-aarch64-linux-gnu and qemu-user"
+  ok "installed"
+fi
 
 step "tools/ (npm ci: playwright-core, typescript, vite, react, react-dom, binaryen, esbuild)"
 # npm ci wipes and reinstalls; skip it when node_modules already matches the lock file.

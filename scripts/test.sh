@@ -3,6 +3,7 @@
 #
 #   1. scripts/setup.sh                       (tools; idempotent)
 #   2. cargo test                             (native, default features)
+#      scripts/test-aarch64.sh                (the library's tests on aarch64, under qemu-user)
 #      scripts/test-python.sh                 (the Python package and its Ray driver, pytest)
 #   3. scripts/fuzz.sh --seconds 30           (cargo-fuzz smoke: each fuzz target 30 s)
 #   4. tests/core.rs compiled to wasm32 and run by wasm-bindgen-test-runner:
@@ -64,6 +65,13 @@ SUMMARY+=("ok      setup ($LAST_SECONDS s)")
 
 stage native-tests cargo test
 SUMMARY+=("ok      native cargo test: $(count_tests "$LAST_LOG") ($LAST_SECONDS s)")
+
+# The library's unit tests on aarch64 under qemu-user: the NEON kernel against the portable twin
+# bit for bit, and the trainer's checks on top of it.
+stage aarch64-tests bash scripts/test-aarch64.sh
+grep -q 'neon_matmul_is_bit_identical_to_the_portable_twin \.\.\. ok' "$LAST_LOG" \
+  || { current=aarch64-tests; die "the NEON kernel's test did not run on aarch64"; }
+SUMMARY+=("ok      aarch64 (qemu-user) library tests: $(count_tests "$LAST_LOG") ($LAST_SECONDS s)")
 
 # The Python package (maturin wheel) and the Ray driver on a local 2-CPU cluster: determinism
 # against `fewclick train`, a killed worker, checkpoint and resume.

@@ -4,9 +4,9 @@
 //!   correct; it is the test oracle and is never on a hot path.
 //! * [`Fast`]: the production CPU path. On `wasm32` with `simd128` it runs hand-written simd128
 //!   kernels (`simd128.rs`); everywhere else it runs [`portable`], their scalar twin with the same
-//!   lane structure and summation order, which LLVM vectorises natively; on an x86-64 with AVX2
-//!   (detected at run time) `matmul_acc` runs the eight-lane kernel of [`x86`] in that same order.
-//!   All give bit-identical results, and all are tested against [`Reference`] with a stated
+//!   lane structure and summation order, which LLVM vectorises natively; on an x86-64 with
+//!   AVX-512 or AVX2 (detected at run time) the matrix products run the kernels of [`x86`], and on
+//!   aarch64 the NEON kernel of `neon.rs`, all in that same order. All give bit-identical results, and all are tested against [`Reference`] with a stated
 //!   tolerance. The exception is the relaxed-SIMD build (`relaxed-simd` as well as `simd128`):
 //!   its multiply-adds are fused `f32x4.relaxed_madd`, one rounding instead of two, so it agrees
 //!   with the others to rounding, not bit for bit.
@@ -94,6 +94,13 @@ impl Kernels for Fast {
             unsafe { x86::matmul_acc(x, rows, dim, w, h, out) };
             return;
         }
+        #[cfg(target_arch = "aarch64")]
+        {
+            // SAFETY: NEON is baseline on aarch64, and the shapes were checked above.
+            unsafe { neon::matmul_strided_acc(x, dim, 1, rows, dim, w, h, out) };
+            return;
+        }
+        #[allow(unreachable_code)]
         fast_impl::matmul_acc(x, rows, dim, w, h, out);
     }
     #[inline]
@@ -123,8 +130,8 @@ impl Kernels for Fast {
 /// w[k*h + j]`, which reads `x` transposed in place (`rs = 1, ks = rows`) where a backward pass
 /// needs `δᵀ · A` (the parameter gradients), instead of copying a transpose first; and transposes.
 impl Fast {
-    /// The AVX-512 or AVX2 kernel where the CPU has one (both bit-identical to the portable twin),
-    /// else the twin.
+    /// The AVX-512 or AVX2 kernel where the CPU has one, the NEON kernel on aarch64 (all
+    /// bit-identical to the portable twin), else the twin.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_strided_acc(
         &self,
@@ -148,6 +155,13 @@ impl Fast {
             unsafe { x86::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out) };
             return;
         }
+        #[cfg(target_arch = "aarch64")]
+        {
+            // SAFETY: NEON is baseline on aarch64, and the shapes and strides were checked above.
+            unsafe { neon::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out) };
+            return;
+        }
+        #[allow(unreachable_code)]
         portable::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out);
     }
 
@@ -207,6 +221,10 @@ pub mod simd128;
 /// AVX2 kernels for x86-64, chosen at run time (see the file).
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+
+/// The NEON kernel for aarch64 (see the file).
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 
 /// Peak simd128 throughput probe: independent multiply-add chains in registers, no memory traffic.
 /// Returns the number of floating-point operations performed (for GFLOP/s = flops / seconds).
@@ -375,6 +393,34 @@ mod tests {
                 unsafe { x86::matmul_strided_acc_512(&x, rs, ks, rows, dim, &w, h, &mut avx) };
                 portable::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut twin);
                 let same = avx.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "case {case} ({rs}, {ks}): rows {rows} dim {dim} h {h}");
+            }
+        }
+    }
+
+    /// The NEON kernel against the portable twin: bit for bit, over every blocking path (blocks of
+    /// four rows and single rows; 16- and 4-column blocks and a scalar tail of any width), with x
+    /// read row-major and transposed in place. Runs on aarch64 (natively, or under qemu-user:
+    /// `scripts/test-aarch64.sh`).
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn neon_matmul_is_bit_identical_to_the_portable_twin() {
+        let seed = 0xFEED_0006;
+        println!("seed {seed:#x}");
+        let mut rng = Rng::new(seed);
+        for case in 0..120 {
+            let rows = 1 + rng.below(11);
+            let dim = 1 + rng.below(70);
+            let h = 1 + rng.below(80);
+            let x = rand_vec(&mut rng, rows * dim);
+            let w = rand_vec(&mut rng, dim * h);
+            let init = rand_vec(&mut rng, rows * h);
+            for (rs, ks) in [(dim, 1), (1, rows)] {
+                let (mut neon_out, mut twin) = (init.clone(), init.clone());
+                // SAFETY: x holds rows × dim values, read either way; w and out have the shapes passed.
+                unsafe { neon::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut neon_out) };
+                portable::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut twin);
+                let same = neon_out.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "case {case} ({rs}, {ks}): rows {rows} dim {dim} h {h}");
             }
         }
