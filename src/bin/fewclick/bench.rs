@@ -21,6 +21,11 @@ pub(crate) struct BenchTrainArgs {
     threads: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Instead of meta-steps: whether stacking a meta-batch's tasks into one matrix product would
+    /// pay. Times each product at the shared θ0 as 32 per-task products and as one, on one thread,
+    /// and prints the most that batching could gain a first-order meta-step.
+    #[arg(long)]
+    products: bool,
 }
 
 #[derive(Args)]
@@ -161,6 +166,9 @@ pub(crate) fn cmd_bench_train(a: BenchTrainArgs) -> Result<(), String> {
     if a.steps == 0 || a.threads == 0 {
         return Err("--steps and --threads must be at least 1".into());
     }
+    if a.products {
+        return bench_products(a.steps, a.seed);
+    }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(a.threads).build().map_err(|e| e.to_string())?;
     eprintln!(
         "bench-train: seed {}, {} threads, {} warm-up + {} timed meta-steps of {} tasks × {} inner steps ({} parameters); \
@@ -211,5 +219,51 @@ pub(crate) fn cmd_bench_train(a: BenchTrainArgs) -> Result<(), String> {
             t.query_loss
         );
     }
+    Ok(())
+}
+
+/// `bench-train --products`: each stackable product per task and stacked, a JSON row each on
+/// stdout, the table and the bound on stderr.
+fn bench_products(reps: usize, seed: u64) -> Result<(), String> {
+    use fewclick::train::bench::{products, META_BATCH, SUPPORT_ROWS};
+    eprintln!(
+        "bench-train --products: seed {seed}, 1 thread, best of 5 rounds of {reps} repetitions; \
+         {META_BATCH} products of {SUPPORT_ROWS} rows against one of {} rows",
+        META_BATCH * SUPPORT_ROWS
+    );
+    let timings = products::time_products(reps, seed);
+    let share = products::stackable_share();
+    eprintln!("| product | per task GFLOP/s | stacked GFLOP/s | stacked / per task |");
+    eprintln!("|---|---|---|---|");
+    let mut saved = 0.0;
+    for t in &timings {
+        let row = serde_json::json!({
+            "side": "fewclick",
+            "kind": "products",
+            "pass": t.pass,
+            "dim": t.dim,
+            "h": t.h,
+            "per_task_gflops": t.per_task_gflops,
+            "batched_gflops": t.batched_gflops,
+            "seed": seed,
+        });
+        println!("{row}");
+        eprintln!(
+            "| {} {} → {} | {:.1} | {:.1} | {:.2}× |",
+            t.pass,
+            t.dim,
+            t.h,
+            t.per_task_gflops,
+            t.batched_gflops,
+            t.speedup()
+        );
+        saved = f64::max(saved, 1.0 - 1.0 / t.speedup());
+    }
+    eprintln!(
+        "stackable share of a first-order meta-step's matrix work: {:.1} %; batching them could save at most \
+         {:.1} % of it (the share × the largest saving of one product)",
+        share * 100.0,
+        share * saved * 100.0
+    );
     Ok(())
 }

@@ -31,6 +31,7 @@
 
 mod head;
 mod net;
+pub mod products;
 
 pub use head::HeadObjective;
 use net::dot;
