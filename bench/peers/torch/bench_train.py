@@ -195,7 +195,7 @@ def run(algorithm, warmup, steps, seed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--algorithms", default="maml,fomaml,reptile,meta-sgd,anil")
-    ap.add_argument("--steps", type=int, default=100, help="timed meta-steps per algorithm")
+    ap.add_argument("--steps", type=int, default=300, help="timed meta-steps per algorithm")
     ap.add_argument("--warmup", type=int, default=3, help="untimed meta-steps before them")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--seed", type=int, default=1)

@@ -10,8 +10,9 @@ pub(crate) struct BenchTrainArgs {
     /// Algorithms (comma-separated): maml, fomaml, reptile, meta-sgd, anil or joint.
     #[arg(long, default_value = "maml,fomaml,reptile,meta-sgd,anil")]
     algorithms: String,
-    /// Timed meta-steps per algorithm.
-    #[arg(long, default_value_t = 100)]
+    /// Timed meta-steps per algorithm (with --products: repetitions of each product). 300 keeps a
+    /// two-thread run long enough to settle (100 last a fraction of a second).
+    #[arg(long, default_value_t = 300)]
     steps: usize,
     /// Untimed meta-steps before them.
     #[arg(long, default_value_t = 3)]
