@@ -367,9 +367,35 @@ mod tests {
         }
     }
 
-    /// The AVX-512 kernel against the portable twin: bit for bit, over every blocking path (blocks
-    /// of four rows and single rows; 32- and 16-column blocks and a masked remainder of any width),
-    /// with x read row-major and transposed in place.
+    /// A strided matrix kernel (`matmul_strided_acc`'s arguments) against the portable twin, bit
+    /// for bit, on 120 random shapes (1–11 rows, so blocks of four rows and single ones; any width
+    /// up to 80, so every column block and remainder), with x read row-major and transposed in
+    /// place.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn assert_bit_identical_to_the_twin(
+        seed: u64,
+        kernel: impl Fn(&[f32], usize, usize, usize, usize, &[f32], usize, &mut [f32]),
+    ) {
+        println!("seed {seed:#x}");
+        let mut rng = Rng::new(seed);
+        for case in 0..120 {
+            let rows = 1 + rng.below(11);
+            let dim = 1 + rng.below(70);
+            let h = 1 + rng.below(80);
+            let x = rand_vec(&mut rng, rows * dim);
+            let w = rand_vec(&mut rng, dim * h);
+            let init = rand_vec(&mut rng, rows * h);
+            for (rs, ks) in [(dim, 1), (1, rows)] {
+                let (mut fast, mut twin) = (init.clone(), init.clone());
+                kernel(&x, rs, ks, rows, dim, &w, h, &mut fast);
+                portable::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut twin);
+                let same = fast.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "case {case} ({rs}, {ks}): rows {rows} dim {dim} h {h}");
+            }
+        }
+    }
+
+    /// The AVX-512 kernel (blocks of 32 and 16 columns, a masked remainder) against the twin.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx512_matmul_is_bit_identical_to_the_portable_twin() {
@@ -377,53 +403,21 @@ mod tests {
             println!("no AVX-512F on this CPU: nothing to compare");
             return;
         }
-        let seed = 0xFEED_0004;
-        println!("seed {seed:#x}");
-        let mut rng = Rng::new(seed);
-        for case in 0..120 {
-            let rows = 1 + rng.below(11);
-            let dim = 1 + rng.below(70);
-            let h = 1 + rng.below(80);
-            let x = rand_vec(&mut rng, rows * dim);
-            let w = rand_vec(&mut rng, dim * h);
-            let init = rand_vec(&mut rng, rows * h);
-            for (rs, ks) in [(dim, 1), (1, rows)] {
-                let (mut avx, mut twin) = (init.clone(), init.clone());
-                // SAFETY: AVX-512F checked above; x holds rows × dim values, read either way.
-                unsafe { x86::matmul_strided_acc_512(&x, rs, ks, rows, dim, &w, h, &mut avx) };
-                portable::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut twin);
-                let same = avx.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "case {case} ({rs}, {ks}): rows {rows} dim {dim} h {h}");
-            }
-        }
+        assert_bit_identical_to_the_twin(0xFEED_0004, |x, rs, ks, rows, dim, w, h, out| {
+            // SAFETY: AVX-512F checked above; the helper passes x, w and out with these shapes.
+            unsafe { x86::matmul_strided_acc_512(x, rs, ks, rows, dim, w, h, out) }
+        });
     }
 
-    /// The NEON kernel against the portable twin: bit for bit, over every blocking path (blocks of
-    /// four rows and single rows; 16- and 4-column blocks and a scalar tail of any width), with x
-    /// read row-major and transposed in place. Runs on aarch64 (natively, or under qemu-user:
-    /// `scripts/test-aarch64.sh`).
+    /// The NEON kernel (blocks of 16 and 4 columns, a scalar tail) against the twin. Runs on
+    /// aarch64 (natively, or under qemu-user: `scripts/test-aarch64.sh`).
     #[cfg(target_arch = "aarch64")]
     #[test]
     fn neon_matmul_is_bit_identical_to_the_portable_twin() {
-        let seed = 0xFEED_0006;
-        println!("seed {seed:#x}");
-        let mut rng = Rng::new(seed);
-        for case in 0..120 {
-            let rows = 1 + rng.below(11);
-            let dim = 1 + rng.below(70);
-            let h = 1 + rng.below(80);
-            let x = rand_vec(&mut rng, rows * dim);
-            let w = rand_vec(&mut rng, dim * h);
-            let init = rand_vec(&mut rng, rows * h);
-            for (rs, ks) in [(dim, 1), (1, rows)] {
-                let (mut neon_out, mut twin) = (init.clone(), init.clone());
-                // SAFETY: x holds rows × dim values, read either way; w and out have the shapes passed.
-                unsafe { neon::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut neon_out) };
-                portable::matmul_strided_acc(&x, rs, ks, rows, dim, &w, h, &mut twin);
-                let same = neon_out.iter().zip(&twin).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "case {case} ({rs}, {ks}): rows {rows} dim {dim} h {h}");
-            }
-        }
+        assert_bit_identical_to_the_twin(0xFEED_0006, |x, rs, ks, rows, dim, w, h, out| {
+            // SAFETY: the helper passes x, w and out with these shapes; NEON is baseline on aarch64.
+            unsafe { neon::matmul_strided_acc(x, rs, ks, rows, dim, w, h, out) }
+        });
     }
 
     #[test]
