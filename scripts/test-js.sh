@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tests the npm package the way a customer gets it: `npm pack` pkg/, install the tarball into a
 # scratch project in a temp dir (offline), then
+#   - node --test tests/js/minify-names.test.mjs (the build step that makes each glue follow its
+#     wasm's minified import and export names: sections read, renaming, refusals)
 #   - node --test tests/js/boundary.test.mjs  (the raw glue, without the package's checks: options
 #     and events of every wrong shape are typed errors and change nothing)
 #   - node --test tests/js/package.test.mjs   (the API from Node, errors and their codes)
@@ -52,6 +54,9 @@ cp tests/js/package.test.mjs tests/js/consumer.ts tests/js/consumer-node.ts test
 # @types/node for the Node-only consumer, from tools/ (no network needed).
 ln -s "$ROOT/tools/node_modules/@types" "$SCRATCH/node_modules/@types"
 ok "installed in $SCRATCH"
+
+step "Node: node --test minify-names.test.mjs (the glue follows its wasm's minified import and export names)"
+node --test --test-reporter=tap tests/js/minify-names.test.mjs
 
 step "Node: node --test boundary.test.mjs (the raw wasm glue: options and events read field by field)"
 node --test --test-reporter=tap tests/js/boundary.test.mjs
