@@ -30,8 +30,12 @@ trap 'rm -rf "$work"' EXIT
 wasm-bindgen --target web --out-dir "$work" "$raw"
 "$WASM_OPT" -O3 -g "${features[@]}" "$work/fewclick_bg.wasm" -o "$work/named.wasm"
 "$WASM_OPT" -O3 "${features[@]}" --strip-target-features --strip-producers "$work/fewclick_bg.wasm" -o "$work/opt.wasm"
-# As build-wasm.sh ships it: import and export names minified (the named copy keeps them).
-"$WASM_OPT" "${features[@]}" --minify-imports-and-exports-and-modules "$work/opt.wasm" -o "$work/shipped.wasm" >/dev/null
+# As build-wasm.sh ships it: import and export names minified (the named copy keeps them), then
+# its second round.
+"$WASM_OPT" "${features[@]}" --minify-imports-and-exports-and-modules "$work/opt.wasm" -o "$work/min.wasm" >/dev/null
+second=(-O4 --merge-similar-functions -O4)
+[ "$variant" != gpu ] && second+=(--reorder-functions)
+"$WASM_OPT" "${features[@]}" "${second[@]}" "$work/min.wasm" -o "$work/shipped.wasm"
 
 step "$variant build: $(wc -c <"$work/shipped.wasm") bytes shipped ($(gzip -9 -c "$work/shipped.wasm" | wc -c) gzip -9); functions by code size"
 "$WASM_OPT" "$work/named.wasm" "${features[@]}" --func-metrics -o /dev/null 2>&1 \
