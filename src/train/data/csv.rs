@@ -13,7 +13,9 @@ pub(super) type CsvRecord = std::result::Result<(usize, Vec<String>), (usize, St
 ///
 /// Why not the `csv` crate: it is lenient exactly where a nightly pipeline should stop with a line
 /// number. A quote left open swallows the rest of the file into one field without an error, and a
-/// character after a closing quote is glued onto the field; both are signs of a damaged export.
+/// character after a closing quote is glued onto the field (BurntSushi/rust-csv#252 asked for an
+/// option to make the first an error; it was closed without one); both are signs of a damaged
+/// export.
 /// Here both are errors naming the line (`tests`: `trivago_malformed_lines_name_the_line`).
 pub(super) struct CsvReader<R: BufRead> {
     src: R,
