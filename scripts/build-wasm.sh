@@ -33,9 +33,7 @@ rustup component list --toolchain "$(pinned_nightly)" --installed 2>/dev/null | 
 
 # --- compile, bind, optimise each build -----------------------------------------------------
 build_variant() {
-  local variant="$1" opt_features=("${WASM_OPT_FEATURES[@]}")
-  [ "$variant" != base ] && opt_features+=(--enable-simd)
-  [ "$variant" = relaxed ] && opt_features+=(--enable-relaxed-simd)
+  local variant="$1"
   (
     step "cargo +$(pinned_nightly) build ($variant, as shipped: see ship_build in scripts/lib/common.sh)"
     local raw
@@ -43,26 +41,8 @@ build_variant() {
     [ -f "$raw" ] || die "cargo did not produce $raw"
     rm -rf "$WORK/$variant"
     wasm-bindgen --target web --out-dir "$WORK/$variant" "$raw"
-    step "wasm-opt -O3 ($variant, $("$WASM_OPT" --version))"
-    # --strip-target-features/--strip-producers: metadata sections the browser never reads.
-    "$WASM_OPT" -O3 "${opt_features[@]}" --strip-target-features --strip-producers \
-      "$WORK/$variant/fewclick_bg.wasm" -o "$WORK/$variant/opt.wasm" \
-      || die "wasm-opt failed on the $variant build (features: ${opt_features[*]})"
-    # The import and export names (wasm-bindgen's carry 16-hex-digit hashes) shortened in the wasm
-    # and, to match, in its glue: about 1.5 KB gzip off the wasm alone (scripts/lib/minify-wasm-names.mjs).
-    "$WASM_OPT" "${opt_features[@]}" --minify-imports-and-exports-and-modules \
-      "$WORK/$variant/opt.wasm" -o "$WORK/$variant/min.wasm" >/dev/null \
-      || die "wasm-opt could not minify the $variant build's import and export names"
-    node "$ROOT/scripts/lib/minify-wasm-names.mjs" "$WORK/$variant/opt.wasm" "$WORK/$variant/min.wasm" \
-      "$WORK/$variant/fewclick.js" || die "the $variant glue could not follow its wasm's minified names"
-    # A second round on the renamed module: -O4 twice around merging functions that differ only
-    # in constants; for the CPU builds then functions ordered by calls (small indices for the
-    # most called), which makes the gpu build's gzip larger instead. Measured per build
-    # (ARCHITECTURE.md, "A second round of wasm-opt"): SIMD 0.6 KB, gpu 0.4 KB gzip off.
-    local second=(-O4 --merge-similar-functions -O4)
-    [ "$variant" != gpu ] && second+=(--reorder-functions)
-    "$WASM_OPT" "${opt_features[@]}" "${second[@]}" "$WORK/$variant/min.wasm" -o "$WORK/$variant/opt.wasm" \
-      || die "wasm-opt's second round failed on the $variant build"
+    step "wasm-opt ($variant, $("$WASM_OPT" --version)): -O3, names minified, a second round (ship_optimise in scripts/lib/common.sh)"
+    ship_optimise "$variant" "$WORK/$variant"
     ok "$variant: $(wc -c <"$raw") bytes raw -> $(wc -c <"$WORK/$variant/opt.wasm") bytes optimised"
   )
 }

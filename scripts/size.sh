@@ -29,15 +29,9 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/fewclick-size.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 wasm-bindgen --target web --out-dir "$work" "$raw"
 "$WASM_OPT" -O3 -g "${features[@]}" "$work/fewclick_bg.wasm" -o "$work/named.wasm"
-"$WASM_OPT" -O3 "${features[@]}" --strip-target-features --strip-producers "$work/fewclick_bg.wasm" -o "$work/opt.wasm"
-# As build-wasm.sh ships it: import and export names minified (the named copy keeps them), then
-# its second round.
-"$WASM_OPT" "${features[@]}" --minify-imports-and-exports-and-modules "$work/opt.wasm" -o "$work/min.wasm" >/dev/null
-second=(-O4 --merge-similar-functions -O4)
-[ "$variant" != gpu ] && second+=(--reorder-functions)
-"$WASM_OPT" "${features[@]}" "${second[@]}" "$work/min.wasm" -o "$work/shipped.wasm"
-
-step "$variant build: $(wc -c <"$work/shipped.wasm") bytes shipped ($(gzip -9 -c "$work/shipped.wasm" | wc -c) gzip -9); functions by code size"
+# As build-wasm.sh ships it (the named copy above keeps the names).
+ship_optimise "$variant" "$work"
+step "$variant build: $(wc -c <"$work/opt.wasm") bytes shipped ($(gzip -9 -c "$work/opt.wasm" | wc -c) gzip -9); functions by code size"
 "$WASM_OPT" "$work/named.wasm" "${features[@]}" --func-metrics -o /dev/null 2>&1 \
   | awk '/^func: /{name=substr($0,7)} /\[binary-bytes\]/{if(name!=""){print $3 "\t" name; name=""}}' \
   | sort -rn >"$work/funcs.tsv"

@@ -72,6 +72,32 @@ WASM_OPT="${WASM_OPT:-$ROOT/tools/node_modules/.bin/wasm-opt}"
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
 
+# ship_optimise VARIANT DIR: DIR holds wasm-bindgen's output (fewclick_bg.wasm, fewclick.js);
+# writes DIR/opt.wasm as the package ships it and makes DIR/fewclick.js follow its names.
+#   1. -O3, and the metadata sections a browser never reads stripped;
+#   2. import and export names minified (wasm-bindgen's carry 16-hex-digit hashes), the glue
+#      renamed to match by scripts/lib/minify-wasm-names.mjs: about 1.5 KB gzip off the wasm;
+#   3. a second round: -O4 twice around merging functions that differ only in constants; for the
+#      CPU builds then functions ordered by calls (small indices for the most called), which
+#      makes the gpu build's gzip larger instead. Measured per build (ARCHITECTURE.md, "A second
+#      round of wasm-opt"): SIMD 0.6 KB, gpu 0.4 KB gzip off.
+# build-wasm.sh ships the result; size.sh weighs it.
+ship_optimise() {
+  local variant="$1" dir="$2" features=("${WASM_OPT_FEATURES[@]}") second=(-O4 --merge-similar-functions -O4)
+  [ "$variant" != base ] && features+=(--enable-simd)
+  [ "$variant" = relaxed ] && features+=(--enable-relaxed-simd)
+  [ "$variant" != gpu ] && second+=(--reorder-functions)
+  "$WASM_OPT" -O3 "${features[@]}" --strip-target-features --strip-producers \
+    "$dir/fewclick_bg.wasm" -o "$dir/o3.wasm" \
+    || die "wasm-opt failed on the $variant build (features: ${features[*]})"
+  "$WASM_OPT" "${features[@]}" --minify-imports-and-exports-and-modules "$dir/o3.wasm" -o "$dir/min.wasm" >/dev/null \
+    || die "wasm-opt could not minify the $variant build's import and export names"
+  node "$ROOT/scripts/lib/minify-wasm-names.mjs" "$dir/o3.wasm" "$dir/min.wasm" "$dir/fewclick.js" \
+    || die "the $variant glue could not follow its wasm's minified names"
+  "$WASM_OPT" "${features[@]}" "${second[@]}" "$dir/min.wasm" -o "$dir/opt.wasm" \
+    || die "wasm-opt's second round failed on the $variant build"
+}
+
 # The project's one nightly, pinned in fuzz/rust-toolchain.toml: cargo-fuzz builds with it, and
 # the shipped wasm builds do (their panic strategy needs -Zbuild-std; see ship_build).
 pinned_nightly() {

@@ -6,10 +6,11 @@
 //!   kernels (`simd128.rs`); everywhere else it runs [`portable`], their scalar twin with the same
 //!   lane structure and summation order, which LLVM vectorises natively; on an x86-64 with
 //!   AVX-512 or AVX2 (detected at run time) the matrix products run the kernels of [`x86`], and on
-//!   aarch64 the NEON kernel of `neon.rs`, all in that same order. All give bit-identical results, and all are tested against [`Reference`] with a stated
-//!   tolerance. The exception is the relaxed-SIMD build (`relaxed-simd` as well as `simd128`):
-//!   its multiply-adds are fused `f32x4.relaxed_madd`, one rounding instead of two, so it agrees
-//!   with the others to rounding, not bit for bit.
+//!   aarch64 the NEON kernel of `neon.rs`, all in that same order. All give bit-identical
+//!   results, and all are tested against [`Reference`] with a stated tolerance. The exception is
+//!   the relaxed-SIMD build (`relaxed-simd` as well as `simd128`): its multiply-adds are fused
+//!   `f32x4.relaxed_madd`, one rounding instead of two, so it agrees with the others to rounding,
+//!   not bit for bit.
 //!
 //! A GPU backend implements the same trait over device buffers; see ARCHITECTURE.md.
 
