@@ -4,15 +4,15 @@
 // URLs, so each copy holds its own instance), their calls taking turns.
 // Whole benchmark runs one after another differ by about ±30 % on a shared 2-core machine; calls
 // that alternate within one page see the same machine, so their ratio is what the builds differ by.
-// The job is scripts/bench/suite.mjs's adapt+rank: itemDim 16, hidden 32, reset, 25 clicks on random
-// items, then rank() (adapt k = 5 from θ0, score and order N), timed around rank() only.
+// The job is scripts/bench/suite.mjs's adapt+rank: itemDim 16, hidden 32 (or `dims`, say 64,64 for
+// the shapes of issue 11's peer job), reset, 25 clicks on random items, then rank() (adapt k = 5
+// from θ0, score and order N), timed around rank() only.
 import { mulberry32, stats } from './stats.mjs';
 
 const params = new URLSearchParams(location.search);
 const ns = (params.get('ns') ?? '100,1000,10000').split(',').map(Number);
 const reps = Number(params.get('reps') ?? 300);
-const ITEM_DIM = 16;
-const HIDDEN = 32;
+const [ITEM_DIM, HIDDEN] = (params.get('dims') ?? '16,32').split(',').map(Number);
 const EVENTS = 25;
 // Paths from the repository root (the server's); the defaults are the two CPU builds of pkg/.
 const A = params.get('a') ?? 'pkg/fewclick_relaxed.wasm';
@@ -71,7 +71,7 @@ async function run() {
     const [ra, rb] = [stats(ta).median, stats(tb).median];
     rows.push({ n, reps: count, a_median_ms: ra, b_median_ms: rb, speedup: rb / ra });
   }
-  return { rows, kernels, a: A, b: B };
+  return { rows, kernels, a: A, b: B, item_dim: ITEM_DIM, hidden: HIDDEN };
 }
 
 run().then(

@@ -53,7 +53,9 @@
 // scoring probe counts) and a backward pass of 2·W·H + 2·W + 3·H; a call is 5 steps × 25 support
 // rows × (forward + backward) plus N forward rows. What it leaves out is work, not flops counted
 // twice: fewclick's session features, events, proximal step and sort; TF.js's topk. The peak is
-// the simd128 multiply-add probe of fewclick's bench build (benchSimdPeak), measured in this page.
+// measured in this page for the instructions fewclick's build runs: the relaxed build against the
+// fused multiply-add probe (scripts/bench/fma-probe.mjs), the SIMD build against the simd128
+// multiply-add probe of fewclick's bench build (benchSimdPeak); both are printed.
 //
 // Timing: a page that is not cross-origin isolated (the storefront condition) has a 100 µs
 // performance.now(), so calls are timed in batches: R consecutive calls of one side, R doubled
@@ -114,6 +116,32 @@ async function simdPeak() {
     return r.flops / r.seconds / 1e9;
   });
   return stats(runs).median;
+}
+
+/** The relaxed-SIMD fused multiply-add peak, GFLOP/s, or null where the engine has no relaxed
+ * SIMD: the probe module scripts/bench/fma-probe.mjs assembles (peer-tfjs.mjs hands its bytes to
+ * the page as window.__fmaProbe). For each chain count: three warm-up calls (V8 runs a function in
+ * its baseline tier until it has been called enough, about five times slower here), iterations
+ * doubled until a run takes ≥ 0.1 s, then the median of 5 runs; the best chain count wins. */
+async function fmaPeak() {
+  const bytes = globalThis.__fmaProbe;
+  if (!(bytes instanceof Uint8Array) || !WebAssembly.validate(bytes)) return null;
+  const { instance } = await WebAssembly.instantiate(bytes);
+  let best = 0;
+  for (const [name, run] of Object.entries(instance.exports)) {
+    const chains = Number(name.slice(3));
+    const time = (iters) => {
+      const t0 = now();
+      run(iters);
+      return (now() - t0) / 1e3;
+    };
+    for (let w = 0; w < 3; w++) time(1 << 16);
+    let iters = 1 << 16;
+    while (time(iters) < 0.1 && iters < 1 << 30) iters *= 2;
+    const runs = Array.from({ length: 5 }, () => (iters * chains * 8) / time(iters) / 1e9);
+    best = Math.max(best, stats(runs).median);
+  }
+  return best;
 }
 
 function isPermutation(order, n) {
@@ -245,8 +273,12 @@ async function run() {
     tf.tensor1d([0]), // c
   ];
   const tensorsBefore = tf.memory().numTensors;
-  const peak = await simdPeak();
-  log(`simd128 multiply-add peak (fewclick's bench probe): ${peak.toFixed(2)} GFLOP/s`);
+  const simd = await simdPeak();
+  const fma = await fmaPeak();
+  // Each build's share of the peak of the instructions it runs: the relaxed build's kernels fuse
+  // their multiply-adds (f32x4.relaxed_madd), the SIMD build's multiply, then add.
+  const peak = loaded === 'relaxed' && fma !== null ? fma : simd;
+  log(`simd128 multiply-add peak (fewclick's bench probe, 12 chains): ${simd.toFixed(2)} GFLOP/s; relaxed-SIMD fused multiply-add peak: ${fma === null ? 'n/a' : `${fma.toFixed(2)} GFLOP/s`}`);
   const FEWCLICK_WIDTH = D + 29; // item features and session features
 
   const rows = [];
@@ -293,7 +325,8 @@ async function run() {
       const gflops = flops / (s.median * 1e6);
       return {
         median_ms: round(s.median), p90_ms: round(s.p90), min_ms: round(s.min), batches: s.batches, calls_per_batch: s.reps,
-        input_width: width, job_mflop: round(flops / 1e6), gflops: round(gflops), simd_peak_gflops: round(peak), of_peak: round(gflops / peak),
+        input_width: width, job_mflop: round(flops / 1e6), gflops: round(gflops), simd_peak_gflops: round(simd), fma_peak_gflops: fma === null ? null : round(fma), peak_gflops: round(peak),
+        peak_kind: peak === fma ? 'relaxed_madd' : 'mul_add', of_peak: round(gflops / peak),
       };
     };
     rows.push({ ...base, side: 'fewclick', build: loaded, kernels, scope: 'all', ...cells(few, FEWCLICK_WIDTH), record_median_ms: round(events.median) });

@@ -127,3 +127,104 @@ pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) 
         }
     }
 }
+
+/// One scoring pass over `rows` candidates without an `n × h` buffer: for every row,
+/// `out[r] = Σ_j relu(z[r, j] + b1[j]) · w2[j] + x_r · v + s_r · u`, where
+/// `z[r, ·] = p_r + x_r · Wx + s_r · Ws`, and `p_r` is the row of `proj` (the cached `X·Wx`, then
+/// `x_r · Wx` is not added) or zero. Every value goes through the same operations in the same
+/// order as `matmul_acc` (x, then s) into a zeroed or copied buffer, then `relu_dot` and two
+/// `gemv_acc`, so the result is bit-identical to that composition; the pre-activations stay in
+/// registers instead of making three trips through memory.
+pub fn score_rows(job: &super::ScoreRows<'_>, out: &mut [f32]) {
+    let super::ScoreRows { n: rows, h, proj, x, d, wx, s, sd, ws, b1, w2, v, u } = *job;
+    let zero = f32x4_splat(0.0);
+    // SAFETY: Fast::score_rows checked x ≥ rows·d, s ≥ rows·sd, proj ≥ rows·h, wx ≥ d·h,
+    // ws ≥ sd·h, b1, w2 ≥ h, v ≥ d, u ≥ sd, out ≥ rows and h % 4 == 0.
+    unsafe {
+        let (xp, sp, wxp, wsp, b1p, w2p) = (x.as_ptr(), s.as_ptr(), wx.as_ptr(), ws.as_ptr(), b1.as_ptr(), w2.as_ptr());
+        // Two rows at a time (the last alone: its twin is computed and dropped), 16 hidden units
+        // at a time (then 4), each block's pre-activations in eight registers.
+        let mut r = 0;
+        while r < rows {
+            let two = r + 2 <= rows;
+            let (x0, s0) = (xp.add(r * d), sp.add(r * sd));
+            let (x1, s1) = if two { (xp.add((r + 1) * d), sp.add((r + 1) * sd)) } else { (x0, s0) };
+            let (mut acc0, mut acc1) = (zero, zero);
+            let mut j = 0;
+            while j < h {
+                let width = if j + 16 <= h { 4 } else { 1 };
+                let mut a = [zero; 4];
+                let mut b = [zero; 4];
+                if let Some(p) = proj {
+                    for q in 0..width {
+                        a[q] = ld(p.as_ptr().add(r * h + j + 4 * q));
+                        if two {
+                            b[q] = ld(p.as_ptr().add((r + 1) * h + j + 4 * q));
+                        }
+                    }
+                } else {
+                    block(&mut a, &mut b, x0, x1, d, wxp.add(j), h, width);
+                }
+                block(&mut a, &mut b, s0, s1, sd, wsp.add(j), h, width);
+                for q in 0..width {
+                    let bq = ld(b1p.add(j + 4 * q));
+                    let wq = ld(w2p.add(j + 4 * q));
+                    acc0 = madd(f32x4_pmax(zero, f32x4_add(a[q], bq)), wq, acc0);
+                    acc1 = madd(f32x4_pmax(zero, f32x4_add(b[q], bq)), wq, acc1);
+                }
+                j += 4 * width;
+            }
+            out[r] = hsum(acc0) + dot(x0, v, d) + dot(s0, u, sd);
+            if two {
+                out[r + 1] = hsum(acc1) + dot(x1, v, d) + dot(s1, u, sd);
+            }
+            r += 2;
+        }
+    }
+}
+
+/// `a[q] += Σ_k r0[k] · w[k·h + 4q]`, `b[q]` likewise for `r1`, for `q < width` (4 or 1).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(
+    a: &mut [v128; 4],
+    b: &mut [v128; 4],
+    r0: *const f32,
+    r1: *const f32,
+    dim: usize,
+    w: *const f32,
+    h: usize,
+    width: usize,
+) {
+    if width == 4 {
+        for k in 0..dim {
+            let wk = w.add(k * h);
+            let (s0, s1) = (f32x4_splat(*r0.add(k)), f32x4_splat(*r1.add(k)));
+            for q in 0..4 {
+                let wv = ld(wk.add(q * 4));
+                a[q] = madd(s0, wv, a[q]);
+                b[q] = madd(s1, wv, b[q]);
+            }
+        }
+    } else {
+        for k in 0..dim {
+            let wv = ld(w.add(k * h));
+            a[0] = madd(f32x4_splat(*r0.add(k)), wv, a[0]);
+            b[0] = madd(f32x4_splat(*r1.add(k)), wv, b[0]);
+        }
+    }
+}
+
+/// `gemv_acc`'s sum for one row: lanes of four, their horizontal sum, then the scalar tail.
+#[inline(always)]
+unsafe fn dot(m: *const f32, w: &[f32], dim: usize) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    for c in 0..dim / 4 {
+        acc = madd(ld(m.add(c * 4)), ld(w.as_ptr().add(c * 4)), acc);
+    }
+    let mut sum = hsum(acc);
+    for (k, wk) in w.iter().enumerate().take(dim).skip(dim / 4 * 4) {
+        sum += *m.add(k) * wk;
+    }
+    sum
+}
