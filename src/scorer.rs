@@ -9,7 +9,7 @@
 //!
 //! [`score_reference`] is the plain per-candidate oracle.
 
-use crate::kernels::{Kernels, ScoreRows};
+use crate::kernels::Kernels;
 use crate::params::{Arch, Block, Params};
 use crate::session::SESSION_DIM;
 
@@ -134,9 +134,18 @@ pub fn score_candidates<K: Kernels + ?Sized>(
 ) {
     let p = Params::view(arch, theta);
     let (n, d, h) = (base.len(), arch.item_dim, arch.hidden);
-    let job =
-        ScoreRows { n, h, proj, x, d, wx: p.wx, s, sd: SESSION_DIM, ws: p.ws, b1: p.b1, w2: p.w2, v: p.v, u: p.u };
-    k.score_rows(&job, scratch, out);
+    scratch.clear();
+    match proj {
+        Some(pr) => scratch.extend_from_slice(&pr[..n * h]),
+        None => {
+            scratch.resize(n * h, 0.0);
+            k.matmul_acc(x, n, d, p.wx, h, scratch);
+        }
+    }
+    k.matmul_acc(s, n, SESSION_DIM, p.ws, h, scratch);
+    k.relu_dot(scratch, n, h, p.b1, p.w2, out);
+    k.gemv_acc(x, n, d, p.v, out);
+    k.gemv_acc(s, n, SESSION_DIM, p.u, out);
     for (o, b) in out.iter_mut().zip(base) {
         *o += p.c * b;
     }

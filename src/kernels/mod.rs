@@ -16,8 +16,7 @@
 
 use ndarray::{ArrayView1, ArrayView2};
 
-/// The batched operations the scorer needs: three primitives, and the scoring pass over candidate
-/// rows built from them (fused where a backend can). Matrices are row-major slices; `w` in
+/// The three batched operations the scorer needs. Matrices are row-major slices; `w` in
 /// [`Kernels::matmul_acc`] is k-major (`w[k * h + j]`).
 pub trait Kernels {
     /// `out[r*h + j] += Σ_k x[r*dim + k] · w[k*h + j]` for every row `r < rows`.
@@ -26,72 +25,7 @@ pub trait Kernels {
     fn relu_dot(&self, a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]);
     /// `out[r] += Σ_k m[r*dim + k] · w[k]`.
     fn gemv_acc(&self, m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]);
-    /// The scorer's pass over candidate rows ([`ScoreRows`]), by default [`score_rows_composed`]:
-    /// the three operations above through an `n × h` buffer. A backend may fuse it, bit-identical
-    /// to that composition (the simd128 build does).
-    fn score_rows(&self, job: &ScoreRows<'_>, scratch: &mut Vec<f32>, out: &mut [f32]) {
-        score_rows_composed(self, job, scratch, out);
-    }
     fn name(&self) -> &'static str;
-}
-
-/// One scoring pass over `n` candidate rows, item part `x` (`n × d`) and session part `s`
-/// (`n × sd`): `out[r] = Σ_j relu(z[r, j] + b1[j]) · w2[j] + x_r · v + s_r · u`, with
-/// `z = X·Wx + S·Ws`, or `z = proj + S·Ws` where `proj` is `X·Wx` cached (the head scope).
-#[derive(Clone, Copy, Debug)]
-pub struct ScoreRows<'a> {
-    pub n: usize,
-    pub h: usize,
-    pub proj: Option<&'a [f32]>,
-    pub x: &'a [f32],
-    pub d: usize,
-    pub wx: &'a [f32],
-    pub s: &'a [f32],
-    pub sd: usize,
-    pub ws: &'a [f32],
-    pub b1: &'a [f32],
-    pub w2: &'a [f32],
-    pub v: &'a [f32],
-    pub u: &'a [f32],
-}
-
-impl ScoreRows<'_> {
-    fn check(&self, out: usize) {
-        let (n, h) = (self.n, self.h);
-        assert!(
-            self.x.len() >= n * self.d
-                && self.s.len() >= n * self.sd
-                && self.proj.is_none_or(|p| p.len() >= n * h)
-                && self.wx.len() >= self.d * h
-                && self.ws.len() >= self.sd * h
-                && self.b1.len() >= h
-                && self.w2.len() >= h
-                && self.v.len() >= self.d
-                && self.u.len() >= self.sd
-                && out >= n
-                && h.is_multiple_of(4),
-            "kernel shape mismatch"
-        );
-    }
-}
-
-/// [`Kernels::score_rows`] as `matmul_acc` (items, unless cached, then session) into `scratch`,
-/// `relu_dot`, then `gemv_acc` of the items and of the session: the reference order every fused
-/// version must reproduce bit for bit.
-pub fn score_rows_composed<K: Kernels + ?Sized>(k: &K, job: &ScoreRows<'_>, scratch: &mut Vec<f32>, out: &mut [f32]) {
-    let (n, h) = (job.n, job.h);
-    scratch.clear();
-    match job.proj {
-        Some(pr) => scratch.extend_from_slice(&pr[..n * h]),
-        None => {
-            scratch.resize(n * h, 0.0);
-            k.matmul_acc(job.x, n, job.d, job.wx, h, scratch);
-        }
-    }
-    k.matmul_acc(job.s, n, job.sd, job.ws, h, scratch);
-    k.relu_dot(scratch, n, h, job.b1, job.w2, out);
-    k.gemv_acc(job.x, n, job.d, job.v, out);
-    k.gemv_acc(job.s, n, job.sd, job.u, out);
 }
 
 fn check_shapes(x: usize, rows: usize, dim: usize, w: usize, h: usize, out: usize) {
@@ -179,18 +113,6 @@ impl Kernels for Fast {
     fn gemv_acc(&self, m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
         assert!(m.len() >= rows * dim && w.len() >= dim && out.len() >= rows);
         fast_impl::gemv_acc(m, rows, dim, w, out);
-    }
-    /// Fused on simd128 (`simd128::score_rows`, no `n × h` buffer); composed elsewhere, where the
-    /// matrix products run the native kernels.
-    fn score_rows(&self, job: &ScoreRows<'_>, scratch: &mut Vec<f32>, out: &mut [f32]) {
-        job.check(out.len());
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        {
-            let _ = scratch;
-            simd128::score_rows(job, out);
-        }
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        score_rows_composed(self, job, scratch, out);
     }
     fn name(&self) -> &'static str {
         if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
