@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SEED } from './suite.mjs';
-import { fmaProbeBytes } from './fma-probe.mjs';
+import { peakProbeModules } from './peak-probes.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PEER = new URL('../../bench/peers/tfjs/', import.meta.url);
@@ -40,10 +40,14 @@ export async function runPeer({ ns, budgetMs = 3000, log = (l) => console.error(
     const page = await browser.newPage();
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-    // The fused multiply-add peak probe (fma-probe.mjs), for the page to measure the relaxed build against.
-    await page.addInitScript((bytes) => {
-      window.__fmaProbe = new Uint8Array(bytes);
-    }, Array.from(fmaProbeBytes()));
+    // The peak probes (peak-probes.mjs), for the page to measure each build's share of its peak.
+    const probes = peakProbeModules();
+    await page.addInitScript(
+      ([mulAdd, fma]) => {
+        window.__peakProbes = { mulAdd: new Uint8Array(mulAdd), fma: new Uint8Array(fma) };
+      },
+      [Array.from(probes.mulAdd), Array.from(probes.fma)],
+    );
     await page.goto(`${server.origin}/scripts/bench/peer-page.html?ns=${ns.join(',')}&budget=${budgetMs}&seed=${SEED}`);
     const result = await page
       .waitForFunction(() => window.__peer, null, { timeout: 900_000, polling: 1000 })
@@ -90,7 +94,8 @@ export function printPeerTable(rows) {
     console.log(
       `GFLOP/s = each side's own job (fewclick's rows ${f0.input_width} wide, TF.js's ${t.input_width}) per median call, and in brackets the share of the ` +
         `peak measured in the page for fewclick's build: ${f0.peak_kind === 'relaxed_madd' ? 'the relaxed-SIMD fused multiply-add' : 'the simd128 multiply-add'} peak, ${f0.peak_gflops.toFixed(2)} GFLOP/s ` +
-        `(simd128 multiply-add ${f0.simd_peak_gflops.toFixed(2)}, fused ${f0.fma_peak_gflops === null ? 'n/a' : f0.fma_peak_gflops.toFixed(2)}); TF.js's share is of the same; scripts/bench/peer-page.js counts the flops`,
+        `(simd128 multiply-add ${f0.simd_peak_gflops.toFixed(2)}, fused ${f0.fma_peak_gflops === null ? 'n/a' : f0.fma_peak_gflops.toFixed(2)}, ` +
+        `fewclick's own simd128 probe ${f0.bench_probe_gflops.toFixed(2)}); TF.js's share is of the same; scripts/bench/peer-page.js counts the flops`,
     );
   }
 }

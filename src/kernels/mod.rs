@@ -233,9 +233,11 @@ pub mod neon;
 /// Each chain is `r = r·m + a`, so one step waits for a multiply and an add: a chain's latency is
 /// both (about 7 cycles on x86-64), and the probe needs as many chains as those cycles times the
 /// two vector multiply and add pipes to keep them busy. With 8 chains (sessions 3 to 14) it
-/// measured that latency, not the peak: 30 GFLOP/s on session 15's AMD EPYC against 41 with 12,
-/// which the matrix kernel itself exceeded (36-41). 12 chains and the two constants are 14 of
-/// x86-64's 16 vector registers; more spill (14 chains: 20 GFLOP/s).
+/// measured that latency, not the peak: in Node 20 on session 15's AMD EPYC, 30 GFLOP/s against
+/// 42 with 12, which the relaxed build's matrix kernel itself exceeded (36-41). In Node 20 more
+/// chains spill (14: 20 GFLOP/s); Chromium 156 allocates registers differently and is best at 14
+/// or more, so the TF.js peer page also runs the probes of `scripts/bench/peak-probes.mjs` (several
+/// chain counts, and the fused multiply-add peak of relaxed SIMD) and takes the best.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub fn simd_peak_probe(iters: u32) -> (f64, f32) {
     use core::arch::wasm32::*;
