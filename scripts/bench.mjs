@@ -10,13 +10,14 @@
 // --quick: N = 100 and 1000 only, short budgets (a smoke run). --no-peer (or --no-chromium):
 // without the TF.js peer; --peer-only: only the peer, its rows replacing the peer rows in
 // bench.json (the other rows stay).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { arch, cpus, platform } from 'node:os';
 import { PATHS, NS, SEED, runSuite } from './bench/suite.mjs';
 import { runPeer, printPeerTable } from './bench/peer-tfjs.mjs';
+import { peakProbeModules } from './bench/peak-probes.mjs';
+import { staticImports } from './lib/static-imports.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PKG = new URL('../pkg/', import.meta.url);
@@ -41,6 +42,7 @@ if (process.argv[2] === '--child') {
   probes.initSync({ module: readFileSync(new URL('fewclick_bench.wasm', PKG)) });
   const rows = await runSuite({
     api, probes, build, env: 'node', budgetMs: Number(process.argv[4]), ns: process.argv[5].split(',').map(Number),
+    mulAddProbe: peakProbeModules().mulAdd,
     log: (l) => process.stderr.write(`  ${l}\n`),
   });
   process.stdout.write(JSON.stringify(rows));
@@ -72,6 +74,10 @@ async function runChromium() {
   try {
     for (const build of BROWSER_BUILDS) {
       const page = await browser.newPage();
+      // The multiply-add peak probe (scripts/bench/peak-probes.mjs) for the kernel row's peak.
+      await page.addInitScript((bytes) => {
+        window.__peakProbes = { mulAdd: new Uint8Array(bytes) };
+      }, Array.from(peakProbeModules().mulAdd));
       const url = `${server.origin}/scripts/bench/page.html?build=${build}&budget=${budgetMs}&ns=${ns.join(',')}`;
       await page.goto(url);
       const result = await page.waitForFunction(() => window.__bench, null, { timeout: 240_000 }).then((h) => h.jsonValue());
@@ -88,9 +94,13 @@ async function runChromium() {
   return rows;
 }
 
+/** The page weights as scripts/build-wasm.sh and the size budget count them: `gzip -9` (zlib's
+ * level 9 compresses the wasm about 450 B worse), and the loader as the files a page fetches
+ * before it runs (index.js and its static imports; worker-client.js, integrity.js and session.js
+ * load on demand since session 11, though this row counted worker-client.js until session 15). */
 function sizes() {
-  const gz = (f) => gzipSync(readFileSync(new URL(f, PKG)), { level: 9 }).length;
-  const loader = ['index.js', 'core.js', 'worker-client.js'].reduce((s, f) => s + gz(f), 0);
+  const gz = (f) => execFileSync('gzip', ['-9', '-c', fileURLToPath(new URL(f, PKG))], { maxBuffer: 1 << 26 }).length;
+  const loader = staticImports(fileURLToPath(new URL('index.js', PKG))).reduce((s, f) => s + gz(pathToFileURL(f)), 0);
   const cpuGlue = gz('fewclick_wasm.js');
   const gpuGlue = gz('fewclick_gpu.js');
   const simd = gz('fewclick_simd.wasm');

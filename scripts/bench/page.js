@@ -11,7 +11,7 @@ await probes.default({ module_or_path: new URL('../../pkg/fewclick_bench.wasm', 
 const budgetMs = Number(params.get('budget') ?? 1200);
 const ns = params.get('ns') ? params.get('ns').split(',').map(Number) : undefined;
 const lines = [];
-runSuite({ api, probes, build, env: 'chromium', budgetMs, ns, log: (l) => lines.push(l) }).then(
+runSuite({ api, probes, build, env: 'chromium', budgetMs, ns, mulAddProbe: globalThis.__peakProbes?.mulAdd, log: (l) => lines.push(l) }).then(
   (rows) => {
     window.__bench = { ok: true, rows, lines, crossOriginIsolated };
     document.getElementById('out').textContent = lines.join('\n');

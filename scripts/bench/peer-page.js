@@ -66,7 +66,7 @@
 // is spent; medians and p90s are over batches. Each side is warmed up first (WARMUP calls, then
 // the calibration batches). Untimed, once per N: TF.js's 5 steps must lower the support loss.
 import * as fewclick from '../../pkg/index.js';
-import { mulberry32, round, stats } from './stats.mjs';
+import { mulberry32, probePeak, round, stats } from './stats.mjs';
 
 const tf = globalThis.tf;
 const params = new URLSearchParams(location.search);
@@ -117,31 +117,6 @@ async function simdPeak() {
     return r.flops / r.seconds / 1e9;
   });
   return stats(runs).median;
-}
-
-/** The best GFLOP/s over a probe module's chain counts, or null where the engine cannot run it:
- * the modules of scripts/bench/peak-probes.mjs, which peer-tfjs.mjs hands to the page as
- * window.__peakProbes. For each chain count: three warm-up calls (V8 runs a function in its
- * baseline tier until it has been called enough, about five times slower here), iterations
- * doubled until a run takes ≥ 0.1 s, then the median of 5 runs. */
-async function probePeak(bytes) {
-  if (!(bytes instanceof Uint8Array) || !WebAssembly.validate(bytes)) return null;
-  const { instance } = await WebAssembly.instantiate(bytes);
-  let best = 0;
-  for (const [name, run] of Object.entries(instance.exports)) {
-    const chains = Number(name.slice(3));
-    const time = (iters) => {
-      const t0 = now();
-      run(iters);
-      return (now() - t0) / 1e3;
-    };
-    for (let w = 0; w < 3; w++) time(1 << 16);
-    let iters = 1 << 16;
-    while (time(iters) < 0.1 && iters < 1 << 30) iters *= 2;
-    const runs = Array.from({ length: 5 }, () => (iters * chains * 8) / time(iters) / 1e9);
-    best = Math.max(best, stats(runs).median);
-  }
-  return best;
 }
 
 function isPermutation(order, n) {
