@@ -254,7 +254,8 @@ async function run() {
   const fma = await probePeak(probes.fma);
   // Each build's share of the peak of the instructions it runs: the relaxed build's kernels fuse
   // their multiply-adds (f32x4.relaxed_madd), the SIMD build's multiply, then add.
-  const peak = loaded === 'relaxed' && fma !== null ? fma : simd;
+  const peakKind = loaded === 'relaxed' && fma !== null ? 'relaxed_madd' : 'mul_add';
+  const peak = peakKind === 'relaxed_madd' ? fma : simd;
   log(
     `simd128 multiply-add peak ${simd.toFixed(2)} GFLOP/s (fewclick's bench probe ${ownProbe.toFixed(2)}); ` +
       `relaxed-SIMD fused multiply-add peak: ${fma === null ? 'n/a' : `${fma.toFixed(2)} GFLOP/s`}`,
@@ -306,7 +307,7 @@ async function run() {
       return {
         median_ms: round(s.median), p90_ms: round(s.p90), min_ms: round(s.min), batches: s.batches, calls_per_batch: s.reps,
         input_width: width, job_mflop: round(flops / 1e6), gflops: round(gflops), simd_peak_gflops: round(simd), bench_probe_gflops: round(ownProbe), fma_peak_gflops: fma === null ? null : round(fma), peak_gflops: round(peak),
-        peak_kind: peak === fma ? 'relaxed_madd' : 'mul_add', of_peak: round(gflops / peak),
+        peak_kind: peakKind, of_peak: round(gflops / peak),
       };
     };
     rows.push({ ...base, side: 'fewclick', build: loaded, kernels, scope: 'all', ...cells(few, FEWCLICK_WIDTH), record_median_ms: round(events.median) });
