@@ -10,14 +10,13 @@
 // --quick: N = 100 and 1000 only, short budgets (a smoke run). --no-peer (or --no-chromium):
 // without the TF.js peer; --peer-only: only the peer, its rows replacing the peer rows in
 // bench.json (the other rows stay).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { arch, cpus, platform } from 'node:os';
 import { PATHS, NS, SEED, runSuite } from './bench/suite.mjs';
 import { runPeer, printPeerTable } from './bench/peer-tfjs.mjs';
-import { peakProbeModules } from './bench/peak-probes.mjs';
-import { staticImports } from './lib/static-imports.mjs';
+import { peakProbeModules, injectPeakProbes } from './bench/peak-probes.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PKG = new URL('../pkg/', import.meta.url);
@@ -71,13 +70,11 @@ async function runChromium() {
   });
   const browser = await launchChromium();
   const rows = [];
+  const probeModules = peakProbeModules();
   try {
     for (const build of BROWSER_BUILDS) {
       const page = await browser.newPage();
-      // The multiply-add peak probe (scripts/bench/peak-probes.mjs) for the kernel row's peak.
-      await page.addInitScript((bytes) => {
-        window.__peakProbes = { mulAdd: new Uint8Array(bytes) };
-      }, Array.from(peakProbeModules().mulAdd));
+      await injectPeakProbes(page, probeModules); // for the kernel row's peak
       const url = `${server.origin}/scripts/bench/page.html?build=${build}&budget=${budgetMs}&ns=${ns.join(',')}`;
       await page.goto(url);
       const result = await page.waitForFunction(() => window.__bench, null, { timeout: 240_000 }).then((h) => h.jsonValue());
@@ -94,31 +91,27 @@ async function runChromium() {
   return rows;
 }
 
-/** The page weights as scripts/build-wasm.sh and the size budget count them: `gzip -9` (zlib's
- * level 9 compresses the wasm about 450 B worse), and the loader as the files a page fetches
- * before it runs (index.js and its static imports; worker-client.js, integrity.js and session.js
- * load on demand since session 11, though this row counted worker-client.js until session 15). */
+/** The page weights scripts/build-wasm.sh measured when it built pkg/ (target/pkg-sizes.json, the
+ * figures the size budget of scripts/test.sh checks: gzip -9, the loader as index.js and its
+ * static imports), not weighed a second way here: until session 15 this row weighed the files
+ * itself and disagreed with the budget (zlib's level 9, and worker-client.js, lazy since
+ * session 11, counted). */
 function sizes() {
-  const gz = (f) => execFileSync('gzip', ['-9', '-c', fileURLToPath(new URL(f, PKG))], { maxBuffer: 1 << 26 }).length;
-  const loader = staticImports(fileURLToPath(new URL('index.js', PKG))).reduce((s, f) => s + gz(pathToFileURL(f)), 0);
-  const cpuGlue = gz('fewclick_wasm.js');
-  const gpuGlue = gz('fewclick_gpu.js');
-  const simd = gz('fewclick_simd.wasm');
-  const relaxed = gz('fewclick_relaxed.wasm');
-  const base = gz('fewclick_base.wasm');
-  const gpu = gz('fewclick_gpu.wasm');
+  const file = new URL('../target/pkg-sizes.json', import.meta.url);
+  if (!existsSync(file)) throw new Error('target/pkg-sizes.json is missing: run bash scripts/build-wasm.sh (it writes pkg/ and the sizes together)');
+  const z = JSON.parse(readFileSync(file, 'utf8'));
   return {
     path: 'size',
-    loader_js_gzip_bytes: loader,
-    cpu_glue_gzip_bytes: cpuGlue,
-    gpu_glue_gzip_bytes: gpuGlue,
-    simd_wasm_gzip_bytes: simd,
-    relaxed_wasm_gzip_bytes: relaxed,
-    base_wasm_gzip_bytes: base,
-    gpu_wasm_gzip_bytes: gpu,
+    loader_js_gzip_bytes: z.loader_js_gzip,
+    cpu_glue_gzip_bytes: z.cpu_glue_gzip,
+    gpu_glue_gzip_bytes: z.gpu_glue_gzip,
+    simd_wasm_gzip_bytes: z.simd_wasm_gzip,
+    relaxed_wasm_gzip_bytes: z.relaxed_wasm_gzip,
+    base_wasm_gzip_bytes: z.base_wasm_gzip,
+    gpu_wasm_gzip_bytes: z.gpu_wasm_gzip,
     // A CPU page loads the relaxed or the SIMD wasm (build-wasm.sh's budget counts the larger).
-    page_gzip_bytes: loader + cpuGlue + Math.max(simd, relaxed),
-    gpu_page_gzip_bytes: loader + gpuGlue + gpu,
+    page_gzip_bytes: z.cpu_page_gzip,
+    gpu_page_gzip_bytes: z.gpu_page_gzip,
   };
 }
 

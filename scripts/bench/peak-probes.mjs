@@ -49,3 +49,14 @@ function assemble(kind) {
 export function peakProbeModules() {
   return { mulAdd: assemble('mulAdd'), fma: assemble('fma') };
 }
+
+/** Hands `modules` (from peakProbeModules) to the pages `page` (playwright) opens next, as
+ * window.__peakProbes = { mulAdd, fma } (Uint8Arrays), before their scripts run. */
+export async function injectPeakProbes(page, modules) {
+  await page.addInitScript(
+    ([mulAdd, fma]) => {
+      window.__peakProbes = { mulAdd: new Uint8Array(mulAdd), fma: new Uint8Array(fma) };
+    },
+    [Array.from(modules.mulAdd), Array.from(modules.fma)],
+  );
+}

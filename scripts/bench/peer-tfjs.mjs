@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SEED } from './suite.mjs';
-import { peakProbeModules } from './peak-probes.mjs';
+import { injectPeakProbes, peakProbeModules } from './peak-probes.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PEER = new URL('../../bench/peers/tfjs/', import.meta.url);
@@ -40,14 +40,7 @@ export async function runPeer({ ns, budgetMs = 3000, log = (l) => console.error(
     const page = await browser.newPage();
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-    // The peak probes (peak-probes.mjs), for the page to measure each build's share of its peak.
-    const probes = peakProbeModules();
-    await page.addInitScript(
-      ([mulAdd, fma]) => {
-        window.__peakProbes = { mulAdd: new Uint8Array(mulAdd), fma: new Uint8Array(fma) };
-      },
-      [Array.from(probes.mulAdd), Array.from(probes.fma)],
-    );
+    await injectPeakProbes(page, peakProbeModules()); // each build's share of its peak
     await page.goto(`${server.origin}/scripts/bench/peer-page.html?ns=${ns.join(',')}&budget=${budgetMs}&seed=${SEED}`);
     const result = await page
       .waitForFunction(() => window.__peer, null, { timeout: 900_000, polling: 1000 })
