@@ -17,6 +17,9 @@ use crate::params::{Arch, Block};
 use crate::scorer::{backward_rows, forward_rows, head_scores, hidden_from, Forward};
 use crate::session::SupportSet;
 
+mod low_rank;
+pub use low_rank::{adapt_low_rank, low_rank_step, uniform_input_step, LowRankAdapted};
+
 /// Which parameters the inner loop changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -182,14 +185,7 @@ pub fn adapt_into(
         {
             *gi += cfg.prox * (t - t0);
         }
-        let norm = sum_of_squares(g).sqrt();
-        let scale = if norm > cfg.clip {
-            cfg.clip / norm
-        } else if norm.is_finite() {
-            1.0
-        } else {
-            0.0
-        };
+        let scale = clip_scale(sum_of_squares(g).sqrt(), cfg.clip);
         if let Some(t) = trace.as_deref_mut() {
             t.record(theta, g, scale);
         }
@@ -198,6 +194,18 @@ pub fn adapt_into(
         }
     }
     first
+}
+
+/// The factor a step's gradient of norm `norm` is scaled by: `min(1, clip / norm)`, and 0 for a
+/// norm that is not finite (the step is skipped).
+pub fn clip_scale(norm: f32, clip: f32) -> f32 {
+    if norm > clip {
+        clip / norm
+    } else if norm.is_finite() {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// `Σ v²` in eight interleaved partial sums (lane `i % 8`), added pairwise at the end: an order the
@@ -213,6 +221,14 @@ pub fn sum_of_squares(v: &[f32]) -> f32 {
     }
     let [a, b, c, d, e, f, g, h] = lanes;
     (((a + e) + (b + f)) + ((c + g) + (d + h))) + tail
+}
+
+/// The ranking loss of a support set's scored rows; writes `∂L/∂score` into `g`.
+pub fn support_loss(kind: LossKind, set: &SupportSet, scores: &[f32], g: &mut [f32]) -> f32 {
+    match kind {
+        LossKind::Pairwise => pairwise(&set.pairs, scores, g),
+        LossKind::Listwise => listwise(&set.groups, scores, g),
+    }
 }
 
 /// The ranking loss of a support (or query) set as an [`Objective`]. In head scope the body's
@@ -236,10 +252,7 @@ impl<'a, K: Kernels + ?Sized> RankObjective<'a, K> {
     }
 
     fn loss_of_scores(&self, scores: &[f32], g: &mut [f32]) -> f32 {
-        match self.loss {
-            LossKind::Pairwise => pairwise(&self.set.pairs, scores, g),
-            LossKind::Listwise => listwise(&self.set.groups, scores, g),
-        }
+        support_loss(self.loss, self.set, scores, g)
     }
 
     /// The support rows' scores at θ: through the cached body in head scope (no activations

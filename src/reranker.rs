@@ -3,7 +3,9 @@
 //! Every method validates its input completely before changing anything, so a failed call leaves
 //! the reranker exactly as it was.
 
-use crate::adapt::{adapt_from, InnerLoop, Objective, RankObjective, Scope};
+use crate::adapt::{
+    adapt_from, adapt_low_rank, low_rank_step, uniform_input_step, InnerLoop, Objective, RankObjective, Scope,
+};
 use crate::budget::{self, Reservation};
 use crate::error::{msg, Error, Result};
 use crate::kernels::{Fast, Kernels};
@@ -112,6 +114,9 @@ pub struct Reranker {
     adapted: Option<Adapted>,
     /// [`Reranker::model_tag`], computed once: a persisting page exports after every event.
     model_tag: u32,
+    /// The model's one step size over the body's input weights, if they share one: the inner
+    /// loop in scope `all` can then run in low-rank form (src/adapt/low_rank.rs).
+    input_step: Option<f32>,
     /// The model's, the full log's and the adaptation's share of the memory pool.
     _held: Reservation,
 }
@@ -152,7 +157,8 @@ impl Reranker {
                 + budget::adaptation_bytes(dim, hidden, n_params),
         )?;
         let model_tag = tag_of(&model);
-        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None, model_tag, _held: held })
+        let input_step = uniform_input_step(&model.arch, &model.alpha);
+        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None, model_tag, input_step, _held: held })
     }
 
     /// What a result set of `n` items whose ids take `id_bytes` reserves from the instance's
@@ -322,6 +328,13 @@ impl Reranker {
             Some(job) => {
                 let arch = self.model.arch;
                 let (set, inner) = (&job.support, &job.inner);
+                if let Some(step) = low_rank_step(&arch, inner, self.input_step, set.n_rows()) {
+                    let (theta0, alpha) = (&self.model.theta, &self.model.alpha);
+                    let low = adapt_low_rank(&self.kernels, &arch, set, inner, theta0, alpha, step);
+                    let result = low.map_or_else(|| (theta0.clone(), None), |a| (a.theta, Some((a.before, a.after))));
+                    self.adapted = Some(result.clone());
+                    return result;
+                }
                 let obj = RankObjective::new(&self.kernels, arch, set, inner.loss, &self.model.theta, inner.scope);
                 let (theta, before) =
                     adapt_from(&obj, &self.model.theta, &self.model.alpha, inner, inner.scope.trainable_from(&arch));
