@@ -18,7 +18,7 @@ use crate::scorer::{backward_rows, forward_rows, head_scores, hidden_from, Forwa
 use crate::session::SupportSet;
 
 mod low_rank;
-pub use low_rank::{adapt_low_rank, low_rank_step, uniform_input_step, LowRankAdapted};
+pub use low_rank::{low_rank_pays, uniform_input_step, LowRankObjective};
 
 /// Which parameters the inner loop changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +96,12 @@ pub trait Objective {
     fn loss(&self, theta: &[f32]) -> f32 {
         let mut g = vec![0.0; theta.len()];
         self.loss_grad(theta, &mut g)
+    }
+    /// `‖g‖²` of a step's gradient (with the proximal term), which the clip bounds: the sum of
+    /// squares, unless the parameters stand for others ([`LowRankObjective`]'s `D` moves the input
+    /// weights by `Zᵀ · D`), where it is the norm of the gradient they stand for.
+    fn norm_sq(&self, g: &[f32]) -> f32 {
+        sum_of_squares(g)
     }
 }
 
@@ -185,7 +191,7 @@ pub fn adapt_into(
         {
             *gi += cfg.prox * (t - t0);
         }
-        let scale = clip_scale(sum_of_squares(g).sqrt(), cfg.clip);
+        let scale = clip_scale(obj.norm_sq(g).sqrt(), cfg.clip);
         if let Some(t) = trace.as_deref_mut() {
             t.record(theta, g, scale);
         }

@@ -5,7 +5,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::{model, results, support_from_clicks};
-use fewclick::adapt::{adapt_from, adapt_low_rank, low_rank_step, uniform_input_step, RankObjective};
+use fewclick::adapt::{adapt_from, low_rank_pays, uniform_input_step, LowRankObjective, Objective, RankObjective};
 use fewclick::kernels::Fast;
 use fewclick::model_file::Model;
 use fewclick::params::Block;
@@ -44,21 +44,27 @@ fn the_low_rank_loop_matches_the_plain_loop() {
     for (seed, loss, prox, clip, steps) in cases {
         println!("seed {seed} loss {loss:?} prox {prox} clip {clip} steps {steps}");
         let inner = InnerLoop { steps, scope: Scope::All, loss, prox, clip };
-        let m = uniform_model(6, 8, seed, inner);
-        let set = support_from_clicks(&m, seed, 6);
+        let m = uniform_model(40, 8, seed, inner);
+        let set = support_from_clicks(&m, seed, 4);
         assert!(!set.pairs.is_empty(), "seed {seed}: nothing to learn from");
-        let step = uniform_input_step(&m.arch, &m.alpha).expect("one step size over the input weights");
+        assert!(uniform_input_step(&m.arch, &m.alpha), "one step size over the input weights");
         let obj = RankObjective::new(&Fast, m.arch, &set, loss, &m.theta, Scope::All);
         let (want, first) = adapt_from(&obj, &m.theta, &m.alpha, &inner, 0);
-        let got = adapt_low_rank(&Fast, &m.arch, &set, &inner, &m.theta, &m.alpha, step).expect("finite");
+        let low = LowRankObjective::new(&Fast, m.arch, &set, loss, &m.theta).expect("44 rows at most, 69 inputs");
+        let phi0 = low.start(&m.theta);
+        assert_eq!(low.theta(&m.theta, &phi0), m.theta, "seed {seed}: φ0 stands for θ0");
+        let (phi, before) = adapt_from(&low, &phi0, &m.alpha, &inner, 0);
+        let got = low.theta(&m.theta, &phi);
         assert_ne!(want, m.theta, "seed {seed}: the plain loop moved θ");
         // The loss at θ0 is the same computation in both (K · 0 adds nothing): equal to the bit.
-        assert_eq!(Some(got.before.to_bits()), first.map(f32::to_bits), "seed {seed}: loss at θ0");
-        assert_close(&got.theta, &want, &format!("seed {seed}"));
-        use fewclick::adapt::Objective;
-        let after = obj.loss(&want);
-        assert!((got.after - after).abs() <= 1e-5 + 1e-4 * after.abs(), "seed {seed}: after {} vs {after}", got.after);
-        assert!(got.after < got.before, "seed {seed}: the steps lower the support loss");
+        assert_eq!(before.map(f32::to_bits), first.map(f32::to_bits), "seed {seed}: loss at θ0");
+        assert_close(&got, &want, &format!("seed {seed}"));
+        let (after, want_after) = (low.loss(&phi), obj.loss(&want));
+        assert!(
+            (after - want_after).abs() <= 1e-5 + 1e-4 * want_after.abs(),
+            "seed {seed}: after {after} vs {want_after}"
+        );
+        assert!(after < first.unwrap(), "seed {seed}: the steps lower the support loss");
     }
 }
 
@@ -66,17 +72,21 @@ fn the_low_rank_loop_matches_the_plain_loop() {
 fn the_low_rank_loop_is_taken_only_where_it_applies_and_pays() {
     let inner = InnerLoop { steps: 5, scope: Scope::All, ..InnerLoop::default() };
     let m = uniform_model(64, 64, 71, inner);
-    let step = uniform_input_step(&m.arch, &m.alpha);
-    assert_eq!(step, Some(0.07));
+    assert!(uniform_input_step(&m.arch, &m.alpha));
     // 93 inputs, 64 hidden units, 5 steps: 25 rows pay, 100 do not.
-    assert_eq!(low_rank_step(&m.arch, &inner, step, 25), Some(0.07));
-    assert_eq!(low_rank_step(&m.arch, &inner, step, 100), None);
-    assert_eq!(low_rank_step(&m.arch, &InnerLoop { scope: Scope::Head, ..inner }, step, 25), None, "head scope");
-    assert_eq!(low_rank_step(&m.arch, &InnerLoop { steps: 0, ..inner }, step, 25), None, "no steps");
+    assert!(low_rank_pays(&m.arch, &inner, true, 25));
+    assert!(!low_rank_pays(&m.arch, &inner, true, 100));
+    assert!(!low_rank_pays(&m.arch, &InnerLoop { scope: Scope::Head, ..inner }, true, 25), "head scope");
+    assert!(!low_rank_pays(&m.arch, &InnerLoop { steps: 0, ..inner }, true, 25), "no steps");
     // Meta-SGD's per-weight step sizes: no single step size, no low-rank form.
     let meta_sgd = model(64, 64, 71, inner);
-    assert_eq!(uniform_input_step(&meta_sgd.arch, &meta_sgd.alpha), None);
-    assert_eq!(low_rank_step(&m.arch, &inner, None, 25), None);
+    // More rows than inputs: D cannot take W's place.
+    let small = uniform_model(2, 4, 72, inner);
+    let set = support_from_clicks(&small, 72, 12);
+    assert!(set.n_rows() > 2 + fewclick::session::SESSION_DIM, "{} rows", set.n_rows());
+    assert!(LowRankObjective::new(&Fast, small.arch, &set, LossKind::Pairwise, &small.theta).is_none());
+    assert!(!uniform_input_step(&meta_sgd.arch, &meta_sgd.alpha));
+    assert!(!low_rank_pays(&m.arch, &inner, false, 25));
 }
 
 /// rank() on a model with one input step size takes the low-rank loop; a backend that runs the
@@ -99,15 +109,17 @@ fn a_ranking_through_the_low_rank_loop_matches_the_plain_loops() {
                 r.record(Event::new(ids[i].clone(), fewclick::EventKind::Skip)).unwrap();
             }
         };
-        let (mut fast, mut deferred) =
-            (Reranker::new(m.clone(), Config::default()).unwrap(), Reranker::new(m.clone(), Config::default()).unwrap());
+        let (mut fast, mut deferred) = (
+            Reranker::new(m.clone(), Config::default()).unwrap(),
+            Reranker::new(m.clone(), Config::default()).unwrap(),
+        );
         session(&mut fast);
         session(&mut deferred);
         let got = fast.rank().unwrap();
         let Scoring::Job(mut job) = deferred.prepare_deferred().unwrap() else { panic!("seed {seed}: events, no job") };
         let pending = job.adapt.clone().expect("an inner loop to run");
         let n = pending.support.n_rows();
-        if low_rank_step(&m.arch, &pending.inner, uniform_input_step(&m.arch, &m.alpha), n).is_some() {
+        if low_rank_pays(&m.arch, &pending.inner, uniform_input_step(&m.arch, &m.alpha), n) {
             taken += 1;
         }
         let obj = RankObjective::new(&Fast, m.arch, &pending.support, pending.inner.loss, &m.theta, Scope::All);
