@@ -66,7 +66,8 @@ impl<V> IdMap<V> {
         }
     }
 
-    fn index(&self, id: &str) -> Option<usize> {
+    /// The entry number of `id`.
+    pub fn position(&self, id: &str) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
@@ -74,22 +75,24 @@ impl<V> IdMap<V> {
     }
 
     pub fn get(&self, id: &str) -> Option<&V> {
-        self.index(id).map(|i| &self.values[i])
+        self.position(id).map(|i| &self.values[i])
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut V> {
-        self.index(id).map(|i| &mut self.values[i])
+        self.position(id).map(|i| &mut self.values[i])
     }
 
-    /// Inserts `value` under `id`; returns the value it replaces.
-    pub fn insert(&mut self, id: String, value: V) -> Option<V> {
+    /// Inserts `value` under `id` as the next entry, or gives `id` back if it is present.
+    pub fn insert_new(&mut self, id: String, value: V) -> Result<usize, String> {
         match self.slot_for(&id) {
-            Ok(i) => Some(std::mem::replace(&mut self.values[i], value)),
-            Err((s, h)) => {
-                self.push(s, h, id, value);
-                None
-            }
+            Ok(_) => Err(id),
+            Err((s, h)) => Ok(self.push(s, h, id, value)),
         }
+    }
+
+    /// The ids, entry by entry.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
     }
 
     /// The value under `id`, inserted as `V::default()` if absent (the id is copied only then).
@@ -254,7 +257,15 @@ mod tests {
             for step in 0..20_000u32 {
                 let id = format!("sku-{}", rng.below(300));
                 match rng.below(4) {
-                    0 => assert_eq!(map.insert(id.clone(), step), std_map.insert(id, step), "seed {seed} step {step}"),
+                    0 => {
+                        let fresh = !std_map.contains_key(&id);
+                        let entries = map.len();
+                        assert_eq!(map.insert_new(id.clone(), step).is_ok(), fresh, "seed {seed} step {step}");
+                        if fresh {
+                            std_map.insert(id.clone(), step);
+                            assert_eq!(map.keys()[entries], id, "the next entry");
+                        }
+                    }
                     1 => assert_eq!(map.remove(&id), std_map.remove(&id), "seed {seed} step {step}"),
                     2 => {
                         *map.get_or_default(&id) += 1;
@@ -315,7 +326,7 @@ mod tests {
         assert_ne!(hash("12345678"), hash("123456780"));
         let mut map = id_map(4);
         for (i, id) in ["x", "y", "x\0", ""].iter().enumerate() {
-            assert!(map.insert(id.to_string(), i).is_none(), "{id:?}");
+            assert_eq!(map.insert_new(id.to_string(), i), Ok(i), "{id:?}");
         }
         assert_eq!(map.len(), 4);
         assert_eq!(map.get("x\0"), Some(&2));
