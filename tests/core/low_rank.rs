@@ -105,8 +105,8 @@ fn a_ranking_through_the_low_rank_loop_matches_the_plain_loops() {
             for i in [0usize, 1, 2] {
                 r.record(Event::new(ids[i].clone(), fewclick::EventKind::Click)).unwrap();
             }
-            for i in 3..5 + 2 * (seed as usize % 5) {
-                r.record(Event::new(ids[i].clone(), fewclick::EventKind::Skip)).unwrap();
+            for id in &ids[3..5 + 2 * (seed as usize % 5)] {
+                r.record(Event::new(id.clone(), fewclick::EventKind::Skip)).unwrap();
             }
         };
         let (mut fast, mut deferred) = (
