@@ -191,7 +191,14 @@ pub fn adapt_into(
         {
             *gi += cfg.prox * (t - t0);
         }
-        let scale = clip_scale(obj.norm_sq(g).sqrt(), cfg.clip);
+        let norm = obj.norm_sq(g).sqrt();
+        let scale = if norm > cfg.clip {
+            cfg.clip / norm
+        } else if norm.is_finite() {
+            1.0
+        } else {
+            0.0
+        };
         if let Some(t) = trace.as_deref_mut() {
             t.record(theta, g, scale);
         }
@@ -200,18 +207,6 @@ pub fn adapt_into(
         }
     }
     first
-}
-
-/// The factor a step's gradient of norm `norm` is scaled by: `min(1, clip / norm)`, and 0 for a
-/// norm that is not finite (the step is skipped).
-pub fn clip_scale(norm: f32, clip: f32) -> f32 {
-    if norm > clip {
-        clip / norm
-    } else if norm.is_finite() {
-        1.0
-    } else {
-        0.0
-    }
 }
 
 /// `Σ v²` in eight interleaved partial sums (lane `i % 8`), added pairwise at the end: an order the

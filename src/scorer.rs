@@ -27,13 +27,29 @@ pub fn forward_rows<K: Kernels + ?Sized>(k: &K, arch: &Arch, theta: &[f32], inpu
     let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
     let mut a = vec![0.0; n * h];
     k.matmul_acc(inputs, n, width, p.w_in, h, &mut a);
+    let scores = scores_from(k, arch, theta, inputs, base, &a);
+    Forward { a, scores }
+}
+
+/// The scores of input rows given their pre-activations `a` (without the bias): the head over
+/// `relu(a + b1)`, the linear term and the base score.
+pub fn scores_from<K: Kernels + ?Sized>(
+    k: &K,
+    arch: &Arch,
+    theta: &[f32],
+    inputs: &[f32],
+    base: &[f32],
+    a: &[f32],
+) -> Vec<f32> {
+    let p = Params::view(arch, theta);
+    let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
     let mut scores = vec![0.0; n];
-    k.relu_dot(&a, n, h, p.b1, p.w2, &mut scores);
+    k.relu_dot(a, n, h, p.b1, p.w2, &mut scores);
     k.gemv_acc(inputs, n, width, p.lin, &mut scores);
     for (s, b) in scores.iter_mut().zip(base) {
         *s += p.c * b;
     }
-    Forward { a, scores }
+    scores
 }
 
 /// Scores with the body's hidden activations given (`relu(z)`, `n × H`): the head-only fast path.

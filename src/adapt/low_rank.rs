@@ -27,8 +27,8 @@
 use super::{sum_of_squares, support_loss, InnerLoop, Objective, Scope};
 use crate::kernels::Kernels;
 use crate::loss::LossKind;
-use crate::params::{Arch, Block, Params};
-use crate::scorer::backward_but_input_weights;
+use crate::params::{Arch, Block};
+use crate::scorer::{backward_but_input_weights, scores_from};
 use crate::session::SupportSet;
 
 /// Whether the body's input weights `[Wx; Ws]` all step by one size.
@@ -115,17 +115,10 @@ impl<'a, K: Kernels + ?Sized> LowRankObjective<'a, K> {
 
     /// The pre-activations `Z·W0 + K·D` and the scores at φ.
     fn forward(&self, phi: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        let (n, h) = (self.set.n_rows(), self.arch.hidden);
-        let p = Params::view(&self.arch, phi);
+        let (n, h, set) = (self.set.n_rows(), self.arch.hidden, self.set);
         let mut pre = self.a0.clone();
         self.kernels.matmul_acc(&self.gram, n, self.np(), &phi[..self.np() * h], h, &mut pre);
-        let mut scores = vec![0.0; n];
-        self.kernels.relu_dot(&pre, n, h, p.b1, p.w2, &mut scores);
-        let lin = &phi[self.arch.range(Block::V).start..self.arch.range(Block::U).end];
-        self.kernels.gemv_acc(&self.set.inputs, n, self.set.width, lin, &mut scores);
-        for (s, b) in scores.iter_mut().zip(&self.set.base) {
-            *s += p.c * b;
-        }
+        let scores = scores_from(self.kernels, &self.arch, phi, &set.inputs, &set.base, &pre);
         (pre, scores)
     }
 }
