@@ -3,7 +3,7 @@
 // SIMD builds; with --a and --b any two wasm files that pkg/fewclick_wasm.js can load (say, the
 // SIMD build before and after a change: copy the old one aside before rebuilding). A benchmark,
 // not a test: CI does not run it. Needs pkg/ (bash scripts/build-wasm.sh).
-//   node scripts/bench-builds.mjs [--reps N] [--ns 100,1000,10000] [--dims 16,32] [--a old.wasm --b new.wasm]
+//   node scripts/bench-builds.mjs [--reps N] [--ns 100,1000,10000] [--dims 16,32] [--events random|peer] [--a old.wasm --b new.wasm]
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './lib/chromium.mjs';
@@ -17,6 +17,9 @@ const arg = (name, fallback) => {
 const reps = Number(arg('--reps', '300'));
 const ns = arg('--ns', '100,1000,10000');
 const dims = arg('--dims', '16,32'); // itemDim,hidden of the synthetic model
+// random: 25 clicks on random items; peer: the TF.js peer job's 5 clicks and 20 skips (builds-page.js)
+const events = arg('--events', 'random');
+if (!['random', 'peer'].includes(events)) throw new Error('--events must be random or peer');
 if (!Number.isInteger(reps) || reps < 10) throw new Error('--reps must be an integer ≥ 10');
 const [fileA, fileB] = [arg('--a', undefined), arg('--b', undefined)];
 if ((fileA === undefined) !== (fileB === undefined)) throw new Error('give both --a and --b, or neither');
@@ -41,10 +44,10 @@ const server = await serve(ROOT, {
 const browser = await launchChromium();
 try {
   const page = await browser.newPage();
-  await page.goto(`${server.origin}/scripts/bench/builds-page.html?reps=${reps}&ns=${ns}&dims=${dims}${query}`);
+  await page.goto(`${server.origin}/scripts/bench/builds-page.html?reps=${reps}&ns=${ns}&dims=${dims}&events=${events}${query}`);
   const r = await page.waitForFunction(() => window.__builds, null, { timeout: 600_000 }).then((h) => h.jsonValue());
   if (!r.ok) throw new Error(r.error);
-  console.log(`adapt + rank, ms (median; itemDim ${r.item_dim}, hidden ${r.hidden}, 25 clicks, k = 5), Chromium ${browser.version()}, the two builds taking turns call by call`);
+  console.log(`adapt + rank, ms (median; itemDim ${r.item_dim}, hidden ${r.hidden}, ${r.events === 'peer' ? '5 clicks and 20 skips' : '25 clicks'}, k = 5), Chromium ${browser.version()}, the two builds taking turns call by call`);
   if (fileA !== undefined) console.log(`a = ${fileA} (${r.kernels.a}), b = ${fileB} (${r.kernels.b}); speed-up = how much faster a is (b's median / a's)`);
   console.log(`${'N'.padStart(8)} ${labelA.padStart(10)} ${labelB.padStart(10)} ${'speed-up'.padStart(9)} ${'reps'.padStart(6)}`);
   for (const row of r.rows) {

@@ -17,6 +17,9 @@ use crate::params::{Arch, Block};
 use crate::scorer::{backward_rows, forward_rows, head_scores, hidden_from, Forward};
 use crate::session::SupportSet;
 
+mod low_rank;
+pub use low_rank::{low_rank_pays, uniform_input_step, LowRankObjective};
+
 /// Which parameters the inner loop changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -93,6 +96,12 @@ pub trait Objective {
     fn loss(&self, theta: &[f32]) -> f32 {
         let mut g = vec![0.0; theta.len()];
         self.loss_grad(theta, &mut g)
+    }
+    /// `‖g‖²` of a step's gradient (with the proximal term), which the clip bounds: the sum of
+    /// squares, unless the parameters stand for others ([`LowRankObjective`]'s `D` moves the input
+    /// weights by `Zᵀ · D`), where it is the norm of the gradient they stand for.
+    fn norm_sq(&self, g: &[f32]) -> f32 {
+        sum_of_squares(g)
     }
 }
 
@@ -182,7 +191,7 @@ pub fn adapt_into(
         {
             *gi += cfg.prox * (t - t0);
         }
-        let norm = sum_of_squares(g).sqrt();
+        let norm = obj.norm_sq(g).sqrt();
         let scale = if norm > cfg.clip {
             cfg.clip / norm
         } else if norm.is_finite() {
@@ -215,6 +224,14 @@ pub fn sum_of_squares(v: &[f32]) -> f32 {
     (((a + e) + (b + f)) + ((c + g) + (d + h))) + tail
 }
 
+/// The ranking loss of a support set's scored rows; writes `∂L/∂score` into `g`.
+pub fn support_loss(kind: LossKind, set: &SupportSet, scores: &[f32], g: &mut [f32]) -> f32 {
+    match kind {
+        LossKind::Pairwise => pairwise(&set.pairs, scores, g),
+        LossKind::Listwise => listwise(&set.groups, scores, g),
+    }
+}
+
 /// The ranking loss of a support (or query) set as an [`Objective`]. In head scope the body's
 /// hidden activations are computed once from `θ0` and reused by every step.
 pub struct RankObjective<'a, K: Kernels + ?Sized> {
@@ -236,10 +253,7 @@ impl<'a, K: Kernels + ?Sized> RankObjective<'a, K> {
     }
 
     fn loss_of_scores(&self, scores: &[f32], g: &mut [f32]) -> f32 {
-        match self.loss {
-            LossKind::Pairwise => pairwise(&self.set.pairs, scores, g),
-            LossKind::Listwise => listwise(&self.set.groups, scores, g),
-        }
+        support_loss(self.loss, self.set, scores, g)
     }
 
     /// The support rows' scores at θ: through the cached body in head scope (no activations

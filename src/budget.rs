@@ -50,8 +50,9 @@ const HEADER: usize = 24;
 pub fn result_set_bytes(n: usize, id_bytes: usize, dim: usize, hidden: usize) -> usize {
     // Features, base, prices, log prices, norms, list context.
     let values = n * (dim + 8) * F;
-    // The ids twice (the list and the index's keys), their headers, the index's buckets.
-    let ids = 2 * id_bytes + n * (2 * HEADER + 48);
+    // The ids once (the index's keys are the list), their headers, the index's table: a power of
+    // two of u64 slots at least twice the ids, so at most 4 slots an id.
+    let ids = id_bytes + n * (HEADER + 32);
     let projection = n * hidden * F;
     let scratch = n * (SESSION_DIM + 2 * hidden + 16) * F;
     values + ids + projection + scratch

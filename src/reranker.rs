@@ -3,7 +3,9 @@
 //! Every method validates its input completely before changing anything, so a failed call leaves
 //! the reranker exactly as it was.
 
-use crate::adapt::{adapt_from, InnerLoop, Objective, RankObjective, Scope};
+use crate::adapt::{
+    adapt_from, low_rank_pays, uniform_input_step, InnerLoop, LowRankObjective, Objective, RankObjective, Scope,
+};
 use crate::budget::{self, Reservation};
 use crate::error::{msg, Error, Result};
 use crate::kernels::{Fast, Kernels};
@@ -112,6 +114,9 @@ pub struct Reranker {
     adapted: Option<Adapted>,
     /// [`Reranker::model_tag`], computed once: a persisting page exports after every event.
     model_tag: u32,
+    /// Whether the body's input weights share one step size: the inner loop in scope `all` can
+    /// then run in low-rank form (src/adapt/low_rank.rs).
+    uniform_input_step: bool,
     /// The model's, the full log's and the adaptation's share of the memory pool.
     _held: Reservation,
 }
@@ -152,7 +157,18 @@ impl Reranker {
                 + budget::adaptation_bytes(dim, hidden, n_params),
         )?;
         let model_tag = tag_of(&model);
-        Ok(Reranker { model, cfg, kernels: Fast, results: None, log, adapted: None, model_tag, _held: held })
+        let uniform_input_step = uniform_input_step(&model.arch, &model.alpha);
+        Ok(Reranker {
+            model,
+            cfg,
+            kernels: Fast,
+            results: None,
+            log,
+            adapted: None,
+            model_tag,
+            uniform_input_step,
+            _held: held,
+        })
     }
 
     /// What a result set of `n` items whose ids take `id_bytes` reserves from the instance's
@@ -322,14 +338,36 @@ impl Reranker {
             Some(job) => {
                 let arch = self.model.arch;
                 let (set, inner) = (&job.support, &job.inner);
-                let obj = RankObjective::new(&self.kernels, arch, set, inner.loss, &self.model.theta, inner.scope);
-                let (theta, before) =
-                    adapt_from(&obj, &self.model.theta, &self.model.alpha, inner, inner.scope.trainable_from(&arch));
-                self.losses(&obj, theta, before).unwrap_or_else(|| (self.model.theta.clone(), None))
+                if low_rank_pays(&arch, inner, self.uniform_input_step, set.n_rows()) {
+                    self.adapt_low_rank(set, inner)
+                } else {
+                    let obj = RankObjective::new(&self.kernels, arch, set, inner.loss, &self.model.theta, inner.scope);
+                    let (theta, before) = adapt_from(
+                        &obj,
+                        &self.model.theta,
+                        &self.model.alpha,
+                        inner,
+                        inner.scope.trainable_from(&arch),
+                    );
+                    self.losses(&obj, theta, before)
+                }
+                .unwrap_or_else(|| (self.model.theta.clone(), None))
             }
         };
         self.adapted = Some(result.clone());
         result
+    }
+
+    /// The inner loop through [`LowRankObjective`] (the caller checked that it pays, so it fits):
+    /// the same steps as the plain loop, up to rounding. `None` if θ is not finite.
+    fn adapt_low_rank(&self, set: &SupportSet, inner: &InnerLoop) -> Option<Adapted> {
+        let theta0 = &self.model.theta;
+        let obj = LowRankObjective::new(&self.kernels, self.model.arch, set, inner.loss, theta0)?;
+        let (phi, before) = adapt_from(&obj, &obj.start(theta0), &self.model.alpha, inner, 0);
+        let theta = obj.theta(theta0, &phi);
+        // The loss at θ0 is the first step's (φ0 stands for θ0); the loss after is φ's.
+        let losses = before.map(|b| (b, obj.loss(&phi)));
+        theta.iter().all(|v| v.is_finite()).then_some((theta, losses))
     }
 
     /// An adapted θ with its support loss before and after, or `None` if it is not finite (then

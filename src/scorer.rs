@@ -27,13 +27,29 @@ pub fn forward_rows<K: Kernels + ?Sized>(k: &K, arch: &Arch, theta: &[f32], inpu
     let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
     let mut a = vec![0.0; n * h];
     k.matmul_acc(inputs, n, width, p.w_in, h, &mut a);
+    let scores = scores_from(k, arch, theta, inputs, base, &a);
+    Forward { a, scores }
+}
+
+/// The scores of input rows given their pre-activations `a` (without the bias): the head over
+/// `relu(a + b1)`, the linear term and the base score.
+pub fn scores_from<K: Kernels + ?Sized>(
+    k: &K,
+    arch: &Arch,
+    theta: &[f32],
+    inputs: &[f32],
+    base: &[f32],
+    a: &[f32],
+) -> Vec<f32> {
+    let p = Params::view(arch, theta);
+    let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
     let mut scores = vec![0.0; n];
-    k.relu_dot(&a, n, h, p.b1, p.w2, &mut scores);
+    k.relu_dot(a, n, h, p.b1, p.w2, &mut scores);
     k.gemv_acc(inputs, n, width, p.lin, &mut scores);
     for (s, b) in scores.iter_mut().zip(base) {
         *s += p.c * b;
     }
-    Forward { a, scores }
+    scores
 }
 
 /// Scores with the body's hidden activations given (`relu(z)`, `n × H`): the head-only fast path.
@@ -70,6 +86,34 @@ pub fn backward_rows<K: Kernels + ?Sized>(
     grad: &mut [f32],
     head_only: bool,
 ) {
+    let Some(dz) = backward_but_input_weights(arch, theta, inputs, base, &fwd.a, g, grad, head_only) else { return };
+    let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
+    // dW (width × H) += inputsᵀ (width × n) · dz (n × H)
+    let mut t = vec![0.0; width * n];
+    for r in 0..n {
+        for kk in 0..width {
+            t[kk * n + r] = inputs[r * width + kk];
+        }
+    }
+    let w_in = arch.range(Block::Wx).start..arch.range(Block::Ws).end;
+    k.matmul_acc(&t, width, n, &dz, h, &mut grad[w_in]);
+}
+
+/// [`backward_rows`] but for the body's input weights `[Wx; Ws]`: accumulates the gradients of the
+/// head and, unless `head_only`, of `b1`, and returns `dz = ∂L/∂a` (`n × H`, `None` when
+/// `head_only`), from which the input weights' gradient is `inputsᵀ · dz`. `pre` is the forward
+/// pass's pre-activations without the bias.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_but_input_weights(
+    arch: &Arch,
+    theta: &[f32],
+    inputs: &[f32],
+    base: &[f32],
+    pre: &[f32],
+    g: &[f32],
+    grad: &mut [f32],
+    head_only: bool,
+) -> Option<Vec<f32>> {
     let p = Params::view(arch, theta);
     let (n, width, h) = (base.len(), arch.item_dim + SESSION_DIM, arch.hidden);
     let c = arch.range(Block::C).start;
@@ -88,7 +132,7 @@ pub fn backward_rows<K: Kernels + ?Sized>(
         }
         // Branch-free, so the compiler vectorises it: an inactive unit (z ≤ 0) adds gr · 0 to
         // its w2 gradient and gets a zero dz.
-        let ar = &fwd.a[r * h..(r + 1) * h];
+        let ar = &pre[r * h..(r + 1) * h];
         for ((gw, &a), &b) in grad[w2.clone()].iter_mut().zip(ar).zip(p.b1) {
             *gw += gr * (a + b).max(0.0);
         }
@@ -99,7 +143,7 @@ pub fn backward_rows<K: Kernels + ?Sized>(
         }
     }
     if head_only {
-        return;
+        return None;
     }
     let b1 = arch.range(Block::B1);
     for row in dz.chunks_exact(h) {
@@ -107,15 +151,7 @@ pub fn backward_rows<K: Kernels + ?Sized>(
             *gb += d;
         }
     }
-    // dW (width × H) += inputsᵀ (width × n) · dz (n × H)
-    let mut t = vec![0.0; width * n];
-    for r in 0..n {
-        for kk in 0..width {
-            t[kk * n + r] = inputs[r * width + kk];
-        }
-    }
-    let w_in = arch.range(Block::Wx).start..arch.range(Block::Ws).end;
-    k.matmul_acc(&t, width, n, &dz, h, &mut grad[w_in]);
+    Some(dz)
 }
 
 /// Scores a result set: `x` (`n × d`), `s` (`n × S`), `base` (`n`). `proj`, when given, is `X·Wx`

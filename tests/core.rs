@@ -13,6 +13,9 @@ use fewclick::scorer::{forward_rows, hidden_from, project_items, score_candidate
 use fewclick::session::{SupportSet, SESSION_DIM};
 use fewclick::{Arch, Config, Error, Event, EventKind, InnerLoop, LossKind, Reranker, Scope};
 
+#[path = "core/low_rank.rs"]
+mod low_rank;
+
 fn model(item_dim: usize, hidden: usize, seed: u64, inner: InnerLoop) -> Model {
     let arch = Arch::new(item_dim, hidden).unwrap();
     let mut rng = Rng::new(seed);

@@ -6,7 +6,9 @@
 // that alternate within one page see the same machine, so their ratio is what the builds differ by.
 // The job is scripts/bench/suite.mjs's adapt+rank: itemDim 16, hidden 32 (or `dims`, say 64,64 for
 // the shapes of issue 11's peer job), reset, 25 clicks on random items, then rank() (adapt k = 5
-// from θ0, score and order N), timed around rank() only.
+// from θ0, score and order N), timed around rank() only. With `events=peer`, the peer job's events
+// instead (scripts/bench/peer-page.js: clicks on rows 0-4, `skip` on rows 5-24, a support set of
+// exactly those 25 rows; 25 random clicks make up to 11 rows each).
 import { mulberry32, stats } from './stats.mjs';
 
 const params = new URLSearchParams(location.search);
@@ -14,6 +16,8 @@ const ns = (params.get('ns') ?? '100,1000,10000').split(',').map(Number);
 const reps = Number(params.get('reps') ?? 300);
 const [ITEM_DIM, HIDDEN] = (params.get('dims') ?? '16,32').split(',').map(Number);
 const EVENTS = 25;
+const PEER_EVENTS = params.get('events') === 'peer';
+if (!['random', 'peer'].includes(params.get('events') ?? 'random')) throw new Error('events must be random or peer');
 // Paths from the repository root (the server's); the defaults are the two CPU builds of pkg/.
 const A = params.get('a') ?? 'pkg/fewclick_relaxed.wasm';
 const B = params.get('b') ?? 'pkg/fewclick_simd.wasm';
@@ -35,7 +39,10 @@ function job(glue, model, n, seed) {
   r.setResults(ids, features, Array.from({ length: ITEM_DIM }, (_, i) => `f${i}`), undefined, prices);
   return () => {
     r.reset();
-    for (let e = 0; e < EVENTS; e++) r.record({ item: ids[Math.floor(rand() * n)], type: 'click', timestamp: 1000 + e });
+    for (let e = 0; e < EVENTS; e++) {
+      const [item, type] = PEER_EVENTS ? [ids[e], e < 5 ? 'click' : 'skip'] : [ids[Math.floor(rand() * n)], 'click'];
+      r.record({ item, type, timestamp: 1000 + e });
+    }
     const t0 = performance.now();
     r.rank();
     return performance.now() - t0;
@@ -71,7 +78,7 @@ async function run() {
     const [ra, rb] = [stats(ta).median, stats(tb).median];
     rows.push({ n, reps: count, a_median_ms: ra, b_median_ms: rb, speedup: rb / ra });
   }
-  return { rows, kernels, a: A, b: B, item_dim: ITEM_DIM, hidden: HIDDEN };
+  return { rows, kernels, a: A, b: B, item_dim: ITEM_DIM, hidden: HIDDEN, events: PEER_EVENTS ? 'peer' : 'random' };
 }
 
 run().then(

@@ -191,7 +191,7 @@ impl EventLog {
                 first_time = first_time.or(Some(t));
                 last_time = Some(t);
             }
-            let agg = items.entry(e.item.clone()).or_default();
+            let agg = items.get_or_default(&e.item);
             match e.kind {
                 EventKind::Impression => agg.impressions += 1,
                 EventKind::Skip => agg.skips += 1,

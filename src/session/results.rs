@@ -16,8 +16,8 @@ pub const MAX_LOG_PRICE_RATIO: f32 = 3.0;
 /// The host's current results, in display order.
 #[derive(Clone, Debug)]
 pub struct ResultSet {
-    ids: Vec<String>,
-    index: IdMap<usize>,
+    /// The ids in display order, entry `i` the id of row `i`.
+    index: IdMap<()>,
     pub(super) dim: usize,
     /// Item features, row-major `n × dim`.
     x: Vec<f32>,
@@ -70,12 +70,11 @@ impl ResultSet {
                 return Err(Error::InvalidInput { reason: msg!("price at index ", i, " must be positive") });
             }
         }
+        let fingerprint = fingerprint(&ids);
         let mut index = id_map(n);
-        for (i, id) in ids.iter().enumerate() {
-            validate_id(id)?;
-            if index.insert(id.clone(), i).is_some() {
-                return Err(Error::DuplicateId { id: id.clone() });
-            }
+        for id in ids {
+            validate_id(&id)?;
+            index.insert_new(id, ()).map_err(|id| Error::DuplicateId { id })?;
         }
         // A row whose squared norm overflows would make its norm, its similarities and the
         // snapshot an event takes of it non-finite (and the session's export unreadable).
@@ -93,8 +92,7 @@ impl ResultSet {
             (Some(p), Some(lp)) => list_context(p, lp),
             _ => vec![0.0; n * LIST_CONTEXT_DIM],
         };
-        let fingerprint = fingerprint(&ids);
-        Ok(ResultSet { ids, index, dim, x, base, prices, log_prices, context, norms, fingerprint, generation })
+        Ok(ResultSet { index, dim, x, base, prices, log_prices, context, norms, fingerprint, generation })
     }
 
     /// Identifies these contents: two sets with the same generation have the same features and
@@ -110,13 +108,13 @@ impl ResultSet {
     }
 
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.index.keys().len()
     }
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.index.keys().is_empty()
     }
     pub fn ids(&self) -> &[String] {
-        &self.ids
+        self.index.keys()
     }
     pub fn dim(&self) -> usize {
         self.dim
@@ -146,7 +144,7 @@ impl ResultSet {
         &self.context
     }
     pub fn position(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        self.index.position(id)
     }
 }
 

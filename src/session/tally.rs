@@ -87,7 +87,7 @@ impl Tally {
         let front = self.next_seq - entries.len() as u64;
         let e = &entry.event;
         let w = e.engagement();
-        let item = self.items.entry(e.item.clone()).or_default();
+        let item = self.items.get_or_default(&e.item);
         item.events += 1;
         match e.kind {
             super::EventKind::Impression => item.impressions += 1,
