@@ -3,6 +3,8 @@
 //! Every method validates its input completely before changing anything, so a failed call leaves
 //! the reranker exactly as it was.
 
+use std::cell::RefCell;
+
 use crate::adapt::{
     adapt_from, low_rank_pays, uniform_input_step, InnerLoop, LowRankObjective, Objective, RankObjective, Scope,
 };
@@ -11,7 +13,7 @@ use crate::error::{msg, Error, Result};
 use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
 use crate::rank;
-use crate::scorer::{project_items, score_candidates};
+use crate::scorer::{project_items, score_candidates, SCORE_BLOCK};
 use crate::session::{Event, EventLog, ResultSet, SummaryTable, SupportSet};
 
 mod explain;
@@ -117,6 +119,11 @@ pub struct Reranker {
     /// Whether the body's input weights share one step size: the inner loop in scope `all` can
     /// then run in low-rank form (src/adapt/low_rank.rs).
     uniform_input_step: bool,
+    /// One block of a ranking's hidden layer ([`SCORE_BLOCK`] × hidden), allocated once and
+    /// reused by every rank: a buffer of the result set's size per rank would be carved from
+    /// whatever free memory the small long-lived allocations (ids, events) had split, and grow
+    /// the wasm memory as the session ages (tests/js/soak.test.mjs).
+    scratch: RefCell<Vec<f32>>,
     /// The model's, the full log's and the adaptation's share of the memory pool.
     _held: Reservation,
 }
@@ -167,6 +174,7 @@ impl Reranker {
             adapted: None,
             model_tag,
             uniform_input_step,
+            scratch: RefCell::new(Vec::with_capacity(SCORE_BLOCK * hidden)),
             _held: held,
         })
     }
@@ -408,7 +416,7 @@ impl Reranker {
         let r = self.results.as_ref().expect("caller checked results");
         let n = r.set.len();
         let mut out = vec![0.0; n];
-        let mut scratch = Vec::new();
+        let mut scratch = self.scratch.borrow_mut();
         let proj = (scope == Scope::Head).then_some(r.proj.as_slice());
         score_candidates(
             &self.kernels,
@@ -418,7 +426,7 @@ impl Reranker {
             s,
             r.set.base(),
             proj,
-            &mut scratch,
+            &mut *scratch,
             &mut out,
         );
         out

@@ -154,8 +154,15 @@ pub fn backward_but_input_weights(
     Some(dz)
 }
 
+/// Rows [`score_candidates`] takes at a time: the hidden layer of one block (`SCORE_BLOCK ×
+/// hidden`, 32 KB at 64 units) stays in cache between its products, and the scratch is this size
+/// whatever the result set's, so a ranking allocates nothing of the set's size but its scores.
+pub const SCORE_BLOCK: usize = 128;
+
 /// Scores a result set: `x` (`n × d`), `s` (`n × S`), `base` (`n`). `proj`, when given, is `X·Wx`
-/// computed earlier with the same `Wx` (the per-result-set cache of the head-only path).
+/// computed earlier with the same `Wx` (the per-result-set cache of the head-only path). The
+/// candidates go through in blocks of [`SCORE_BLOCK`] rows; `scratch` holds one block's hidden
+/// layer (a caller that ranks again passes the same one back).
 #[allow(clippy::too_many_arguments)]
 pub fn score_candidates<K: Kernels + ?Sized>(
     k: &K,
@@ -170,20 +177,29 @@ pub fn score_candidates<K: Kernels + ?Sized>(
 ) {
     let p = Params::view(arch, theta);
     let (n, d, h) = (base.len(), arch.item_dim, arch.hidden);
-    scratch.clear();
-    match proj {
-        Some(pr) => scratch.extend_from_slice(&pr[..n * h]),
-        None => {
-            scratch.resize(n * h, 0.0);
-            k.matmul_acc(x, n, d, p.wx, h, scratch);
+    for r0 in (0..n).step_by(SCORE_BLOCK) {
+        let rows = r0..(r0 + SCORE_BLOCK).min(n);
+        let m = rows.len();
+        let (x, s, out) = (
+            &x[rows.start * d..rows.end * d],
+            &s[rows.start * SESSION_DIM..rows.end * SESSION_DIM],
+            &mut out[rows.clone()],
+        );
+        scratch.clear();
+        match proj {
+            Some(pr) => scratch.extend_from_slice(&pr[rows.start * h..rows.end * h]),
+            None => {
+                scratch.resize(m * h, 0.0);
+                k.matmul_acc(x, m, d, p.wx, h, scratch);
+            }
         }
-    }
-    k.matmul_acc(s, n, SESSION_DIM, p.ws, h, scratch);
-    k.relu_dot(scratch, n, h, p.b1, p.w2, out);
-    k.gemv_acc(x, n, d, p.v, out);
-    k.gemv_acc(s, n, SESSION_DIM, p.u, out);
-    for (o, b) in out.iter_mut().zip(base) {
-        *o += p.c * b;
+        k.matmul_acc(s, m, SESSION_DIM, p.ws, h, scratch);
+        k.relu_dot(scratch, m, h, p.b1, p.w2, out);
+        k.gemv_acc(x, m, d, p.v, out);
+        k.gemv_acc(s, m, SESSION_DIM, p.u, out);
+        for (o, b) in out.iter_mut().zip(&base[rows]) {
+            *o += p.c * b;
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use fewclick::kernels::{Fast, Kernels, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Block;
 use fewclick::rng::Rng;
-use fewclick::scorer::{forward_rows, hidden_from, project_items, score_candidates, score_reference};
+use fewclick::scorer::{forward_rows, hidden_from, project_items, score_candidates, score_reference, SCORE_BLOCK};
 use fewclick::session::{SupportSet, SESSION_DIM};
 use fewclick::{Arch, Config, Error, Event, EventKind, InnerLoop, LossKind, Reranker, Scope};
 
@@ -97,9 +97,13 @@ fn batched_scoring_matches_the_per_candidate_oracle() {
         let base: Vec<f32> = (0..n).map(|i| -((1 + i) as f32).ln()).collect();
         let want = score_reference(&m.arch, &m.theta, &x, &s, &base);
         let proj = project_items(&Fast, &m.arch, &m.theta, &x, n);
+        // One scratch for both calls, as a reranker passes it back: the second starts from the
+        // first's leftovers. It holds one block of rows, whatever n.
+        let mut scratch = Vec::new();
         for cached in [None, Some(proj.as_slice())] {
-            let (mut scratch, mut got) = (Vec::new(), vec![0.0; n]);
+            let mut got = vec![0.0; n];
             score_candidates(&Fast, &m.arch, &m.theta, &x, &s, &base, cached, &mut scratch, &mut got);
+            assert!(scratch.len() <= SCORE_BLOCK * m.arch.hidden, "n {n}: scratch of {} floats", scratch.len());
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "n {n} cand {i}: {g} vs {w}");
             }
