@@ -426,7 +426,7 @@ impl Reranker {
             s,
             r.set.base(),
             proj,
-            &mut *scratch,
+            &mut scratch,
             &mut out,
         );
         out
