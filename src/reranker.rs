@@ -13,8 +13,8 @@ use crate::error::{msg, Error, Result};
 use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
 use crate::rank;
-use crate::scorer::{project_items, score_rows, SessionRows, SCORE_BLOCK};
-use crate::session::{Event, EventLog, FeatureRows, ResultSet, SummaryTable, SupportSet};
+use crate::scorer::{project_items, score_candidates, SCORE_BLOCK};
+use crate::session::{Event, EventLog, ResultSet, SummaryTable, SupportSet};
 
 mod explain;
 pub use explain::{Explanation, Reason, ReasonCode};
@@ -76,12 +76,10 @@ pub enum Scoring {
 pub struct ScoringJob {
     /// The adapted parameters (θ0 when nothing was learned, or while `adapt` is pending).
     pub theta: Vec<f32>,
-    /// Session features, `n × S`, display order (empty when `table` is given instead, as it is
-    /// whenever the reranker makes the job).
+    /// Session features, `n × S`, display order (empty when `table` is given instead).
     pub session_features: Vec<f32>,
-    /// The session summary flattened for the results: the CPU computes the session features from
-    /// it block by block as it scores ([`FeatureRows`]), a GPU backend in
-    /// src/gpu/shaders/features.wgsl.
+    /// The session summary flattened for the results, from [`Reranker::prepare_deferred`]: the
+    /// backend computes the session features from it (src/gpu/shaders/features.wgsl).
     pub table: Option<Box<SummaryTable>>,
     pub support_loss: Option<(f32, f32)>,
     /// The inner loop still to run, from [`Reranker::prepare_deferred`]: the backend adapts
@@ -413,15 +411,24 @@ impl Reranker {
         true
     }
 
-    /// Scores every candidate with θ and the session features from `s`, a block at a time.
-    fn score(&self, theta: &[f32], s: &mut dyn SessionRows, scope: Scope) -> Vec<f32> {
+    /// Scores every candidate with θ and the given session features.
+    fn score(&self, theta: &[f32], s: &[f32], scope: Scope) -> Vec<f32> {
         let r = self.results.as_ref().expect("caller checked results");
         let n = r.set.len();
         let mut out = vec![0.0; n];
         let mut scratch = self.scratch.borrow_mut();
         let proj = (scope == Scope::Head).then_some(r.proj.as_slice());
-        let (x, base) = (r.set.features(), r.set.base());
-        score_rows(&self.kernels, &self.model.arch, theta, x, s, base, proj, &mut scratch, &mut out);
+        score_candidates(
+            &self.kernels,
+            &self.model.arch,
+            theta,
+            r.set.features(),
+            s,
+            r.set.base(),
+            proj,
+            &mut scratch,
+            &mut out,
+        );
         out
     }
 
@@ -439,13 +446,10 @@ impl Reranker {
     /// The CPU's scores for a job (display order). A job whose inner loop is still pending
     /// scores with θ0.
     pub fn score_job(&self, job: &ScoringJob) -> Vec<f32> {
-        let scope = self.inner().scope;
-        match (&job.table, &self.results) {
-            (Some(table), Some(r)) => {
-                self.score(&job.theta, &mut FeatureRows::new(&self.kernels, table, &r.set), scope)
-            }
-            _ => self.score(&job.theta, &mut job.session_features.as_slice(), scope),
+        if job.table.is_some() {
+            return self.score(&job.theta, &self.session_features(), self.inner().scope);
         }
+        self.score(&job.theta, &job.session_features, self.inner().scope)
     }
 
     /// The first half of [`Reranker::rank`]: adapts θ and computes the session features, leaving
@@ -487,9 +491,7 @@ impl Reranker {
             Some(_) => (self.model.theta.clone(), None),
             None => self.adapted_theta(),
         };
-        // The CPU scores from the table too, computing each block's features as it goes
-        // (`FeatureRows`): a large set's `n × S` features never exist at once.
-        let table = self.summary_table().map(Box::new);
+        let table = if adapt_here { None } else { self.summary_table().map(Box::new) };
         let session_features = if table.is_some() { Vec::new() } else { self.session_features() };
         Ok(Scoring::Job(ScoringJob { theta, session_features, table, support_loss, adapt }))
     }

@@ -9,8 +9,6 @@
 //!
 //! [`score_reference`] is the plain per-candidate oracle.
 
-use std::ops::Range;
-
 use crate::kernels::Kernels;
 use crate::params::{Arch, Block, Params};
 use crate::session::SESSION_DIM;
@@ -161,48 +159,17 @@ pub fn backward_but_input_weights(
 /// whatever the result set's, so a ranking allocates nothing of the set's size but its scores.
 pub const SCORE_BLOCK: usize = 128;
 
-/// Where scoring reads the candidates' session features, a block of rows at a time: a slice
-/// of all of them (`n × SESSION_DIM`), or the session summary computing each block as it is
-/// asked for (`session::FeatureRows`), so that a ranking never holds them all.
-pub trait SessionRows {
-    /// Rows `rows` of the `n × SESSION_DIM` session features, row-major.
-    fn rows(&mut self, rows: Range<usize>) -> &[f32];
-}
-
-impl SessionRows for &[f32] {
-    fn rows(&mut self, rows: Range<usize>) -> &[f32] {
-        &self[rows.start * SESSION_DIM..rows.end * SESSION_DIM]
-    }
-}
-
 /// Scores a result set: `x` (`n × d`), `s` (`n × S`), `base` (`n`). `proj`, when given, is `X·Wx`
-/// computed earlier with the same `Wx` (the per-result-set cache of the head-only path).
-/// [`score_rows`] with the session features as one slice.
+/// computed earlier with the same `Wx` (the per-result-set cache of the head-only path). The
+/// candidates go through in blocks of [`SCORE_BLOCK`] rows; `scratch` holds one block's hidden
+/// layer (a caller that ranks again passes the same one back).
 #[allow(clippy::too_many_arguments)]
 pub fn score_candidates<K: Kernels + ?Sized>(
     k: &K,
     arch: &Arch,
     theta: &[f32],
     x: &[f32],
-    mut s: &[f32],
-    base: &[f32],
-    proj: Option<&[f32]>,
-    scratch: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    score_rows(k, arch, theta, x, &mut s, base, proj, scratch, out);
-}
-
-/// [`score_candidates`] with the session features from `s`, block by block. The candidates go
-/// through in blocks of [`SCORE_BLOCK`] rows; `scratch` holds one block's hidden layer (a caller
-/// that ranks again passes the same one back).
-#[allow(clippy::too_many_arguments)]
-pub fn score_rows<K: Kernels + ?Sized, S: SessionRows + ?Sized>(
-    k: &K,
-    arch: &Arch,
-    theta: &[f32],
-    x: &[f32],
-    s: &mut S,
+    s: &[f32],
     base: &[f32],
     proj: Option<&[f32]>,
     scratch: &mut Vec<f32>,
@@ -213,8 +180,11 @@ pub fn score_rows<K: Kernels + ?Sized, S: SessionRows + ?Sized>(
     for r0 in (0..n).step_by(SCORE_BLOCK) {
         let rows = r0..(r0 + SCORE_BLOCK).min(n);
         let m = rows.len();
-        let x = &x[rows.start * d..rows.end * d];
-        let out = &mut out[rows.clone()];
+        let (x, s, out) = (
+            &x[rows.start * d..rows.end * d],
+            &s[rows.start * SESSION_DIM..rows.end * SESSION_DIM],
+            &mut out[rows.clone()],
+        );
         scratch.clear();
         match proj {
             Some(pr) => scratch.extend_from_slice(&pr[rows.start * h..rows.end * h]),
@@ -223,7 +193,6 @@ pub fn score_rows<K: Kernels + ?Sized, S: SessionRows + ?Sized>(
                 k.matmul_acc(x, m, d, p.wx, h, scratch);
             }
         }
-        let s = s.rows(rows.clone());
         k.matmul_acc(s, m, SESSION_DIM, p.ws, h, scratch);
         k.relu_dot(scratch, m, h, p.b1, p.w2, out);
         k.gemv_acc(x, m, d, p.v, out);

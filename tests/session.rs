@@ -5,10 +5,9 @@
 
 use fewclick::kernels::{Fast, Reference};
 use fewclick::rng::Rng;
-use fewclick::scorer::SessionRows;
 use fewclick::session::{
-    feature_index, reference_list_context, signed_log_offset, EventLog, FeatureRows, ResultSet, LIST_CONTEXT_DIM,
-    POSITION_SCALE, RECENCY_HALF_SECONDS, SESSION_DIM, SESSION_FEATURE_NAMES, TIME_SCALE,
+    feature_index, reference_list_context, signed_log_offset, EventLog, ResultSet, LIST_CONTEXT_DIM, POSITION_SCALE,
+    RECENCY_HALF_SECONDS, SESSION_DIM, SESSION_FEATURE_NAMES, TIME_SCALE,
 };
 use fewclick::{Error, Event, EventKind};
 
@@ -299,25 +298,6 @@ fn batched_features_match_the_reference_on_random_timed_sessions_with_changing_l
                     assert!(
                         (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),
                         "seed {seed} {name}: row {} {}: {g} vs {w}",
-                        k / SESSION_DIM,
-                        SESSION_FEATURE_NAMES[k % SESSION_DIM]
-                    );
-                }
-            }
-            // Block by block, as scoring reads them (FeatureRows), in blocks that split the set
-            // anywhere: the same features.
-            let table = summary.table(&r).expect("snapshots of the set's width");
-            for block in [1, 3, 7] {
-                let mut rows = FeatureRows::new(&Fast, &table, &r);
-                let mut got = Vec::new();
-                for r0 in (0..n).step_by(block) {
-                    got.extend_from_slice(rows.rows(r0..(r0 + block).min(n)));
-                }
-                assert_eq!(got.len(), want.len(), "seed {seed} blocks of {block}");
-                for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                    assert!(
-                        (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),
-                        "seed {seed} blocks of {block}: row {} {}: {g} vs {w}",
                         k / SESSION_DIM,
                         SESSION_FEATURE_NAMES[k % SESSION_DIM]
                     );

@@ -22,7 +22,7 @@ use crate::kernels::Kernels;
 use std::borrow::Cow;
 
 mod table;
-pub use table::{FeatureRows, SummaryTable, NO_ROW};
+pub use table::{SummaryTable, NO_ROW};
 
 /// Number of session features per candidate.
 pub const SESSION_DIM: usize = 29;

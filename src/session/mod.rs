@@ -32,8 +32,8 @@ mod tally;
 
 pub use events::{check_item_features, Event, EventKind, EventLog, Group, SupportSet, MAX_SUPPORT_EXAMPLES};
 pub use features::{
-    feature_index, reference_list_context, signed_log_offset, FeatureRows, Summary, SummaryTable, NO_ROW,
-    POSITION_SCALE, RECENCY_HALF_SECONDS, SESSION_DIM, SESSION_FEATURE_NAMES, TIME_SCALE,
+    feature_index, reference_list_context, signed_log_offset, Summary, SummaryTable, NO_ROW, POSITION_SCALE,
+    RECENCY_HALF_SECONDS, SESSION_DIM, SESSION_FEATURE_NAMES, TIME_SCALE,
 };
 pub use persist::{MAX_SESSION_BYTES, SESSION_MAGIC, SESSION_VERSION};
 pub use results::{ResultSet, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO};

@@ -3,10 +3,6 @@
 //! batched features and src/gpu/shaders/features.wgsl both read this table; both are tested equal
 //! to the per-row reference of the parent module.
 
-use std::ops::Range;
-
-use crate::scorer::SessionRows;
-
 use super::{
     kind_one_hot, signed_log_offset, time_recency, Kernels, ResultSet, Summary, LIST_CONTEXT_DIM, MAX_LOG_PRICE_RATIO,
     POSITION_SCALE, SESSION_DIM,
@@ -133,77 +129,49 @@ impl SummaryTable {
 
     /// Writes the features of every candidate of `r` into `s` (`n × SESSION_DIM`, zeroed).
     fn features_into<K: Kernels + ?Sized>(&self, kernels: &K, r: &ResultSet, s: &mut [f32]) {
-        FeatureRows::new(kernels, self, r).write(0..r.len(), s);
-    }
-}
-
-/// The batched features of a result set a block of rows at a time: the ranking's
-/// [`SessionRows`], so that scoring never holds the `n × SESSION_DIM` features of a large set at
-/// once. The engaged items' columns are laid out once; a block's similarities and features live
-/// in buffers of the block's size.
-pub struct FeatureRows<'a, K: ?Sized> {
-    kernels: &'a K,
-    table: &'a SummaryTable,
-    r: &'a ResultSet,
-    /// The columns as a `d × m` matrix (`m` padded to a multiple of 4 for the kernels).
-    w: Vec<f32>,
-    m: usize,
-    dots: Vec<f32>,
-    block: Vec<f32>,
-}
-
-impl<'a, K: Kernels + ?Sized> FeatureRows<'a, K> {
-    pub fn new(kernels: &'a K, table: &'a SummaryTable, r: &'a ResultSet) -> Self {
-        let d = r.dim;
-        let n_cols = table.columns.len().checked_div(d).unwrap_or(0);
+        let (n, d) = (r.len(), r.dim);
+        let n_similar = self.n_similar();
+        let n_cols = self.columns.len().checked_div(d).unwrap_or(0);
+        // The columns as a d × m matrix (m padded to a multiple of 4 for the kernels).
         let m = n_cols.next_multiple_of(4);
-        let mut w = vec![0.0f32; d * m];
-        for (j, col) in table.columns.chunks_exact(d).enumerate() {
-            for (k, v) in col.iter().enumerate() {
-                w[k * m + j] = *v;
-            }
-        }
-        FeatureRows { kernels, table, r, w, m, dots: Vec::new(), block: Vec::new() }
-    }
-
-    /// Writes the features of the candidates `rows` into `s` (`rows.len() × SESSION_DIM`, zeroed).
-    fn write(&mut self, rows: Range<usize>, s: &mut [f32]) {
-        let (t, r, m) = (self.table, self.r, self.m);
-        let (d, n_similar) = (r.dim, t.n_similar());
+        let mut dots = Vec::new();
         if m > 0 {
-            self.dots.clear();
-            self.dots.resize(rows.len() * m, 0.0);
-            let x = &r.features()[rows.start * d..rows.end * d];
-            self.kernels.matmul_acc(x, rows.len(), d, &self.w, m, &mut self.dots);
+            let mut w = vec![0.0f32; d * m];
+            for (j, col) in self.columns.chunks_exact(d).enumerate() {
+                for (k, v) in col.iter().enumerate() {
+                    w[k * m + j] = *v;
+                }
+            }
+            dots = vec![0.0f32; n * m];
+            kernels.matmul_acc(r.features(), n, d, &w, m, &mut dots);
         }
-        let last = (t.last_row != NO_ROW).then_some(t.last_row as usize);
-        let prev = (t.prev_row != NO_ROW).then_some(t.prev_row as usize);
+        let last = (self.last_row != NO_ROW).then_some(self.last_row as usize);
+        let prev = (self.prev_row != NO_ROW).then_some(self.prev_row as usize);
         let priced = r.prices().is_some();
         let context = r.list_context();
-        for (k, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
-            let i = rows.start + k;
+        for (i, out) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
             let norm = r.norms[i];
             if norm > 0.0 && m > 0 {
-                let row = &self.dots[k * m..(k + 1) * m];
+                let row = &dots[i * m..(i + 1) * m];
                 let mut best = 0.0f32;
-                for (j, &own) in t.own_rows.iter().enumerate() {
+                for (j, &own) in self.own_rows.iter().enumerate() {
                     if own as usize != i {
                         best = best.max(row[j] / norm);
                     }
                 }
                 out[5] = best;
-                if t.has_centroid {
+                if self.has_centroid {
                     out[6] = row[n_similar] / norm;
                 }
             }
             let ctx = &context[i * LIST_CONTEXT_DIM..(i + 1) * LIST_CONTEXT_DIM];
-            if let Some(lm) = t.log_mean_price.filter(|_| priced) {
+            if let Some(lm) = self.log_mean_price.filter(|_| priced) {
                 let rel = (ctx[0] - lm).clamp(-MAX_LOG_PRICE_RATIO, MAX_LOG_PRICE_RATIO);
                 out[7] = rel;
                 out[8] = rel.abs();
                 out[9] = 1.0;
             }
-            out[10] = t.engaged;
+            out[10] = self.engaged;
             if let Some(j) = last.filter(|&j| j != i) {
                 out[11] = 1.0 / (1.0 + (i as f32 - j as f32).abs());
                 out[12] = (i > j) as u8 as f32;
@@ -214,44 +182,29 @@ impl<'a, K: Kernels + ?Sized> FeatureRows<'a, K> {
                 out[14..17].copy_from_slice(&ctx[1..4]);
                 out[17] = 1.0;
             }
-            out[19] = t.same_list;
+            out[19] = self.same_list;
             if let Some(j) = prev {
                 out[20] = signed_log_offset(i, j);
             }
-            out[21] = t.since_last;
-            out[22] = t.since_first;
-            out[24..27].copy_from_slice(&t.last_kind);
+            out[21] = self.since_last;
+            out[22] = self.since_first;
+            out[24..27].copy_from_slice(&self.last_kind);
         }
-        // The logged items are sorted by row: the block's are one run of them.
-        let from = t.items.partition_point(|item| (item.0 as usize) < rows.start);
-        let to = t.items.partition_point(|item| (item.0 as usize) < rows.end);
-        for &(row, [engagement, recency, impressions, skips, time]) in &t.items[from..to] {
-            let k = row as usize - rows.start;
-            let out = &mut s[k * SESSION_DIM..(k + 1) * SESSION_DIM];
+        for &(row, [engagement, recency, impressions, skips, time]) in &self.items {
+            let out = &mut s[row as usize * SESSION_DIM..(row as usize + 1) * SESSION_DIM];
             out[0] = engagement;
             out[1] = recency;
             out[3] = impressions;
             out[4] = skips;
             out[23] = time;
         }
-        if let Some(i) = last.filter(|i| rows.contains(i)) {
-            s[(i - rows.start) * SESSION_DIM + 2] = 1.0;
+        if let Some(i) = last {
+            s[i * SESSION_DIM + 2] = 1.0;
         }
-        let i = t.last_event_row as usize;
-        if t.last_event_row != NO_ROW && rows.contains(&i) {
-            s[(i - rows.start) * SESSION_DIM + 27] = t.last_kind[0];
-            s[(i - rows.start) * SESSION_DIM + 28] = t.last_kind[1];
+        if self.last_event_row != NO_ROW {
+            let i = self.last_event_row as usize;
+            s[i * SESSION_DIM + 27] = self.last_kind[0];
+            s[i * SESSION_DIM + 28] = self.last_kind[1];
         }
-    }
-}
-
-impl<K: Kernels + ?Sized> SessionRows for FeatureRows<'_, K> {
-    fn rows(&mut self, rows: Range<usize>) -> &[f32] {
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        block.resize(rows.len() * SESSION_DIM, 0.0);
-        self.write(rows, &mut block);
-        self.block = block;
-        &self.block
     }
 }
