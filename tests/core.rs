@@ -8,6 +8,7 @@ use fewclick::adapt::{adapt, adapt_from, Objective, RankObjective};
 use fewclick::kernels::{Fast, Kernels, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Block;
+use fewclick::reranker::Scoring;
 use fewclick::rng::Rng;
 use fewclick::scorer::{forward_rows, hidden_from, project_items, score_candidates, score_reference, SCORE_BLOCK};
 use fewclick::session::{SupportSet, SESSION_DIM};
@@ -106,6 +107,41 @@ fn batched_scoring_matches_the_per_candidate_oracle() {
             assert!(scratch.len() <= SCORE_BLOCK * m.arch.hidden, "n {n}: scratch of {} floats", scratch.len());
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "n {n} cand {i}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+/// rank()'s scoring goes through the set in blocks of `SCORE_BLOCK` rows with one scratch the
+/// reranker keeps: over several blocks (n = 1,000: 7 full blocks and a part), with engaged items
+/// in different blocks, in both scopes (the cached projection and not), its scores match the
+/// per-candidate oracle (tolerance as above).
+#[test]
+fn a_rankings_scores_over_several_blocks_match_the_oracle() {
+    let seed = 13;
+    println!("seed {seed}");
+    let mut rng = Rng::new(seed);
+    let n = 1000;
+    assert!(n > 7 * SCORE_BLOCK);
+    for scope in [Scope::Head, Scope::All] {
+        let m = model(16, 32, seed, InnerLoop { scope, steps: 3, ..InnerLoop::default() });
+        let mut r = Reranker::new(m.clone(), Config::default()).unwrap();
+        let (ids, x, prices) = results(&mut rng, n, 16, "k");
+        r.set_results(ids.clone(), Some(x.clone()), None, Some(prices)).unwrap();
+        for (i, kind) in
+            [(3, EventKind::Click), (140, EventKind::Skip), (600, EventKind::Click), (999, EventKind::Cart)]
+        {
+            r.record(Event::new(ids[i].clone(), kind)).unwrap();
+        }
+        // Twice: the second ranking reuses the first's scratch.
+        for round in 0..2 {
+            let Scoring::Job(job) = r.prepare_scoring().unwrap() else { panic!("{scope:?}: a job to score") };
+            let got = r.score_job(&job);
+            let base = r.results().unwrap().base().to_vec();
+            let want = score_reference(&m.arch, &job.theta, &x, &r.session_features(), &base);
+            assert_eq!(got.len(), n);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{scope:?} round {round} cand {i}: {g} vs {w}");
             }
         }
     }
