@@ -411,9 +411,10 @@ impl Reranker {
         true
     }
 
-    /// Scores every candidate with θ and the given session features.
+    /// Scores every candidate with θ and the given session features (none without results:
+    /// [`Reranker::finish`] then falls back to the host's order, which is empty too).
     fn score(&self, theta: &[f32], s: &[f32], scope: Scope) -> Vec<f32> {
-        let r = self.results.as_ref().expect("caller checked results");
+        let Some(r) = self.results.as_ref() else { return Vec::new() };
         let n = r.set.len();
         let mut out = vec![0.0; n];
         let mut scratch = self.scratch.borrow_mut();

@@ -147,6 +147,24 @@ fn a_rankings_scores_over_several_blocks_match_the_oracle() {
     }
 }
 
+/// A job scored where there are no results (a job made by another reranker) gives no scores and
+/// an empty ranking: no panic.
+#[test]
+fn a_job_scored_without_results_gives_no_scores() {
+    let mut rng = Rng::new(14);
+    let m = model(4, 8, 14, InnerLoop::default());
+    let mut with = Reranker::new(m.clone(), Config::default()).unwrap();
+    let (ids, x, _) = results(&mut rng, 10, 4, "j");
+    with.set_results(ids.clone(), Some(x), None, None).unwrap();
+    with.record(Event::new(ids[2].clone(), EventKind::Click)).unwrap();
+    let Scoring::Job(job) = with.prepare_scoring().unwrap() else { panic!("a job to score") };
+    let without = Reranker::new(m, Config::default()).unwrap();
+    let scores = without.score_job(&job);
+    assert!(scores.is_empty());
+    let ranking = without.finish(&job, scores);
+    assert!(ranking.order.is_empty() && ranking.scores.is_empty());
+}
+
 /// Relu is not differentiable at 0: a coordinate whose ±eps perturbation flips a hidden unit's
 /// sign is not a fair finite-difference check and is skipped (and counted).
 fn activation_pattern(m: &Model, set: &SupportSet, theta: &[f32]) -> Vec<bool> {
