@@ -18,17 +18,19 @@
 #![allow(unexpected_cfgs)] // web_sys_unstable_apis comes from RUSTFLAGS, not from Cargo
 
 use super::{js_error, now_ms, set, JsResult, Reranker};
-use crate::gpu::select::{Preference, Selector};
+use crate::gpu::select::Preference;
 use crate::reranker::Ranking;
 use js_sys::{Array, Float32Array, Int32Array, Object, Uint32Array};
-use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 thread_local! {
-    /// The page's backend decisions and the reason WebGPU is ruled out, if it is.
-    static SELECTOR: RefCell<Selector> = RefCell::new(Selector::default());
+    /// The page's backend decisions and the reason WebGPU is ruled out, if it is. Only a WebGPU
+    /// build has any: a CPU build's answers are constant (see [`gpu_status`]).
+    static SELECTOR: std::cell::RefCell<crate::gpu::select::Selector> = Default::default();
 }
 
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 const WEBGPU: &str = "webgpu";
 
 /// A ranking, the backend that scored it, and why WebGPU was wanted but not used.
@@ -83,7 +85,7 @@ impl Reranker {
     /// Why WebGPU is not used on this page (`null` while it may be).
     #[wasm_bindgen(getter, js_name = gpuFallbackReason)]
     pub fn gpu_fallback_reason(&self) -> Option<String> {
-        SELECTOR.with(|s| s.borrow().unusable().map(String::from)).or_else(|| NO_GPU_BUILD.map(String::from))
+        fallback_reason()
     }
 }
 
@@ -112,6 +114,15 @@ impl Reranker {
         let ranking = self.core.rank().map_err(|e| js_error(&e))?;
         Ok((ranking, self.core.backend(), Some(reason)))
     }
+}
+
+/// Why WebGPU is not used on this page: ruled out after a failure, or absent from this build.
+fn fallback_reason() -> Option<String> {
+    #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+    if let Some(reason) = SELECTOR.with(|s| s.borrow().unusable().map(String::from)) {
+        return Some(reason);
+    }
+    NO_GPU_BUILD.map(String::from)
 }
 
 /// Says why this build cannot use WebGPU at all (`None` in a WebGPU build).
@@ -257,14 +268,11 @@ mod webgpu {
 /// `gpuMs` is null where the CPU was under the GPU's floor and the GPU was not tried).
 #[wasm_bindgen(js_name = gpuStatus)]
 pub fn gpu_status() -> JsResult<Object> {
-    let (reason, cals) = SELECTOR.with(|s| {
-        let s = s.borrow();
-        (s.unusable().map(String::from).or_else(|| NO_GPU_BUILD.map(String::from)), s.calibrations().to_vec())
-    });
     let out = Object::new();
-    set(&out, "fallbackReason", &reason.map_or(JsValue::NULL, |r| JsValue::from_str(&r)))?;
+    set(&out, "fallbackReason", &fallback_reason().map_or(JsValue::NULL, |r| JsValue::from_str(&r)))?;
     let list = Array::new();
-    for c in cals {
+    #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+    for c in SELECTOR.with(|s| s.borrow().calibrations().to_vec()) {
         let o = Object::new();
         set(&o, "upTo", &(c.bucket as f64).into())?;
         set(&o, "scope", &c.scope.as_str().into())?;
