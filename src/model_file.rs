@@ -240,16 +240,19 @@ fn end_of_file() -> Error {
     Error::model("unexpected end of file")
 }
 
-/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), bytewise with a table built at compile
-/// time. Detects every single-byte change and every burst of up to 32 bits.
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), four bits at a time with a table of
+/// 16 entries built at compile time: 64 bytes of wasm data where the usual 256-entry table takes
+/// 1 KB (incompressible, about 1 KB of gzip in every page), at about half its speed (a 1.2 MB
+/// model file checks in a few ms). Detects every single-byte change and every burst of up to 32
+/// bits.
 pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
+    const TABLE: [u32; 16] = {
+        let mut t = [0u32; 16];
         let mut i = 0;
-        while i < 256 {
+        while i < 16 {
             let mut c = i as u32;
             let mut k = 0;
-            while k < 8 {
+            while k < 4 {
                 c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
                 k += 1;
             }
@@ -260,7 +263,9 @@ pub fn crc32(data: &[u8]) -> u32 {
     };
     let mut crc = !0u32;
     for &b in data {
-        crc = TABLE[((crc ^ b as u32) & 0xFF) as usize] ^ (crc >> 8);
+        crc ^= b as u32;
+        crc = TABLE[(crc & 0xF) as usize] ^ (crc >> 4);
+        crc = TABLE[(crc & 0xF) as usize] ^ (crc >> 4);
     }
     !crc
 }
@@ -301,5 +306,38 @@ mod tests {
     fn crc32_matches_the_standard_check_value() {
         // The check value of CRC-32/ISO-HDLC for "123456789" (from the CRC catalogue).
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    /// The plain bit-by-bit definition, the oracle of the table-driven version.
+    fn crc32_bitwise(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { 0xEDB8_8320 ^ (crc >> 1) } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn crc32_equals_the_bitwise_definition() {
+        // Every byte value in every position of a short message, and lengths 0..300 of a
+        // pseudo-random one (seed fixed: an LCG).
+        let mut x = 12345u32;
+        let data: Vec<u8> = (0..300)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as u8
+            })
+            .collect();
+        for len in 0..data.len() {
+            assert_eq!(crc32(&data[..len]), crc32_bitwise(&data[..len]), "length {len}");
+        }
+        for b in 0..=255u8 {
+            let m = [b, 0x5A, b, 0xFF];
+            assert_eq!(crc32(&m), crc32_bitwise(&m), "byte {b}");
+        }
     }
 }
