@@ -286,6 +286,18 @@ function checkUint32(value, what) {
   }
 }
 
+/** rankAsync() of a build without WebGPU (which exports no `rankAsync`: the CPU builds carry
+ * none of the asynchronous machinery): rank() on the CPU, saying why WebGPU was not used unless
+ * the caller asked for the CPU. The same checks and answer as the WebGPU build's CPU path. */
+function cpuRankAsync(raw, backend = 'auto') {
+  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') {
+    throw new FewclickError('INVALID_CONFIG', `invalid setting \`backend\`: expected "auto", "cpu" or "webgpu", got ${JSON.stringify(backend)}`);
+  }
+  const ranking = raw.rank();
+  ranking.fallbackReason = backend === 'cpu' ? null : raw.gpuFallbackReason;
+  return Promise.resolve(ranking);
+}
+
 /** The page's reranker: a typed shell over the wasm object. */
 class Reranker {
   #raw;
@@ -456,7 +468,7 @@ class Reranker {
     const raw = this.#live();
     this.#throwRefused();
     const stability = stabilityOptions(options);
-    const promise = guarded(() => raw.rankAsync(backend));
+    const promise = guarded(() => (raw.rankAsync ? raw.rankAsync(backend) : cpuRankAsync(raw, backend)));
     this.#pending = true;
     try {
       return this.#withIds(await promise, stability);

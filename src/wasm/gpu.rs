@@ -17,7 +17,10 @@
 //! same reranker (other rerankers are free).
 #![allow(unexpected_cfgs)] // web_sys_unstable_apis comes from RUSTFLAGS, not from Cargo
 
-use super::{js_error, now_ms, set, JsResult, Reranker};
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+use super::{js_error, now_ms};
+use super::{set, JsResult, Reranker};
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 use crate::gpu::select::Preference;
 use crate::reranker::Ranking;
 use js_sys::{Array, Float32Array, Int32Array, Object, Uint32Array};
@@ -58,27 +61,8 @@ impl Reranker {
     }
 }
 
-/// A build without WebGPU keeps the same method, answered on the CPU without the machinery of
-/// Rust futures (a resolved or rejected Promise): the page pays nothing for the GPU path.
-#[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
-#[wasm_bindgen]
-impl Reranker {
-    /// `rank()` as a Promise; this build has no WebGPU, so the CPU always ranks.
-    #[wasm_bindgen(js_name = rankAsync)]
-    pub fn rank_async(&mut self, backend: Option<String>) -> js_sys::Promise<Object> {
-        let ranked =
-            Preference::parse(backend.as_deref().unwrap_or("auto")).map_err(|e| js_error(&e)).and_then(|pref| {
-                let t0 = now_ms();
-                let ranking = self.core.rank().map_err(|e| js_error(&e))?;
-                self.last_adapt_ms = now_ms() - t0;
-                self.ranking_object(&ranking, self.core.backend(), NO_GPU_BUILD.filter(|_| pref != Preference::Cpu))
-            });
-        match ranked {
-            Ok(o) => js_sys::Promise::resolve(&o),
-            Err(e) => js_sys::Promise::reject(&e).unchecked_into(),
-        }
-    }
-}
+// A build without WebGPU exports no `rankAsync`: the package's core.js answers it with `rank()`
+// and `gpuFallbackReason` (`cpuRankAsync`), so the CPU pages carry no Promise machinery.
 
 #[wasm_bindgen]
 impl Reranker {
