@@ -168,21 +168,15 @@ function inertArray(value, what) {
   return Object.create(null);
 }
 
-// Keys the core reads (src/wasm/read.rs OPTION_KEYS, EVENT_KEYS). serde-wasm-bindgen ignores unknown keys
-// despite `deny_unknown_fields`, so a typo (`maxmove`, `dwell_ms`) would pass silently: check here.
+// Keys the core reads (src/wasm/read.rs OPTION_KEYS, EVENT_KEYS). The core refuses unknown keys
+// too; checked here first, so the message names the package's own keys (createReranker's) and no
+// host getter runs inside the wasm.
 const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps', 'rankWithoutEvents']);
 const RESULT_KEYS = new Set(['ids', 'prices', 'features', 'featureNames', 'baseScores']);
 const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
 // Options this file handles itself (createReranker's); never passed to the core.
 const JS_OPTION_KEYS = new Set(['integrity', 'session', 'persist']);
 const CREATE_OPTION_KEYS = new Set([...OPTION_KEYS, ...JS_OPTION_KEYS]);
-// The event types the core parses (src/session/events.rs `EventKind::parse`), the longest item id
-// it takes and its range of times (src/session/mod.rs `MAX_ID_BYTES`, `MAX_TIMESTAMP_SECONDS`),
-// for events record() queues while a rankAsync() is pending. scripts/lib/check-api-drift.mjs
-// keeps them equal to the Rust.
-const EVENT_TYPES = new Set(['impression', 'view', 'click', 'cart', 'add_to_cart', 'add-to-cart', 'purchase', 'skip', 'dwell']);
-const MAX_ID_BYTES = 256;
-const MAX_TIMESTAMP_SECONDS = 1e11;
 
 export function checkKeys(object, allowed, what) {
   for (const key of Object.keys(object)) {
@@ -203,56 +197,18 @@ function rerankerOptions(options) {
   return out;
 }
 
-/** UTF-8 length of a JS string (a lone surrogate counts as U+FFFD, 3 bytes). */
-function utf8Length(s) {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
-
 /**
- * An event for the queue of a pending rankAsync(): the core's checks that need no session state,
- * in the core's order and with its codes (src/wasm `record`, `Event::validate`), so a bad event
- * throws from record() as it would without the queue. Returns a copy (the host may reuse its
- * object) stamped with the time record() was called unless it has a timestamp: the event happened
- * now, not when the queue is applied. What only the session can tell (a timestamp earlier than
- * the previous event's) is checked when the event is applied.
+ * An event for the queue of a pending rankAsync(), checked by the core itself without a reranker
+ * (the glue's `checkEvent`: `record()`'s reader and `Event::validate`, so the same checks in the
+ * same order with the same codes), so a bad event throws from record() as it would without the
+ * queue. Returns a copy (the host may reuse its object) stamped with the time record() was called
+ * unless it has a timestamp: the event happened now, not when the queue is applied. What only the
+ * session can tell (a timestamp earlier than the previous event's) is checked when the event is
+ * applied.
  */
 function queuedEvent(event) {
-  if (!isPlainObject(event)) throw new FewclickError('INVALID_INPUT', 'event: expected an object { item, type, timestamp?, dwellMs? }');
-  checkKeys(event, EVENT_KEYS, 'event');
+  guarded(() => glue.checkEvent(event));
   const { item, type, timestamp, dwellMs } = event;
-  const number = (v) => v === undefined || v === null || typeof v === 'number';
-  if (typeof item !== 'string') throw new FewclickError('INVALID_INPUT', 'event: item must be a string');
-  if (typeof type !== 'string') throw new FewclickError('INVALID_INPUT', 'event: type must be a string');
-  if (!number(timestamp)) throw new FewclickError('INVALID_INPUT', 'event: timestamp must be a number');
-  if (!number(dwellMs)) throw new FewclickError('INVALID_INPUT', 'event: dwellMs must be a number');
-  if (!EVENT_TYPES.has(type)) {
-    throw new FewclickError('INVALID_INPUT', `invalid input: unknown event type ${JSON.stringify(type)} (expected impression, view, click, cart, purchase, skip or dwell)`);
-  }
-  if (item.length === 0) throw new FewclickError('INVALID_ID', 'invalid item id: empty id');
-  if (utf8Length(item) > MAX_ID_BYTES) throw new FewclickError('INVALID_ID', `invalid item id: id longer than ${MAX_ID_BYTES} bytes`);
-  if (typeof item.isWellFormed === 'function' && !item.isWellFormed()) {
-    throw new FewclickError('INVALID_ID', 'invalid item id: id is not well-formed UTF-16 (a lone surrogate)');
-  }
-  if (timestamp !== undefined && timestamp !== null && !Number.isFinite(timestamp)) {
-    throw new FewclickError('NON_FINITE', 'event timestamp is not finite');
-  }
-  if (typeof timestamp === 'number' && !(timestamp / 1000 >= 0 && timestamp / 1000 < MAX_TIMESTAMP_SECONDS)) {
-    throw new FewclickError('INVALID_INPUT', 'invalid input: event timestamp must be 0 to 1e11 seconds since the epoch (0 to 1e14 ms in JavaScript)');
-  }
-  const dwell = Math.fround(dwellMs ?? 0); // an f32 in the core
-  if (!Number.isFinite(dwell) || dwell < 0) {
-    throw new FewclickError('INVALID_INPUT', `invalid input: dwell must be a finite, non-negative number of ms, got ${dwellMs}`);
-  }
   const out = { item, type, timestamp: timestamp ?? Date.now() };
   if (dwellMs !== undefined && dwellMs !== null) out.dwellMs = dwellMs;
   return out;
@@ -286,6 +242,9 @@ function checkUint32(value, what) {
   }
 }
 
+/** Why a CPU build never uses WebGPU (its gpuFallbackReason, gpuStatus and rankAsync say so). */
+const NO_WEBGPU_BUILD = 'this build of fewclick has no WebGPU support (a CPU build)';
+
 /** rankAsync() of a build without WebGPU (which exports no `rankAsync`: the CPU builds carry
  * none of the asynchronous machinery): rank() on the CPU, saying why WebGPU was not used unless
  * the caller asked for the CPU. The same checks and answer as the WebGPU build's CPU path. */
@@ -294,7 +253,7 @@ function cpuRankAsync(raw, backend = 'auto') {
     throw new FewclickError('INVALID_CONFIG', `invalid setting \`backend\`: expected "auto", "cpu" or "webgpu", got ${JSON.stringify(backend)}`);
   }
   const ranking = raw.rank();
-  ranking.fallbackReason = backend === 'cpu' ? null : raw.gpuFallbackReason;
+  ranking.fallbackReason = backend === 'cpu' ? null : NO_WEBGPU_BUILD;
   return Promise.resolve(ranking);
 }
 
@@ -518,7 +477,7 @@ class Reranker {
   /** Why WebGPU is not used on this page, or null while it may be. */
   get gpuFallbackReason() {
     const raw = this.#live();
-    return guarded(() => raw.gpuFallbackReason) ?? null;
+    return raw.rankAsync ? guarded(() => raw.gpuFallbackReason) ?? null : NO_WEBGPU_BUILD;
   }
 
   get itemDim() {
@@ -671,7 +630,7 @@ export function makeApi(env) {
 
   async function gpuStatus() {
     await init();
-    return guarded(() => glue.gpuStatus());
+    return glue.gpuStatus ? guarded(() => glue.gpuStatus()) : { fallbackReason: NO_WEBGPU_BUILD, calibrations: [] };
   }
 
   async function memoryUsage() {

@@ -23,7 +23,9 @@ use super::{set, JsResult, Reranker};
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 use crate::gpu::select::Preference;
 use crate::reranker::Ranking;
-use js_sys::{Array, Float32Array, Int32Array, Object, Uint32Array};
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+use js_sys::Array;
+use js_sys::{Float32Array, Int32Array, Object, Uint32Array};
 use wasm_bindgen::prelude::*;
 
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
@@ -61,9 +63,11 @@ impl Reranker {
     }
 }
 
-// A build without WebGPU exports no `rankAsync`: the package's core.js answers it with `rank()`
-// and `gpuFallbackReason` (`cpuRankAsync`), so the CPU pages carry no Promise machinery.
+// A build without WebGPU exports no `rankAsync`, `gpuFallbackReason` or `gpuStatus`: the
+// package's core.js answers them (`cpuRankAsync`: `rank()`, and why WebGPU is not used, a
+// constant there), so the CPU pages carry no Promise path and no selector of backends.
 
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 #[wasm_bindgen]
 impl Reranker {
     /// Why WebGPU is not used on this page (`null` while it may be).
@@ -100,21 +104,11 @@ impl Reranker {
     }
 }
 
-/// Why WebGPU is not used on this page: ruled out after a failure, or absent from this build.
-fn fallback_reason() -> Option<String> {
-    #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
-    if let Some(reason) = SELECTOR.with(|s| s.borrow().unusable().map(String::from)) {
-        return Some(reason);
-    }
-    NO_GPU_BUILD.map(String::from)
-}
-
-/// Says why this build cannot use WebGPU at all (`None` in a WebGPU build).
+/// Why WebGPU is not used on this page (`None` while it may be): ruled out after a failure.
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
-const NO_GPU_BUILD: Option<&str> = None;
-#[cfg(not(all(target_arch = "wasm32", web_sys_unstable_apis)))]
-const NO_GPU_BUILD: Option<&str> =
-    Some("this build of fewclick has no WebGPU support (compiled without --cfg=web_sys_unstable_apis)");
+fn fallback_reason() -> Option<String> {
+    SELECTOR.with(|s| s.borrow().unusable().map(String::from))
+}
 
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 mod webgpu {
@@ -250,12 +244,12 @@ mod webgpu {
 /// What the page knows about WebGPU: `{ fallbackReason: string | null, calibrations: [{ upTo,
 /// scope, cpuMs, gpuMs, backend }] }` (one entry per size bucket and scope calibrated so far;
 /// `gpuMs` is null where the CPU was under the GPU's floor and the GPU was not tried).
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 #[wasm_bindgen(js_name = gpuStatus)]
 pub fn gpu_status() -> JsResult<Object> {
     let out = Object::new();
     set(&out, "fallbackReason", &fallback_reason().map_or(JsValue::NULL, |r| JsValue::from_str(&r)))?;
     let list = Array::new();
-    #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
     for c in SELECTOR.with(|s| s.borrow().calibrations().to_vec()) {
         let o = Object::new();
         set(&o, "upTo", &(c.bucket as f64).into())?;

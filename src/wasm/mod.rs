@@ -57,6 +57,17 @@ extern "C" {
     fn now_ms() -> f64;
 }
 
+/// Checks an event as `record` does before it reaches a session (its shape and keys, the id, the
+/// type, the time and the dwell), without a reranker: the package queues events this accepts
+/// while a `rankAsync()` holds their reranker, so a bad one throws from `record()` as it would
+/// without the queue.
+#[wasm_bindgen(js_name = checkEvent)]
+pub fn check_event(event: JsValue) -> JsResult<()> {
+    let (mut event, timestamp_ms) = read::event(&event)?;
+    event.timestamp = timestamp_ms.map(|ms| ms / 1000.0);
+    event.validate().map_err(|e| js_error(&e))
+}
+
 /// The page clock in seconds (`Date.now()`, the clock event timestamps are given on): the
 /// session's time when the host gives none.
 fn page_clock_s() -> f64 {

@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 
 /// Rejects keys outside `allowed`.
 pub(super) fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsResult<()> {
-    if let Some(obj) = value.dyn_ref::<Object>() {
+    if let Some(obj) = as_object(value) {
         for key in Object::keys(obj).iter() {
             let key = key.as_string().unwrap_or_default();
             if !allowed.contains(&key.as_str()) {
@@ -30,7 +30,7 @@ pub(super) fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> JsRes
 /// [`check_keys`] against the allowed keys already made JS strings (`allowed_js`, in the order
 /// of `allowed`): each key is compared in JS (`===`), not copied out as a Rust string.
 fn check_keys_js(value: &JsValue, allowed_js: &[JsValue], allowed: &[&str], what: &str) -> JsResult<()> {
-    if let Some(obj) = value.dyn_ref::<Object>() {
+    if let Some(obj) = as_object(value) {
         for key in Object::keys(obj).iter() {
             if !allowed_js.contains(&key) {
                 return Err(unknown_key(&key.as_string().unwrap_or_default(), allowed, what));
@@ -38,6 +38,12 @@ fn check_keys_js(value: &JsValue, allowed_js: &[JsValue], allowed: &[&str], what
         }
     }
     Ok(())
+}
+
+/// Any object, a null-prototype one included (the package passes its copies so; `dyn_ref::<Object>`
+/// tests `instanceof Object` and would skip their keys).
+fn as_object(value: &JsValue) -> Option<&Object> {
+    value.is_object().then(|| value.unchecked_ref())
 }
 
 #[cfg_attr(fewclick_ship, optimize(size), inline(never))]

@@ -54,6 +54,7 @@ test('options: absent, empty and every key read as given', () => {
 test('options: wrong values are typed errors', () => {
   const cases = [
     [{ maxmove: 3 }, 'INVALID_INPUT'], // unknown key
+    [Object.assign(Object.create(null), { maxmove: 3 }), 'INVALID_INPUT'], // ... on a null-prototype object
     [{ steps: 2.5 }, 'INVALID_INPUT'],
     [{ steps: -1 }, 'INVALID_INPUT'],
     [{ steps: '5' }, 'INVALID_INPUT'],
@@ -76,6 +77,8 @@ test('events: wrong values are typed errors and change nothing', () => {
   const before = r.exportSession();
   const cases = [
     [{ item: 'a', type: 'click', when: 1 }, 'INVALID_INPUT'], // unknown key
+    // ... on a null-prototype object, as the package passes its copies (not `instanceof Object`)
+    [Object.assign(Object.create(null), { item: 'a', type: 'click', when: 1 }), 'INVALID_INPUT'],
     [{ type: 'click' }, 'INVALID_INPUT'], // no item
     [{ item: 'a' }, 'INVALID_INPUT'], // no type
     [{ item: 7, type: 'click' }, 'INVALID_INPUT'],
@@ -92,6 +95,12 @@ test('events: wrong values are typed errors and change nothing', () => {
   for (const [event, code] of cases) {
     assert.equal(codeOf(() => r.record(event)), code, JSON.stringify(event));
     assert.deepEqual(r.exportSession(), before, `state changed after ${JSON.stringify(event)}`);
+    // checkEvent (what the package queues behind a pending rankAsync with) gives record()'s code
+    // for everything a session is not needed for: all but the time before the previous event's.
+    if (event?.timestamp !== 10) assert.equal(codeOf(() => glue.checkEvent(event)), code, `checkEvent ${JSON.stringify(event)}`);
+  }
+  for (const good of [{ item: 'a', type: 'click' }, { item: 'b', type: 'dwell', dwellMs: 3, timestamp: 5 }, { item: 'c', type: 'add-to-cart', timestamp: null }]) {
+    assert.equal(codeOf(() => glue.checkEvent(good)), 'no error', JSON.stringify(good));
   }
   // A well-formed event with a dwell and no timestamp (stamped with the page clock) is taken.
   r.record({ item: 'b', type: 'dwell', dwellMs: 1500 });

@@ -242,6 +242,8 @@ test('rankAsync() gives rank()\'s ranking; meanwhile other calls are BUSY; Node 
   assert.equal(typeof r.gpuFallbackReason, 'string');
   const cpu = await r.rankAsync('cpu');
   assert.deepEqual(cpu.ids, sync.ids);
+  assert.equal(cpu.fallbackReason, null, 'the CPU was asked for: no reason to give');
+  assert.equal(cpu.backend, 'cpu-simd128');
   await assertRejectsCode(r.rankAsync('quantum'), 'INVALID_CONFIG');
   assertPermutation(r.rank(), res.ids);
   const status = await gpuStatus();
