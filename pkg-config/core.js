@@ -168,12 +168,11 @@ function inertArray(value, what) {
   return Object.create(null);
 }
 
-// Keys the core reads (src/wasm/read.rs OPTION_KEYS, EVENT_KEYS). The core refuses unknown keys
-// too; checked here first, so the message names the package's own keys (createReranker's) and no
-// host getter runs inside the wasm.
+// Keys the core reads (src/wasm/read.rs OPTION_KEYS). The core refuses unknown keys too; checked
+// here first, so the message names the package's own keys (createReranker's). An event's keys
+// only the core checks (record() and checkEvent): once per event, on the copy made here.
 const OPTION_KEYS = new Set(['maxCandidates', 'eventCapacity', 'maxMove', 'scope', 'steps', 'rankWithoutEvents']);
 const RESULT_KEYS = new Set(['ids', 'prices', 'features', 'featureNames', 'baseScores']);
-const EVENT_KEYS = new Set(['item', 'type', 'timestamp', 'dwellMs']);
 // Options this file handles itself (createReranker's); never passed to the core.
 const JS_OPTION_KEYS = new Set(['integrity', 'session', 'persist']);
 const CREATE_OPTION_KEYS = new Set([...OPTION_KEYS, ...JS_OPTION_KEYS]);
@@ -392,8 +391,7 @@ class Reranker {
       this.#queued.push(queued);
       return;
     }
-    if (isPlainObject(event)) checkKeys(event, EVENT_KEYS, 'event');
-    const raw = this.#live();
+    const raw = this.#live(); // the core refuses unknown keys (src/wasm/read.rs EVENT_KEYS)
     guarded(() => raw.record(event));
     this.#save(raw);
   }
