@@ -15,34 +15,23 @@
 //!
 //! While a `rankAsync` is pending, the reranker is borrowed: await it before the next call on the
 //! same reranker (other rerankers are free).
-#![allow(unexpected_cfgs)] // web_sys_unstable_apis comes from RUSTFLAGS, not from Cargo
 
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
-use super::{js_error, now_ms};
-use super::{set, JsResult, Reranker};
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+use super::{js_error, now_ms, set, JsResult, Reranker};
 use crate::gpu::select::Preference;
 use crate::reranker::Ranking;
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
-use js_sys::Array;
-use js_sys::{Float32Array, Int32Array, Object, Uint32Array};
+use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 thread_local! {
-    /// The page's backend decisions and the reason WebGPU is ruled out, if it is. Only a WebGPU
-    /// build has any: a CPU build's answers are constant (see [`gpu_status`]).
+    /// The page's backend decisions and the reason WebGPU is ruled out, if it is.
     static SELECTOR: std::cell::RefCell<crate::gpu::select::Selector> = Default::default();
 }
 
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 const WEBGPU: &str = "webgpu";
 
 /// A ranking, the backend that scored it, and why WebGPU was wanted but not used.
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 type Outcome = (Ranking, &'static str, Option<String>);
 
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 #[wasm_bindgen]
 impl Reranker {
     /// `rank()` as a Promise, scoring on WebGPU where chosen (see the module docs).
@@ -63,11 +52,6 @@ impl Reranker {
     }
 }
 
-// A build without WebGPU exports no `rankAsync`, `gpuFallbackReason` or `gpuStatus`: the
-// package's core.js answers them (`cpuRankAsync`: `rank()`, and why WebGPU is not used, a
-// constant there), so the CPU pages carry no Promise path and no selector of backends.
-
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 #[wasm_bindgen]
 impl Reranker {
     /// Why WebGPU is not used on this page (`null` while it may be).
@@ -78,23 +62,7 @@ impl Reranker {
 }
 
 impl Reranker {
-    pub(super) fn ranking_object(&self, ranking: &Ranking, backend: &str, fallback: Option<&str>) -> JsResult<Object> {
-        // Ids are not copied out of wasm here (decoding one string per item was a third of the
-        // time at N = 10,000); the package's wrapper names the order from the ids it kept.
-        let order: Vec<u32> = ranking.order.iter().map(|&i| i as u32).collect();
-        let out = Object::new();
-        set(&out, "order", &Uint32Array::from(order.as_slice()))?;
-        set(&out, "scores", &Float32Array::from(ranking.scores.as_slice()))?;
-        set(&out, "moved", &Int32Array::from(ranking.moved.as_slice()))?;
-        set(&out, "adapted", &ranking.adapted.into())?;
-        set(&out, "adaptMs", &self.last_adapt_ms.into())?;
-        set(&out, "backend", &backend.into())?;
-        set(&out, "fallbackReason", &fallback.map_or(JsValue::NULL, JsValue::from_str))?;
-        Ok(out)
-    }
-
     /// Ranks on the CPU after a GPU failure: the same ranking `rank()` gives.
-    #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
     fn cpu_fallback(&mut self, reason: String, broken: bool) -> JsResult<Outcome> {
         if broken {
             SELECTOR.with(|s| s.borrow_mut().mark_unusable(reason.clone()));
@@ -105,12 +73,10 @@ impl Reranker {
 }
 
 /// Why WebGPU is not used on this page (`None` while it may be): ruled out after a failure.
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 fn fallback_reason() -> Option<String> {
     SELECTOR.with(|s| s.borrow().unusable().map(String::from))
 }
 
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 mod webgpu {
     use super::*;
     use crate::gpu::device::{page_device, Candidates, Failure, Session};
@@ -244,7 +210,6 @@ mod webgpu {
 /// What the page knows about WebGPU: `{ fallbackReason: string | null, calibrations: [{ upTo,
 /// scope, cpuMs, gpuMs, backend }] }` (one entry per size bucket and scope calibrated so far;
 /// `gpuMs` is null where the CPU was under the GPU's floor and the GPU was not tried).
-#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 #[wasm_bindgen(js_name = gpuStatus)]
 pub fn gpu_status() -> JsResult<Object> {
     let out = Object::new();

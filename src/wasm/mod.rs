@@ -3,14 +3,19 @@
 //! `RangeError` for caller mistakes) carrying a stable `code`. Nothing here unwraps or panics.
 
 use crate::error::Error;
-use crate::reranker::{Config, Reranker as Core};
+use crate::reranker::{Config, Ranking, Reranker as Core};
 use crate::session::MAX_ID_BYTES;
 use crate::Scope;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Float32Array, Int32Array, Object, Reflect, Uint32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "bench")]
 mod bench;
+/// `rankAsync`, `gpuFallbackReason` and `gpuStatus`: only a WebGPU build has them. A CPU build
+/// exports none, and the package's core.js answers them (`cpuRankAsync`: `rank()`, and why WebGPU
+/// is not used, a constant there), so the CPU pages carry no Promise path and no selector of
+/// backends.
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 pub mod gpu;
 mod read;
 
@@ -55,6 +60,25 @@ extern "C" {
     /// 2012, Node.js since 16), so no `Date.now()` fallback is compiled in.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn now_ms() -> f64;
+}
+
+impl Reranker {
+    /// A ranking as the package reads it: `{ order, scores, moved, adapted, adaptMs, backend,
+    /// fallbackReason }` (`rank()`, and `rankAsync` in a WebGPU build).
+    pub(crate) fn ranking_object(&self, ranking: &Ranking, backend: &str, fallback: Option<&str>) -> JsResult<Object> {
+        // Ids are not copied out of wasm here (decoding one string per item was a third of the
+        // time at N = 10,000); the package's wrapper names the order from the ids it kept.
+        let order: Vec<u32> = ranking.order.iter().map(|&i| i as u32).collect();
+        let out = Object::new();
+        set(&out, "order", &Uint32Array::from(order.as_slice()))?;
+        set(&out, "scores", &Float32Array::from(ranking.scores.as_slice()))?;
+        set(&out, "moved", &Int32Array::from(ranking.moved.as_slice()))?;
+        set(&out, "adapted", &ranking.adapted.into())?;
+        set(&out, "adaptMs", &self.last_adapt_ms.into())?;
+        set(&out, "backend", &backend.into())?;
+        set(&out, "fallbackReason", &fallback.map_or(JsValue::NULL, JsValue::from_str))?;
+        Ok(out)
+    }
 }
 
 /// Checks an event as `record` does before it reaches a session (its shape and keys, the id, the
