@@ -244,8 +244,8 @@ function checkUint32(value, what) {
 /** Why a CPU build never uses WebGPU (its gpuFallbackReason, gpuStatus and rankAsync say so). */
 const NO_WEBGPU_BUILD = 'this build of fewclick has no WebGPU support (a CPU build)';
 
-/** rankAsync() of a build without WebGPU (which exports no `rankAsync`: the CPU builds carry
- * none of the asynchronous machinery): rank() on the CPU, saying why WebGPU was not used unless
+/** rankAsync() of a build without WebGPU (whose glue has no `rankAsync`: the WebGPU build's
+ * comes from gpu.js, bundled with its glue): rank() on the CPU, saying why WebGPU was not used unless
  * the caller asked for the CPU. The same checks and answer as the WebGPU build's CPU path. */
 function cpuRankAsync(raw, backend = 'auto') {
   if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') {
@@ -425,7 +425,7 @@ class Reranker {
     const raw = this.#live();
     this.#throwRefused();
     const stability = stabilityOptions(options);
-    const promise = guarded(() => (raw.rankAsync ? raw.rankAsync(backend) : cpuRankAsync(raw, backend)));
+    const promise = guarded(() => (glue.rankAsync ? glue.rankAsync(raw, backend) : cpuRankAsync(raw, backend)));
     this.#pending = true;
     try {
       return this.#withIds(await promise, stability);
@@ -475,7 +475,7 @@ class Reranker {
   /** Why WebGPU is not used on this page, or null while it may be. */
   get gpuFallbackReason() {
     const raw = this.#live();
-    return raw.rankAsync ? guarded(() => raw.gpuFallbackReason) ?? null : NO_WEBGPU_BUILD;
+    return glue.rankAsync ? guarded(() => raw.gpuFallbackReason) ?? null : NO_WEBGPU_BUILD;
   }
 
   get itemDim() {

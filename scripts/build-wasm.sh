@@ -75,8 +75,8 @@ for v in base relaxed; do
     || die "the wasm-bindgen glue of the SIMD and $v builds differ (different exports per build?); pkg-config/core.js assumes one glue"
 done
 ok "wasm-bindgen glue identical for the three CPU builds"
-grep -q "requestAdapter" "$WORK/gpu/fewclick.js" || die "the gpu build's glue does not import requestAdapter: was --cfg=web_sys_unstable_apis ignored?"
-if grep -q "requestAdapter" "$WORK/simd/fewclick.js"; then die "the CPU builds import WebGPU functions"; fi
+grep -q "createComputePipeline" "$WORK/gpu/fewclick.js" || die "the gpu build's glue does not import createComputePipeline: was --cfg=web_sys_unstable_apis ignored?"
+if grep -q "createComputePipeline" "$WORK/simd/fewclick.js"; then die "the CPU builds import WebGPU functions"; fi
 ok "only the gpu build imports WebGPU"
 
 # The bench exports live in the bench build only (src/wasm/bench.rs); the builds a page ranks with
@@ -149,6 +149,15 @@ inline_into() {
 inline_into core.js stability.js
 inline_into index.js reasons.js
 ok "stability.js inlined into core.js, reasons.js into index.js"
+# The gpu build's module is pkg-config/gpu.js (rankAsync's asynchronous half: the wasm awaits
+# nothing) bundled with that build's glue, which it re-exports: a page of the gpu build fetches
+# one module for both.
+cp "$PKG/fewclick_gpu.js" "$WORK/gpu/fewclick_gpu.js"
+cp pkg-config/gpu.js "$WORK/gpu/gpu.js"
+"$ESBUILD" "$WORK/gpu/gpu.js" --bundle --format=esm --target=esnext --log-level=warning \
+  --outfile="$PKG/fewclick_gpu.js" --allow-overwrite || die "esbuild could not bundle gpu.js with the gpu glue"
+grep -q "rankAsyncResume" "$PKG/fewclick_gpu.js" || die "the gpu module lacks the glue's rankAsyncResume"
+ok "gpu.js bundled with the gpu build's glue (fewclick_gpu.js)"
 shipped_js=(index.js node.js core.js reasons.js session.js integrity.js worker.js worker-client.js react.js server.js fewclick_wasm.js fewclick_gpu.js fewclick_bench.js)
 for f in "${shipped_js[@]}"; do
   "$ESBUILD" "$PKG/$f" --minify --legal-comments=none --format=esm --target=esnext \

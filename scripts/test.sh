@@ -122,7 +122,7 @@ SUMMARY+=("ok      npm package built; a page loads (gzip): $sizes ($LAST_SECONDS
 # what the page weighs now plus a little (lower it as the page shrinks); issue 11's targets are
 # 60 KB (CPU) and 75 KB (gpu), printed beside it until the budget reaches them.
 CPU_PAGE_BUDGET=61000
-GPU_PAGE_BUDGET=81500
+GPU_PAGE_BUDGET=77000
 current=size-budget
 cpu_page="$(node -p "require('$ROOT/target/pkg-sizes.json').cpu_page_gzip")"
 gpu_page="$(node -p "require('$ROOT/target/pkg-sizes.json').gpu_page_gzip")"

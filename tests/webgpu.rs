@@ -3,6 +3,12 @@
 //! Compiled only for wasm32 with `--cfg=web_sys_unstable_apis`; see tests/webgpu/README.md for
 //! the command. Every random test logs its seed.
 //!
+//! The wasm awaits nothing: a GPU run returns a `Pending` whose promises the caller awaits (the
+//! package's gpu.js in a page), and `rankAsync` is a series of steps. The helpers below await
+//! them as gpu.js does, with `Promise.allSettled`; acquiring a device is gpu.js's too, and its
+//! failures (no `navigator.gpu`, no adapter) are tested against the package
+//! (tests/js/package.test.mjs).
+//!
 //! Tolerances (|gpu − reference| ≤ ABS + REL·|reference|, the reference in f64 where it exists):
 //! * scores: ABS 1e-5, REL 1e-5 against the f64 oracle `score_reference` (sums of ≤ 30 products
 //!   per hidden unit; the GPU may contract to fused multiply-adds), and exact equality, scores and
@@ -18,7 +24,9 @@
 #![cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 
 use fewclick::adapt::{adapt, Objective, RankObjective, Scope};
-use fewclick::gpu::device::{destroy_page_device, Candidates, Device, Failure, Session};
+use fewclick::gpu::device::{
+    destroy_page_device, scope_error, split_scores, Candidates, Device, Failure, Pending, Session,
+};
 use fewclick::kernels::{Fast, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Arch;
@@ -27,7 +35,8 @@ use fewclick::rng::Rng;
 use fewclick::scorer::{backward_rows, forward_rows, score_candidates, score_reference};
 use fewclick::session::{EventLog, ResultSet, SupportSet, SESSION_DIM};
 use fewclick::{Event, EventKind, InnerLoop, LossKind};
-use js_sys::{Array, Float32Array, Object, Reflect, Uint32Array};
+use js_sys::{Array, Float32Array, Object, Promise, Reflect, Uint32Array};
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -45,10 +54,74 @@ fn cands<'a>(arch: &Arch, x: &'a [f32], s: &'a [f32], base: &'a [f32], generatio
     Candidates { x, item_dim: arch.item_dim, base, session: Session::Features(s), generation }
 }
 
-async fn device() -> Device {
-    match Device::request().await {
-        Ok(d) => d,
-        Err(e) => panic!("no WebGPU device (is Chromium running with --enable-unsafe-webgpu?): {e}"),
+/// Awaits a promise; its rejection as the error.
+async fn settle(p: Promise) -> Result<JsValue, JsValue> {
+    wasm_bindgen_futures::JsFuture::from(p).await
+}
+
+/// What `promises` settled to, as gpu.js passes it on (`Promise.allSettled`).
+async fn all_settled(promises: &Array) -> JsValue {
+    settle(Promise::all_settled(promises)).await.expect("Promise.allSettled never rejects")
+}
+
+/// A `GPUDevice` from the browser, as gpu.js requests one.
+async fn gpu_device() -> web_sys::GpuDevice {
+    let gpu = Reflect::get(&Reflect::get(&js_sys::global(), &"navigator".into()).unwrap(), &"gpu".into()).unwrap();
+    let gpu: web_sys::Gpu = gpu.dyn_into().expect("navigator.gpu (is Chromium running with --enable-unsafe-webgpu?)");
+    let adapter: web_sys::GpuAdapter =
+        settle(gpu.request_adapter().unchecked_into()).await.unwrap().dyn_into().expect("an adapter");
+    settle(adapter.request_device().unchecked_into()).await.unwrap().unchecked_into()
+}
+
+/// A device of this test's own, its kernels compiled without error.
+async fn device() -> Rc<Device> {
+    let (device, compiled) = Device::new(gpu_device().await);
+    assert_eq!(scope_error(&all_settled(&compiled).await), None, "the kernels compile");
+    Rc::new(device)
+}
+
+/// A GPU run's floats, its promises awaited as gpu.js awaits them.
+async fn wait(run: Result<Pending, Failure>) -> Result<Vec<f32>, Failure> {
+    let run = run?;
+    let settled = all_settled(&run.promises()).await;
+    run.finish(&settled)
+}
+
+/// [`Device::adapt_and_score`] awaited: the scores and θ.
+async fn adapt_and_score(
+    gpu: &Rc<Device>,
+    arch: &Arch,
+    theta: &[f32],
+    alpha: &[f32],
+    adapt: Option<(&SupportSet, &InnerLoop)>,
+    c: &Candidates<'_>,
+) -> Result<(Vec<f32>, Vec<f32>), Failure> {
+    let n = c.base.len();
+    wait(gpu.adapt_and_score(arch, theta, alpha, adapt, c)).await.map(|out| split_scores(out, n))
+}
+
+/// `rankAsync(backend)` as the package's gpu.js runs it: the wasm's steps, the page's device
+/// acquired (once per page) when a step asks for it, each run's promises awaited.
+async fn rank_async(r: &mut fewclick::wasm::Reranker, backend: Option<&str>) -> Result<JsValue, JsValue> {
+    let mut step = r.rank_async_start(backend.map(String::from))?;
+    loop {
+        if get(&step, "device") == JsValue::TRUE {
+            let device = gpu_device().await;
+            let lost: Promise = device.lost().unchecked_into();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(info) = settle(lost).await {
+                    fewclick::wasm::gpu::gpu_lost(get(&info, "message").as_string().unwrap_or_default());
+                }
+            });
+            let compiled = fewclick::wasm::gpu::gpu_attach(device);
+            fewclick::wasm::gpu::gpu_compiled(all_settled(&compiled).await);
+            step = r.rank_async_resume(JsValue::UNDEFINED)?;
+        } else if let Some(wait) = get(&step, "wait").dyn_ref::<Array>() {
+            let settled = all_settled(wait).await;
+            step = r.rank_async_resume(settled)?;
+        } else {
+            return Ok(step);
+        }
     }
 }
 
@@ -77,7 +150,7 @@ async fn scores_match_the_reference_for_every_size() {
             let x: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0)).collect();
             let s: Vec<f32> = (0..n * SESSION_DIM).map(|_| rng.range(0.0, 1.0)).collect();
             let base: Vec<f32> = (0..n).map(|i| -((1 + i) as f32).ln()).collect();
-            let got = gpu.score(&arch, &theta, &cands(&arch, &x, &s, &base, None)).await.expect("GPU scores");
+            let got = wait(gpu.score(&arch, &theta, &cands(&arch, &x, &s, &base, None))).await.expect("GPU scores");
             let want = score_reference(&arch, &theta, &x, &s, &base);
             assert_eq!(got.len(), n);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -135,7 +208,7 @@ async fn session_features_match_the_cpu_for_every_size() {
             session: Session::Table { table: &table, list: set.list_context(), priced: set.prices().is_some() },
             generation: Some(set.generation()),
         };
-        let got = gpu.session_features(&arch, &c).await.expect("GPU session features");
+        let got = wait(gpu.session_features(&arch, &c)).await.expect("GPU session features");
         assert_eq!(got.len(), want.len());
         let mut worst = 0.0f32;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -172,7 +245,7 @@ async fn exact_inputs_give_identical_scores_and_ranking() {
         let x: Vec<f32> = (0..n * 16).map(|_| q(&mut rng)).collect();
         let s: Vec<f32> = (0..n * SESSION_DIM).map(|_| q(&mut rng)).collect();
         let base: Vec<f32> = (0..n).map(|_| q(&mut rng)).collect();
-        let got = gpu.score(&arch, &theta, &cands(&arch, &x, &s, &base, None)).await.expect("GPU scores");
+        let got = wait(gpu.score(&arch, &theta, &cands(&arch, &x, &s, &base, None))).await.expect("GPU scores");
         let want = score_reference(&arch, &theta, &x, &s, &base);
         assert_eq!(got, want, "n {n}: exact inputs must give bit-identical scores");
         for max_move in [None, Some(3)] {
@@ -203,7 +276,7 @@ async fn gradients_match_backward_rows() {
                 let mut want = vec![0.0; arch.n_params()];
                 backward_rows(&Reference, &arch, &theta, &inputs, &base, &fwd, &g, &mut want, false);
                 want[..first].fill(0.0);
-                let got = gpu.backward(&arch, &theta, &inputs, &base, &g, first).await.expect("GPU gradient");
+                let got = wait(gpu.backward(&arch, &theta, &inputs, &base, &g, first)).await.expect("GPU gradient");
                 let mut worst = 0.0f32;
                 for (p, (a, b)) in got.iter().zip(&want).enumerate() {
                     assert!(
@@ -250,7 +323,8 @@ async fn one_update_matches_a_cpu_step() {
             let cfg = InnerLoop { steps: 1, scope, loss: LossKind::Pairwise, prox: 0.3, clip };
             // One CPU step from θ, anchored at θ (the proximal pull is tested below).
             let want = adapt(&Fixed(grad.clone()), &theta, &alpha, &cfg, first, None);
-            let got = gpu.step(&arch, &theta, &theta, &alpha, &grad, first, cfg.prox, clip).await.expect("GPU step");
+            let got =
+                wait(gpu.step(&arch, &theta, &theta, &alpha, &grad, first, cfg.prox, clip)).await.expect("GPU step");
             for (p, (a, b)) in got.iter().zip(&want).enumerate() {
                 assert!(close(*a, *b, 1e-6, 1e-5), "mag {mag} clip {clip} {scope:?} param {p}: gpu {a} cpu {b}");
             }
@@ -270,7 +344,7 @@ async fn one_update_applies_the_proximal_pull() {
     let theta0 = vec![1.0; n];
     let theta = vec![2.0; n];
     let alpha = vec![0.5; n];
-    let got = gpu.step(&arch, &theta, &theta0, &alpha, &vec![0.0; n], 0, 0.1, 1e9).await.expect("GPU step");
+    let got = wait(gpu.step(&arch, &theta, &theta0, &alpha, &vec![0.0; n], 0, 0.1, 1e9)).await.expect("GPU step");
     // g = 0.1·(2 − 1) = 0.1 per parameter; θ = 2 − 0.5·0.1.
     assert!(got.iter().all(|&v| (v - 1.95).abs() < 1e-6), "{:?}", &got[..4]);
 }
@@ -307,7 +381,7 @@ async fn the_inner_loop_matches_adapt() {
                 let cfg = InnerLoop { steps: 5, scope, loss, prox: 0.1, clip: 10.0 };
                 let obj = RankObjective::new(&Reference, arch, &set, loss, &theta0, scope);
                 let want = adapt(&obj, &theta0, &alpha, &cfg, scope.trainable_from(&arch), None);
-                let got = gpu.adapt(&arch, &theta0, &alpha, &set, &cfg).await.expect("GPU adapt");
+                let got = wait(gpu.adapt(&arch, &theta0, &alpha, &set, &cfg)).await.expect("GPU adapt");
                 let mut worst = 0.0f32;
                 for (p, (a, b)) in got.iter().zip(&want).enumerate() {
                     assert!(close(*a, *b, 1e-5, 1e-4), "{loss:?} {scope:?} {clicks} clicks param {p}: gpu {a} cpu {b}");
@@ -348,10 +422,10 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
         // The generation is what the reranker passes: ResultSet::generation, unique per set.
         let generation = Some(seed + scope as u64);
         let before = gpu.bytes_uploaded();
-        let (scores, theta) = gpu
-            .adapt_and_score(&arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&arch, &x, &s, &base, generation))
-            .await
-            .expect("GPU adapt + score");
+        let (scores, theta) =
+            adapt_and_score(&gpu, &arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&arch, &x, &s, &base, generation))
+                .await
+                .expect("GPU adapt + score");
         let first_upload = gpu.bytes_uploaded() - before;
         for (p, (a, b)) in theta.iter().zip(&want_theta).enumerate() {
             assert!(close(*a, *b, 1e-5, 1e-4), "{scope:?} param {p}: gpu {a} cpu {b}");
@@ -363,10 +437,10 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
         // The same result set again, new session features: x and base stay on the device.
         let s2: Vec<f32> = (0..n * SESSION_DIM).map(|_| rng.range(0.0, 1.0)).collect();
         let before = gpu.bytes_uploaded();
-        let (again, same_theta) = gpu
-            .adapt_and_score(&arch, &theta, &alpha, None, &cands(&arch, &x, &s2, &base, generation))
-            .await
-            .expect("GPU score");
+        let (again, same_theta) =
+            adapt_and_score(&gpu, &arch, &theta, &alpha, None, &cands(&arch, &x, &s2, &base, generation))
+                .await
+                .expect("GPU score");
         let second_upload = gpu.bytes_uploaded() - before;
         assert_eq!(same_theta, theta, "without an inner loop θ comes back unchanged");
         let want = score_reference(&arch, &theta, &x, &s2, &base);
@@ -377,16 +451,16 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
 
         // A different set of the same size under a new generation is uploaded: no stale features.
         let x3: Vec<f32> = (0..n * 16).map(|_| rng.range(-1.0, 1.0)).collect();
-        let (fresh, _) = gpu
-            .adapt_and_score(
-                &arch,
-                &theta,
-                &alpha,
-                None,
-                &cands(&arch, &x3, &s2, &base, Some(seed + 10 + scope as u64)),
-            )
-            .await
-            .expect("GPU score");
+        let (fresh, _) = adapt_and_score(
+            &gpu,
+            &arch,
+            &theta,
+            &alpha,
+            None,
+            &cands(&arch, &x3, &s2, &base, Some(seed + 10 + scope as u64)),
+        )
+        .await
+        .expect("GPU score");
         let want = score_reference(&arch, &theta, &x3, &s2, &base);
         assert!(fresh.iter().zip(&want).all(|(g, w)| close(*g, *w, 1e-5, 1e-5)), "{scope:?}: new x uploaded");
     }
@@ -395,10 +469,10 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
     let theta0 = theta(&arch, &mut rng);
     let alpha = vec![0.1; theta0.len()];
     let cfg = InnerLoop::default();
-    let (scores, theta) = gpu
-        .adapt_and_score(&arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&arch, &[], &[], &[], None))
-        .await
-        .unwrap();
+    let (scores, theta) =
+        adapt_and_score(&gpu, &arch, &theta0, &alpha, Some((&set, &cfg)), &cands(&arch, &[], &[], &[], None))
+            .await
+            .unwrap();
     assert!(scores.is_empty());
     assert_eq!(theta.len(), theta0.len());
     assert_ne!(theta, theta0, "the inner loop ran");
@@ -407,56 +481,13 @@ async fn one_submission_adapts_then_scores_and_skips_unchanged_uploads() {
 #[wasm_bindgen_test]
 async fn a_validation_error_comes_back_as_a_broken_device() {
     let gpu = device().await;
-    match gpu.invalid_dispatch().await {
+    match wait(gpu.invalid_dispatch()).await {
         Err(Failure::Broken(reason)) => {
             console_log!("validation error reported as: {reason}");
             assert!(reason.starts_with("WebGPU error: "), "{reason}");
         }
         other => panic!("a dispatch without bind group must fail as Broken, got {other:?}"),
     }
-}
-
-#[wasm_bindgen_test]
-async fn a_browser_without_navigator_gpu_is_reported() {
-    // Hide navigator.gpu for the length of one request (an own property shadows the prototype's).
-    let nav = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap();
-    let hidden = object(&[("value", JsValue::UNDEFINED), ("configurable", true.into())]);
-    let nav: &Object = nav.unchecked_ref();
-    Reflect::define_property(nav, &"gpu".into(), hidden.unchecked_ref::<Object>()).unwrap();
-    let result = Device::request().await;
-    Reflect::delete_property(nav, &"gpu".into()).unwrap();
-    match result {
-        Err(reason) => assert!(reason.contains("navigator.gpu is missing"), "{reason}"),
-        Ok(_) => panic!("requested a device without navigator.gpu"),
-    }
-    assert!(Reflect::get(nav, &"gpu".into()).unwrap().is_object(), "navigator.gpu restored");
-}
-
-#[wasm_bindgen_test]
-async fn a_missing_or_failing_adapter_is_reported() {
-    // navigator.gpu.requestAdapter() resolving to null (no adapter) and rejecting, each for one
-    // request (an own property on the GPU object shadows the prototype's method).
-    let nav = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap();
-    let gpu: Object = Reflect::get(&nav, &"gpu".into()).unwrap().unchecked_into();
-    let cases = [
-        ("return Promise.resolve(null)", "found no WebGPU adapter"),
-        ("return Promise.reject(new Error('adapter blocked by policy'))", "adapter blocked by policy"),
-    ];
-    for (body, expected) in cases {
-        let fake = js_sys::Function::new_no_args(body);
-        let prop = object(&[("value", fake.into()), ("configurable", true.into())]);
-        Reflect::define_property(&gpu, &"requestAdapter".into(), prop.unchecked_ref::<Object>()).unwrap();
-        let result = Device::request().await;
-        Reflect::delete_property(&gpu, &"requestAdapter".into()).unwrap();
-        match result {
-            Err(reason) => {
-                console_log!("requestAdapter → {body}: {reason}");
-                assert!(reason.contains(expected), "{reason}");
-            }
-            Ok(_) => panic!("a device without an adapter ({body})"),
-        }
-    }
-    assert!(Device::request().await.is_ok(), "the real requestAdapter is back");
 }
 
 // --- the JS-facing rankAsync ------------------------------------------------------------------
@@ -561,11 +592,11 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
     // are events, the first call calibrates, timing the GPU too.
     let start = decided();
     let mut on_load = page_reranker(50_000, "all", 0, 0x5000);
-    let first: JsValue = on_load.rank_async(None).await.unwrap().into();
+    let first: JsValue = rank_async(&mut on_load, None).await.unwrap();
     assert_eq!(get(&first, "adapted"), JsValue::FALSE);
     assert_eq!(decided(), start, "an eventless call calibrates nothing");
     let mut clicked = page_reranker(50_000, "all", 25, 0x5000);
-    let _: JsValue = clicked.rank_async(None).await.unwrap().into();
+    let _: JsValue = rank_async(&mut clicked, None).await.unwrap();
     assert_eq!(decided(), start + 1, "the first call with events calibrates");
     let entry = Array::from(&get(&fewclick::wasm::gpu::gpu_status().unwrap(), "calibrations")).get(start);
     console_log!("50,000 items after events: {}", js_sys::JSON::stringify(&entry).unwrap());
@@ -579,7 +610,7 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
         let mut r = page_reranker(n, scope, 25, seed);
         let mut twin = page_reranker(n, scope, 25, seed);
         let cpu: JsValue = twin.rank().unwrap().into();
-        let gpu: JsValue = r.rank_async(Some("webgpu".into())).await.unwrap().into();
+        let gpu: JsValue = rank_async(&mut r, Some("webgpu")).await.unwrap();
         assert_eq!(
             get(&gpu, "backend").as_string().as_deref(),
             Some("webgpu"),
@@ -600,7 +631,7 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
         // rank() now reuses the θ the GPU adapted: the same scores within the scoring tolerance.
         let reused: JsValue = r.rank().unwrap().into();
         assert_same_ranking(&reused, &gpu, 1e-5, &format!("rank() after rankAsync n {n}"));
-        let forced_cpu: JsValue = r.rank_async(Some("cpu".into())).await.unwrap().into();
+        let forced_cpu: JsValue = rank_async(&mut r, Some("cpu")).await.unwrap();
         assert_ne!(get(&forced_cpu, "backend").as_string().as_deref(), Some("webgpu"));
         assert_eq!(
             get(&forced_cpu, "order").unchecked_into::<Uint32Array>().to_vec(),
@@ -610,7 +641,7 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
         // auto: the first call of a bucket calibrates (both backends adapt from θ0 and score; the
         // CPU's ranking is returned and its θ kept), later calls follow the decision.
         let before = decided();
-        let auto: JsValue = r.rank_async(None).await.unwrap().into();
+        let auto: JsValue = rank_async(&mut r, None).await.unwrap();
         if decided() > before {
             assert_eq!(
                 get(&auto, "order").unchecked_into::<Uint32Array>().to_vec(),
@@ -620,7 +651,7 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
         } else {
             assert_same_ranking(&auto, &cpu, 1e-4, &format!("auto (bucket already decided) n {n}"));
         }
-        let again: JsValue = r.rank_async(None).await.unwrap().into();
+        let again: JsValue = rank_async(&mut r, None).await.unwrap();
         assert_same_ranking(&again, &cpu, 1e-4, &format!("auto (decided: {:?}) n {n}", get(&again, "backend")));
 
         // A new event: the next WebGPU rank adapts again, as the CPU does.
@@ -630,7 +661,7 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
         r.record(click.clone()).unwrap();
         twin.record(click).unwrap();
         let cpu2: JsValue = twin.rank().unwrap().into();
-        let gpu2: JsValue = r.rank_async(Some("webgpu".into())).await.unwrap().into();
+        let gpu2: JsValue = rank_async(&mut r, Some("webgpu")).await.unwrap();
         assert_eq!(get(&gpu2, "backend").as_string().as_deref(), Some("webgpu"));
         assert_same_ranking(&gpu2, &cpu2, 1e-4, &format!("webgpu after one more event n {n}"));
     }
@@ -651,10 +682,21 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
     assert!(get(&of(100_000.0, "all"), "gpuMs").as_f64().is_some(), "≤ 100,000: both timed");
     assert!(get(&status, "fallbackReason").is_null());
 
+    // A call between two steps drops the rankAsync in flight: its next step throws, and the run
+    // it dropped leaves the device free for the next call.
+    let mut r = page_reranker(1000, "all", 25, 0xD20);
+    let step = r.rank_async_start(Some("webgpu".into())).unwrap();
+    let wait: Array = get(&step, "wait").dyn_into().expect("a GPU run in flight (the page has its device)");
+    let _ = r.rank().unwrap();
+    let err = r.rank_async_resume(all_settled(&wait).await).unwrap_err();
+    assert_eq!(get(&err, "code").as_string().as_deref(), Some("INVALID_INPUT"));
+    let again = rank_async(&mut r, Some("webgpu")).await.unwrap();
+    assert_eq!(get(&again, "backend").as_string().as_deref(), Some("webgpu"), "{:?}", get(&again, "fallbackReason"));
+
     assert!(destroy_page_device(), "the page had a device");
     let mut r = page_reranker(4097, "all", 25, 0xDEAD);
     let cpu: JsValue = r.rank().unwrap().into();
-    let after: JsValue = r.rank_async(Some("webgpu".into())).await.unwrap().into();
+    let after: JsValue = rank_async(&mut r, Some("webgpu")).await.unwrap();
     let reason = get(&after, "fallbackReason").as_string().expect("a lost device is reported");
     console_log!("after device.destroy(): backend {:?}, reason {reason:?}", get(&after, "backend"));
     assert_ne!(get(&after, "backend").as_string().as_deref(), Some("webgpu"));
@@ -664,7 +706,7 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
     );
     assert_eq!(r.gpu_fallback_reason(), Some(reason.clone()), "the getter reports the same reason");
     // Later calls, auto or forced, stay on the CPU with the same reason.
-    let later: JsValue = r.rank_async(None).await.unwrap().into();
+    let later: JsValue = rank_async(&mut r, None).await.unwrap();
     assert_eq!(get(&later, "fallbackReason").as_string(), Some(reason));
     assert_eq!(
         get(&later, "order").unchecked_into::<Uint32Array>().to_vec(),
@@ -675,10 +717,10 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
 #[wasm_bindgen_test]
 async fn rank_async_rejects_an_unknown_backend() {
     let mut r = page_reranker(10, "head", 3, 1);
-    let err = r.rank_async(Some("gpu".into())).await.unwrap_err();
+    let err = rank_async(&mut r, Some("gpu")).await.unwrap_err();
     assert_eq!(get(&err, "code").as_string().as_deref(), Some("INVALID_CONFIG"));
     // No events yet on a fresh reranker: the host's order, synchronously decided, on any backend.
     let mut fresh = page_reranker(10, "head", 0, 2);
-    let r0: JsValue = fresh.rank_async(Some("webgpu".into())).await.unwrap().into();
+    let r0: JsValue = rank_async(&mut fresh, Some("webgpu")).await.unwrap();
     assert_eq!(get(&r0, "order").unchecked_into::<Uint32Array>().to_vec(), (0..10).collect::<Vec<u32>>());
 }

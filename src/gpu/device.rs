@@ -1,24 +1,27 @@
 //! The kernels of [`crate::gpu`] on a WebGPU device, through web-sys.
 //!
-//! Acquiring a device ([`Device::request`], or the page's shared one from [`page_device`]) is
-//! separate from running work on it ([`Device::score`], [`Device::adapt`], …), so tests drive a
-//! device of their own. Every run is one submission: uploads with `writeBuffer`, the dispatches of
-//! one compute pass, a copy into a staging buffer, and one asynchronous readback. Buffers live in
-//! per-role slots that only grow, so repeated calls allocate nothing. Each run is wrapped in
-//! validation, out-of-memory and internal error scopes; any error, a lost device or a failed
-//! readback comes back as [`Failure::Broken`] with the browser's message.
+//! Nothing here awaits. The page's JavaScript (the package's `gpu.js`) acquires a device and
+//! awaits the promises a run hands back; the wasm carries no executor and no futures. A run is
+//! two calls: [`Device::submit`]-backed jobs ([`Device::score`], [`Device::adapt`], …) upload
+//! with `writeBuffer`, record the dispatches of one compute pass, copy the results into a
+//! staging buffer, submit, and return a [`Pending`] whose [`Pending::promises`] (the three error
+//! scopes' pops and the staging buffer's `mapAsync`) the caller awaits with
+//! `Promise.allSettled`; [`Device::finish`] takes what they settled to and reads the results.
+//! Buffers live in per-role slots that only grow, so repeated calls allocate nothing. Any error
+//! a scope caught, a lost device or a failed readback comes back as [`Failure::Broken`] with the
+//! browser's message.
 //!
-//! This file holds the device, its buffer slots and the submission ([`Device::run`]); what each
-//! job encodes, and the result set it reads ([`Candidates`]), are in `device/jobs.rs`.
+//! This file holds the device, its buffer slots and the submission; what each job encodes, and
+//! the result set it reads ([`Candidates`]), are in `device/jobs.rs`.
 
 use crate::error::msg;
-use js_sys::{Float32Array, Reflect};
+use js_sys::{Array, Float32Array, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    gpu_buffer_usage as usage, gpu_map_mode, Gpu, GpuAutoLayoutMode, GpuBindGroupDescriptor, GpuBindGroupEntry,
-    GpuBuffer, GpuBufferBinding, GpuBufferDescriptor, GpuCommandEncoder, GpuComputePassEncoder, GpuComputePipeline,
+    gpu_buffer_usage as usage, gpu_map_mode, GpuAutoLayoutMode, GpuBindGroupDescriptor, GpuBindGroupEntry, GpuBuffer,
+    GpuBufferBinding, GpuBufferDescriptor, GpuCommandEncoder, GpuComputePassEncoder, GpuComputePipeline,
     GpuComputePipelineDescriptor, GpuDevice, GpuErrorFilter, GpuProgrammableStage, GpuQueue, GpuShaderModuleDescriptor,
 };
 
@@ -45,7 +48,7 @@ impl Failure {
 type Run<T> = Result<T, Failure>;
 
 mod jobs;
-pub use jobs::{Candidates, Session};
+pub use jobs::{split_scores, Candidates, Session};
 
 /// Buffer roles. Each slot holds one buffer that is replaced by a larger one when needed.
 #[derive(Clone, Copy)]
@@ -110,8 +113,8 @@ pub struct Device {
     /// Bytes written to the device so far (for tests and benchmarks).
     uploaded: Cell<f64>,
     busy: Cell<bool>,
-    /// Set when the browser reports the device lost.
-    lost: Rc<RefCell<Option<String>>>,
+    /// Set when the browser reports the device lost ([`Device::mark_lost`]).
+    lost: RefCell<Option<String>>,
 }
 
 /// `f32`s as the bytes WebGPU copies (wasm is little-endian).
@@ -129,36 +132,41 @@ pub fn js_message(e: &JsValue) -> String {
         .unwrap_or_else(|| msg!("a thrown ", e.js_typeof().as_string().unwrap_or_default()))
 }
 
-/// `navigator.gpu`, in a window or a worker, without assuming either exists.
-fn navigator_gpu() -> Option<Gpu> {
-    let nav = Reflect::get(&js_sys::global(), &"navigator".into()).ok().filter(|v| v.is_object())?;
-    let gpu = Reflect::get(&nav, &"gpu".into()).ok().filter(|v| v.is_object())?;
-    Some(gpu.unchecked_into())
-}
-
 const SCOPES: [GpuErrorFilter; 3] = [GpuErrorFilter::Validation, GpuErrorFilter::OutOfMemory, GpuErrorFilter::Internal];
 
-/// Pops the three error scopes (always all three, so the stack stays balanced) and returns the
-/// first error they caught.
-async fn pop_scopes(device: &GpuDevice) -> Option<String> {
-    let pops: Vec<_> = SCOPES.iter().map(|_| device.pop_error_scope()).collect();
-    let mut first = None;
-    for p in pops {
-        let found = match p.await {
-            Ok(e) => e.into_option().map(|e| e.message()),
-            Err(e) => Some(msg!("popErrorScope failed: ", js_message(&e))),
-        };
-        if first.is_none() {
-            first = found;
-        }
-    }
-    first
-}
-
+/// Pushes the three error scopes: what the calls until [`pop_scopes`] do wrong, they catch.
 fn push_scopes(device: &GpuDevice) {
     for f in SCOPES {
         device.push_error_scope(f);
     }
+}
+
+/// Pops the three error scopes (always all three, so the stack stays balanced) and returns the
+/// promises of their pops; [`scope_error`] reads what they settled to.
+fn pop_scopes(device: &GpuDevice) -> Array {
+    SCOPES.iter().map(|_| JsValue::from(device.pop_error_scope())).collect()
+}
+
+/// The `i`th entry of a `Promise.allSettled` result: `Ok(value)` when it was fulfilled,
+/// `Err(reason)` when it was rejected (or the entry is not a settled record: a caller's bug,
+/// reported as such).
+fn settled(all: &JsValue, i: u32) -> Result<JsValue, String> {
+    let entry = Reflect::get(all, &i.into()).unwrap_or(JsValue::UNDEFINED);
+    let field = |k: &str| Reflect::get(&entry, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    match field("status").as_string().as_deref() {
+        Some("fulfilled") => Ok(field("value")),
+        Some("rejected") => Err(js_message(&field("reason"))),
+        _ => Err(msg!("internal: entry ", i, " of the awaited promises is not a Promise.allSettled record")),
+    }
+}
+
+/// The first error that the three scopes (entries 0..3 of `all`) caught, if any.
+pub fn scope_error(all: &JsValue) -> Option<String> {
+    (0..SCOPES.len() as u32).find_map(|i| match settled(all, i) {
+        Ok(e) if e.is_object() => Some(Reflect::get(&e, &"message".into()).ok()?.as_string().unwrap_or_default()),
+        Ok(_) => None,
+        Err(reason) => Some(msg!("popErrorScope failed: ", reason)),
+    })
 }
 
 fn pipeline(device: &GpuDevice, code: &str, label: &str) -> GpuComputePipeline {
@@ -172,27 +180,10 @@ fn pipeline(device: &GpuDevice, code: &str, label: &str) -> GpuComputePipeline {
     ))
 }
 
-/// Releases the busy flag when a run ends, however it ends.
-struct Claim<'a>(&'a Cell<bool>);
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
-
 impl Device {
-    /// Asks the browser for an adapter and a device and compiles the kernels. The error says why
-    /// WebGPU cannot be used (no `navigator.gpu`, no adapter, a failed compile).
-    pub async fn request() -> Result<Device, String> {
-        let gpu =
-            navigator_gpu().ok_or("navigator.gpu is missing (no WebGPU in this browser, or not a secure context)")?;
-        let adapter = gpu
-            .request_adapter()
-            .await
-            .map_err(|e| msg!("requestAdapter() failed: ", js_message(&e)))?
-            .into_option()
-            .ok_or("requestAdapter() found no WebGPU adapter")?;
-        let device = adapter.request_device().await.map_err(|e| msg!("requestDevice() failed: ", js_message(&e)))?;
+    /// Compiles the kernels on `device` (a device the page acquired) and returns the promises
+    /// of the error scopes around the compiles, which say whether they worked ([`scope_error`]).
+    pub fn new(device: GpuDevice) -> (Device, Array) {
         push_scopes(&device);
         // Only the shipped text is referenced, so the commented source stays out of the wasm.
         let features = pipeline(&device, super::FEATURES.shipped, super::FEATURES.file);
@@ -200,17 +191,8 @@ impl Device {
         let loss = pipeline(&device, super::LOSS_GRAD.shipped, super::LOSS_GRAD.file);
         let grad = pipeline(&device, super::GRAD.shipped, super::GRAD.file);
         let update = pipeline(&device, super::UPDATE.shipped, super::UPDATE.file);
-        if let Some(e) = pop_scopes(&device).await {
-            return Err(msg!("compiling the WebGPU kernels failed: ", e));
-        }
-        let lost = Rc::new(RefCell::new(None));
-        let (flag, watched) = (lost.clone(), device.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Ok(info) = watched.lost().await {
-                *flag.borrow_mut() = Some(msg!("the WebGPU device was lost: ", info.message()));
-            }
-        });
-        Ok(Device {
+        let pops = pop_scopes(&device);
+        let device = Device {
             queue: device.queue(),
             max_binding: device.limits().max_storage_buffer_binding_size(),
             device,
@@ -223,8 +205,15 @@ impl Device {
             keys: RefCell::new(vec![None; SLOTS]),
             uploaded: Cell::new(0.0),
             busy: Cell::new(false),
-            lost,
-        })
+            lost: RefCell::new(None),
+        };
+        (device, pops)
+    }
+
+    /// Records that the browser reported the device lost (`device.lost` resolved): every later
+    /// run fails with `reason`.
+    pub fn mark_lost(&self, reason: String) {
+        *self.lost.borrow_mut() = Some(reason);
     }
 
     /// Destroys the device (what a lost device looks like to fewclick): for tests.
@@ -312,43 +301,73 @@ impl Device {
         pass.dispatch_workgroups(groups);
     }
 
-    /// Runs one submission and reads back the buffers `encode` returns, each with the number of
-    /// floats to read, concatenated. `encode` uploads inputs and records the compute pass; all
-    /// results are copied into one staging buffer, so the readback is the run's only await on
-    /// the GPU.
-    async fn run(&self, encode: impl FnOnce(&GpuCommandEncoder) -> Run<Vec<(GpuBuffer, usize)>>) -> Run<Vec<f32>> {
-        if self.busy.replace(true) {
-            return Err(Failure::Busy);
-        }
-        let _claim = Claim(&self.busy);
+    /// Starts one submission that reads back the buffers `encode` returns, each with the number
+    /// of floats to read, concatenated: `encode` uploads inputs and records the compute pass,
+    /// then the results are copied into one staging buffer, the commands submitted and the
+    /// buffer mapped. The device is this run's until [`Device::finish`] (or the [`Pending`]
+    /// is dropped): another run meanwhile is [`Failure::Busy`].
+    fn submit(
+        self: &Rc<Self>,
+        encode: impl FnOnce(&GpuCommandEncoder) -> Run<Vec<(GpuBuffer, usize)>>,
+    ) -> Run<Pending> {
         if let Some(reason) = self.lost() {
             return Err(Failure::Broken(reason));
         }
+        if self.busy.replace(true) {
+            return Err(Failure::Busy);
+        }
         push_scopes(&self.device);
         let encoder = self.device.create_command_encoder();
-        let encoded = encode(&encoder).and_then(|results| {
-            let len: usize = results.iter().map(|r| r.1 * 4).sum();
-            let staging = self.buffer(Slot::Staging, len)?;
-            let mut at = 0;
-            for (buffer, floats) in &results {
-                encoder
-                    .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &staging, at, (floats * 4) as u32)
-                    .map_err(|e| Failure::Broken(msg!("copyBufferToBuffer failed: ", js_message(&e))))?;
-                at += (floats * 4) as u32;
-            }
-            self.queue.submit(&[encoder.finish()]);
-            Ok((staging, at))
-        });
-        let mapped = encoded
-            .as_ref()
-            .ok()
-            .map(|(staging, len)| staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, (*len).max(4)));
-        let scoped = pop_scopes(&self.device).await;
-        let mapped = match mapped {
-            Some(m) => m.await.map(|_| ()).map_err(|e| js_message(&e)),
-            None => Ok(()),
-        };
-        let (staging, len) = encoded?;
+        let encoded = encode(&encoder).and_then(|results| self.copy_and_submit(encoder, results));
+        let promises = pop_scopes(&self.device);
+        if let Ok((staging, len)) = &encoded {
+            promises.push(&staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, (*len).max(4)));
+        }
+        Ok(Pending { device: self.clone(), encoded, promises, done: false })
+    }
+
+    /// Copies the results into the staging buffer and submits; returns it and the bytes to read.
+    fn copy_and_submit(&self, encoder: GpuCommandEncoder, results: Vec<(GpuBuffer, usize)>) -> Run<(GpuBuffer, u32)> {
+        let len: usize = results.iter().map(|r| r.1 * 4).sum();
+        let staging = self.buffer(Slot::Staging, len)?;
+        let mut at = 0;
+        for (buffer, floats) in &results {
+            encoder
+                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &staging, at, (floats * 4) as u32)
+                .map_err(|e| Failure::Broken(msg!("copyBufferToBuffer failed: ", js_message(&e))))?;
+            at += (floats * 4) as u32;
+        }
+        self.queue.submit(&[encoder.finish()]);
+        Ok((staging, at))
+    }
+}
+
+/// A submitted run: await [`Pending::promises`] with `Promise.allSettled`, then hand what they
+/// settled to to [`Pending::finish`]. Dropped unfinished (a caller that gave up), it frees the
+/// device for the next run and leaves its staging buffer, which may still be mapping, behind.
+pub struct Pending {
+    device: Rc<Device>,
+    encoded: Run<(GpuBuffer, u32)>,
+    promises: Array,
+    done: bool,
+}
+
+impl Pending {
+    /// The three error scopes' pops, then (when the commands were submitted) the staging
+    /// buffer's `mapAsync`.
+    pub fn promises(&self) -> Array {
+        self.promises.clone()
+    }
+
+    /// The run's floats, given what [`Pending::promises`] settled to (`Promise.allSettled`'s
+    /// array): the first error a scope caught, a failed mapping or a lost device is
+    /// [`Failure::Broken`]; an encoding failure comes back as it was.
+    pub fn finish(mut self, settled_to: &JsValue) -> Run<Vec<f32>> {
+        self.done = true;
+        self.device.busy.set(false);
+        let scoped = scope_error(settled_to);
+        let (staging, len) = std::mem::replace(&mut self.encoded, Err(Failure::Busy))?;
+        let mapped = settled(settled_to, SCOPES.len() as u32).map(|_| ());
         if let Some(e) = scoped {
             if mapped.is_ok() {
                 staging.unmap();
@@ -356,7 +375,8 @@ impl Device {
             return Err(Failure::Broken(msg!("WebGPU error: ", e)));
         }
         if let Err(e) = mapped {
-            return Err(Failure::Broken(self.lost().unwrap_or_else(|| msg!("reading back from the GPU failed: ", e))));
+            let lost = self.device.lost();
+            return Err(Failure::Broken(lost.unwrap_or_else(|| msg!("reading back from the GPU failed: ", e))));
         }
         let range = staging
             .get_mapped_range_with_u32_and_u32(0, len.max(4))
@@ -371,12 +391,22 @@ impl Device {
     }
 }
 
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            self.device.busy.set(false);
+            // Its mapping may still be pending: the next run gets a staging buffer of its own.
+            self.device.slots.borrow_mut()[Slot::Staging as usize] = None;
+        }
+    }
+}
+
 impl Device {
     /// Test hook: a dispatch without its bind group, which WebGPU rejects with a validation
     /// error; shows how such errors come back ([`Failure::Broken`] with the browser's message).
     #[doc(hidden)]
-    pub async fn invalid_dispatch(&self) -> Run<Vec<f32>> {
-        self.run(|enc| {
+    pub fn invalid_dispatch(self: &Rc<Self>) -> Run<Pending> {
+        self.submit(|enc| {
             let scores = self.buffer(Slot::Scores, 4)?;
             let pass = enc.begin_compute_pass();
             pass.set_pipeline(&self.score);
@@ -384,14 +414,13 @@ impl Device {
             pass.end();
             Ok(vec![(scores, 1)])
         })
-        .await
     }
 }
 
-/// The page's device: requested once, shared by every reranker of the page.
+/// The page's device: acquired by the page's JavaScript (the package's `gpu.js`) the first time
+/// a call wants it, and shared by every reranker of the page.
 enum PageDevice {
     Unprobed,
-    Probing,
     Ready(Rc<Device>),
     Failed(String),
 }
@@ -400,27 +429,43 @@ thread_local! {
     static PAGE: RefCell<PageDevice> = const { RefCell::new(PageDevice::Unprobed) };
 }
 
-/// The page's device, requested on first use. `Busy` while another call is requesting it; the
-/// reason WebGPU is unavailable, remembered, when the request failed.
-pub async fn page_device() -> Run<Rc<Device>> {
-    let start = PAGE.with(|p| match &*p.borrow() {
+/// The page's device; `None` while the page has not acquired one yet (nor failed to).
+pub fn page_device() -> Option<Run<Rc<Device>>> {
+    PAGE.with(|p| match &*p.borrow() {
         PageDevice::Ready(d) => Some(Ok(d.clone())),
         PageDevice::Failed(r) => Some(Err(Failure::Broken(r.clone()))),
-        PageDevice::Probing => Some(Err(Failure::Busy)),
         PageDevice::Unprobed => None,
-    });
-    if let Some(known) = start {
-        return known;
+    })
+}
+
+/// Makes `device` the page's and compiles the kernels on it; returns the promises of the error
+/// scopes around the compiles, for [`page_device_compiled`].
+pub fn attach_page_device(device: GpuDevice) -> Array {
+    let (device, pops) = Device::new(device);
+    PAGE.with(|p| *p.borrow_mut() = PageDevice::Ready(Rc::new(device)));
+    pops
+}
+
+/// Takes what [`attach_page_device`]'s promises settled to: a compile error rules WebGPU out.
+pub fn page_device_compiled(settled_to: &JsValue) {
+    if let Some(e) = scope_error(settled_to) {
+        page_device_failed(msg!("compiling the WebGPU kernels failed: ", e));
     }
-    PAGE.with(|p| *p.borrow_mut() = PageDevice::Probing);
-    let requested = Device::request().await.map(Rc::new);
+}
+
+/// WebGPU cannot be used on this page, for `reason` (no `navigator.gpu`, no adapter, a failed
+/// device request or compile): every later call that wants it ranks on the CPU and says why.
+pub fn page_device_failed(reason: String) {
+    PAGE.with(|p| *p.borrow_mut() = PageDevice::Failed(reason));
+}
+
+/// The browser reported the page's device lost (`device.lost` resolved with `message`).
+pub fn page_device_lost(message: &str) {
     PAGE.with(|p| {
-        *p.borrow_mut() = match &requested {
-            Ok(d) => PageDevice::Ready(d.clone()),
-            Err(r) => PageDevice::Failed(r.clone()),
+        if let PageDevice::Ready(d) = &*p.borrow() {
+            d.mark_lost(msg!("the WebGPU device was lost: ", message));
         }
-    });
-    requested.map_err(Failure::Broken)
+    })
 }
 
 /// Test hook: destroys the page's device, as if the browser had lost it. Returns whether there

@@ -11,10 +11,10 @@ use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "bench")]
 mod bench;
-/// `rankAsync`, `gpuFallbackReason` and `gpuStatus`: only a WebGPU build has them. A CPU build
-/// exports none, and the package's core.js answers them (`cpuRankAsync`: `rank()`, and why WebGPU
-/// is not used, a constant there), so the CPU pages carry no Promise path and no selector of
-/// backends.
+/// `rankAsyncStart` / `rankAsyncResume`, `gpuFallbackReason`, `gpuStatus` and the page device's
+/// hooks: only a WebGPU build has them. A CPU build exports none, and the package's core.js
+/// answers them (`cpuRankAsync`: `rank()`, and why WebGPU is not used, a constant there), so the
+/// CPU pages carry no selector of backends.
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 pub mod gpu;
 mod read;
@@ -103,6 +103,21 @@ fn page_clock_s() -> f64 {
 pub struct Reranker {
     core: Core,
     last_adapt_ms: f64,
+    /// A `rankAsync` between two of its steps (src/wasm/gpu.rs; the WebGPU build only).
+    #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+    in_flight: Option<gpu::InFlight>,
+}
+
+impl Reranker {
+    /// Drops a `rankAsync` in flight: any call that changes the reranker comes first, and the
+    /// call's next step throws (the package lets none through meanwhile).
+    #[inline]
+    fn interrupt(&mut self) {
+        #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+        {
+            self.in_flight = None;
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -122,7 +137,12 @@ impl Reranker {
             rank_without_events: opts.rank_without_events,
         };
         let core = Core::from_bytes(model, cfg).map_err(|e| js_error(&e))?;
-        Ok(Reranker { core, last_adapt_ms: 0.0 })
+        Ok(Reranker {
+            core,
+            last_adapt_ms: 0.0,
+            #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+            in_flight: None,
+        })
     }
 
     /// Replaces the results: ids in display order; features `n × itemDim` or undefined (looked
@@ -138,6 +158,7 @@ impl Reranker {
         base: JsValue,
         prices: JsValue,
     ) -> JsResult<()> {
+        self.interrupt();
         // Counts first: nothing is converted from JS before the sizes are known to be acceptable.
         let (limit, dim) = (self.core.max_candidates(), self.core.model().arch.item_dim);
         let n = js_len(&ids).ok_or_else(|| invalid("ids must be an array of strings"))?;
@@ -172,6 +193,7 @@ impl Reranker {
     /// cart, purchase, skip, dwell; `timestamp` is milliseconds on the `Date.now()` clock (default:
     /// now), and one earlier than the previous event's is an `INVALID_INPUT` error.
     pub fn record(&mut self, event: JsValue) -> JsResult<()> {
+        self.interrupt();
         let (mut event, timestamp_ms) = read::event(&event)?;
         // Milliseconds on the Date.now() clock in JS, seconds in the core.
         event.timestamp = Some(timestamp_ms.map_or_else(page_clock_s, |ms| ms / 1000.0));
@@ -181,6 +203,7 @@ impl Reranker {
     /// Adapts to the session and ranks on the CPU: `{ order, scores, moved, adapted, adaptMs,
     /// backend }` (the package's wrapper adds `ids`, named from `order`).
     pub fn rank(&mut self) -> JsResult<Object> {
+        self.interrupt();
         let t0 = now_ms();
         let ranking = self.core.rank().map_err(|e| js_error(&e))?;
         self.last_adapt_ms = now_ms() - t0;
@@ -192,6 +215,7 @@ impl Reranker {
     /// reasonText).
     #[cfg_attr(fewclick_ship, optimize(size), inline(never))]
     pub fn explain(&mut self, id: &str) -> JsResult<Object> {
+        self.interrupt();
         let ex = self.core.explain(id).map_err(|e| js_error(&e))?;
         let out = Object::new();
         set(&out, "id", &ex.id.as_str().into())?;
@@ -229,16 +253,19 @@ impl Reranker {
     /// `INVALID_SESSION` error and change nothing.
     #[wasm_bindgen(js_name = importSession)]
     pub fn import_session(&mut self, bytes: &[u8]) -> JsResult<()> {
+        self.interrupt();
         self.core.import_session(bytes).map_err(|e| js_error(&e))
     }
 
     /// Forgets the session's events (the results stay).
     pub fn reset(&mut self) {
+        self.interrupt();
         self.core.reset();
     }
 
     /// Forgets everything the reranker holds about the shopper: events and results.
     pub fn forget(&mut self) {
+        self.interrupt();
         self.core.forget();
         self.last_adapt_ms = 0.0;
     }

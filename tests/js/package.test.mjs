@@ -303,6 +303,51 @@ test('the gpu build (own process) loads in Node, ranks like the SIMD build and s
   assert.equal(out.status, out.reason);
 });
 
+test('the gpu build says why a WebGPU adapter or device cannot be had (own processes, fake navigator.gpu)', () => {
+  // acquireDevice (gpu.js, bundled into fewclick_gpu.js) on its own, for each way it can fail.
+  const gpuModule = pathToFileURL(join(process.cwd(), 'node_modules', 'fewclick', 'fewclick_gpu.js')).href;
+  const direct = `
+    const { acquireDevice } = await import(${JSON.stringify(gpuModule)});
+    const fail = (why) => Promise.reject(new Error(why));
+    console.log(JSON.stringify(await Promise.all([
+      acquireDevice(undefined),
+      acquireDevice({ requestAdapter: async () => null }),
+      acquireDevice({ requestAdapter: () => fail('adapter blocked by policy') }),
+      acquireDevice({ requestAdapter: async () => ({ requestDevice: () => fail('device quota') }) }),
+    ])));
+  `;
+  const reasons = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', direct], { cwd: process.cwd(), encoding: 'utf8' }));
+  assert.match(reasons[0], /navigator\.gpu is missing/);
+  assert.equal(reasons[1], 'requestAdapter() found no WebGPU adapter');
+  assert.equal(reasons[2], 'requestAdapter() failed: adapter blocked by policy');
+  assert.equal(reasons[3], 'requestDevice() failed: device quota');
+  // Through rankAsync: a realm whose navigator.gpu finds no adapter ranks on the CPU, says why,
+  // and asks only once (the page's one request).
+  const page = `
+    let asked = 0;
+    globalThis.navigator = { gpu: { requestAdapter: async () => (asked++, null) } };
+    const { init, createReranker, syntheticModel } = await import('fewclick');
+    const loaded = await init();
+    const r = await createReranker(await syntheticModel(8, 16, 2));
+    const ids = Array.from({ length: 50 }, (_, i) => 'i' + i);
+    r.setResults({ ids, features: Float32Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.7)), featureNames: r.modelInfo().featureNames });
+    r.record({ item: 'i30', type: 'click' });
+    const sync = r.rank();
+    const forced = await r.rankAsync('webgpu');
+    const again = await r.rankAsync('webgpu');
+    console.log(JSON.stringify({ loaded, asked, same: forced.ids.join() === sync.ids.join(), backend: forced.backend,
+      reason: forced.fallbackReason, again: again.fallbackReason, getter: r.gpuFallbackReason }));
+  `;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', page], { cwd: process.cwd(), encoding: 'utf8' }));
+  assert.equal(out.loaded, 'webgpu', 'navigator.gpu present: the gpu build');
+  assert.equal(out.asked, 1);
+  assert.equal(out.same, true);
+  assert.equal(out.backend, 'cpu-simd128');
+  assert.equal(out.reason, 'requestAdapter() found no WebGPU adapter');
+  assert.equal(out.again, out.reason);
+  assert.equal(out.getter, out.reason);
+});
+
 test('the baseline build (own process) scores like the SIMD build', async () => {
   const script = `
     import { init, cpuKernels, createReranker, syntheticModel } from 'fewclick';

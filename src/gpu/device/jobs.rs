@@ -1,14 +1,16 @@
 //! What each job dispatches on a [`Device`]: the session features, the scores, the inner loop's
 //! backward pass and step, and adaptation followed by scoring, each one submission through
-//! [`Device::run`]; and [`Candidates`], a result set as the kernels read it. How a device is
+//! [`Device::submit`] that returns a [`Pending`] run; and [`Candidates`], a result set as the
+//! kernels read it. How a device is
 //! acquired, and how buffers and submissions work, is the parent module's.
 
-use super::{bytes, Device, Failure, Run, Slot};
+use super::{bytes, Device, Failure, Pending, Run, Slot};
 use crate::adapt::InnerLoop;
 use crate::error::msg;
 use crate::gpu::{workgroups, GradShape, LossShape, ScoreShape, SessionShape, StepShape};
 use crate::params::Arch;
 use crate::session::{SummaryTable, SupportSet, LIST_CONTEXT_DIM, SESSION_DIM};
+use std::rc::Rc;
 use web_sys::{GpuBuffer, GpuComputePassEncoder};
 
 impl Device {
@@ -54,27 +56,26 @@ impl Device {
 
     /// The candidates' session features as the device computes them (features.wgsl, or the
     /// uploaded ones): `n × S`. For tests.
-    pub async fn session_features(&self, arch: &Arch, c: &Candidates<'_>) -> Run<Vec<f32>> {
+    pub fn session_features(self: &Rc<Self>, arch: &Arch, c: &Candidates<'_>) -> Run<Pending> {
         let n = c.check(arch)?;
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        self.run(|enc| {
+        self.submit(|enc| {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
             let pass = enc.begin_compute_pass();
             let s = self.encode_session(&pass, c);
             pass.end();
             Ok(vec![(s?.1, n * SESSION_DIM)])
         })
-        .await
     }
 
     /// Scores the candidates with `theta`. The CPU twin is [`crate::scorer::score_candidates`].
-    pub async fn score(&self, arch: &Arch, theta: &[f32], c: &Candidates<'_>) -> Run<Vec<f32>> {
+    pub fn score(self: &Rc<Self>, arch: &Arch, theta: &[f32], c: &Candidates<'_>) -> Run<Pending> {
         let n = c.check(arch)?;
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        self.run(|enc| {
+        self.submit(|enc| {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
             let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta))?;
             let pass = enc.begin_compute_pass();
@@ -82,22 +83,21 @@ impl Device {
             pass.end();
             Ok(vec![(scores?, n)])
         })
-        .await
     }
 
     /// `∂L/∂θ` of support rows `[x | s]` given `dscore = ∂L/∂score` per row; parameters before
     /// `first` get 0. The CPU twin is [`crate::scorer::backward_rows`].
-    pub async fn backward(
-        &self,
+    pub fn backward(
+        self: &Rc<Self>,
         arch: &Arch,
         theta: &[f32],
         inputs: &[f32],
         base: &[f32],
         dscore: &[f32],
         first: usize,
-    ) -> Run<Vec<f32>> {
+    ) -> Run<Pending> {
         let rows = base.len();
-        self.run(|enc| {
+        self.submit(|enc| {
             let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
             let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta))?;
@@ -115,13 +115,12 @@ impl Device {
             pass.end();
             Ok(vec![(grad, arch.n_params())])
         })
-        .await
     }
 
     /// One inner-loop step from `theta` with gradient `grad` (update.wgsl alone).
     #[allow(clippy::too_many_arguments)]
-    pub async fn step(
-        &self,
+    pub fn step(
+        self: &Rc<Self>,
         arch: &Arch,
         theta: &[f32],
         theta0: &[f32],
@@ -130,8 +129,8 @@ impl Device {
         first: usize,
         prox: f32,
         clip: f32,
-    ) -> Run<Vec<f32>> {
-        self.run(|enc| {
+    ) -> Run<Pending> {
+        self.submit(|enc| {
             let shape = self.upload(Slot::StepUniform, &StepShape::new(arch, first, prox, clip).to_bytes())?;
             let theta = self.upload(Slot::Theta, bytes(theta))?;
             let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
@@ -142,7 +141,6 @@ impl Device {
             pass.end();
             Ok(vec![(theta, arch.n_params())])
         })
-        .await
     }
 
     /// Uploads θ0 (into the θ and θ0 slots) and, when `adapt` is given, records its inner loop:
@@ -188,52 +186,54 @@ impl Device {
 
     /// The whole inner loop of [`crate::adapt::adapt`] over a support set, `inner.steps` steps
     /// of score → loss_grad → grad → update in one submission; returns the adapted θ.
-    pub async fn adapt(
-        &self,
+    pub fn adapt(
+        self: &Rc<Self>,
         arch: &Arch,
         theta0: &[f32],
         alpha: &[f32],
         set: &SupportSet,
         inner: &InnerLoop,
-    ) -> Run<Vec<f32>> {
-        self.run(|enc| {
+    ) -> Run<Pending> {
+        self.submit(|enc| {
             let pass = enc.begin_compute_pass();
             let theta = self.encode_adapt(&pass, arch, theta0, alpha, Some((set, inner)));
             pass.end();
             Ok(vec![(theta?, arch.n_params())])
         })
-        .await
     }
 
     /// What a rank needs, in one submission and one readback: the inner loop (when `adapt` is
-    /// given) from `theta`, then the candidates scored with the resulting θ. Returns the scores
-    /// (display order) and the θ they were scored with.
-    pub async fn adapt_and_score(
-        &self,
+    /// given) from `theta`, then the candidates scored with the resulting θ. The run reads back
+    /// the `n` scores (display order) and then the θ they were scored with: [`split_scores`]
+    /// parts them.
+    pub fn adapt_and_score(
+        self: &Rc<Self>,
         arch: &Arch,
         theta: &[f32],
         alpha: &[f32],
         adapt: Option<(&SupportSet, &InnerLoop)>,
         c: &Candidates<'_>,
-    ) -> Run<(Vec<f32>, Vec<f32>)> {
+    ) -> Run<Pending> {
         let n = c.check(arch)?;
         let p = arch.n_params();
-        let mut out = self
-            .run(|enc| {
-                let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
-                let pass = enc.begin_compute_pass();
-                let encoded = self.encode_adapt(&pass, arch, theta, alpha, adapt).and_then(|theta| {
-                    let scores = self.encode_score(&pass, &theta, c, &shape)?;
-                    Ok((theta, scores))
-                });
-                pass.end();
-                let (theta, scores) = encoded?;
-                Ok(if n == 0 { vec![(theta, p)] } else { vec![(scores, n), (theta, p)] })
-            })
-            .await?;
-        let theta = out.split_off(n);
-        Ok((out, theta))
+        self.submit(|enc| {
+            let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
+            let pass = enc.begin_compute_pass();
+            let encoded = self.encode_adapt(&pass, arch, theta, alpha, adapt).and_then(|theta| {
+                let scores = self.encode_score(&pass, &theta, c, &shape)?;
+                Ok((theta, scores))
+            });
+            pass.end();
+            let (theta, scores) = encoded?;
+            Ok(if n == 0 { vec![(theta, p)] } else { vec![(scores, n), (theta, p)] })
+        })
     }
+}
+
+/// [`Device::adapt_and_score`]'s readback for `n` candidates, parted: the scores and θ.
+pub fn split_scores(mut out: Vec<f32>, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let theta = out.split_off(n.min(out.len()));
+    (out, theta)
 }
 
 /// A result set as the score kernel reads it.
