@@ -272,17 +272,23 @@ test('a forced build must come first: asking for baseline or webgpu after SIMD i
   await assertRejectsCode(init({ build: 'sse' }), 'INVALID_CONFIG');
 });
 
+/** Lines of a child process's script, after init: `r`, a reranker with 50 results and one click,
+ * and `sync`, its rank(). */
+const CLICKED_RERANKER = `
+    const r = await createReranker(await syntheticModel(8, 16, 2));
+    const ids = Array.from({ length: 50 }, (_, i) => 'i' + i);
+    r.setResults({ ids, features: Float32Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.7)), featureNames: r.modelInfo().featureNames });
+    r.record({ item: 'i30', type: 'click' });
+    const sync = r.rank();
+`;
+
 test('the gpu build (own process) loads in Node, ranks like the SIMD build and says why WebGPU is not used', () => {
   const script = `
     import { init, cpuKernels, createReranker, gpuStatus, syntheticModel } from 'fewclick';
     const loaded = await init({ build: 'webgpu' });
     let cpuAfterwards;
     try { await init({ build: 'cpu' }); } catch (e) { cpuAfterwards = e.code; }
-    const r = await createReranker(await syntheticModel(8, 16, 2));
-    const ids = Array.from({ length: 50 }, (_, i) => 'i' + i);
-    r.setResults({ ids, features: Float32Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.7)), featureNames: r.modelInfo().featureNames });
-    r.record({ item: 'i30', type: 'click' });
-    const sync = r.rank();
+    ${CLICKED_RERANKER}
     const forced = await r.rankAsync('webgpu');
     const auto = await r.rankAsync();
     console.log(JSON.stringify({
@@ -328,11 +334,7 @@ test('the gpu build says why a WebGPU adapter or device cannot be had (own proce
     globalThis.navigator = { gpu: { requestAdapter: async () => (asked++, null) } };
     const { init, createReranker, syntheticModel } = await import('fewclick');
     const loaded = await init();
-    const r = await createReranker(await syntheticModel(8, 16, 2));
-    const ids = Array.from({ length: 50 }, (_, i) => 'i' + i);
-    r.setResults({ ids, features: Float32Array.from({ length: 400 }, (_, i) => Math.sin(i * 0.7)), featureNames: r.modelInfo().featureNames });
-    r.record({ item: 'i30', type: 'click' });
-    const sync = r.rank();
+    ${CLICKED_RERANKER}
     const forced = await r.rankAsync('webgpu');
     const again = await r.rankAsync('webgpu');
     console.log(JSON.stringify({ loaded, asked, same: forced.ids.join() === sync.ids.join(), backend: forced.backend,
