@@ -5,7 +5,7 @@
 //!
 //! The wasm awaits nothing: a GPU run returns a `Pending` whose promises the caller awaits (the
 //! package's gpu.js in a page), and `rankAsync` is a series of steps. The helpers below await
-//! them as gpu.js does, with `Promise.allSettled`; acquiring a device is gpu.js's too, and its
+//! them as gpu.js does (`ended`, its twin here); acquiring a device is gpu.js's too, and its
 //! failures (no `navigator.gpu`, no adapter) are tested against the package
 //! (tests/js/package.test.mjs).
 //!
@@ -24,9 +24,7 @@
 #![cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 
 use fewclick::adapt::{adapt, Objective, RankObjective, Scope};
-use fewclick::gpu::device::{
-    destroy_page_device, scope_error, split_scores, Candidates, Device, Failure, Pending, Session,
-};
+use fewclick::gpu::device::{destroy_page_device, split_scores, Candidates, Device, Failure, Pending, Session};
 use fewclick::kernels::{Fast, Reference};
 use fewclick::model_file::Model;
 use fewclick::params::Arch;
@@ -59,9 +57,24 @@ async fn settle(p: Promise) -> Result<JsValue, JsValue> {
     wasm_bindgen_futures::JsFuture::from(p).await
 }
 
-/// What `promises` settled to, as gpu.js passes it on (`Promise.allSettled`).
-async fn all_settled(promises: &Array) -> JsValue {
-    settle(Promise::all_settled(promises)).await.expect("Promise.allSettled never rejects")
+/// How a GPU run's promises ended, as gpu.js's `ended` tells the wasm: the first error the three
+/// error scopes caught (a rejected pop counts) and why the mapping failed.
+async fn ended(promises: &Array) -> (Option<String>, Option<String>) {
+    let settled = settle(Promise::all_settled(promises)).await.expect("Promise.allSettled never rejects");
+    let how = |i: u32| {
+        let entry = Reflect::get(&settled, &i.into()).unwrap();
+        match get(&entry, "status").as_string().as_deref() {
+            Some("fulfilled") => Ok(get(&entry, "value")),
+            _ => Err(fewclick::gpu::device::js_message(&get(&entry, "reason"))),
+        }
+    };
+    let scope = (0..3).find_map(|i| match how(i) {
+        Ok(e) if e.is_object() => Some(get(&e, "message").as_string().unwrap_or_default()),
+        Ok(_) => None,
+        Err(reason) => Some(format!("popErrorScope failed: {reason}")),
+    });
+    let mapped = if promises.length() > 3 { how(3).err() } else { None };
+    (scope, mapped)
 }
 
 /// A `GPUDevice` from the browser, as gpu.js requests one.
@@ -76,15 +89,15 @@ async fn gpu_device() -> web_sys::GpuDevice {
 /// A device of this test's own, its kernels compiled without error.
 async fn device() -> Rc<Device> {
     let (device, compiled) = Device::new(gpu_device().await);
-    assert_eq!(scope_error(&all_settled(&compiled).await), None, "the kernels compile");
+    assert_eq!(ended(&compiled).await.0, None, "the kernels compile");
     Rc::new(device)
 }
 
 /// A GPU run's floats, its promises awaited as gpu.js awaits them.
 async fn wait(run: Result<Pending, Failure>) -> Result<Vec<f32>, Failure> {
     let run = run?;
-    let settled = all_settled(&run.promises()).await;
-    run.finish(&settled)
+    let (scope, mapped) = ended(&run.promises()).await;
+    run.finish(scope, mapped)
 }
 
 /// [`Device::adapt_and_score`] awaited: the scores and θ.
@@ -114,11 +127,11 @@ async fn rank_async(r: &mut fewclick::wasm::Reranker, backend: Option<&str>) -> 
                 }
             });
             let compiled = fewclick::wasm::gpu::gpu_attach(device);
-            fewclick::wasm::gpu::gpu_compiled(all_settled(&compiled).await);
-            step = r.rank_async_resume(JsValue::UNDEFINED)?;
+            fewclick::wasm::gpu::gpu_compiled(ended(&compiled).await.0);
+            step = r.rank_async_resume(None, None)?;
         } else if let Some(wait) = get(&step, "wait").dyn_ref::<Array>() {
-            let settled = all_settled(wait).await;
-            step = r.rank_async_resume(settled)?;
+            let (scope, mapped) = ended(wait).await;
+            step = r.rank_async_resume(scope, mapped)?;
         } else {
             return Ok(step);
         }
@@ -688,7 +701,8 @@ async fn rank_async_on_webgpu_ranks_like_rank_and_falls_back_after_device_loss()
     let step = r.rank_async_start(Some("webgpu".into())).unwrap();
     let wait: Array = get(&step, "wait").dyn_into().expect("a GPU run in flight (the page has its device)");
     let _ = r.rank().unwrap();
-    let err = r.rank_async_resume(all_settled(&wait).await).unwrap_err();
+    let (scope, mapped) = ended(&wait).await;
+    let err = r.rank_async_resume(scope, mapped).unwrap_err();
     assert_eq!(get(&err, "code").as_string().as_deref(), Some("INVALID_INPUT"));
     let again = rank_async(&mut r, Some("webgpu")).await.unwrap();
     assert_eq!(get(&again, "backend").as_string().as_deref(), Some("webgpu"), "{:?}", get(&again, "fallbackReason"));

@@ -5,8 +5,9 @@
 //! two calls: [`Device::submit`]-backed jobs ([`Device::score`], [`Device::adapt`], …) upload
 //! with `writeBuffer`, record the dispatches of one compute pass, copy the results into a
 //! staging buffer, submit, and return a [`Pending`] whose [`Pending::promises`] (the three error
-//! scopes' pops and the staging buffer's `mapAsync`) the caller awaits with
-//! `Promise.allSettled`; [`Device::finish`] takes what they settled to and reads the results.
+//! scopes' pops and the staging buffer's `mapAsync`) the caller awaits; [`Pending::finish`]
+//! takes how they ended (the first error a scope caught, why the mapping failed) and reads the
+//! results.
 //! Buffers live in per-role slots that only grow, so repeated calls allocate nothing. Any error
 //! a scope caught, a lost device or a failed readback comes back as [`Failure::Broken`] with the
 //! browser's message.
@@ -15,7 +16,7 @@
 //! the result set it reads ([`Candidates`]), are in `device/jobs.rs`.
 
 use crate::error::msg;
-use js_sys::{Array, Float32Array, Reflect};
+use js_sys::{Array, Float32Array};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -37,6 +38,7 @@ pub enum Failure {
 }
 
 impl Failure {
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn reason(&self) -> String {
         match self {
             Failure::Busy => "WebGPU is busy with another call".into(),
@@ -83,6 +85,7 @@ enum Slot {
 const SLOTS: usize = Slot::StepUniform as usize + 1;
 
 impl Slot {
+    #[cfg_attr(fewclick_ship, optimize(size))]
     fn usage(self) -> u32 {
         match self {
             Slot::Staging => usage::MAP_READ | usage::COPY_DST,
@@ -118,6 +121,7 @@ pub struct Device {
 }
 
 /// `f32`s as the bytes WebGPU copies (wasm is little-endian).
+#[cfg_attr(fewclick_ship, optimize(size))]
 fn bytes(v: &[f32]) -> &[u8] {
     // SAFETY: any initialised f32 is 4 valid bytes; u8 has alignment 1 and the length covers
     // exactly the slice's memory, which stays borrowed for the returned lifetime.
@@ -125,6 +129,7 @@ fn bytes(v: &[f32]) -> &[u8] {
 }
 
 /// The message of a JS error value.
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn js_message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
@@ -135,6 +140,7 @@ pub fn js_message(e: &JsValue) -> String {
 const SCOPES: [GpuErrorFilter; 3] = [GpuErrorFilter::Validation, GpuErrorFilter::OutOfMemory, GpuErrorFilter::Internal];
 
 /// Pushes the three error scopes: what the calls until [`pop_scopes`] do wrong, they catch.
+#[cfg_attr(fewclick_ship, optimize(size))]
 fn push_scopes(device: &GpuDevice) {
     for f in SCOPES {
         device.push_error_scope(f);
@@ -142,33 +148,13 @@ fn push_scopes(device: &GpuDevice) {
 }
 
 /// Pops the three error scopes (always all three, so the stack stays balanced) and returns the
-/// promises of their pops; [`scope_error`] reads what they settled to.
+/// promises of their pops.
+#[cfg_attr(fewclick_ship, optimize(size))]
 fn pop_scopes(device: &GpuDevice) -> Array {
     SCOPES.iter().map(|_| JsValue::from(device.pop_error_scope())).collect()
 }
 
-/// The `i`th entry of a `Promise.allSettled` result: `Ok(value)` when it was fulfilled,
-/// `Err(reason)` when it was rejected (or the entry is not a settled record: a caller's bug,
-/// reported as such).
-fn settled(all: &JsValue, i: u32) -> Result<JsValue, String> {
-    let entry = Reflect::get(all, &i.into()).unwrap_or(JsValue::UNDEFINED);
-    let field = |k: &str| Reflect::get(&entry, &k.into()).unwrap_or(JsValue::UNDEFINED);
-    match field("status").as_string().as_deref() {
-        Some("fulfilled") => Ok(field("value")),
-        Some("rejected") => Err(js_message(&field("reason"))),
-        _ => Err(msg!("internal: entry ", i, " of the awaited promises is not a Promise.allSettled record")),
-    }
-}
-
-/// The first error that the three scopes (entries 0..3 of `all`) caught, if any.
-pub fn scope_error(all: &JsValue) -> Option<String> {
-    (0..SCOPES.len() as u32).find_map(|i| match settled(all, i) {
-        Ok(e) if e.is_object() => Some(Reflect::get(&e, &"message".into()).ok()?.as_string().unwrap_or_default()),
-        Ok(_) => None,
-        Err(reason) => Some(msg!("popErrorScope failed: ", reason)),
-    })
-}
-
+#[cfg_attr(fewclick_ship, optimize(size))]
 fn pipeline(device: &GpuDevice, code: &str, label: &str) -> GpuComputePipeline {
     let desc = GpuShaderModuleDescriptor::new(code);
     desc.set_label(label);
@@ -182,7 +168,8 @@ fn pipeline(device: &GpuDevice, code: &str, label: &str) -> GpuComputePipeline {
 
 impl Device {
     /// Compiles the kernels on `device` (a device the page acquired) and returns the promises
-    /// of the error scopes around the compiles, which say whether they worked ([`scope_error`]).
+    /// of the error scopes around the compiles, which say whether they worked.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn new(device: GpuDevice) -> (Device, Array) {
         push_scopes(&device);
         // Only the shipped text is referenced, so the commented source stays out of the wasm.
@@ -212,22 +199,28 @@ impl Device {
 
     /// Records that the browser reported the device lost (`device.lost` resolved): every later
     /// run fails with `reason`.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn mark_lost(&self, reason: String) {
         *self.lost.borrow_mut() = Some(reason);
     }
 
     /// Destroys the device (what a lost device looks like to fewclick): for tests.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn destroy(&self) {
         self.device.destroy();
     }
 
     /// Why the device is gone, once the browser has said so.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn lost(&self) -> Option<String> {
         self.lost.borrow().clone()
     }
 
-    /// The slot's buffer, at least `len` bytes (16 at least: no binding may be empty).
-    fn buffer(&self, slot: Slot, len: usize) -> Run<GpuBuffer> {
+    /// Makes the slot's buffer at least `len` bytes (16 at least: no binding may be empty).
+    /// Jobs name buffers by slot ([`Device::dispatch`], their results), so an encoding holds no
+    /// buffer of its own across its fallible steps.
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn buffer(&self, slot: Slot, len: usize) -> Run<()> {
         let len = len.max(16).next_multiple_of(4);
         if slot.usage() & usage::STORAGE != 0 && len as f64 > self.max_binding {
             return Err(Failure::TooLarge(msg!(
@@ -241,7 +234,7 @@ impl Device {
         let mut slots = self.slots.borrow_mut();
         if let Some((buf, cap)) = &slots[slot as usize] {
             if *cap >= len {
-                return Ok(buf.clone());
+                return Ok(());
             }
             buf.destroy();
         }
@@ -251,48 +244,60 @@ impl Device {
             .device
             .create_buffer(&GpuBufferDescriptor::new_with_f64(cap as f64, slot.usage()))
             .map_err(|e| Failure::Broken(msg!("createBuffer failed: ", js_message(&e))))?;
-        slots[slot as usize] = Some((buf.clone(), cap));
-        Ok(buf)
+        slots[slot as usize] = Some((buf, cap));
+        Ok(())
     }
 
-    /// The slot's buffer holding `data`.
-    fn upload(&self, slot: Slot, data: &[u8]) -> Run<GpuBuffer> {
+    /// The slot's buffer (`None` only before a job sized it).
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn get(&self, slot: Slot) -> Option<GpuBuffer> {
+        self.slots.borrow()[slot as usize].as_ref().map(|(buf, _)| buf.clone())
+    }
+
+    /// Makes the slot's buffer hold `data`.
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn upload(&self, slot: Slot, data: &[u8]) -> Run<()> {
         self.keys.borrow_mut()[slot as usize] = None;
-        let buf = self.buffer(slot, data.len())?;
-        if !data.is_empty() {
+        self.buffer(slot, data.len())?;
+        if let (false, Some(buf)) = (data.is_empty(), self.get(slot)) {
             self.queue
                 .write_buffer_with_u32_and_u8_slice(&buf, 0, data)
                 .map_err(|e| Failure::Broken(msg!("writeBuffer failed: ", js_message(&e))))?;
             self.uploaded.set(self.uploaded.get() + data.len() as f64);
         }
-        Ok(buf)
+        Ok(())
     }
 
-    /// The slot's buffer holding `data`, whose contents `key` identifies: when the slot already
-    /// holds that key, nothing is written. `None` always writes.
-    fn upload_keyed(&self, slot: Slot, key: Option<u64>, data: &[u8]) -> Run<GpuBuffer> {
+    /// Makes the slot's buffer hold `data`, whose contents `key` identifies: when the slot
+    /// already holds that key, nothing is written. `None` always writes.
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn upload_keyed(&self, slot: Slot, key: Option<u64>, data: &[u8]) -> Run<()> {
         let i = slot as usize;
-        if key.is_some() && self.keys.borrow()[i] == key {
-            if let Some((buf, _)) = &self.slots.borrow()[i] {
-                return Ok(buf.clone());
-            }
+        if key.is_some() && self.keys.borrow()[i] == key && self.slots.borrow()[i].is_some() {
+            return Ok(());
         }
-        let buf = self.upload(slot, data)?;
+        self.upload(slot, data)?;
         self.keys.borrow_mut()[i] = key;
-        Ok(buf)
+        Ok(())
     }
 
     /// Bytes written to the device by every run so far.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn bytes_uploaded(&self) -> f64 {
         self.uploaded.get()
     }
 
-    /// One dispatch of `kernel` with `buffers` at bindings 0, 1, ….
-    fn dispatch(&self, pass: &GpuComputePassEncoder, kernel: &GpuComputePipeline, buffers: &[&GpuBuffer], groups: u32) {
-        let entries: Vec<GpuBindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| GpuBindGroupEntry::new_with_gpu_buffer_binding(i as u32, &GpuBufferBinding::new(b)))
+    /// One dispatch of `kernel` with the buffers of `slots` at bindings 0, 1, …. (A slot no job
+    /// sized yet, which cannot happen, is left out: WebGPU then rejects the bind group and the
+    /// run's error scope reports it.)
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn dispatch(&self, pass: &GpuComputePassEncoder, kernel: &GpuComputePipeline, slots: &[Slot], groups: u32) {
+        let entries: Vec<GpuBindGroupEntry> = (0..)
+            .zip(slots)
+            .filter_map(|(i, &slot)| {
+                let buf = self.get(slot)?;
+                Some(GpuBindGroupEntry::new_with_gpu_buffer_binding(i, &GpuBufferBinding::new(&buf)))
+            })
             .collect();
         let group =
             self.device.create_bind_group(&GpuBindGroupDescriptor::new(&entries, &kernel.get_bind_group_layout(0)));
@@ -301,15 +306,13 @@ impl Device {
         pass.dispatch_workgroups(groups);
     }
 
-    /// Starts one submission that reads back the buffers `encode` returns, each with the number
+    /// Starts one submission that reads back the slots `encode` returns, each with the number
     /// of floats to read, concatenated: `encode` uploads inputs and records the compute pass,
     /// then the results are copied into one staging buffer, the commands submitted and the
     /// buffer mapped. The device is this run's until [`Device::finish`] (or the [`Pending`]
     /// is dropped): another run meanwhile is [`Failure::Busy`].
-    fn submit(
-        self: &Rc<Self>,
-        encode: impl FnOnce(&GpuCommandEncoder) -> Run<Vec<(GpuBuffer, usize)>>,
-    ) -> Run<Pending> {
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn submit(self: &Rc<Self>, encode: impl FnOnce(&GpuCommandEncoder) -> Run<Vec<(Slot, usize)>>) -> Run<Pending> {
         if let Some(reason) = self.lost() {
             return Err(Failure::Broken(reason));
         }
@@ -327,13 +330,17 @@ impl Device {
     }
 
     /// Copies the results into the staging buffer and submits; returns it and the bytes to read.
-    fn copy_and_submit(&self, encoder: GpuCommandEncoder, results: Vec<(GpuBuffer, usize)>) -> Run<(GpuBuffer, u32)> {
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn copy_and_submit(&self, encoder: GpuCommandEncoder, results: Vec<(Slot, usize)>) -> Run<(GpuBuffer, u32)> {
         let len: usize = results.iter().map(|r| r.1 * 4).sum();
-        let staging = self.buffer(Slot::Staging, len)?;
+        self.buffer(Slot::Staging, len)?;
+        let unsized_slot = || Failure::Broken("internal: a result slot without a buffer".into());
+        let staging = self.get(Slot::Staging).ok_or_else(unsized_slot)?;
         let mut at = 0;
-        for (buffer, floats) in &results {
+        for &(slot, floats) in &results {
+            let buffer = self.get(slot).ok_or_else(unsized_slot)?;
             encoder
-                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &staging, at, (floats * 4) as u32)
+                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(&buffer, 0, &staging, at, (floats * 4) as u32)
                 .map_err(|e| Failure::Broken(msg!("copyBufferToBuffer failed: ", js_message(&e))))?;
             at += (floats * 4) as u32;
         }
@@ -342,8 +349,7 @@ impl Device {
     }
 }
 
-/// A submitted run: await [`Pending::promises`] with `Promise.allSettled`, then hand what they
-/// settled to to [`Pending::finish`]. Dropped unfinished (a caller that gave up), it frees the
+/// A submitted run: await [`Pending::promises`], then tell [`Pending::finish`] how they ended. Dropped unfinished (a caller that gave up), it frees the
 /// device for the next run and leaves its staging buffer, which may still be mapping, behind.
 pub struct Pending {
     device: Rc<Device>,
@@ -355,26 +361,28 @@ pub struct Pending {
 impl Pending {
     /// The three error scopes' pops, then (when the commands were submitted) the staging
     /// buffer's `mapAsync`.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn promises(&self) -> Array {
         self.promises.clone()
     }
 
-    /// The run's floats, given what [`Pending::promises`] settled to (`Promise.allSettled`'s
-    /// array): the first error a scope caught, a failed mapping or a lost device is
-    /// [`Failure::Broken`]; an encoding failure comes back as it was.
-    pub fn finish(mut self, settled_to: &JsValue) -> Run<Vec<f32>> {
+    /// The run's floats, once [`Pending::promises`] have settled, given how: `scope_error`, the
+    /// first error the error scopes caught (a pop that rejected is such an error too), and
+    /// `map_error`, why the mapping failed. Either, or a lost device, is [`Failure::Broken`]; an
+    /// encoding failure comes back as it was. (The package's gpu.js reads the settled promises;
+    /// the wasm takes the two messages.)
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    pub fn finish(mut self, scope_error: Option<String>, map_error: Option<String>) -> Run<Vec<f32>> {
         self.done = true;
         self.device.busy.set(false);
-        let scoped = scope_error(settled_to);
         let (staging, len) = std::mem::replace(&mut self.encoded, Err(Failure::Busy))?;
-        let mapped = settled(settled_to, SCOPES.len() as u32).map(|_| ());
-        if let Some(e) = scoped {
-            if mapped.is_ok() {
+        if let Some(e) = scope_error {
+            if map_error.is_none() {
                 staging.unmap();
             }
             return Err(Failure::Broken(msg!("WebGPU error: ", e)));
         }
-        if let Err(e) = mapped {
+        if let Some(e) = map_error {
             let lost = self.device.lost();
             return Err(Failure::Broken(lost.unwrap_or_else(|| msg!("reading back from the GPU failed: ", e))));
         }
@@ -392,6 +400,7 @@ impl Pending {
 }
 
 impl Drop for Pending {
+    #[cfg_attr(fewclick_ship, optimize(size))]
     fn drop(&mut self) {
         if !self.done {
             self.device.busy.set(false);
@@ -405,14 +414,15 @@ impl Device {
     /// Test hook: a dispatch without its bind group, which WebGPU rejects with a validation
     /// error; shows how such errors come back ([`Failure::Broken`] with the browser's message).
     #[doc(hidden)]
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn invalid_dispatch(self: &Rc<Self>) -> Run<Pending> {
         self.submit(|enc| {
-            let scores = self.buffer(Slot::Scores, 4)?;
+            self.buffer(Slot::Scores, 4)?;
             let pass = enc.begin_compute_pass();
             pass.set_pipeline(&self.score);
             pass.dispatch_workgroups(1);
             pass.end();
-            Ok(vec![(scores, 1)])
+            Ok(vec![(Slot::Scores, 1)])
         })
     }
 }
@@ -430,6 +440,7 @@ thread_local! {
 }
 
 /// The page's device; `None` while the page has not acquired one yet (nor failed to).
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn page_device() -> Option<Run<Rc<Device>>> {
     PAGE.with(|p| match &*p.borrow() {
         PageDevice::Ready(d) => Some(Ok(d.clone())),
@@ -439,27 +450,31 @@ pub fn page_device() -> Option<Run<Rc<Device>>> {
 }
 
 /// Makes `device` the page's and compiles the kernels on it; returns the promises of the error
-/// scopes around the compiles, for [`page_device_compiled`].
+/// scopes around the compiles: the first error they catch goes to [`page_device_compiled`].
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn attach_page_device(device: GpuDevice) -> Array {
     let (device, pops) = Device::new(device);
     PAGE.with(|p| *p.borrow_mut() = PageDevice::Ready(Rc::new(device)));
     pops
 }
 
-/// Takes what [`attach_page_device`]'s promises settled to: a compile error rules WebGPU out.
-pub fn page_device_compiled(settled_to: &JsValue) {
-    if let Some(e) = scope_error(settled_to) {
+/// Takes the first error the scopes around the compiles caught, if any: it rules WebGPU out.
+#[cfg_attr(fewclick_ship, optimize(size))]
+pub fn page_device_compiled(scope_error: Option<String>) {
+    if let Some(e) = scope_error {
         page_device_failed(msg!("compiling the WebGPU kernels failed: ", e));
     }
 }
 
 /// WebGPU cannot be used on this page, for `reason` (no `navigator.gpu`, no adapter, a failed
 /// device request or compile): every later call that wants it ranks on the CPU and says why.
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn page_device_failed(reason: String) {
     PAGE.with(|p| *p.borrow_mut() = PageDevice::Failed(reason));
 }
 
 /// The browser reported the page's device lost (`device.lost` resolved with `message`).
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn page_device_lost(message: &str) {
     PAGE.with(|p| {
         if let PageDevice::Ready(d) = &*p.borrow() {
@@ -470,6 +485,7 @@ pub fn page_device_lost(message: &str) {
 
 /// Test hook: destroys the page's device, as if the browser had lost it. Returns whether there
 /// was one.
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn destroy_page_device() -> bool {
     PAGE.with(|p| match &*p.borrow() {
         PageDevice::Ready(d) => {

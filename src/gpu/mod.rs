@@ -28,10 +28,11 @@ pub mod select;
 
 #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
 pub mod device;
+pub mod wgsl_min;
 
 /// A kernel: its file as written (prose comments and all) and the text the wasm build embeds and
-/// compiles, the same code without comments and indentation (computed at compile time, so the
-/// page does not download the prose). tests/gpu_shaders.rs validates both.
+/// compiles, the same code minified by build.rs ([`wgsl_min::minify`]: no comments, layout or
+/// long names, so the page does not download the prose). tests/gpu_shaders.rs validates both.
 pub struct Kernel {
     pub file: &'static str,
     pub source: &'static str,
@@ -40,12 +41,11 @@ pub struct Kernel {
 
 macro_rules! kernel {
     ($file:literal) => {{
-        const SOURCE: &str = include_str!(concat!("shaders/", $file));
-        const LEN: usize = strip_comments::<0>(SOURCE.as_bytes()).1;
-        const SHIPPED: [u8; LEN] = strip_comments::<LEN>(SOURCE.as_bytes()).0;
-        // SAFETY: strip_comments copies the source's bytes in order and cuts only at ASCII bytes
-        // ('/', '\n', spaces), so a UTF-8 source stays UTF-8.
-        Kernel { file: $file, source: SOURCE, shipped: unsafe { core::str::from_utf8_unchecked(&SHIPPED) } }
+        Kernel {
+            file: $file,
+            source: include_str!(concat!("shaders/", $file)),
+            shipped: include_str!(concat!(env!("OUT_DIR"), "/", $file)),
+        }
     }};
 }
 
@@ -55,34 +55,6 @@ pub const LOSS_GRAD: Kernel = kernel!("loss_grad.wgsl");
 pub const GRAD: Kernel = kernel!("grad.wgsl");
 pub const UPDATE: Kernel = kernel!("update.wgsl");
 pub const KERNELS: [Kernel; 5] = [FEATURES, SCORE, LOSS_GRAD, GRAD, UPDATE];
-
-/// WGSL without `//` comments, indentation and blank lines (WGSL has no string literals, so `//`
-/// always opens a comment). Writes at most `N` bytes and returns how many it would write, so
-/// `strip_comments::<0>` measures and `strip_comments::<LEN>` fills.
-pub const fn strip_comments<const N: usize>(src: &[u8]) -> ([u8; N], usize) {
-    let mut out = [0u8; N];
-    let (mut i, mut n, mut line_start) = (0, 0, true);
-    while i < src.len() {
-        let b = src[i];
-        if b == b'/' && i + 1 < src.len() && src[i + 1] == b'/' {
-            while i < src.len() && src[i] != b'\n' {
-                i += 1;
-            }
-            continue;
-        }
-        i += 1;
-        // Indentation, and the newline of a line that had nothing else.
-        if line_start && (b == b' ' || b == b'\t' || b == b'\r' || b == b'\n') {
-            continue;
-        }
-        if n < N {
-            out[n] = b;
-        }
-        n += 1;
-        line_start = b == b'\n';
-    }
-    (out, n)
-}
 
 /// `@workgroup_size` of the per-row and per-parameter kernels (features, score, loss_grad, grad).
 pub const WORKGROUP: u32 = 64;
@@ -105,11 +77,10 @@ macro_rules! uniform {
             pub const FIELDS: &'static [(&'static str, usize)] =
                 &[$((stringify!($field), core::mem::offset_of!($name, $field)),)*];
 
-            /// The uniform buffer's contents.
+            /// The uniform buffer's contents: the fields' words, through one out-of-line
+            /// conversion (field by field, the bytes were 4.5 KB of the gpu build's code).
             pub fn to_bytes(&self) -> Vec<u8> {
-                let mut bytes = Vec::with_capacity(core::mem::size_of::<Self>());
-                $(bytes.extend_from_slice(&self.$field.to_le_bytes());)*
-                bytes
+                u32_bytes(&[$(Word::word(self.$field)),*])
             }
         }
     };
@@ -289,6 +260,21 @@ impl SessionShape {
 /// `NO_ROW` of features.wgsl.
 const _: () = assert!(NO_ROW == 0xffff_ffff);
 
+/// A uniform's 4-byte scalar as the word WebGPU reads.
+trait Word {
+    fn word(self) -> u32;
+}
+impl Word for u32 {
+    fn word(self) -> u32 {
+        self
+    }
+}
+impl Word for f32 {
+    fn word(self) -> u32 {
+        self.to_bits()
+    }
+}
+
 /// The logged items as features.wgsl's `array<Item>` (24 bytes each: row, then features 0, 1, 3,
 /// 4 and 23).
 pub fn item_bytes(t: &SummaryTable) -> Vec<u8> {
@@ -302,7 +288,8 @@ pub fn item_bytes(t: &SummaryTable) -> Vec<u8> {
     out
 }
 
-/// Own rows as features.wgsl's `array<u32>`.
+/// Words as WebGPU reads them (little-endian): own rows as features.wgsl's `array<u32>`, and
+/// the uniforms.
 pub fn u32_bytes(v: &[u32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -405,17 +392,11 @@ mod tests {
     }
 
     #[test]
-    fn shipped_kernels_are_the_code_without_the_prose() {
-        let src = b"// header\n\nstruct S {\n    a: u32, // the a\n    b: f32,\n}\n  // indented note\nfn f() -> f32 { return 1.0 / 2.0; }\n";
-        let (out, n) = strip_comments::<128>(src);
-        assert_eq!(
-            std::str::from_utf8(&out[..n]).unwrap(),
-            "struct S {\na: u32, \nb: f32,\n}\nfn f() -> f32 { return 1.0 / 2.0; }\n"
-        );
-        assert_eq!(strip_comments::<0>(src).1, n);
+    fn shipped_kernels_are_the_minified_code() {
         for k in KERNELS {
-            assert!(k.shipped.len() < k.source.len() * 3 / 4, "{}: comments stripped", k.file);
-            assert!(!k.shipped.contains("//"), "{}", k.file);
+            assert_eq!(k.shipped, wgsl_min::minify(k.source), "{}", k.file);
+            assert!(k.shipped.len() < k.source.len() / 2, "{}: prose and layout gone", k.file);
+            assert!(!k.shipped.contains("//") && !k.shipped.contains('\n'), "{}", k.file);
         }
     }
 

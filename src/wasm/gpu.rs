@@ -17,7 +17,7 @@
 //! returning either the ranking or what to wait for, and the package's `gpu.js` runs the loop:
 //! `rankAsyncStart(backend)`, then, while the step is `{ device: true }`, the page's device is
 //! acquired (`gpuAttach` …) and `rankAsyncResume()` called, and while it is `{ wait: promises }`,
-//! they are awaited with `Promise.allSettled` and the array passed to `rankAsyncResume`. Any
+//! they are awaited and `rankAsyncResume(scopeError, mapError)` told how they ended. Any
 //! other call on the reranker meanwhile drops the call in flight (its resume then throws); the
 //! package's wrapper lets only `record()` through, and queues its events until the call settles.
 
@@ -97,11 +97,12 @@ impl Reranker {
         self.answer(t0, step)
     }
 
-    /// The next step of the call in flight, given what its promises settled to (the array of
-    /// `Promise.allSettled`; anything after a `{ device: true }` step).
+    /// The next step of the call in flight, once its promises have settled, given how: the
+    /// first error the error scopes caught and why the mapping failed (messages, or nothing;
+    /// both nothing after a `{ device: true }` step).
     #[wasm_bindgen(js_name = rankAsyncResume)]
     #[cfg_attr(fewclick_ship, optimize(size))]
-    pub fn rank_async_resume(&mut self, settled: JsValue) -> JsResult<JsValue> {
+    pub fn rank_async_resume(&mut self, scope_error: Option<String>, map_error: Option<String>) -> JsResult<JsValue> {
         let Some(call) = self.in_flight.take() else {
             return Err(invalid("no rankAsync is in flight on this reranker: another call on it came first"));
         };
@@ -113,7 +114,7 @@ impl Reranker {
                 self.gpu_begin(call.stage)?
             }
             Some((job, pending, submitted)) => {
-                let outcome = self.gpu_end(job, pending.finish(&settled))?;
+                let outcome = self.gpu_end(job, pending.finish(scope_error, map_error))?;
                 self.stage_done(call.stage, outcome, now_ms() - submitted)?
             }
         };
@@ -297,19 +298,20 @@ fn fallback_reason() -> Option<String> {
 }
 
 /// Makes `device` (a `GPUDevice` the page acquired) the page's, compiling the kernels on it;
-/// returns the promises of the error scopes around the compiles, whose `Promise.allSettled`
-/// array goes to `gpuCompiled`.
+/// returns the promises of the error scopes around the compiles: the first error they catch goes
+/// to `gpuCompiled`.
 #[wasm_bindgen(js_name = gpuAttach)]
 #[cfg_attr(fewclick_ship, optimize(size))]
 pub fn gpu_attach(device: web_sys::GpuDevice) -> Array {
     device::attach_page_device(device)
 }
 
-/// Takes what `gpuAttach`'s promises settled to: a compile error rules WebGPU out for the page.
+/// Takes the first error `gpuAttach`'s scopes caught, if any: a compile error rules WebGPU out
+/// for the page.
 #[wasm_bindgen(js_name = gpuCompiled)]
 #[cfg_attr(fewclick_ship, optimize(size))]
-pub fn gpu_compiled(settled: JsValue) {
-    device::page_device_compiled(&settled)
+pub fn gpu_compiled(scope_error: Option<String>) {
+    device::page_device_compiled(scope_error)
 }
 
 /// WebGPU cannot be used on this page, for `reason` (no `navigator.gpu`, no adapter, a failed

@@ -11,51 +11,57 @@ use crate::gpu::{workgroups, GradShape, LossShape, ScoreShape, SessionShape, Ste
 use crate::params::Arch;
 use crate::session::{SummaryTable, SupportSet, LIST_CONTEXT_DIM, SESSION_DIM};
 use std::rc::Rc;
-use web_sys::{GpuBuffer, GpuComputePassEncoder};
+use web_sys::GpuComputePassEncoder;
 
 impl Device {
     /// Uploads the item features (unless the device holds this set's already) and records the
     /// candidates' session features into the S slot: uploaded as they are, or computed by
-    /// features.wgsl from the summary table. Returns the X and S buffers.
-    fn encode_session(&self, pass: &GpuComputePassEncoder, c: &Candidates) -> Run<(GpuBuffer, GpuBuffer)> {
+    /// features.wgsl from the summary table. The X and S slots then hold them.
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn encode_session(&self, pass: &GpuComputePassEncoder, c: &Candidates) -> Run<()> {
         let n = c.base.len();
-        let x = self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
+        self.upload_keyed(Slot::X, c.generation, bytes(c.x))?;
         match c.session {
-            Session::Features(s) => Ok((x, self.upload(Slot::S, bytes(s))?)),
+            Session::Features(s) => self.upload(Slot::S, bytes(s)),
             Session::Table { table, list, priced } => {
                 let shape = SessionShape::new(table, n, c.item_dim, priced);
-                let uniform = self.upload(Slot::SessionUniform, &shape.to_bytes())?;
-                let list = self.upload_keyed(Slot::ListContext, c.generation, bytes(list))?;
-                let columns = self.upload(Slot::Columns, bytes(&table.columns))?;
-                let own = self.upload(Slot::OwnRows, &crate::gpu::u32_bytes(&table.own_rows))?;
-                let items = self.upload(Slot::Items, &crate::gpu::item_bytes(table))?;
-                let s = self.buffer(Slot::S, n * SESSION_DIM * 4)?;
-                self.dispatch(pass, &self.features, &[&uniform, &x, &list, &columns, &own, &items, &s], workgroups(n));
-                Ok((x, s))
+                self.upload(Slot::SessionUniform, &shape.to_bytes())?;
+                self.upload_keyed(Slot::ListContext, c.generation, bytes(list))?;
+                self.upload(Slot::Columns, bytes(&table.columns))?;
+                self.upload(Slot::OwnRows, &crate::gpu::u32_bytes(&table.own_rows))?;
+                self.upload(Slot::Items, &crate::gpu::item_bytes(table))?;
+                self.buffer(Slot::S, n * SESSION_DIM * 4)?;
+                use Slot::*;
+                self.dispatch(
+                    pass,
+                    &self.features,
+                    &[SessionUniform, X, ListContext, Columns, OwnRows, Items, S],
+                    workgroups(n),
+                );
+                Ok(())
             }
         }
     }
 
-    /// Records the scoring of the candidates with the θ in `theta` (their session features
-    /// first, then one score dispatch) and returns the buffer of scores.
-    fn encode_score(
-        &self,
-        pass: &GpuComputePassEncoder,
-        theta: &GpuBuffer,
-        c: &Candidates,
-        shape: &GpuBuffer,
-    ) -> Run<GpuBuffer> {
+    /// Records the scoring of the candidates with the θ in the Theta slot and the shape in the
+    /// ScoreUniform slot (their session features first, then one score dispatch) into the Scores
+    /// slot.
+    #[cfg_attr(fewclick_ship, optimize(size))]
+    fn encode_score(&self, pass: &GpuComputePassEncoder, c: &Candidates) -> Run<()> {
         let n = c.base.len();
-        let (x, s) = self.encode_session(pass, c)?;
-        let base = self.upload_keyed(Slot::Base, c.generation, bytes(c.base))?;
-        let scores = self.buffer(Slot::Scores, n * 4)?;
-        let unused_hidden = self.buffer(Slot::Hidden, 4)?;
-        self.dispatch(pass, &self.score, &[shape, theta, &x, &s, &base, &scores, &unused_hidden], workgroups(n));
-        Ok(scores)
+        self.encode_session(pass, c)?;
+        self.upload_keyed(Slot::Base, c.generation, bytes(c.base))?;
+        self.buffer(Slot::Scores, n * 4)?;
+        // The candidates' hidden layer is not kept: a 4-byte placeholder for the binding.
+        self.buffer(Slot::Hidden, 4)?;
+        use Slot::*;
+        self.dispatch(pass, &self.score, &[ScoreUniform, Theta, X, S, Base, Scores, Hidden], workgroups(n));
+        Ok(())
     }
 
     /// The candidates' session features as the device computes them (features.wgsl, or the
     /// uploaded ones): `n × S`. For tests.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn session_features(self: &Rc<Self>, arch: &Arch, c: &Candidates<'_>) -> Run<Pending> {
         let n = c.check(arch)?;
         self.submit(|enc| {
@@ -65,28 +71,30 @@ impl Device {
             let pass = enc.begin_compute_pass();
             let s = self.encode_session(&pass, c);
             pass.end();
-            Ok(vec![(s?.1, n * SESSION_DIM)])
+            s.map(|()| vec![(Slot::S, n * SESSION_DIM)])
         })
     }
 
     /// Scores the candidates with `theta`. The CPU twin is [`crate::scorer::score_candidates`].
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn score(self: &Rc<Self>, arch: &Arch, theta: &[f32], c: &Candidates<'_>) -> Run<Pending> {
         let n = c.check(arch)?;
         self.submit(|enc| {
             if n == 0 {
                 return Ok(Vec::new());
             }
-            let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
-            let theta = self.upload(Slot::Theta, bytes(theta))?;
+            self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
+            self.upload(Slot::Theta, bytes(theta))?;
             let pass = enc.begin_compute_pass();
-            let scores = self.encode_score(&pass, &theta, c, &shape);
+            let scores = self.encode_score(&pass, c);
             pass.end();
-            Ok(vec![(scores?, n)])
+            scores.map(|()| vec![(Slot::Scores, n)])
         })
     }
 
     /// `∂L/∂θ` of support rows `[x | s]` given `dscore = ∂L/∂score` per row; parameters before
     /// `first` get 0. The CPU twin is [`crate::scorer::backward_rows`].
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn backward(
         self: &Rc<Self>,
         arch: &Arch,
@@ -98,27 +106,26 @@ impl Device {
     ) -> Run<Pending> {
         let rows = base.len();
         self.submit(|enc| {
-            let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
-            let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
-            let theta = self.upload(Slot::Theta, bytes(theta))?;
-            let inputs = self.upload(Slot::Inputs, bytes(inputs))?;
-            let base = self.upload(Slot::SupportBase, bytes(base))?;
-            let dscore = self.upload(Slot::DScore, bytes(dscore))?;
-            let scores = self.buffer(Slot::SupportScores, rows * 4)?;
-            let hidden = self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
-            let grad = self.buffer(Slot::Grad, arch.n_params() * 4)?;
+            self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
+            self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
+            self.upload(Slot::Theta, bytes(theta))?;
+            self.upload(Slot::Inputs, bytes(inputs))?;
+            self.upload(Slot::SupportBase, bytes(base))?;
+            self.upload(Slot::DScore, bytes(dscore))?;
+            self.buffer(Slot::SupportScores, rows * 4)?;
+            self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
+            self.buffer(Slot::Grad, arch.n_params() * 4)?;
             let pass = enc.begin_compute_pass();
-            let forward = [&support, &theta, &inputs, &inputs, &base, &scores, &hidden];
-            self.dispatch(&pass, &self.score, &forward, workgroups(rows));
-            let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
-            self.dispatch(&pass, &self.grad, &backward, workgroups(arch.n_params()));
+            self.dispatch(&pass, &self.score, &FORWARD, workgroups(rows));
+            self.dispatch(&pass, &self.grad, &BACKWARD, workgroups(arch.n_params()));
             pass.end();
-            Ok(vec![(grad, arch.n_params())])
+            Ok(vec![(Slot::Grad, arch.n_params())])
         })
     }
 
     /// One inner-loop step from `theta` with gradient `grad` (update.wgsl alone).
     #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn step(
         self: &Rc<Self>,
         arch: &Arch,
@@ -131,21 +138,22 @@ impl Device {
         clip: f32,
     ) -> Run<Pending> {
         self.submit(|enc| {
-            let shape = self.upload(Slot::StepUniform, &StepShape::new(arch, first, prox, clip).to_bytes())?;
-            let theta = self.upload(Slot::Theta, bytes(theta))?;
-            let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
-            let alpha = self.upload(Slot::Alpha, bytes(alpha))?;
-            let grad = self.upload(Slot::Grad, bytes(grad))?;
+            self.upload(Slot::StepUniform, &StepShape::new(arch, first, prox, clip).to_bytes())?;
+            self.upload(Slot::Theta, bytes(theta))?;
+            self.upload(Slot::Theta0, bytes(theta0))?;
+            self.upload(Slot::Alpha, bytes(alpha))?;
+            self.upload(Slot::Grad, bytes(grad))?;
             let pass = enc.begin_compute_pass();
-            self.dispatch(&pass, &self.update, &[&shape, &theta, &theta0, &alpha, &grad], 1);
+            self.dispatch(&pass, &self.update, &UPDATE, 1);
             pass.end();
-            Ok(vec![(theta, arch.n_params())])
+            Ok(vec![(Slot::Theta, arch.n_params())])
         })
     }
 
     /// Uploads θ0 (into the θ and θ0 slots) and, when `adapt` is given, records its inner loop:
     /// `inner.steps` × (score → loss_grad → grad → update) over the support set, updating the θ
-    /// buffer in place. Returns the θ buffer.
+    /// slot's buffer in place.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     fn encode_adapt(
         &self,
         pass: &GpuComputePassEncoder,
@@ -153,39 +161,38 @@ impl Device {
         theta0: &[f32],
         alpha: &[f32],
         adapt: Option<(&SupportSet, &InnerLoop)>,
-    ) -> Run<GpuBuffer> {
-        let theta = self.upload(Slot::Theta, bytes(theta0))?;
-        let Some((set, inner)) = adapt else { return Ok(theta) };
+    ) -> Run<()> {
+        self.upload(Slot::Theta, bytes(theta0))?;
+        let Some((set, inner)) = adapt else { return Ok(()) };
         let rows = set.n_rows();
         let first = inner.scope.trainable_from(arch);
-        let support = self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
-        let loss_shape = self.upload(Slot::LossUniform, &LossShape::new(set, inner.loss).to_bytes())?;
-        let grad_shape = self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
-        let step_shape =
-            self.upload(Slot::StepUniform, &StepShape::new(arch, first, inner.prox, inner.clip).to_bytes())?;
-        let theta0 = self.upload(Slot::Theta0, bytes(theta0))?;
-        let alpha = self.upload(Slot::Alpha, bytes(alpha))?;
-        let inputs = self.upload(Slot::Inputs, bytes(&set.inputs))?;
-        let base = self.upload(Slot::SupportBase, bytes(&set.base))?;
-        let pairs = self.upload(Slot::Pairs, &crate::gpu::pair_bytes(set))?;
-        let groups = self.upload(Slot::Groups, &crate::gpu::group_bytes(set))?;
-        let scores = self.buffer(Slot::SupportScores, rows * 4)?;
-        let hidden = self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
-        let dscore = self.buffer(Slot::DScore, rows * 4)?;
-        let grad = self.buffer(Slot::Grad, arch.n_params() * 4)?;
+        self.upload(Slot::SupportUniform, &ScoreShape::support(arch, rows).to_bytes())?;
+        self.upload(Slot::LossUniform, &LossShape::new(set, inner.loss).to_bytes())?;
+        self.upload(Slot::GradUniform, &GradShape::new(arch, rows, first).to_bytes())?;
+        self.upload(Slot::StepUniform, &StepShape::new(arch, first, inner.prox, inner.clip).to_bytes())?;
+        self.upload(Slot::Theta0, bytes(theta0))?;
+        self.upload(Slot::Alpha, bytes(alpha))?;
+        self.upload(Slot::Inputs, bytes(&set.inputs))?;
+        self.upload(Slot::SupportBase, bytes(&set.base))?;
+        self.upload(Slot::Pairs, &crate::gpu::pair_bytes(set))?;
+        self.upload(Slot::Groups, &crate::gpu::group_bytes(set))?;
+        self.buffer(Slot::SupportScores, rows * 4)?;
+        self.buffer(Slot::Hidden, rows * arch.hidden * 4)?;
+        self.buffer(Slot::DScore, rows * 4)?;
+        self.buffer(Slot::Grad, arch.n_params() * 4)?;
+        use Slot::*;
         for _ in 0..inner.steps {
-            let forward = [&support, &theta, &inputs, &inputs, &base, &scores, &hidden];
-            self.dispatch(pass, &self.score, &forward, workgroups(rows));
-            self.dispatch(pass, &self.loss, &[&loss_shape, &scores, &pairs, &groups, &dscore], workgroups(rows));
-            let backward = [&grad_shape, &theta, &inputs, &base, &hidden, &dscore, &grad];
-            self.dispatch(pass, &self.grad, &backward, workgroups(arch.n_params()));
-            self.dispatch(pass, &self.update, &[&step_shape, &theta, &theta0, &alpha, &grad], 1);
+            self.dispatch(pass, &self.score, &FORWARD, workgroups(rows));
+            self.dispatch(pass, &self.loss, &[LossUniform, SupportScores, Pairs, Groups, DScore], workgroups(rows));
+            self.dispatch(pass, &self.grad, &BACKWARD, workgroups(arch.n_params()));
+            self.dispatch(pass, &self.update, &UPDATE, 1);
         }
-        Ok(theta)
+        Ok(())
     }
 
     /// The whole inner loop of [`crate::adapt::adapt`] over a support set, `inner.steps` steps
     /// of score → loss_grad → grad → update in one submission; returns the adapted θ.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn adapt(
         self: &Rc<Self>,
         arch: &Arch,
@@ -196,9 +203,9 @@ impl Device {
     ) -> Run<Pending> {
         self.submit(|enc| {
             let pass = enc.begin_compute_pass();
-            let theta = self.encode_adapt(&pass, arch, theta0, alpha, Some((set, inner)));
+            let adapted = self.encode_adapt(&pass, arch, theta0, alpha, Some((set, inner)));
             pass.end();
-            Ok(vec![(theta?, arch.n_params())])
+            adapted.map(|()| vec![(Slot::Theta, arch.n_params())])
         })
     }
 
@@ -206,6 +213,7 @@ impl Device {
     /// given) from `theta`, then the candidates scored with the resulting θ. The run reads back
     /// the `n` scores (display order) and then the θ they were scored with: [`split_scores`]
     /// parts them.
+    #[cfg_attr(fewclick_ship, optimize(size))]
     pub fn adapt_and_score(
         self: &Rc<Self>,
         arch: &Arch,
@@ -217,20 +225,36 @@ impl Device {
         let n = c.check(arch)?;
         let p = arch.n_params();
         self.submit(|enc| {
-            let shape = self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
+            self.upload(Slot::ScoreUniform, &ScoreShape::candidates(arch, n).to_bytes())?;
             let pass = enc.begin_compute_pass();
-            let encoded = self.encode_adapt(&pass, arch, theta, alpha, adapt).and_then(|theta| {
-                let scores = self.encode_score(&pass, &theta, c, &shape)?;
-                Ok((theta, scores))
-            });
+            let encoded =
+                self.encode_adapt(&pass, arch, theta, alpha, adapt).and_then(|()| self.encode_score(&pass, c));
             pass.end();
-            let (theta, scores) = encoded?;
-            Ok(if n == 0 { vec![(theta, p)] } else { vec![(scores, n), (theta, p)] })
+            encoded?;
+            Ok(if n == 0 { vec![(Slot::Theta, p)] } else { vec![(Slot::Scores, n), (Slot::Theta, p)] })
         })
     }
 }
 
+/// The score kernel over the support rows (their inputs bound as both x and s: `[x | s]` rows),
+/// keeping the hidden layer for the gradient.
+const FORWARD: [Slot; 7] = [
+    Slot::SupportUniform,
+    Slot::Theta,
+    Slot::Inputs,
+    Slot::Inputs,
+    Slot::SupportBase,
+    Slot::SupportScores,
+    Slot::Hidden,
+];
+/// The gradient kernel over the support rows.
+const BACKWARD: [Slot; 7] =
+    [Slot::GradUniform, Slot::Theta, Slot::Inputs, Slot::SupportBase, Slot::Hidden, Slot::DScore, Slot::Grad];
+/// The update kernel: θ in place.
+const UPDATE: [Slot; 5] = [Slot::StepUniform, Slot::Theta, Slot::Theta0, Slot::Alpha, Slot::Grad];
+
 /// [`Device::adapt_and_score`]'s readback for `n` candidates, parted: the scores and θ.
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn split_scores(mut out: Vec<f32>, n: usize) -> (Vec<f32>, Vec<f32>) {
     let theta = out.split_off(n.min(out.len()));
     (out, theta)
@@ -264,6 +288,7 @@ pub enum Session<'a> {
 impl Candidates<'_> {
     /// The number of candidates, after checking the slices agree (a mismatch is a bug in the
     /// caller, reported rather than read out of bounds on the device).
+    #[cfg_attr(fewclick_ship, optimize(size))]
     fn check(&self, arch: &Arch) -> Run<usize> {
         let n = self.base.len();
         let session_ok = match self.session {
