@@ -51,7 +51,8 @@ pub(super) struct InFlight {
     /// When the call started (its `adaptMs`).
     t0: f64,
     stage: Stage,
-    /// The GPU run being awaited, the job it scores and when it was submitted; `None` while the
+    /// The GPU run being awaited, the job it scores and when its work began (the deferred
+    /// preparation, before the encoding: a calibration times all of it); `None` while the
     /// page acquires its device.
     run: Option<(ScoringJob, Pending, f64)>,
 }
@@ -71,8 +72,8 @@ enum Step {
     Done(Outcome),
     /// The page's device is wanted and not acquired yet.
     Device(Stage),
-    /// A GPU run was submitted.
-    Wait(Stage, ScoringJob, Pending),
+    /// A GPU run was submitted; its work began at the time given.
+    Wait(Stage, ScoringJob, Pending, f64),
 }
 
 #[wasm_bindgen]
@@ -113,9 +114,9 @@ impl Reranker {
                 }
                 self.gpu_begin(call.stage)?
             }
-            Some((job, pending, submitted)) => {
+            Some((job, pending, began)) => {
                 let outcome = self.gpu_end(job, pending.finish(scope_error, map_error))?;
-                self.stage_done(call.stage, outcome, now_ms() - submitted)?
+                self.stage_done(call.stage, outcome, now_ms() - began)?
             }
         };
         self.answer(call.t0, step)
@@ -143,9 +144,9 @@ impl Reranker {
                 set(&out, "device", &JsValue::TRUE)?;
                 self.in_flight = Some(InFlight { t0, stage, run: None });
             }
-            Step::Wait(stage, job, pending) => {
+            Step::Wait(stage, job, pending, began) => {
                 set(&out, "wait", &pending.promises())?;
-                self.in_flight = Some(InFlight { t0, stage, run: Some((job, pending, now_ms())) });
+                self.in_flight = Some(InFlight { t0, stage, run: Some((job, pending, began)) });
             }
         }
         Ok(out.into())
@@ -168,13 +169,14 @@ impl Reranker {
     /// rank. The CPU ranks on any failure.
     #[cfg_attr(fewclick_ship, optimize(size))]
     fn gpu_begin(&mut self, stage: Stage) -> JsResult<Step> {
+        let began = now_ms();
         let job = match self.core.prepare_deferred().map_err(|e| js_error(&e))? {
             Scoring::Done(ranking) => return self.stage_done(stage, (ranking, self.core.backend(), None), 0.0),
             Scoring::Job(job) => job,
         };
         let Some(device) = page_device() else { return Ok(Step::Device(stage)) };
         match device.and_then(|d| self.gpu_submit(&d, &job)) {
-            Ok(pending) => Ok(Step::Wait(stage, job, pending)),
+            Ok(pending) => Ok(Step::Wait(stage, job, pending, began)),
             Err(f) => {
                 let outcome = self.cpu_fallback(f)?;
                 self.stage_done(stage, outcome, 0.0)
@@ -249,7 +251,8 @@ impl Reranker {
         self.gpu_begin(Stage::Calibrate { cpu_ms, runs: 0, gpu_ms: f64::INFINITY })
     }
 
-    /// After a GPU run of `stage` that took `ms` (submission to readback): a rank is done; a
+    /// After a GPU run of `stage` that took `ms` (its preparation, encoding, submission and
+    /// readback, as a CPU run is timed from its start to its ranking): a rank is done; a
     /// calibration runs the GPU again until it has [`CALIBRATION_RUNS`] timed runs, then checks
     /// that the two backends agree and keeps the faster for this size bucket and scope,
     /// returning the CPU's ranking (and leaving the CPU's adapted θ cached).
