@@ -322,9 +322,14 @@ impl Device {
         push_scopes(&self.device);
         let encoder = self.device.create_command_encoder();
         let encoded = encode(&encoder).and_then(|results| self.copy_and_submit(encoder, results));
+        // Mapped inside the scopes too, so a mapping WebGPU rejects is one of their errors.
+        let mapped = encoded
+            .as_ref()
+            .ok()
+            .map(|(staging, len)| staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, (*len).max(4)));
         let promises = pop_scopes(&self.device);
-        if let Ok((staging, len)) = &encoded {
-            promises.push(&staging.map_async_with_u32_and_u32(gpu_map_mode::READ, 0, (*len).max(4)));
+        if let Some(mapped) = mapped {
+            promises.push(&mapped);
         }
         Ok(Pending { device: self.clone(), encoded, promises, done: false })
     }

@@ -18,8 +18,10 @@ struct Token<'a> {
     spaced: bool,
 }
 
+/// A byte of a word: ASCII letters, digits and `_`, and every byte of a non-ASCII character
+/// (WGSL names may be Unicode), so a token never ends inside a character.
 fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii()
 }
 
 fn is_operator(b: u8) -> bool {
@@ -67,19 +69,25 @@ fn renamed(name: &str) -> bool {
     name.len() > 2 && name != "main" && !swizzle("xyzw") && !swizzle("rgba")
 }
 
-/// The names `toks` declare: after `struct`, `fn`, `let`, `var` (and its `<…>`), `const`,
-/// `override` and `alias`, and before a `:` (members, parameters, typed declarations).
+/// The names `toks` declare: after `struct`, `fn`, `let`, `var` (and its `<…>`), `const` and
+/// `alias`, and before a `:` (members, parameters, typed declarations); not `override`s (a
+/// pipeline may set one by name), nor a `switch`'s `case …:` / `default:`.
 fn declared<'a>(toks: &[Token<'a>]) -> Vec<&'a str> {
     let mut names = Vec::new();
     let mut add = |name: &'a str| {
-        if renamed(name) && is_word(name.as_bytes()[0]) && !names.contains(&name) {
+        let first = name.as_bytes().first().copied().unwrap_or(b'0');
+        let keyword = matches!(name, "default" | "case");
+        if renamed(name) && is_word(first) && !first.is_ascii_digit() && !keyword && !names.contains(&name) {
             names.push(name);
         }
     };
     let text = |i: usize| toks.get(i).map_or("", |t| t.text);
+    let mut kept = Vec::new();
     for i in 0..toks.len() {
         match text(i) {
-            "struct" | "fn" | "let" | "const" | "override" | "alias" => add(text(i + 1)),
+            "struct" | "fn" | "let" | "const" | "alias" => add(text(i + 1)),
+            // A pipeline may set an override by name: it keeps it.
+            "override" => kept.push(text(i + 1)),
             "var" => {
                 let mut j = i + 1;
                 if text(j) == "<" {
@@ -94,6 +102,7 @@ fn declared<'a>(toks: &[Token<'a>]) -> Vec<&'a str> {
             _ => {}
         }
     }
+    names.retain(|n| !kept.contains(n));
     names
 }
 
@@ -105,7 +114,7 @@ fn short_names<'a>(used: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
     singles.chain(pairs).filter(move |n| !used.contains(&n.as_str()))
 }
 
-/// The shipped form of a WGSL source (see the module docs).
+/// The shipped form of a WGSL source (see the module docs). Block comments do not nest here.
 pub fn minify(src: &str) -> String {
     let toks = tokens(src);
     let mut names = declared(&toks);
@@ -178,6 +187,14 @@ mod tests {
         assert_eq!(got, want);
         // The same name in every place: the member through the struct, the call of the function.
         assert_eq!(got.matches(".").count(), src.matches(".").count());
+    }
+
+    #[test]
+    fn overrides_and_switch_labels_keep_their_names() {
+        let got = minify("override scale: f32 = 1.0; fn pick(value: u32) -> u32 { switch value { case 100: { return 1u; } default: { return 2u; } } }");
+        assert_eq!(got, "override scale:f32=1.0;fn B(A:u32)->u32{switch A{case 100:{return 1u;}default:{return 2u;}}}");
+        // Unicode in comments and names: whole characters, a name renamed like any other.
+        assert_eq!(minify("// ∂L/∂θ\nlet θ_new = 1.0; // × 2\nlet y = θ_new;"), "let A=1.0;let y=A;");
     }
 
     #[test]
