@@ -46,7 +46,8 @@ const HEADER: usize = 24;
 
 /// A result set of `n` rows of `dim` features whose ids take `id_bytes` in all, with the
 /// reranker's projection (`n × hidden`) and one ranking's scratch (session features, hidden
-/// activations, scores, order, moves).
+/// activations, scores, order, moves; the scoring scratch's block of rows and its session
+/// features' weights, `crate::scorer::score_scratch_len`).
 pub fn result_set_bytes(n: usize, id_bytes: usize, dim: usize, hidden: usize) -> usize {
     // Features, base, prices, log prices, norms, list context.
     let values = n * (dim + 8) * F;
@@ -54,7 +55,7 @@ pub fn result_set_bytes(n: usize, id_bytes: usize, dim: usize, hidden: usize) ->
     // two of u64 slots at least twice the ids, so at most 4 slots an id.
     let ids = id_bytes + n * (HEADER + 32);
     let projection = n * hidden * F;
-    let scratch = n * (SESSION_DIM + 2 * hidden + 16) * F;
+    let scratch = n * (SESSION_DIM + 2 * hidden + 16) * F + SESSION_DIM * hidden * F;
     values + ids + projection + scratch
 }
 

@@ -13,7 +13,7 @@ use crate::error::{msg, Error, Result};
 use crate::kernels::{Fast, Kernels};
 use crate::model_file::Model;
 use crate::rank;
-use crate::scorer::{project_items, score_candidates, SCORE_BLOCK};
+use crate::scorer::{project_items, score_candidates, score_scratch_len, SCORE_BLOCK};
 use crate::session::{Event, EventLog, ResultSet, SummaryTable, SupportSet};
 
 mod explain;
@@ -119,7 +119,7 @@ pub struct Reranker {
     /// Whether the body's input weights share one step size: the inner loop in scope `all` can
     /// then run in low-rank form (src/adapt/low_rank.rs).
     uniform_input_step: bool,
-    /// One block of a ranking's hidden layer ([`SCORE_BLOCK`] × hidden), allocated once and
+    /// One block of a ranking's hidden layer and session features ([`score_scratch_len`]), allocated once and
     /// reused by every rank: a buffer of the result set's size per rank would be carved from
     /// whatever free memory the small long-lived allocations (ids, events) had split, and grow
     /// the wasm memory as the session ages (tests/js/soak.test.mjs).
@@ -174,7 +174,7 @@ impl Reranker {
             adapted: None,
             model_tag,
             uniform_input_step,
-            scratch: RefCell::new(Vec::with_capacity(SCORE_BLOCK * hidden)),
+            scratch: RefCell::new(Vec::with_capacity(score_scratch_len(SCORE_BLOCK, hidden))),
             _held: held,
         })
     }

@@ -159,10 +159,57 @@ pub fn backward_but_input_weights(
 /// whatever the result set's, so a ranking allocates nothing of the set's size but its scores.
 pub const SCORE_BLOCK: usize = 128;
 
+/// The floats [`score_candidates`] keeps in its scratch for `n` candidates at `hidden` units: one
+/// block's hidden layer and its non-zero session features, and the weights of those features.
+pub fn score_scratch_len(n: usize, hidden: usize) -> usize {
+    n.min(SCORE_BLOCK) * (hidden + SESSION_DIM) + SESSION_DIM * hidden
+}
+
+/// Whether [`score_candidates`] leaves out the session features that are zero on a block. Not in
+/// the WebGPU build: its page is at issue 11's size budget, and the gather's code (about 0.4 KB
+/// gzip there) did not fit; its CPU path multiplies all of them, as before (ARCHITECTURE.md,
+/// "Session 20").
+const GATHER_NONZERO: bool = !cfg!(all(target_arch = "wasm32", web_sys_unstable_apis));
+
+/// Gathers the session features of a block that are not zero on all its rows, with their input
+/// weights, so that only they go through the block's matrix product. Most are zero on most
+/// blocks (the counts and recencies of the logged items outside their rows; the price features of
+/// a list without prices; the offsets to an engaged item before the first engagement). The same
+/// sums, less the zero terms.
+#[cfg_attr(fewclick_ship, optimize(size), inline(never))]
+fn gather_nonzero<K: Kernels + ?Sized>(
+    k: &K,
+    s: &[f32],
+    p: &Params,
+    h: usize,
+    s_nz: &mut [f32],
+    ws_nz: &mut [f32],
+) -> usize {
+    let m = s.len() / SESSION_DIM;
+    let mask = k.nonzero_features(s, m);
+    let mut features = [0; SESSION_DIM];
+    let mut n = 0;
+    for f in (0..SESSION_DIM).filter(|f| mask & (1 << f) != 0) {
+        ws_nz[n * h..(n + 1) * h].copy_from_slice(&p.ws[f * h..(f + 1) * h]);
+        features[n] = f;
+        n += 1;
+    }
+    assert!(s_nz.len() >= m * n);
+    for r in 0..m {
+        for (j, &f) in features[..n].iter().enumerate() {
+            // SAFETY: r < m and f < SESSION_DIM, so r · SESSION_DIM + f < s.len() = m ·
+            // SESSION_DIM; j < n, so r · n + j < m · n ≤ s_nz.len() (asserted above).
+            unsafe { *s_nz.get_unchecked_mut(r * n + j) = *s.get_unchecked(r * SESSION_DIM + f) };
+        }
+    }
+    n
+}
+
 /// Scores a result set: `x` (`n × d`), `s` (`n × S`), `base` (`n`). `proj`, when given, is `X·Wx`
 /// computed earlier with the same `Wx` (the per-result-set cache of the head-only path). The
 /// candidates go through in blocks of [`SCORE_BLOCK`] rows; `scratch` holds one block's hidden
-/// layer (a caller that ranks again passes the same one back).
+/// layer, and the block's non-zero session features and their weights ([`gather_nonzero`])
+/// ([`score_scratch_len`] floats; a caller that ranks again passes the same one back).
 #[allow(clippy::too_many_arguments)]
 pub fn score_candidates<K: Kernels + ?Sized>(
     k: &K,
@@ -177,6 +224,11 @@ pub fn score_candidates<K: Kernels + ?Sized>(
 ) {
     let p = Params::view(arch, theta);
     let (n, d, h) = (base.len(), arch.item_dim, arch.hidden);
+    // Every part is written before it is read: only its length matters.
+    scratch.resize(score_scratch_len(n, h), 0.0);
+    let block = n.min(SCORE_BLOCK);
+    let (hidden, rest) = scratch.split_at_mut(block * h);
+    let (s_nz, ws_nz) = rest.split_at_mut(block * SESSION_DIM);
     for r0 in (0..n).step_by(SCORE_BLOCK) {
         let rows = r0..(r0 + SCORE_BLOCK).min(n);
         let m = rows.len();
@@ -185,16 +237,21 @@ pub fn score_candidates<K: Kernels + ?Sized>(
             &s[rows.start * SESSION_DIM..rows.end * SESSION_DIM],
             &mut out[rows.clone()],
         );
-        scratch.clear();
+        let hid = &mut hidden[..m * h];
         match proj {
-            Some(pr) => scratch.extend_from_slice(&pr[rows.start * h..rows.end * h]),
+            Some(pr) => hid.copy_from_slice(&pr[rows.start * h..rows.end * h]),
             None => {
-                scratch.resize(m * h, 0.0);
-                k.matmul_acc(x, m, d, p.wx, h, scratch);
+                hid.fill(0.0);
+                k.matmul_acc(x, m, d, p.wx, h, hid);
             }
         }
-        k.matmul_acc(s, m, SESSION_DIM, p.ws, h, scratch);
-        k.relu_dot(scratch, m, h, p.b1, p.w2, out);
+        if GATHER_NONZERO {
+            let nz = gather_nonzero(k, s, &p, h, s_nz, ws_nz);
+            k.matmul_acc(&s_nz[..m * nz], m, nz, &ws_nz[..nz * h], h, hid);
+        } else {
+            k.matmul_acc(s, m, SESSION_DIM, p.ws, h, hid);
+        }
+        k.relu_dot(hid, m, h, p.b1, p.w2, out);
         k.gemv_acc(x, m, d, p.v, out);
         k.gemv_acc(s, m, SESSION_DIM, p.u, out);
         for (o, b) in out.iter_mut().zip(&base[rows]) {

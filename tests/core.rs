@@ -10,7 +10,9 @@ use fewclick::model_file::Model;
 use fewclick::params::Block;
 use fewclick::reranker::Scoring;
 use fewclick::rng::Rng;
-use fewclick::scorer::{forward_rows, hidden_from, project_items, score_candidates, score_reference, SCORE_BLOCK};
+use fewclick::scorer::{
+    forward_rows, hidden_from, project_items, score_candidates, score_reference, score_scratch_len, SCORE_BLOCK,
+};
 use fewclick::session::{SupportSet, SESSION_DIM};
 use fewclick::{Arch, Config, Error, Event, EventKind, InnerLoop, LossKind, Reranker, Scope};
 
@@ -86,6 +88,38 @@ fn fast_kernels_match_the_reference_within_tolerance() {
     }
 }
 
+/// Which session features are not zero on a block: the fast kernel and the reference give the
+/// same mask, exactly, for blocks of 0 to 140 rows where each feature is zero everywhere, non-zero
+/// on one row only (the first, a middle one, the last; the last four features share the simd128
+/// kernel's overlapping register), −0 on one row, or non-zero everywhere.
+#[test]
+fn nonzero_session_features_agree_with_the_reference() {
+    let seed = 16;
+    println!("seed {seed}, kernels {}", Fast.name());
+    let mut rng = Rng::new(seed);
+    for case in 0..200 {
+        let rows = rng.below(141);
+        let mut s = vec![0.0f32; rows * SESSION_DIM];
+        let mut want = 0u32;
+        for f in 0..SESSION_DIM {
+            if rows == 0 {
+                continue;
+            }
+            let r = [0, rows / 2, rows - 1][rng.below(3)];
+            match rng.below(4) {
+                1 => s[r * SESSION_DIM + f] = rng.range(0.5, 1.0),
+                2 => s[r * SESSION_DIM + f] = -0.0,
+                3 => (0..rows).for_each(|r| s[r * SESSION_DIM + f] = rng.range(-2.0, -1.0)),
+                _ => continue,
+            }
+            want |= 1 << f;
+        }
+        let (fast, reference) = (Fast.nonzero_features(&s, rows), Reference.nonzero_features(&s, rows));
+        assert_eq!(reference, want, "case {case}: the reference, rows {rows}");
+        assert_eq!(fast, want, "case {case}: fast, rows {rows}");
+    }
+}
+
 #[test]
 fn batched_scoring_matches_the_per_candidate_oracle() {
     let seed = 12;
@@ -104,9 +138,57 @@ fn batched_scoring_matches_the_per_candidate_oracle() {
         for cached in [None, Some(proj.as_slice())] {
             let mut got = vec![0.0; n];
             score_candidates(&Fast, &m.arch, &m.theta, &x, &s, &base, cached, &mut scratch, &mut got);
-            assert!(scratch.len() <= SCORE_BLOCK * m.arch.hidden, "n {n}: scratch of {} floats", scratch.len());
+            assert!(scratch.len() <= score_scratch_len(n, m.arch.hidden), "n {n}: scratch of {} floats", scratch.len());
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "n {n} cand {i}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+/// Session features as rankings have them: most are zero on a block (left out of its products),
+/// a few are not. A feature zero everywhere, one zero in one block and not in the next, ones
+/// non-zero on a few rows, ones non-zero everywhere (constant or varying), scored through several
+/// blocks against the per-candidate oracle (tolerance as above). A mutation that left out a
+/// feature non-zero on a single row of its block was checked to fail it.
+#[test]
+fn scoring_leaves_out_only_the_session_features_that_are_zero_on_a_block() {
+    let seed = 15;
+    println!("seed {seed}");
+    let mut rng = Rng::new(seed);
+    let n = 3 * SCORE_BLOCK + 17;
+    let m = model(16, 32, seed, InnerLoop::default());
+    let (_, x, _) = results(&mut rng, n, 16, "f");
+    let mut s = vec![0.0f32; n * SESSION_DIM];
+    for (i, row) in s.chunks_exact_mut(SESSION_DIM).enumerate() {
+        let block = i / SCORE_BLOCK;
+        row[0] = if i % 37 == 0 { 1.5 } else { 0.0 }; // zero but on a few rows of every block
+        row[1] = 0.75; // constant everywhere
+        row[2] = if block == 1 { rng.range(-1.0, 1.0) } else { -0.5 }; // constant, then varying, then constant
+        row[3] = if block == 2 {
+            rng.range(0.5, 1.0)
+        } else if i % 50 == 0 {
+            2.0
+        } else {
+            0.0
+        }; // a few rows, then every row
+        for v in &mut row[4..10] {
+            *v = rng.range(-1.0, 1.0); // varying everywhere
+        }
+        row[10] = if i == SCORE_BLOCK + 5 { 3.0 } else { 0.0 }; // one row of one block
+        row[11] = if block == 0 { 0.0 } else { 0.25 }; // zero on the first block only
+                                                       // 12..: zero everywhere
+    }
+    let base: Vec<f32> = (0..n).map(|i| -((1 + i) as f32).ln()).collect();
+    let want = score_reference(&m.arch, &m.theta, &x, &s, &base);
+    let proj = project_items(&Fast, &m.arch, &m.theta, &x, n);
+    for (name, k) in [("fast", &Fast as &dyn Kernels), ("reference", &Reference)] {
+        let mut scratch = Vec::new();
+        for cached in [None, Some(proj.as_slice())] {
+            let mut got = vec![0.0; n];
+            score_candidates(k, &m.arch, &m.theta, &x, &s, &base, cached, &mut scratch, &mut got);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{name} cand {i}: {g} vs {w}");
             }
         }
     }

@@ -25,8 +25,15 @@ pub trait Kernels {
     fn relu_dot(&self, a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]);
     /// `out[r] += Σ_k m[r*dim + k] · w[k]`.
     fn gemv_acc(&self, m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]);
+    /// Over `rows` rows of session features (`s`, `rows × SESSION_DIM`): bit `f` set where
+    /// feature `f` of some row is not +0 (−0 counts as not zero).
+    fn nonzero_features(&self, s: &[f32], rows: usize) -> u32;
     fn name(&self) -> &'static str;
 }
+
+/// The columns of session features, for [`Kernels::nonzero_features`].
+const SESSION_DIM: usize = crate::session::SESSION_DIM;
+const _: () = assert!(SESSION_DIM >= 4 && SESSION_DIM <= 32);
 
 fn check_shapes(x: usize, rows: usize, dim: usize, w: usize, h: usize, out: usize) {
     assert!(x >= rows * dim && w >= dim * h && out >= rows * h, "kernel shape mismatch");
@@ -64,6 +71,17 @@ impl Kernels for Reference {
             let sum: f64 = row.iter().zip(&w[..dim]).map(|(&a, &b)| a as f64 * b as f64).sum();
             out[r] = (out[r] as f64 + sum) as f32;
         }
+    }
+
+    fn nonzero_features(&self, s: &[f32], rows: usize) -> u32 {
+        let s = ArrayView2::from_shape((rows, SESSION_DIM), &s[..rows * SESSION_DIM]).expect("kernel shape mismatch");
+        let mut mask = 0;
+        for f in 0..SESSION_DIM {
+            if s.column(f).iter().any(|v| v.to_bits() != 0) {
+                mask |= 1 << f;
+            }
+        }
+        mask
     }
 
     fn name(&self) -> &'static str {
@@ -113,6 +131,11 @@ impl Kernels for Fast {
     fn gemv_acc(&self, m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
         assert!(m.len() >= rows * dim && w.len() >= dim && out.len() >= rows);
         fast_impl::gemv_acc(m, rows, dim, w, out);
+    }
+    #[inline]
+    fn nonzero_features(&self, s: &[f32], rows: usize) -> u32 {
+        assert!(s.len() >= rows * SESSION_DIM, "kernel shape mismatch");
+        fast_impl::nonzero_features(s, rows)
     }
     fn name(&self) -> &'static str {
         if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {

@@ -82,3 +82,16 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
         }
     }
 }
+
+/// Which session features are not zero on some of `rows` rows (see
+/// `Kernels::nonzero_features`): the bits of every row or-ed per feature.
+pub fn nonzero_features(s: &[f32], rows: usize) -> u32 {
+    const W: usize = crate::session::SESSION_DIM;
+    let mut bits = [0u32; W];
+    for row in s[..rows * W].chunks_exact(W) {
+        for (b, v) in bits.iter_mut().zip(row) {
+            *b |= v.to_bits();
+        }
+    }
+    bits.iter().enumerate().fold(0, |mask, (f, &b)| mask | (((b != 0) as u32) << f))
+}

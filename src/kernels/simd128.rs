@@ -33,9 +33,12 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
     // every offset below stays inside those bounds. v128_load/store have no alignment demand.
     unsafe {
         let mut r = 0;
-        while r + 2 <= rows {
-            let (x0, x1) = (xp.add(r * dim), xp.add((r + 1) * dim));
-            let (o0, o1) = (op.add(r * h), op.add((r + 1) * h));
+        while r < rows {
+            // Rows in pairs; an odd last row is paired with itself: both halves compute the same
+            // sums from the same start and store them to the same place, so one code path serves.
+            let r1 = if r + 1 < rows { r + 1 } else { r };
+            let (x0, x1) = (xp.add(r * dim), xp.add(r1 * dim));
+            let (o0, o1) = (op.add(r * h), op.add(r1 * h));
             let mut j = 0;
             while j + 16 <= h {
                 let mut a = [ld(o0.add(j)), ld(o0.add(j + 4)), ld(o0.add(j + 8)), ld(o0.add(j + 12))];
@@ -55,6 +58,26 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
                 }
                 j += 16;
             }
+            // Eight columns (the similarity product's width, 5 engaged items and their centroid
+            // padded): two splats feed four multiply-adds instead of two.
+            if j + 8 <= h {
+                let mut a = [ld(o0.add(j)), ld(o0.add(j + 4))];
+                let mut b = [ld(o1.add(j)), ld(o1.add(j + 4))];
+                for k in 0..dim {
+                    let wk = wp.add(k * h + j);
+                    let (s0, s1) = (f32x4_splat(*x0.add(k)), f32x4_splat(*x1.add(k)));
+                    for q in 0..2 {
+                        let wv = ld(wk.add(q * 4));
+                        a[q] = madd(s0, wv, a[q]);
+                        b[q] = madd(s1, wv, b[q]);
+                    }
+                }
+                for q in 0..2 {
+                    st(o0.add(j + q * 4), a[q]);
+                    st(o1.add(j + q * 4), b[q]);
+                }
+                j += 8;
+            }
             while j < h {
                 let (mut a, mut b) = (ld(o0.add(j)), ld(o1.add(j)));
                 for k in 0..dim {
@@ -68,18 +91,6 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
             }
             r += 2;
         }
-        if r < rows {
-            let (x0, o0) = (xp.add(r * dim), op.add(r * h));
-            let mut j = 0;
-            while j < h {
-                let mut a = ld(o0.add(j));
-                for k in 0..dim {
-                    a = madd(f32x4_splat(*x0.add(k)), ld(wp.add(k * h + j)), a);
-                }
-                st(o0.add(j), a);
-                j += 4;
-            }
-        }
     }
 }
 
@@ -90,6 +101,7 @@ fn hsum(v: v128) -> f32 {
 }
 
 #[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &mut [f32]) {
     let zero = f32x4_splat(0.0);
     // SAFETY: bounds checked by Fast::relu_dot (a ≥ rows·h, b, w2 ≥ h, h % 4 == 0).
@@ -109,6 +121,7 @@ pub fn relu_dot(a: &[f32], rows: usize, h: usize, b: &[f32], w2: &[f32], out: &m
 }
 
 #[allow(clippy::needless_range_loop)] // the row index drives the pointer arithmetic
+#[cfg_attr(fewclick_ship, optimize(size))]
 pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) {
     let full = dim / 4 * 4;
     // SAFETY: bounds checked by Fast::gemv_acc (m ≥ rows·dim, w ≥ dim).
@@ -125,5 +138,41 @@ pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) 
             }
             out[r] += sum;
         }
+    }
+}
+
+/// Which session features are not zero on some of `rows` rows (see
+/// `Kernels::nonzero_features`): each row's bits or-ed into one register per four features; the
+/// last four overlap the ones before when the width is not a multiple of four. Bounds are checked
+/// by the caller (`s` ≥ rows · SESSION_DIM).
+pub fn nonzero_features(s: &[f32], rows: usize) -> u32 {
+    const W: usize = crate::session::SESSION_DIM;
+    const C: usize = W.div_ceil(4);
+    const fn at(c: usize) -> usize {
+        if c * 4 + 4 <= W {
+            c * 4
+        } else {
+            W - 4
+        }
+    }
+    if rows == 0 {
+        return 0;
+    }
+    let p = s.as_ptr();
+    // SAFETY: every load reads 4 floats at `r * W + at(c)` ≤ `r * W + W − 4`, r < rows.
+    unsafe {
+        let mut acc: [v128; C] = core::array::from_fn(|c| ld(p.add(at(c))));
+        for r in 1..rows {
+            let row = p.add(r * W);
+            for c in 0..C {
+                acc[c] = v128_or(acc[c], ld(row.add(at(c))));
+            }
+        }
+        // A lane is not zero exactly when `x | −x` has its sign bit (no constant to compare with).
+        let mut mask = 0;
+        for c in 0..C {
+            mask |= (i32x4_bitmask(v128_or(acc[c], i32x4_neg(acc[c]))) as u32) << at(c);
+        }
+        mask
     }
 }
