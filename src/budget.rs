@@ -46,8 +46,7 @@ const HEADER: usize = 24;
 
 /// A result set of `n` rows of `dim` features whose ids take `id_bytes` in all, with the
 /// reranker's projection (`n × hidden`) and one ranking's scratch (session features, hidden
-/// activations, scores, order, moves; the scoring scratch's block of rows and its session
-/// features' weights, `crate::scorer::score_scratch_len`).
+/// activations, scores, order, moves).
 pub fn result_set_bytes(n: usize, id_bytes: usize, dim: usize, hidden: usize) -> usize {
     // Features, base, prices, log prices, norms, list context.
     let values = n * (dim + 8) * F;
@@ -55,7 +54,7 @@ pub fn result_set_bytes(n: usize, id_bytes: usize, dim: usize, hidden: usize) ->
     // two of u64 slots at least twice the ids, so at most 4 slots an id.
     let ids = id_bytes + n * (HEADER + 32);
     let projection = n * hidden * F;
-    let scratch = n * (SESSION_DIM + 2 * hidden + 16) * F + SESSION_DIM * hidden * F;
+    let scratch = n * (SESSION_DIM + 2 * hidden + 16) * F;
     values + ids + projection + scratch
 }
 
@@ -74,13 +73,16 @@ pub fn entry_bytes(dim: usize) -> usize {
 }
 
 /// The support set and the inner loop's working memory at most: [`MAX_SUPPORT_EXAMPLES`] examples
-/// of up to `1 + MAX_ABOVE` rows, their pairs, activations, and eight copies of θ.
+/// of up to `1 + MAX_ABOVE` rows, their pairs, activations, and eight copies of θ; and the scoring
+/// scratch the reranker keeps from its creation.
 pub fn adaptation_bytes(dim: usize, hidden: usize, n_params: usize) -> usize {
     let rows = MAX_SUPPORT_EXAMPLES * (1 + MAX_ABOVE);
     let inputs = rows * (dim + SESSION_DIM + 1) * F;
     let pairs = MAX_SUPPORT_EXAMPLES * (MAX_ABOVE + MAX_SUPPORT_EXAMPLES) * 12;
     let activations = rows * hidden * 3 * F;
-    inputs + pairs + activations + 8 * n_params * F
+    // The scoring scratch the reranker keeps (one block of rows: `crate::scorer::score_scratch_len`).
+    let scoring = crate::scorer::score_scratch_len(crate::scorer::SCORE_BLOCK, hidden) * F;
+    inputs + pairs + activations + 8 * n_params * F + scoring
 }
 
 /// The most a reranker of this configuration can hold besides its model: the largest result set

@@ -155,8 +155,9 @@ pub fn backward_but_input_weights(
 }
 
 /// Rows [`score_candidates`] takes at a time: the hidden layer of one block (`SCORE_BLOCK ×
-/// hidden`, 32 KB at 64 units) stays in cache between its products, and the scratch is this size
-/// whatever the result set's, so a ranking allocates nothing of the set's size but its scores.
+/// hidden`, 32 KB at 64 units) stays in cache between its products, and the scratch
+/// ([`score_scratch_len`]) holds one block whatever the result set's size, so a ranking allocates
+/// nothing of the set's size but its scores.
 pub const SCORE_BLOCK: usize = 128;
 
 /// The floats [`score_candidates`] keeps in its scratch for `n` candidates at `hidden` units: one
@@ -171,7 +172,7 @@ pub fn score_scratch_len(n: usize, hidden: usize) -> usize {
 /// "Session 20").
 const GATHER_NONZERO: bool = !cfg!(all(target_arch = "wasm32", web_sys_unstable_apis));
 
-/// Gathers the session features of a block that are not zero on all its rows, with their input
+/// Gathers the session features of a block that are not zero on some row, with their input
 /// weights, so that only they go through the block's matrix product. Most are zero on most
 /// blocks (the counts and recencies of the logged items outside their rows; the price features of
 /// a list without prices; the offsets to an engaged item before the first engagement). The same

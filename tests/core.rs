@@ -138,7 +138,11 @@ fn batched_scoring_matches_the_per_candidate_oracle() {
         for cached in [None, Some(proj.as_slice())] {
             let mut got = vec![0.0; n];
             score_candidates(&Fast, &m.arch, &m.theta, &x, &s, &base, cached, &mut scratch, &mut got);
-            assert!(scratch.len() <= score_scratch_len(n, m.arch.hidden), "n {n}: scratch of {} floats", scratch.len());
+            assert!(
+                scratch.len() <= score_scratch_len(SCORE_BLOCK, m.arch.hidden),
+                "n {n}: scratch of {} floats",
+                scratch.len()
+            );
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "n {n} cand {i}: {g} vs {w}");
             }
@@ -175,9 +179,13 @@ fn scoring_leaves_out_only_the_session_features_that_are_zero_on_a_block() {
         for v in &mut row[4..10] {
             *v = rng.range(-1.0, 1.0); // varying everywhere
         }
-        row[10] = if i == SCORE_BLOCK + 5 { 3.0 } else { 0.0 }; // one row of one block
-        row[11] = if block == 0 { 0.0 } else { 0.25 }; // zero on the first block only
-                                                       // 12..: zero everywhere
+        // One row of one block.
+        row[10] = if i == SCORE_BLOCK + 5 { 3.0 } else { 0.0 };
+        // Zero on the first block only.
+        row[11] = if block == 0 { 0.0 } else { 0.25 };
+        // The last feature, in the simd128 kernel's overlapping register: one row of the last block.
+        row[SESSION_DIM - 1] = if i == n - 2 { -1.25 } else { 0.0 };
+        // 12..SESSION_DIM − 1: zero everywhere.
     }
     let base: Vec<f32> = (0..n).map(|i| -((1 + i) as f32).ln()).collect();
     let want = score_reference(&m.arch, &m.theta, &x, &s, &base);
@@ -189,6 +197,22 @@ fn scoring_leaves_out_only_the_session_features_that_are_zero_on_a_block() {
             score_candidates(k, &m.arch, &m.theta, &x, &s, &base, cached, &mut scratch, &mut got);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{name} cand {i}: {g} vs {w}");
+            }
+        }
+        // Small sets, one block: no session feature at all, then one on a single row.
+        for small in [0, 1, 5] {
+            for one in [false, true] {
+                let mut s = vec![0.0f32; small * SESSION_DIM];
+                if one && small > 0 {
+                    s[(small - 1) * SESSION_DIM + 20] = 0.5;
+                }
+                let (x, base) = (&x[..small * 16], &base[..small]);
+                let want = score_reference(&m.arch, &m.theta, x, &s, base);
+                let mut got = vec![0.0; small];
+                score_candidates(k, &m.arch, &m.theta, x, &s, base, None, &mut scratch, &mut got);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{name} n {small} cand {i}: {g} vs {w}");
+                }
             }
         }
     }

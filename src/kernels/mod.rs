@@ -16,7 +16,7 @@
 
 use ndarray::{ArrayView1, ArrayView2};
 
-/// The three batched operations the scorer needs. Matrices are row-major slices; `w` in
+/// The batched operations the scorer needs. Matrices are row-major slices; `w` in
 /// [`Kernels::matmul_acc`] is k-major (`w[k * h + j]`).
 pub trait Kernels {
     /// `out[r*h + j] += Σ_k x[r*dim + k] · w[k*h + j]` for every row `r < rows`.
