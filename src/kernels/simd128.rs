@@ -41,56 +41,52 @@ pub fn matmul_acc(x: &[f32], rows: usize, dim: usize, w: &[f32], h: usize, out: 
             let (o0, o1) = (op.add(r * h), op.add(r1 * h));
             let mut j = 0;
             while j + 16 <= h {
-                let mut a = [ld(o0.add(j)), ld(o0.add(j + 4)), ld(o0.add(j + 8)), ld(o0.add(j + 12))];
-                let mut b = [ld(o1.add(j)), ld(o1.add(j + 4)), ld(o1.add(j + 8)), ld(o1.add(j + 12))];
-                for k in 0..dim {
-                    let wk = wp.add(k * h + j);
-                    let (s0, s1) = (f32x4_splat(*x0.add(k)), f32x4_splat(*x1.add(k)));
-                    for q in 0..4 {
-                        let wv = ld(wk.add(q * 4));
-                        a[q] = madd(s0, wv, a[q]);
-                        b[q] = madd(s1, wv, b[q]);
-                    }
-                }
-                for q in 0..4 {
-                    st(o0.add(j + q * 4), a[q]);
-                    st(o1.add(j + q * 4), b[q]);
-                }
+                pair_block::<4>(x0, x1, dim, wp.add(j), h, o0.add(j), o1.add(j));
                 j += 16;
             }
             // Eight columns (the similarity product's width, 5 engaged items and their centroid
             // padded): two splats feed four multiply-adds instead of two.
             if j + 8 <= h {
-                let mut a = [ld(o0.add(j)), ld(o0.add(j + 4))];
-                let mut b = [ld(o1.add(j)), ld(o1.add(j + 4))];
-                for k in 0..dim {
-                    let wk = wp.add(k * h + j);
-                    let (s0, s1) = (f32x4_splat(*x0.add(k)), f32x4_splat(*x1.add(k)));
-                    for q in 0..2 {
-                        let wv = ld(wk.add(q * 4));
-                        a[q] = madd(s0, wv, a[q]);
-                        b[q] = madd(s1, wv, b[q]);
-                    }
-                }
-                for q in 0..2 {
-                    st(o0.add(j + q * 4), a[q]);
-                    st(o1.add(j + q * 4), b[q]);
-                }
+                pair_block::<2>(x0, x1, dim, wp.add(j), h, o0.add(j), o1.add(j));
                 j += 8;
             }
             while j < h {
-                let (mut a, mut b) = (ld(o0.add(j)), ld(o1.add(j)));
-                for k in 0..dim {
-                    let wv = ld(wp.add(k * h + j));
-                    a = madd(f32x4_splat(*x0.add(k)), wv, a);
-                    b = madd(f32x4_splat(*x1.add(k)), wv, b);
-                }
-                st(o0.add(j), a);
-                st(o1.add(j), b);
+                pair_block::<1>(x0, x1, dim, wp.add(j), h, o0.add(j), o1.add(j));
                 j += 4;
             }
             r += 2;
         }
+    }
+}
+
+/// `4·Q` output columns of a pair of rows (`o0`, `o1`, from their first column in the block): the
+/// accumulators stay in registers while the k-major weights `w` (row stride `h`) stream past.
+/// SAFETY: as `matmul_acc`'s loop that calls it (the same pointer twice for an odd last row).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pair_block<const Q: usize>(
+    x0: *const f32,
+    x1: *const f32,
+    dim: usize,
+    w: *const f32,
+    h: usize,
+    o0: *mut f32,
+    o1: *mut f32,
+) {
+    let mut a: [v128; Q] = core::array::from_fn(|q| ld(o0.add(q * 4)));
+    let mut b: [v128; Q] = core::array::from_fn(|q| ld(o1.add(q * 4)));
+    for k in 0..dim {
+        let wk = w.add(k * h);
+        let (s0, s1) = (f32x4_splat(*x0.add(k)), f32x4_splat(*x1.add(k)));
+        for q in 0..Q {
+            let wv = ld(wk.add(q * 4));
+            a[q] = madd(s0, wv, a[q]);
+            b[q] = madd(s1, wv, b[q]);
+        }
+    }
+    for q in 0..Q {
+        st(o0.add(q * 4), a[q]);
+        st(o1.add(q * 4), b[q]);
     }
 }
 
@@ -145,6 +141,7 @@ pub fn gemv_acc(m: &[f32], rows: usize, dim: usize, w: &[f32], out: &mut [f32]) 
 /// `Kernels::nonzero_features`): each row's bits or-ed into one register per four features; the
 /// last four overlap the ones before when the width is not a multiple of four. Bounds are checked
 /// by the caller (`s` ≥ rows · SESSION_DIM).
+#[allow(clippy::needless_range_loop)] // `c` picks the register and its offset `at(c)`
 pub fn nonzero_features(s: &[f32], rows: usize) -> u32 {
     const W: usize = crate::session::SESSION_DIM;
     const C: usize = W.div_ceil(4);
